@@ -1,0 +1,221 @@
+// blackbox capture format, version 1.0: the byte layout shared by the
+// recorder (which writes it) and the decoder (which reads it).
+//
+// This header is the code twin of spec/format.md and spec/ring-buffer.md; a
+// change here is a change of the spec, made in the same commit. Everything is
+// little-endian; structs here are plain data with static_asserts on size and
+// offsets, never packed bit-fields. Nothing in this header allocates or
+// throws, so the recorder's hot path may use it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "blackbox writes its capture format in native order; big-endian hosts are not supported yet"
+#endif
+
+namespace bbx::format {
+
+// ---- file header ----------------------------------------------------------
+
+// "\x89BBX\r\n\x1a\n": PNG's trick. The high first byte catches 7-bit
+// transfers, CR LF and the lone LF catch newline conversion, ^Z stops `type`
+// on DOS, and "BBX" names the file to a person reading a hex dump.
+inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n', 0x1a, '\n'};
+
+inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
+inline constexpr uint16_t version_minor = 0;  // a decoder reads any minor of its major
+
+inline constexpr uint32_t header_size = 4096;
+inline constexpr uint32_t slot_size = 32;
+inline constexpr uint32_t ring_descriptor_size = 64;
+inline constexpr uint32_t min_ring_size = 4096;
+inline constexpr uint32_t max_ring_size = 1u << 30;
+inline constexpr uint32_t max_ring_count = 4096;
+inline constexpr uint64_t max_meta_capacity = 64ull << 20;
+inline constexpr uint32_t process_name_size = 64;
+inline constexpr uint32_t exe_path_size = 256;
+
+// header.flags. Bits 0-2 have meanings; bits 3-31 are reserved (a writer
+// writes 0, a decoder of this version rejects a file with any of them set).
+enum header_flag : uint32_t {
+    flag_discard = 1u << 0,       // rings drop new events when full (default: overwrite oldest)
+    flag_ended_clean = 1u << 1,   // bbx::stop() ran: no writer was active at the end
+    flag_ended_crash = 1u << 2,   // a crash handler ended the capture
+};
+inline constexpr uint32_t header_flags_known = 0x7;
+
+// One point where the event counter and both system clocks were read together.
+struct clock_anchor {
+    uint64_t ticks;         // the event counter (rdtsc, cntvct_el0, or CLOCK_MONOTONIC ns)
+    uint64_t monotonic_ns;  // CLOCK_MONOTONIC
+    uint64_t realtime_ns;   // CLOCK_REALTIME, ns since the Unix epoch
+    uint64_t boottime_ns;   // CLOCK_BOOTTIME (Perfetto's default trace clock)
+};
+static_assert(sizeof(clock_anchor) == 32);
+
+struct file_header {
+    unsigned char magic[8];       //   0
+    uint16_t version_major;       //   8
+    uint16_t version_minor;       //  10
+    uint32_t header_size;         //  12 always 4096
+    uint64_t file_size;           //  16 bytes; the file is exactly this long
+    uint32_t slot_size;           //  24 always 32
+    uint32_t ring_size;           //  28 bytes per ring: power of two, 4 KiB .. 1 GiB
+    uint32_t ring_count;          //  32 rings (the most threads that get one)
+    uint32_t rings_used;          //  36 rings handed out so far (atomic)
+    uint64_t ring_table_offset;   //  40 ring descriptors, 64 bytes each
+    uint64_t meta_offset;         //  48 metadata region
+    uint64_t meta_capacity;       //  56 its size in bytes
+    uint64_t meta_used;           //  64 bytes reserved in it so far (atomic)
+    uint64_t rings_offset;        //  72 ring i starts at rings_offset + i * ring_size
+    uint32_t pid;                 //  80
+    uint32_t flags;               //  84 header_flag bits
+    uint32_t threads_dropped;     //  88 threads that found no free ring (atomic)
+    uint32_t sites_dropped;       //  92 call sites that found the metadata region full (atomic)
+    uint64_t events_dropped;      //  96 events of ring-less threads or metadata-less sites (atomic)
+    uint32_t calib_seq;           // 104 seqlock over the clock fields: odd while being written
+    uint32_t anchor_count;        // 108 1 or 2
+    clock_anchor anchors[2];      // 112 [0] at start, [1] the latest (stop, or a thread's start)
+    double tick_hz;               // 176 counter ticks per second, measured at start
+    uint32_t level;               // 184 the run-time level at start (1 error .. 5 trace)
+    uint32_t reserved0;           // 188 reserved: 0
+    unsigned char reserved1[64];  // 192 reserved: 0
+    char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
+    char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
+    unsigned char reserved2[3520];  // 576 .. 4095 reserved: 0
+};
+static_assert(sizeof(file_header) == header_size);
+static_assert(offsetof(file_header, version_major) == 8);
+static_assert(offsetof(file_header, file_size) == 16);
+static_assert(offsetof(file_header, ring_size) == 28);
+static_assert(offsetof(file_header, ring_table_offset) == 40);
+static_assert(offsetof(file_header, meta_used) == 64);
+static_assert(offsetof(file_header, rings_offset) == 72);
+static_assert(offsetof(file_header, pid) == 80);
+static_assert(offsetof(file_header, events_dropped) == 96);
+static_assert(offsetof(file_header, calib_seq) == 104);
+static_assert(offsetof(file_header, anchors) == 112);
+static_assert(offsetof(file_header, tick_hz) == 176);
+static_assert(offsetof(file_header, process_name) == 256);
+static_assert(offsetof(file_header, exe_path) == 320);
+
+// ---- ring descriptors -----------------------------------------------------
+
+enum ring_state : uint32_t { ring_free = 0, ring_owned = 1, ring_released = 2 };
+
+// One cache line per ring, written only by the ring's thread (after the claim).
+struct ring_descriptor {
+    uint64_t write_pos;       //  0 slots written in total; ring slot = pos % slots
+    uint64_t events_written;  //  8 events (not slots) written in total
+    uint64_t events_dropped;  // 16 events not written: discard mode full, or too large
+    uint32_t tid;             // 24 kernel thread id
+    uint32_t state;           // 28 ring_state
+    uint64_t unused[4];       // 32 unused: a decoder ignores them
+};
+static_assert(sizeof(ring_descriptor) == ring_descriptor_size);
+
+// ---- event slots ------------------------------------------------------------
+
+// The kind byte of a slot.
+enum class kind : uint8_t {
+    invalid = 0,       // never written
+    span_begin = 1,    // site = a span site; values = its arguments
+    span_end = 2,      // site = the same span site; no values
+    instant = 3,       // site = an instant site; values = its arguments
+    counter = 4,       // site = a counter site; word0 = the value (i64 or f64 bits)
+    continuation = 5,  // more payload of the event in the slot(s) before it
+    thread_name = 6,   // site 0; the new name is the string in the continuation slots
+    // 16..31 are kept for async task events, 32..39 for crash records. A
+    // decoder of this version skips any other kind, with its continuation
+    // slots, and counts it.
+};
+inline constexpr uint8_t kind_last_known = 6;
+
+// Every event starts with a head slot and owns `cont` continuation slots
+// directly after it in the same ring.
+struct event_slot {
+    uint64_t stamp;  //  0 commit stamp: write position + 1; 0 while being written
+    uint8_t kind;    //  8 kind
+    uint8_t cont;    //  9 continuation slots that follow (head), 0 (continuation)
+    uint16_t aux;    // 10 unused: written 0, a decoder ignores it
+    uint32_t site;   // 12 call-site id (0: none)
+    uint64_t ticks;  // 16 timestamp in counter ticks
+    uint64_t word0;  // 24 first argument word
+};
+static_assert(sizeof(event_slot) == slot_size);
+static_assert(offsetof(event_slot, kind) == 8);
+static_assert(offsetof(event_slot, site) == 12);
+static_assert(offsetof(event_slot, ticks) == 16);
+static_assert(offsetof(event_slot, word0) == 24);
+
+// A continuation slot: same stamp and kind bytes, then 16 bytes of payload.
+// The payload of an event is the concatenation of its continuation slots'
+// payload bytes: argument words 1..n-1 (8 bytes each), then the bytes of
+// its string arguments in argument order, then zero padding.
+struct continuation_slot {
+    uint64_t stamp;          //  0
+    uint8_t kind;            //  8 kind::continuation
+    uint8_t unused[7];       //  9 unused: written 0, a decoder ignores them
+    unsigned char data[16];  // 16 payload
+};
+static_assert(sizeof(continuation_slot) == slot_size);
+inline constexpr uint32_t continuation_payload = 16;
+
+// Argument types, as the call-site metadata (format/bbx_meta.fbs) names them.
+// An argument's word holds the value (integers two's complement; f64 as its
+// IEEE-754 bits; bool 0/1) or, for a string, its length in bytes.
+enum class arg_type : uint8_t { none = 0, i64 = 1, u64 = 2, f64 = 3, boolean = 4, string = 5 };
+
+inline constexpr uint32_t max_args = 16;          // per event
+inline constexpr uint32_t max_string_bytes = 128; // per string argument; longer ones are cut
+inline constexpr uint32_t max_thread_name = 64;
+// A whole event (head + continuations) is at most this many slots.
+inline constexpr uint32_t max_event_slots = 1 + 255;
+
+// Call-site kinds (CallSite.kind in the metadata).
+enum class site_kind : uint8_t { span = 0, instant = 1, counter = 2 };
+
+// Levels: 1 error, 2 warn, 3 info, 4 debug, 5 trace. 0 switches everything off.
+inline constexpr uint8_t level_min = 1, level_max = 5;
+
+// ---- metadata region --------------------------------------------------------
+
+// "META": the commit word of a finished metadata record.
+inline constexpr uint32_t meta_commit = 0x4154454d;
+
+// Each record: this 8-byte prefix, then `size` bytes of a FlatBuffer whose
+// root is bbx.fb.Record, then zero padding to a multiple of 8.
+struct meta_record_header {
+    uint32_t size;    // 0 FlatBuffer bytes
+    uint32_t commit;  // 4 meta_commit once the record is complete; 0 before
+};
+static_assert(sizeof(meta_record_header) == 8);
+
+inline constexpr uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
+inline constexpr uint64_t align_page(uint64_t n) { return (n + 4095) & ~uint64_t{4095}; }
+
+// The geometry both sides derive from the three sizes chosen at start.
+struct layout {
+    uint64_t ring_table_offset, meta_offset, meta_capacity, rings_offset, file_size;
+};
+inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, uint64_t meta_capacity) {
+    layout l{};
+    l.ring_table_offset = header_size;
+    l.meta_offset = l.ring_table_offset + align_page(uint64_t{ring_count} * ring_descriptor_size);
+    l.meta_capacity = align_page(meta_capacity);
+    l.rings_offset = l.meta_offset + l.meta_capacity;
+    l.file_size = l.rings_offset + uint64_t{ring_count} * ring_size;
+    return l;
+}
+
+// Slots of continuation needed for `words` argument words (beyond word0) and
+// `string_bytes` bytes of strings.
+inline constexpr uint32_t continuation_slots(uint32_t extra_words, uint32_t string_bytes) {
+    uint32_t bytes = extra_words * 8 + string_bytes;
+    return (bytes + continuation_payload - 1) / continuation_payload;
+}
+
+}  // namespace bbx::format

@@ -1,0 +1,495 @@
+// blackbox recorder: a flight recorder for services.
+//
+// Quick start:
+//
+//     #include <bbx/bbx.hpp>
+//     int main() {
+//         bbx::start({.path = "service.bbx"});                  // or set BBX_FILE=service.bbx
+//         BBX_SPAN(INFO, "io", "read_block", bbx::arg("bytes", 4096));
+//         BBX_COUNTER(DEBUG, "queue", "depth", 17);
+//     }                                                        // then: bbx convert service.bbx --to perfetto
+//
+// Events go into per-thread rings inside one memory-mapped file, so what was
+// recorded is still in the file after the process crashes or is killed.
+//
+// Levels: ERROR, WARN, INFO, DEBUG, TRACE. Compile with
+// -DBBX_LEVEL_MAX=BBX_LEVEL_INFO to remove every DEBUG and TRACE event from the
+// binary (no code, no strings); with -DBBX_DISABLE to remove all of them.
+// Argument expressions of a removed event are not evaluated.
+//
+// Everything in bbx::detail is internal and not API.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "bbx/format.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#else
+#include <time.h>
+#endif
+
+#define BBX_LEVEL_OFF 0
+#define BBX_LEVEL_ERROR 1
+#define BBX_LEVEL_WARN 2
+#define BBX_LEVEL_INFO 3
+#define BBX_LEVEL_DEBUG 4
+#define BBX_LEVEL_TRACE 5
+
+#ifndef BBX_LEVEL_MAX
+#define BBX_LEVEL_MAX BBX_LEVEL_TRACE
+#endif
+#ifdef BBX_DISABLE
+#undef BBX_LEVEL_MAX
+#define BBX_LEVEL_MAX BBX_LEVEL_OFF
+#endif
+
+namespace bbx {
+
+// Recording session settings. Zero-valued fields take the default.
+struct config {
+    const char* path = nullptr;  // default: ./<program>.<pid>.bbx
+    uint32_t ring_kb = 64;       // per-thread ring in KiB: a power of two, 4 .. 1048576
+    uint32_t max_threads = 64;   // rings in the file; thread 65 onwards records nothing (counted)
+    uint32_t meta_kb = 256;      // call-site and thread metadata region in KiB
+    int level = BBX_LEVEL_TRACE; // run-time level at start (bbx::set_level changes it)
+    bool discard = false;        // when a ring is full: false = overwrite oldest, true = drop newest
+};
+
+enum class start_status {
+    ok,
+    already_started,  // a session is running; call stop() first
+    bad_config,       // a size out of range (see message())
+    file_exists,      // O_EXCL: something is already at the path (file or symlink)
+    open_failed,      // open(2) failed for another reason; errno in sys_errno
+    no_space,         // the file could not be given its full size (disk full?)
+    map_failed,       // mmap(2) failed
+    not_configured,   // start_from_env(): BBX_FILE is not set
+};
+
+struct start_result {
+    start_status status = start_status::ok;
+    int sys_errno = 0;
+    bool ok() const { return status == start_status::ok; }
+    const char* message() const;  // one line, static storage
+};
+
+// Creates the capture file (mode 0600, O_EXCL|O_NOFOLLOW: an existing file or
+// symlink at the path is an error), maps it and switches recording on. Not
+// signal-safe; costs one file creation plus ~2 ms of clock calibration.
+start_result start(const config& cfg = {});
+
+// start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_LEVEL
+// (a number or error|warn|info|debug|trace) and BBX_DISCARD=1. Returns
+// not_configured when BBX_FILE is unset. A program linked with the recorder
+// runs this before main() when BBX_FILE is set, so tracing needs no code.
+start_result start_from_env();
+
+// Switches recording off, records a last clock anchor, marks the capture as
+// ended cleanly and syncs it to disk. The mapping stays in place until the
+// process exits, so a thread still inside an event writes into valid memory.
+void stop();
+
+// The run-time level: events above it cost one load and a branch.
+// Thread-safe, signal-safe.
+void set_level(int level);
+int level();
+
+// Names the calling thread in the capture (cut at 63 bytes). Cold path.
+void set_thread_name(const char* name);
+
+// The path of the running session's file, or nullptr.
+const char* current_path();
+
+namespace detail {
+
+// ---- clock -------------------------------------------------------------------
+inline uint64_t now_ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __rdtsc();
+#elif defined(__aarch64__)
+    uint64_t v;
+    asm volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+#endif
+}
+
+// ---- global gate: (session << 8) | level, one load decides ------------------
+struct alignas(64) gate_word {
+    std::atomic<uint64_t> value{0};
+};
+extern gate_word g_gate;
+
+// ---- per-thread ring state (constant-initialised TLS: no guard, no wrapper) --
+struct thread_ring {
+    unsigned char* slots;          // this ring's first slot
+    format::ring_descriptor* desc; // this ring's descriptor in the file
+    uint64_t pos;                  // slots written (mirror of desc->write_pos)
+    uint64_t events;               // events written (mirror of desc->events_written)
+    uint64_t mask;                 // slots - 1
+    uint64_t limit;                // last position + 1 we may write: ~0 (overwrite), slots (discard), 0 (no ring)
+    uint32_t session;              // the session the ring belongs to
+    uint32_t ring_index;
+};
+extern constinit thread_local thread_ring t_ring;
+
+// ---- call sites ----------------------------------------------------------------
+struct site_info {
+    format::site_kind kind;
+    uint8_t level;
+    uint8_t nargs;
+    format::arg_type types[format::max_args];
+    const char* category;
+    const char* name;
+    const char* file;
+    uint32_t line;
+    const char* function;
+};
+
+// The mutable half of a call site: (session << 32) | id once registered.
+struct site_ref {
+    std::atomic<uint64_t> state{0};
+};
+
+// ---- arguments ------------------------------------------------------------------
+template <class T>
+struct arg_value {
+    const char* name;
+    T value;
+};
+
+template <class T>
+constexpr format::arg_type type_of() {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<U, bool>) return format::arg_type::boolean;
+    else if constexpr (std::is_integral_v<U> && std::is_signed_v<U>) return format::arg_type::i64;
+    else if constexpr (std::is_integral_v<U>) return format::arg_type::u64;
+    else if constexpr (std::is_floating_point_v<U>) return format::arg_type::f64;
+    else if constexpr (std::is_same_v<U, std::string_view>) return format::arg_type::string;
+    else static_assert(sizeof(U) == 0, "bbx::arg: unsupported argument type");
+}
+
+template <class T>
+auto stored(T&& v) {
+    using U = std::remove_cvref_t<T>;
+    if constexpr (std::is_same_v<U, bool> || std::is_arithmetic_v<U> || std::is_enum_v<U>) {
+        if constexpr (std::is_enum_v<U>) return static_cast<std::underlying_type_t<U>>(v);
+        else return v;
+    } else if constexpr (std::is_convertible_v<T, std::string_view>) {
+        if constexpr (std::is_pointer_v<std::decay_t<T>>)
+            return v ? std::string_view(v) : std::string_view();
+        else
+            return std::string_view(v);
+    } else {
+        static_assert(sizeof(U) == 0, "bbx::arg: unsupported argument type");
+    }
+}
+
+template <class T>
+inline uint64_t word_of(const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) {
+        return v.size() < format::max_string_bytes ? v.size() : format::max_string_bytes;
+    } else if constexpr (std::is_floating_point_v<T>) {
+        double d = double(v);
+        uint64_t w;
+        std::memcpy(&w, &d, 8);
+        return w;
+    } else {
+        return uint64_t(v);  // two's complement for signed values
+    }
+}
+
+template <class... A>
+struct arg_pack {
+    static constexpr uint8_t count = sizeof...(A);
+    static constexpr bool has_strings = (std::is_same_v<A, std::string_view> || ...);
+};
+
+template <class... A>
+constexpr site_info make_site(format::site_kind kind, int level, const char* category, const char* name,
+                              const char* file, uint32_t line, const char* function) {
+    static_assert(sizeof...(A) <= format::max_args, "bbx: at most 16 arguments per event");
+    site_info s{kind, uint8_t(level), uint8_t(sizeof...(A)), {}, category, name, file, line, function};
+    format::arg_type t[] = {type_of<A>()..., format::arg_type::none};
+    for (unsigned i = 0; i < sizeof...(A); ++i) s.types[i] = t[i];
+    return s;
+}
+
+// Cold paths (recorder.cpp).
+bool acquire_ring(uint64_t gate);  // false: no ring for this thread
+uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session);
+void count_drop(uint32_t slots);
+
+// Stores into the shared mapping, as relaxed atomics: a reader may run at the same time.
+inline void put(void* p, uint64_t v) {
+    std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(p)).store(v, std::memory_order_relaxed);
+}
+
+// Streams continuation payload into consecutive slots of the ring.
+struct payload_writer {
+    thread_ring* r;
+    uint64_t pos;  // position of the next continuation slot
+    unsigned char buf[format::continuation_payload];
+    uint32_t used = 0;
+
+    void flush() {
+        std::memset(buf + used, 0, sizeof buf - used);
+        unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
+        put(s, 0);
+        std::atomic_thread_fence(std::memory_order_release);
+        put(s + 8, uint64_t(uint8_t(format::kind::continuation)));
+        uint64_t w0, w1;
+        std::memcpy(&w0, buf, 8);
+        std::memcpy(&w1, buf + 8, 8);
+        put(s + 16, w0);
+        put(s + 24, w1);
+        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
+        ++pos;
+        used = 0;
+    }
+    void bytes(const void* p, uint32_t n) {
+        auto* c = static_cast<const unsigned char*>(p);
+        while (n) {
+            uint32_t k = format::continuation_payload - used;
+            if (k > n) k = n;
+            std::memcpy(buf + used, c, k);
+            used += k;
+            c += k;
+            n -= k;
+            if (used == format::continuation_payload) flush();
+        }
+    }
+    void word(uint64_t w) { bytes(&w, 8); }
+};
+
+template <class T>
+inline uint32_t string_bytes(const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) return uint32_t(word_of(v));
+    else return 0;
+}
+
+template <class T>
+inline void put_string(payload_writer& w, const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) w.bytes(v.data(), uint32_t(word_of(v)));
+}
+
+// Writes one event: the head slot, then its continuation slots. The caller has
+// checked the level. Never locks, allocates or makes a system call once the
+// thread has its ring and the site its id.
+template <class... V>
+inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
+    thread_ring* r = &t_ring;
+    const uint32_t session = uint32_t(gate >> 8);
+    if (__builtin_expect(r->session != session, 0)) {
+        if (!acquire_ring(gate)) return;
+    }
+    uint64_t st = ref.state.load(std::memory_order_acquire);
+    if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
+        const char* names[] = {args.name..., nullptr};
+        st = register_site(ref, info, names, session);
+        if (st == 0) {
+            count_drop(1);
+            return;
+        }
+    }
+    const uint64_t ticks = now_ticks();
+    uint32_t cont = 0;
+    if constexpr (sizeof...(V) > 1 || arg_pack<V...>::has_strings) {
+        constexpr uint32_t extra_words = sizeof...(V) > 0 ? sizeof...(V) - 1 : 0;
+        uint32_t sbytes = (0u + ... + string_bytes(args.value));
+        cont = format::continuation_slots(extra_words, sbytes);
+    }
+    const uint64_t pos = r->pos;
+    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
+        count_drop(1);
+        return;
+    }
+    uint64_t words[sizeof...(V) + 1] = {word_of(args.value)..., 0};
+    unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
+    put(s, 0);
+    std::atomic_thread_fence(std::memory_order_release);
+    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8) | (uint64_t(uint32_t(st)) << 32));
+    put(s + 16, ticks);
+    put(s + 24, words[0]);
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
+    if constexpr (sizeof...(V) > 1 || arg_pack<V...>::has_strings) {
+        if (cont) {
+            payload_writer w{r, pos + 1, {}};
+            for (unsigned i = 1; i < sizeof...(V); ++i) w.word(words[i]);
+            (put_string(w, args.value), ...);
+            if (w.used) w.flush();
+        }
+    }
+    r->pos = pos + 1 + cont;
+    r->events += 1;
+    std::atomic_ref<uint64_t>(r->desc->events_written).store(r->events, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(r->desc->write_pos).store(r->pos, std::memory_order_release);
+    (void)info;
+}
+
+inline uint64_t gate_open(int level) {
+    uint64_t g = g_gate.value.load(std::memory_order_relaxed);
+    return int(g & 0xff) >= level ? g : 0;
+}
+
+template <class... V>
+inline void instant(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+    if (uint64_t g = gate_open(info.level)) emit(format::kind::instant, ref, info, g, args...);
+}
+
+template <class T>
+inline void counter(site_ref& ref, const site_info& info, T value) {
+    if (uint64_t g = gate_open(info.level)) {
+        if constexpr (std::is_floating_point_v<T>) emit(format::kind::counter, ref, info, g, arg_value<double>{"value", double(value)});
+        else emit(format::kind::counter, ref, info, g, arg_value<int64_t>{"value", int64_t(value)});
+    }
+}
+
+// A span: begin at construction, end at scope exit. The end is written only
+// if the begin was, so begins and ends always pair within a session.
+class span_guard {
+public:
+    template <class... V>
+    span_guard(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+        if (uint64_t g = gate_open(info.level)) {
+            emit(format::kind::span_begin, ref, info, g, args...);
+            if (t_ring.session == uint32_t(g >> 8)) {
+                ref_ = &ref;
+                info_ = &info;
+                gate_ = g;
+            }
+        }
+    }
+    ~span_guard() {
+        if (ref_ && g_gate.value.load(std::memory_order_relaxed) >> 8 == gate_ >> 8)
+            emit(format::kind::span_end, *ref_, *info_, gate_);
+    }
+    span_guard(const span_guard&) = delete;
+    span_guard& operator=(const span_guard&) = delete;
+
+private:
+    site_ref* ref_ = nullptr;
+    const site_info* info_ = nullptr;
+    uint64_t gate_ = 0;
+};
+
+template <class... T>
+int discard(const T&...);  // declared only: names a removed event's arguments in an unevaluated operand
+
+}  // namespace detail
+
+// An event argument: bbx::arg("bytes", n). The name must be a string literal;
+// the value an integer, floating-point number, bool, or string (copied, cut
+// at 128 bytes). Names are stored once per call site, not per event.
+template <std::size_t N, class T>
+inline auto arg(const char (&name)[N], T&& value) {
+    auto v = detail::stored(std::forward<T>(value));
+    return detail::arg_value<decltype(v)>{name, v};
+}
+
+}  // namespace bbx
+
+// ---- macros ---------------------------------------------------------------------
+#define BBX_DETAIL_CAT2(a, b) a##b
+#define BBX_DETAIL_CAT(a, b) BBX_DETAIL_CAT2(a, b)
+
+// Per-level switches: ON(x) keeps x, OFF(x) drops it.
+#if BBX_LEVEL_MAX >= BBX_LEVEL_ERROR
+#define BBX_DETAIL_GATE_ERROR(on, off) on
+#else
+#define BBX_DETAIL_GATE_ERROR(on, off) off
+#endif
+#if BBX_LEVEL_MAX >= BBX_LEVEL_WARN
+#define BBX_DETAIL_GATE_WARN(on, off) on
+#else
+#define BBX_DETAIL_GATE_WARN(on, off) off
+#endif
+#if BBX_LEVEL_MAX >= BBX_LEVEL_INFO
+#define BBX_DETAIL_GATE_INFO(on, off) on
+#else
+#define BBX_DETAIL_GATE_INFO(on, off) off
+#endif
+#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
+#define BBX_DETAIL_GATE_DEBUG(on, off) on
+#else
+#define BBX_DETAIL_GATE_DEBUG(on, off) off
+#endif
+#if BBX_LEVEL_MAX >= BBX_LEVEL_TRACE
+#define BBX_DETAIL_GATE_TRACE(on, off) on
+#else
+#define BBX_DETAIL_GATE_TRACE(on, off) off
+#endif
+
+#define BBX_DETAIL_OFF(...) \
+    do {                    \
+        (void)sizeof(::bbx::detail::discard(__VA_ARGS__)); \
+    } while (0)
+
+// The pack of argument value types, computed without evaluating the arguments.
+#define BBX_DETAIL_TYPES(...) decltype(::bbx::detail::types_of(__VA_ARGS__))
+
+namespace bbx::detail {
+template <class... V>
+struct type_list {};
+template <class... V>
+type_list<V...> types_of(const arg_value<V>&...);
+template <class... V>
+constexpr site_info make_site_from(type_list<V...>, format::site_kind kind, int level, const char* category,
+                                   const char* name, const char* file, uint32_t line, const char* function) {
+    return make_site<V...>(kind, level, category, name, file, line, function);
+}
+}  // namespace bbx::detail
+
+#define BBX_DETAIL_STATIC_SITE(id, kind, lvl, cat, name, ...)                                                  \
+    static constexpr ::bbx::detail::site_info BBX_DETAIL_CAT(bbx_site_, id) = ::bbx::detail::make_site_from(    \
+        BBX_DETAIL_TYPES(__VA_ARGS__){}, kind, lvl, cat, name, __FILE__, __LINE__, __func__);                  \
+    static ::bbx::detail::site_ref BBX_DETAIL_CAT(bbx_ref_, id)
+
+#define BBX_DETAIL_INSTANT(id, lvl, cat, name, ...)                                                 \
+    do {                                                                                            \
+        BBX_DETAIL_STATIC_SITE(id, ::bbx::format::site_kind::instant, lvl, cat, name, __VA_ARGS__); \
+        ::bbx::detail::instant(BBX_DETAIL_CAT(bbx_ref_, id),                                        \
+                               BBX_DETAIL_CAT(bbx_site_, id) __VA_OPT__(, ) __VA_ARGS__);           \
+    } while (0)
+
+#define BBX_DETAIL_COUNTER(id, lvl, cat, name, value)                                                            \
+    do {                                                                                                         \
+        static constexpr ::bbx::detail::site_info BBX_DETAIL_CAT(bbx_site_, id) = ::bbx::detail::make_site<      \
+            std::conditional_t<std::is_floating_point_v<std::remove_cvref_t<decltype(value)>>, double,           \
+                               int64_t>>(::bbx::format::site_kind::counter, lvl, cat, name, __FILE__, __LINE__, \
+                                         __func__);                                                              \
+        static ::bbx::detail::site_ref BBX_DETAIL_CAT(bbx_ref_, id);                                             \
+        ::bbx::detail::counter(BBX_DETAIL_CAT(bbx_ref_, id), BBX_DETAIL_CAT(bbx_site_, id), (value));           \
+    } while (0)
+
+#define BBX_DETAIL_SPAN(id, lvl, cat, name, ...)                                                              \
+    BBX_DETAIL_STATIC_SITE(id, ::bbx::format::site_kind::span, lvl, cat, name, __VA_ARGS__);                  \
+    ::bbx::detail::span_guard BBX_DETAIL_CAT(bbx_span_, id)(BBX_DETAIL_CAT(bbx_ref_, id),                     \
+                                                            BBX_DETAIL_CAT(bbx_site_, id) __VA_OPT__(, ) __VA_ARGS__)
+
+// BBX_SPAN(LEVEL, "category", "name", bbx::arg(...)...): records a span from
+// here to the end of the enclosing scope. LEVEL is ERROR, WARN, INFO, DEBUG or
+// TRACE. Enabled: a few ns for begin and end each. Thread-safe.
+#define BBX_SPAN(level, category, name, ...)                                                                  \
+    BBX_DETAIL_GATE_##level(BBX_DETAIL_SPAN(__COUNTER__, BBX_LEVEL_##level, category, name __VA_OPT__(, ) __VA_ARGS__), \
+                            BBX_DETAIL_OFF(category, name __VA_OPT__(, ) __VA_ARGS__))
+
+// BBX_INSTANT(LEVEL, "category", "name", bbx::arg(...)...): a point in time.
+#define BBX_INSTANT(level, category, name, ...)                                                                   \
+    BBX_DETAIL_GATE_##level(BBX_DETAIL_INSTANT(__COUNTER__, BBX_LEVEL_##level, category, name __VA_OPT__(, ) __VA_ARGS__), \
+                            BBX_DETAIL_OFF(category, name __VA_OPT__(, ) __VA_ARGS__))
+
+// BBX_COUNTER(LEVEL, "category", "name", value): a sample of a numeric series.
+// Integers are recorded as int64, floating-point values as double.
+#define BBX_COUNTER(level, category, name, value)                                                                \
+    BBX_DETAIL_GATE_##level(BBX_DETAIL_COUNTER(__COUNTER__, BBX_LEVEL_##level, category, name, value),           \
+                            BBX_DETAIL_OFF(category, name, value))

@@ -1,0 +1,455 @@
+// The recorder's cold paths: session set-up, ring hand-out, call-site
+// registration. The hot path lives inline in bbx.hpp.
+#include "bbx/bbx.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "bbx_meta_generated.h"
+
+namespace bbx {
+namespace detail {
+
+gate_word g_gate;
+constinit thread_local thread_ring t_ring{};
+
+namespace {
+
+namespace fmt = ::bbx::format;
+
+// Everything a running session owns. Guarded by `mu` except where noted.
+struct session_state {
+    std::mutex mu;
+    uint32_t session = 0;       // current session number, 0 = none ever started
+    bool running = false;
+    fmt::file_header* header = nullptr;
+    unsigned char* base = nullptr;
+    uint64_t file_size = 0;
+    int fd = -1;
+    uint32_t ring_size = 0;
+    uint32_t next_site_id = 0;
+    bool discard = false;
+    char path[4096] = {};
+};
+constinit session_state g;
+
+constinit thread_local char t_name[fmt::max_thread_name] = {};
+
+// A bump allocator over a static arena, so that building a metadata record
+// never touches the heap (it runs under g.mu, one record at a time).
+class arena_allocator final : public flatbuffers::Allocator {
+public:
+    uint8_t* allocate(size_t size) override {
+        size = (size + 15) & ~size_t{15};
+        if (used_ + size > sizeof arena_) return nullptr;
+        uint8_t* p = arena_ + used_;
+        used_ += size;
+        return p;
+    }
+    void deallocate(uint8_t*, size_t) override {}
+    void reset() { used_ = 0; }
+
+private:
+    alignas(16) uint8_t arena_[64 * 1024];
+    size_t used_ = 0;
+};
+arena_allocator g_arena;  // only used after start(), never by a constructor
+
+uint32_t current_tid() { return uint32_t(syscall(SYS_gettid)); }
+
+template <class T>
+std::atomic_ref<T> atom(T& v) {
+    return std::atomic_ref<T>(v);
+}
+
+fmt::clock_anchor read_anchor() {
+    timespec a, b, r, bt;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    uint64_t ticks = now_ticks();
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(CLOCK_REALTIME, &r);
+    clock_gettime(CLOCK_BOOTTIME, &bt);
+    auto ns = [](const timespec& t) { return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec); };
+    uint64_t mono = ns(a) + (ns(b) - ns(a)) / 2;
+    // Realtime and boottime were read just after; move them back to `mono`.
+    uint64_t lag = ns(b) - mono;
+    return {ticks, mono, ns(r) - lag, ns(bt) - lag};
+}
+
+void write_anchor(fmt::file_header* h, unsigned index, const fmt::clock_anchor& a) {
+    auto seq = atom(h->calib_seq);
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    atom(h->anchors[index].ticks).store(a.ticks, std::memory_order_relaxed);
+    atom(h->anchors[index].monotonic_ns).store(a.monotonic_ns, std::memory_order_relaxed);
+    atom(h->anchors[index].realtime_ns).store(a.realtime_ns, std::memory_order_relaxed);
+    atom(h->anchors[index].boottime_ns).store(a.boottime_ns, std::memory_order_relaxed);
+    if (index + 1 > h->anchor_count) atom(h->anchor_count).store(index + 1, std::memory_order_relaxed);
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+// Appends one finished FlatBuffer as a metadata record. Caller holds g.mu.
+bool append_meta(const uint8_t* data, uint32_t size) {
+    fmt::file_header* h = g.header;
+    uint64_t used = h->meta_used;
+    uint64_t need = sizeof(fmt::meta_record_header) + fmt::align8(size);
+    if (used + need > h->meta_capacity) return false;
+    unsigned char* p = g.base + h->meta_offset + used;
+    std::memcpy(p + sizeof(fmt::meta_record_header), data, size);
+    auto* rh = reinterpret_cast<fmt::meta_record_header*>(p);
+    atom(rh->size).store(size, std::memory_order_relaxed);
+    atom(rh->commit).store(fmt::meta_commit, std::memory_order_release);
+    atom(h->meta_used).store(used + need, std::memory_order_release);
+    return true;
+}
+
+std::string_view cut(const char* s, size_t max) {
+    if (!s) return {};
+    std::string_view v(s);
+    return v.substr(0, v.size() < max ? v.size() : max);
+}
+
+bool write_thread_record(uint32_t ring, uint32_t tid, const char* name) {
+    g_arena.reset();
+    flatbuffers::FlatBufferBuilder b(4096, &g_arena, false);
+    auto n = b.CreateString(cut(name, fmt::max_thread_name - 1));
+    auto t = fb::CreateThread(b, ring, tid, n);
+    b.Finish(fb::CreateRecord(b, fb::Body::Thread, t.Union()));
+    return append_meta(b.GetBufferPointer(), b.GetSize());
+}
+
+void release_ring_at_exit();
+
+struct ring_releaser {
+    uint32_t session = 0;
+    ~ring_releaser() { release_ring_at_exit(); }
+};
+thread_local ring_releaser t_releaser;
+
+void release_ring_at_exit() {
+    std::lock_guard lock(g.mu);
+    thread_ring& r = t_ring;
+    if (g.running && r.session == g.session && r.desc) atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
+    r = thread_ring{};
+}
+
+// Writes a site-less event with a string payload (thread names).
+void write_string_event(fmt::kind k, std::string_view text) {
+    thread_ring* r = &t_ring;
+    uint32_t n = uint32_t(text.size());
+    uint32_t cont = fmt::continuation_slots(0, n);
+    if (r->pos + 1 + cont > r->limit) return;
+    unsigned char* s = r->slots + (r->pos & r->mask) * fmt::slot_size;
+    put(s, 0);
+    std::atomic_thread_fence(std::memory_order_release);
+    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8));
+    put(s + 16, now_ticks());
+    put(s + 24, n);
+    atom(*reinterpret_cast<uint64_t*>(s)).store(r->pos + 1, std::memory_order_release);
+    payload_writer w{r, r->pos + 1, {}};
+    w.bytes(text.data(), n);
+    if (w.used) w.flush();
+    r->pos += 1 + cont;
+    r->events += 1;
+    atom(r->desc->events_written).store(r->events, std::memory_order_relaxed);
+    atom(r->desc->write_pos).store(r->pos, std::memory_order_release);
+}
+
+void prefault(unsigned char* p, size_t n) {
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, n, MADV_POPULATE_WRITE) == 0) return;
+#endif
+    // Touch every page now, so the hot path never takes a first-write fault.
+    for (size_t off = 0; off < n; off += 4096) atom(p[off]).fetch_add(0, std::memory_order_relaxed);
+}
+
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+}
+
+int parse_level(const char* s) {
+    static const char* names[] = {"off", "error", "warn", "info", "debug", "trace"};
+    for (int i = 0; i <= 5; ++i)
+        if (strcasecmp(s, names[i]) == 0) return i;
+    char* end;
+    long v = std::strtol(s, &end, 10);
+    return (*end == 0 && v >= 0 && v <= 5) ? int(v) : -1;
+}
+
+bool parse_u32(const char* s, uint32_t& out) {
+    char* end;
+    errno = 0;
+    unsigned long v = std::strtoul(s, &end, 10);
+    if (errno || *end || end == s || v > 0xffffffffu) return false;
+    out = uint32_t(v);
+    return true;
+}
+
+void stop_at_exit() { stop(); }
+
+}  // namespace
+
+bool acquire_ring(uint64_t gate) {
+    std::lock_guard lock(g.mu);
+    thread_ring& r = t_ring;
+    uint32_t session = uint32_t(gate >> 8);
+    if (!g.running || g.session != session) return false;  // stopped meanwhile
+    if (r.session == session) return r.limit != 0;
+    r = thread_ring{};
+    r.session = session;
+    fmt::file_header* h = g.header;
+    uint32_t index = atom(h->rings_used).load(std::memory_order_relaxed);
+    if (index >= h->ring_count) {
+        atom(h->threads_dropped).fetch_add(1, std::memory_order_relaxed);
+        atom(h->events_dropped).fetch_add(1, std::memory_order_relaxed);
+        return false;  // limit stays 0: every later event of this thread is dropped and counted
+    }
+    atom(h->rings_used).store(index + 1, std::memory_order_release);
+    auto* desc = reinterpret_cast<fmt::ring_descriptor*>(g.base + h->ring_table_offset) + index;
+    unsigned char* slots = g.base + h->rings_offset + uint64_t(index) * g.ring_size;
+    prefault(slots, g.ring_size);
+    uint32_t tid = current_tid();
+    atom(desc->tid).store(tid, std::memory_order_relaxed);
+    atom(desc->state).store(fmt::ring_owned, std::memory_order_release);
+    r.slots = slots;
+    r.desc = desc;
+    r.mask = g.ring_size / fmt::slot_size - 1;
+    r.limit = g.discard ? g.ring_size / fmt::slot_size : ~uint64_t{0};
+    r.ring_index = index;
+    char name[fmt::max_thread_name] = {};
+    if (t_name[0]) std::memcpy(name, t_name, sizeof name);
+    else pthread_getname_np(pthread_self(), name, sizeof name);
+    if (!write_thread_record(index, tid, name)) atom(h->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+    write_anchor(h, 1, read_anchor());
+    t_releaser.session = session;  // first use registers the thread-exit hook
+    return true;
+}
+
+uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session) {
+    std::lock_guard lock(g.mu);
+    if (!g.running || g.session != session) return 0;
+    uint64_t st = ref.state.load(std::memory_order_relaxed);
+    if (uint32_t(st >> 32) == session) return uint32_t(st);  // another thread won, or it failed before
+    uint32_t id = ++g.next_site_id;
+    g_arena.reset();
+    flatbuffers::FlatBufferBuilder b(8192, &g_arena, false);
+    flatbuffers::Offset<fb::Arg> args[fmt::max_args];
+    for (unsigned i = 0; i < info.nargs; ++i) {
+        auto n = b.CreateString(cut(names[i], 64));
+        args[i] = fb::CreateArg(b, n, fb::ArgType(info.types[i]));
+    }
+    auto argv = b.CreateVector(args, info.nargs);
+    auto cat = b.CreateString(cut(info.category, 256));
+    auto name = b.CreateString(cut(info.name, 256));
+    auto file = b.CreateString(cut(info.file, 512));
+    auto func = b.CreateString(cut(info.function, 256));
+    auto site = fb::CreateCallSite(b, id, fb::SiteKind(info.kind), info.level, cat, name, file, info.line, func, argv);
+    b.Finish(fb::CreateRecord(b, fb::Body::CallSite, site.Union()));
+    if (!append_meta(b.GetBufferPointer(), b.GetSize())) {
+        atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+        id = 0;
+    }
+    ref.state.store((uint64_t(session) << 32) | id, std::memory_order_release);
+    return id;
+}
+
+void count_drop(uint32_t) {
+    thread_ring& r = t_ring;
+    if (r.desc) {
+        atom(r.desc->events_dropped).store(r.desc->events_dropped + 1, std::memory_order_relaxed);
+    } else {
+        std::lock_guard lock(g.mu);
+        if (g.running && r.session == g.session)
+            atom(g.header->events_dropped).fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+}  // namespace detail
+
+using namespace detail;
+namespace fmt = ::bbx::format;
+
+const char* start_result::message() const {
+    switch (status) {
+        case start_status::ok: return "ok";
+        case start_status::already_started: return "a recording session is already running";
+        case start_status::bad_config:
+            return "bad configuration: ring_kb must be a power of two from 4 to 1048576, max_threads 1 to 4096, "
+                   "meta_kb 4 to 65536, level 0 to 5";
+        case start_status::file_exists: return "the capture path already exists (blackbox never overwrites or follows a symlink)";
+        case start_status::open_failed: return "cannot create the capture file";
+        case start_status::no_space: return "cannot allocate the capture file's space (disk full?)";
+        case start_status::map_failed: return "cannot map the capture file";
+        case start_status::not_configured: return "BBX_FILE is not set";
+    }
+    return "unknown";
+}
+
+start_result start(const config& cfg) {
+    std::lock_guard lock(g.mu);
+    if (g.running) return {start_status::already_started};
+    uint32_t ring_kb = cfg.ring_kb ? cfg.ring_kb : 64;
+    uint32_t threads = cfg.max_threads ? cfg.max_threads : 64;
+    uint32_t meta_kb = cfg.meta_kb ? cfg.meta_kb : 256;
+    if (ring_kb < 4 || ring_kb > (fmt::max_ring_size >> 10) || (ring_kb & (ring_kb - 1)) || threads > fmt::max_ring_count ||
+        meta_kb < 4 || uint64_t(meta_kb) * 1024 > fmt::max_meta_capacity || cfg.level < 0 || cfg.level > 5)
+        return {start_status::bad_config};
+
+    char comm[64] = {};
+    if (FILE* f = std::fopen("/proc/self/comm", "r")) {
+        if (std::fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+        std::fclose(f);
+    }
+    if (!comm[0]) std::strcpy(comm, "program");
+    if (cfg.path) std::snprintf(g.path, sizeof g.path, "%s", cfg.path);
+    else std::snprintf(g.path, sizeof g.path, "./%s.%d.bbx", comm, int(getpid()));
+
+    fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024);
+    int fd = open(g.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return {errno == EEXIST ? start_status::file_exists : start_status::open_failed, errno};
+    int e = posix_fallocate(fd, 0, off_t(l.file_size));
+    if (e == EOPNOTSUPP || e == EINVAL) e = ftruncate(fd, off_t(l.file_size)) ? errno : 0;
+    if (e) {
+        close(fd);
+        unlink(g.path);
+        return {start_status::no_space, e};
+    }
+    void* m = mmap(nullptr, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        unlink(g.path);
+        return {start_status::map_failed, err};
+    }
+    g.base = static_cast<unsigned char*>(m);
+    g.header = reinterpret_cast<fmt::file_header*>(m);
+    g.file_size = l.file_size;
+    g.fd = fd;
+    g.ring_size = ring_kb * 1024;
+    g.next_site_id = 0;
+    g.discard = cfg.discard;
+
+    fmt::file_header* h = g.header;
+    h->version_major = fmt::version_major;
+    h->version_minor = fmt::version_minor;
+    h->header_size = fmt::header_size;
+    h->file_size = l.file_size;
+    h->slot_size = fmt::slot_size;
+    h->ring_size = g.ring_size;
+    h->ring_count = threads;
+    h->ring_table_offset = l.ring_table_offset;
+    h->meta_offset = l.meta_offset;
+    h->meta_capacity = l.meta_capacity;
+    h->rings_offset = l.rings_offset;
+    h->pid = uint32_t(getpid());
+    h->flags = cfg.discard ? uint32_t(fmt::flag_discard) : 0u;
+    h->level = uint32_t(cfg.level);
+    std::snprintf(h->process_name, sizeof h->process_name, "%s", comm);
+    ssize_t n = readlink("/proc/self/exe", h->exe_path, sizeof h->exe_path - 1);
+    if (n < 0) h->exe_path[0] = 0;
+
+    // Calibrate the counter against CLOCK_MONOTONIC over ~2 ms.
+    fmt::clock_anchor a = read_anchor();
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+    fmt::clock_anchor b;
+    do b = read_anchor();
+    while (b.monotonic_ns - a.monotonic_ns < 2000000);
+    h->tick_hz = double(b.ticks - a.ticks) * 1e9 / double(b.monotonic_ns - a.monotonic_ns);
+#else
+    h->tick_hz = 1e9;
+#endif
+    write_anchor(h, 0, a);
+    prefault(g.base + l.meta_offset, l.meta_capacity);
+    std::atomic_thread_fence(std::memory_order_release);
+    std::memcpy(h->magic, fmt::ring_magic, sizeof fmt::ring_magic);  // last: a half-made file is not a capture
+
+    static bool exit_hook = false;
+    if (!exit_hook) {
+        exit_hook = true;
+        std::atexit(stop_at_exit);
+    }
+    g.session += 1;
+    g.running = true;
+    g_gate.value.store((uint64_t(g.session) << 8) | uint64_t(cfg.level), std::memory_order_release);
+    return {};
+}
+
+start_result start_from_env() {
+    const char* path = env("BBX_FILE");
+    if (!path) return {start_status::not_configured};
+    config c;
+    c.path = path;
+    if (const char* v = env("BBX_RING_KB"); v && !parse_u32(v, c.ring_kb)) return {start_status::bad_config};
+    if (const char* v = env("BBX_THREADS"); v && !parse_u32(v, c.max_threads)) return {start_status::bad_config};
+    if (const char* v = env("BBX_LEVEL")) {
+        c.level = parse_level(v);
+        if (c.level < 0) return {start_status::bad_config};
+    }
+    if (const char* v = env("BBX_DISCARD")) c.discard = std::strcmp(v, "0") != 0;
+    return start(c);
+}
+
+void stop() {
+    std::lock_guard lock(g.mu);
+    if (!g.running) return;
+    g_gate.value.store(0, std::memory_order_release);
+    g.running = false;
+    fmt::file_header* h = g.header;
+    write_anchor(h, 1, read_anchor());
+    atom(h->flags).fetch_or(fmt::flag_ended_clean, std::memory_order_release);
+    msync(g.base, g.file_size, MS_SYNC);
+    close(g.fd);
+    g.fd = -1;
+    // The mapping stays: a thread that passed the gate just before keeps writing into valid memory.
+}
+
+void set_level(int level) {
+    if (level < 0) level = 0;
+    if (level > 5) level = 5;
+    uint64_t gate = g_gate.value.load(std::memory_order_relaxed);
+    if (gate == 0) return;
+    g_gate.value.store((gate & ~uint64_t{0xff}) | uint64_t(level), std::memory_order_release);
+}
+
+int level() { return int(g_gate.value.load(std::memory_order_relaxed) & 0xff); }
+
+void set_thread_name(const char* name) {
+    std::string_view v = cut(name, fmt::max_thread_name - 1);
+    std::memcpy(t_name, v.data(), v.size());
+    t_name[v.size()] = 0;
+    std::lock_guard lock(g.mu);
+    thread_ring& r = t_ring;
+    if (!g.running || r.session != g.session || !r.desc) return;
+    write_thread_record(r.ring_index, atom(r.desc->tid).load(std::memory_order_relaxed), t_name);
+    write_string_event(fmt::kind::thread_name, v);
+}
+
+const char* current_path() {
+    std::lock_guard lock(g.mu);
+    return g.running ? g.path : nullptr;
+}
+
+namespace {
+// Programs that cannot change their code are traced by setting BBX_FILE.
+__attribute__((constructor)) void start_from_environment() {
+    if (!env("BBX_FILE")) return;
+    start_result r = start_from_env();
+    if (!r.ok())
+        std::fprintf(stderr, "bbx: cannot start recording to %s: %s%s%s\n", env("BBX_FILE"), r.message(),
+                     r.sys_errno ? ": " : "", r.sys_errno ? std::strerror(r.sys_errno) : "");
+}
+}  // namespace
+
+}  // namespace bbx
