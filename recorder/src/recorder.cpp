@@ -73,18 +73,29 @@ std::atomic_ref<T> atom(T& v) {
     return std::atomic_ref<T>(v);
 }
 
+// Reads the counter between two CLOCK_MONOTONIC reads, five times, and keeps
+// the narrowest window: a preemption (or a VM pause) between the reads would
+// otherwise shift the anchor by the length of the pause.
 fmt::clock_anchor read_anchor() {
-    timespec a, b, r, bt;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    uint64_t ticks = now_ticks();
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    clock_gettime(CLOCK_REALTIME, &r);
-    clock_gettime(CLOCK_BOOTTIME, &bt);
     auto ns = [](const timespec& t) { return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec); };
-    uint64_t mono = ns(a) + (ns(b) - ns(a)) / 2;
-    // Realtime and boottime were read just after; move them back to `mono`.
-    uint64_t lag = ns(b) - mono;
-    return {ticks, mono, ns(r) - lag, ns(bt) - lag};
+    fmt::clock_anchor best{};
+    uint64_t best_window = ~uint64_t{0};
+    for (int i = 0; i < 5; ++i) {
+        timespec a, b, r, bt;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        uint64_t ticks = now_ticks();
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_BOOTTIME, &bt);
+        uint64_t window = ns(b) - ns(a);
+        if (window >= best_window) continue;
+        best_window = window;
+        uint64_t mono = ns(a) + window / 2;
+        // Realtime and boottime were read just after; move them back to `mono`.
+        uint64_t lag = ns(b) - mono;
+        best = {ticks, mono, ns(r) - lag, ns(bt) - lag};
+    }
+    return best;
 }
 
 void write_anchor(fmt::file_header* h, unsigned index, const fmt::clock_anchor& a) {
@@ -140,8 +151,13 @@ thread_local ring_releaser t_releaser;
 void release_ring_at_exit() {
     std::lock_guard lock(g.mu);
     thread_ring& r = t_ring;
-    if (g.running && r.session == g.session && r.desc) atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
+    if (!g.running || r.session != g.session) return;
+    if (r.desc) atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
+    // Events from later thread-exit destructors are dropped and counted, not given a new ring.
+    uint32_t session = r.session;
     r = thread_ring{};
+    r.session = session;
+    r.drop_counter = &g.header->events_dropped;
 }
 
 // Writes a site-less event with a string payload (thread names).
@@ -149,7 +165,10 @@ void write_string_event(fmt::kind k, std::string_view text) {
     thread_ring* r = &t_ring;
     uint32_t n = uint32_t(text.size());
     uint32_t cont = fmt::continuation_slots(0, n);
-    if (r->pos + 1 + cont > r->limit) return;
+    if (r->pos + 1 + cont > r->limit || cont >= r->mask) {
+        count_drop();
+        return;
+    }
     unsigned char* s = r->slots + (r->pos & r->mask) * fmt::slot_size;
     put(s, 0);
     std::atomic_thread_fence(std::memory_order_release);
@@ -157,9 +176,9 @@ void write_string_event(fmt::kind k, std::string_view text) {
     put(s + 16, now_ticks());
     put(s + 24, n);
     atom(*reinterpret_cast<uint64_t*>(s)).store(r->pos + 1, std::memory_order_release);
-    payload_writer w{r, r->pos + 1, {}};
-    w.bytes(text.data(), n);
-    if (w.used) w.flush();
+    uint64_t units[(fmt::max_thread_name + 16) / 8] = {};
+    std::memcpy(units, text.data(), n);
+    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, r->pos + 1 + i, units[2 * i], units[2 * i + 1]);
     r->pos += 1 + cont;
     r->events += 1;
     atom(r->desc->events_written).store(r->events, std::memory_order_relaxed);
@@ -199,6 +218,21 @@ bool parse_u32(const char* s, uint32_t& out) {
 
 void stop_at_exit() { stop(); }
 
+// fork(): the child shares the parent's MAP_SHARED rings, and two processes
+// writing one ring would break its one-writer rule. So the child stops
+// recording (its stop() is then a no-op and never marks the parent's file);
+// it may start() a session of its own. The lock is held across fork so the
+// child never inherits it locked by a thread that does not exist there.
+void fork_prepare() { g.mu.lock(); }
+void fork_parent() { g.mu.unlock(); }
+void fork_child() {
+    g_gate.value.store(0, std::memory_order_relaxed);
+    g.running = false;
+    if (g.fd >= 0) close(g.fd);
+    g.fd = -1;
+    g.mu.unlock();
+}
+
 }  // namespace
 
 bool acquire_ring(uint64_t gate) {
@@ -213,7 +247,8 @@ bool acquire_ring(uint64_t gate) {
     uint32_t index = atom(h->rings_used).load(std::memory_order_relaxed);
     if (index >= h->ring_count) {
         atom(h->threads_dropped).fetch_add(1, std::memory_order_relaxed);
-        atom(h->events_dropped).fetch_add(1, std::memory_order_relaxed);
+        r.drop_counter = &h->events_dropped;
+        count_drop();
         return false;  // limit stays 0: every later event of this thread is dropped and counted
     }
     atom(h->rings_used).store(index + 1, std::memory_order_release);
@@ -228,6 +263,7 @@ bool acquire_ring(uint64_t gate) {
     r.mask = g.ring_size / fmt::slot_size - 1;
     r.limit = g.discard ? g.ring_size / fmt::slot_size : ~uint64_t{0};
     r.ring_index = index;
+    r.drop_counter = &desc->events_dropped;
     char name[fmt::max_thread_name] = {};
     if (t_name[0]) std::memcpy(name, t_name, sizeof name);
     else pthread_getname_np(pthread_self(), name, sizeof name);
@@ -238,10 +274,17 @@ bool acquire_ring(uint64_t gate) {
 }
 
 uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session) {
+    if (uint64_t st = ref.state.load(std::memory_order_acquire); st == uint64_t(session) << 32) {
+        count_drop();  // its metadata found no room earlier in this session: no lock, just count
+        return 0;
+    }
     std::lock_guard lock(g.mu);
     if (!g.running || g.session != session) return 0;
     uint64_t st = ref.state.load(std::memory_order_relaxed);
-    if (uint32_t(st >> 32) == session) return uint32_t(st);  // another thread won, or it failed before
+    if (uint32_t(st >> 32) == session) {  // another thread won, or it failed before
+        if (uint32_t(st) == 0) count_drop();
+        return uint32_t(st);
+    }
     uint32_t id = ++g.next_site_id;
     g_arena.reset();
     flatbuffers::FlatBufferBuilder b(8192, &g_arena, false);
@@ -259,21 +302,11 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
     b.Finish(fb::CreateRecord(b, fb::Body::CallSite, site.Union()));
     if (!append_meta(b.GetBufferPointer(), b.GetSize())) {
         atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+        count_drop();
         id = 0;
     }
     ref.state.store((uint64_t(session) << 32) | id, std::memory_order_release);
     return id;
-}
-
-void count_drop(uint32_t) {
-    thread_ring& r = t_ring;
-    if (r.desc) {
-        atom(r.desc->events_dropped).store(r.desc->events_dropped + 1, std::memory_order_relaxed);
-    } else {
-        std::lock_guard lock(g.mu);
-        if (g.running && r.session == g.session)
-            atom(g.header->events_dropped).fetch_add(1, std::memory_order_relaxed);
-    }
 }
 
 }  // namespace detail
@@ -375,10 +408,11 @@ start_result start(const config& cfg) {
     std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(h->magic, fmt::ring_magic, sizeof fmt::ring_magic);  // last: a half-made file is not a capture
 
-    static bool exit_hook = false;
-    if (!exit_hook) {
-        exit_hook = true;
+    static bool hooks = false;
+    if (!hooks) {
+        hooks = true;
         std::atexit(stop_at_exit);
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
     g.session += 1;
     g.running = true;

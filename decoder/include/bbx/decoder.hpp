@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -82,6 +83,8 @@ struct ring_stats {
     uint64_t unknown_kind = 0;     // events of a kind this version does not know, skipped
     uint64_t orphan = 0;           // continuation slots whose head was overwritten
     uint64_t bad_site = 0;         // events naming a call site with no metadata, skipped
+    uint64_t malformed = 0;        // committed events whose payload breaks the spec, skipped
+    uint64_t overwritten_in_read = 0;  // slots the writer overwrote while we read them (live files)
 };
 
 struct arg {
@@ -161,10 +164,12 @@ private:
     std::vector<unsigned char> own_; // when copied from memory
     header_info hdr_;
     std::vector<site> sites_;
-    std::vector<uint32_t> site_index_;  // id -> index into sites_ + 1 (0: none)
+    std::vector<uint32_t> site_index_;  // id -> index into sites_ + 1 (0: none), when ids are dense
+    std::unordered_map<uint32_t, uint32_t> sparse_sites_;  // id -> index into sites_, when they are not
     std::vector<thread_info> threads_;
     std::vector<ring_stats> stats_;
     double ns_per_tick_ = 1;
+    uint64_t rings_offset_ = 0;
     friend struct ring_cursor;
 };
 

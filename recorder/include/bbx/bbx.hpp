@@ -137,6 +137,7 @@ struct thread_ring {
     uint64_t events;               // events written (mirror of desc->events_written)
     uint64_t mask;                 // slots - 1
     uint64_t limit;                // last position + 1 we may write: ~0 (overwrite), slots (discard), 0 (no ring)
+    uint64_t* drop_counter;        // where a dropped event is counted: the ring's descriptor, or the header
     uint32_t session;              // the session the ring belongs to
     uint32_t ring_index;
 };
@@ -185,7 +186,7 @@ auto stored(T&& v) {
         if constexpr (std::is_enum_v<U>) return static_cast<std::underlying_type_t<U>>(v);
         else return v;
     } else if constexpr (std::is_convertible_v<T, std::string_view>) {
-        if constexpr (std::is_pointer_v<std::decay_t<T>>)
+        if constexpr (std::is_pointer_v<std::remove_reference_t<T>>)
             return v ? std::string_view(v) : std::string_view();
         else
             return std::string_view(v);
@@ -225,51 +226,31 @@ constexpr site_info make_site(format::site_kind kind, int level, const char* cat
 }
 
 // Cold paths (recorder.cpp).
-bool acquire_ring(uint64_t gate);  // false: no ring for this thread
+bool acquire_ring(uint64_t gate);  // false: no ring for this thread (the event is counted as dropped)
+// Registers the site for this session; 0 if its metadata found no room (the event is counted as dropped).
 uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session);
-void count_drop(uint32_t slots);
+
+// Counts one event that could not be written. Lock-free; the counter is this
+// thread's ring descriptor, or the header's shared one for a ring-less thread.
+inline void count_drop() {
+    if (uint64_t* c = t_ring.drop_counter) std::atomic_ref<uint64_t>(*c).fetch_add(1, std::memory_order_relaxed);
+}
 
 // Stores into the shared mapping, as relaxed atomics: a reader may run at the same time.
 inline void put(void* p, uint64_t v) {
     std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(p)).store(v, std::memory_order_relaxed);
 }
 
-// Streams continuation payload into consecutive slots of the ring.
-struct payload_writer {
-    thread_ring* r;
-    uint64_t pos;  // position of the next continuation slot
-    unsigned char buf[format::continuation_payload];
-    uint32_t used = 0;
-
-    void flush() {
-        std::memset(buf + used, 0, sizeof buf - used);
-        unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
-        put(s, 0);
-        std::atomic_thread_fence(std::memory_order_release);
-        put(s + 8, uint64_t(uint8_t(format::kind::continuation)));
-        uint64_t w0, w1;
-        std::memcpy(&w0, buf, 8);
-        std::memcpy(&w1, buf + 8, 8);
-        put(s + 16, w0);
-        put(s + 24, w1);
-        std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
-        ++pos;
-        used = 0;
-    }
-    void bytes(const void* p, uint32_t n) {
-        auto* c = static_cast<const unsigned char*>(p);
-        while (n) {
-            uint32_t k = format::continuation_payload - used;
-            if (k > n) k = n;
-            std::memcpy(buf + used, c, k);
-            used += k;
-            c += k;
-            n -= k;
-            if (used == format::continuation_payload) flush();
-        }
-    }
-    void word(uint64_t w) { bytes(&w, 8); }
-};
+// Writes continuation slot `at`: 16 payload bytes given as two words.
+inline void put_continuation(thread_ring* r, uint64_t at, uint64_t w0, uint64_t w1) {
+    unsigned char* s = r->slots + (at & r->mask) * format::slot_size;
+    put(s, 0);
+    std::atomic_thread_fence(std::memory_order_release);
+    put(s + 8, uint64_t(uint8_t(format::kind::continuation)));
+    put(s + 16, w0);
+    put(s + 24, w1);
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(at + 1, std::memory_order_release);
+}
 
 template <class T>
 inline uint32_t string_bytes(const T& v) {
@@ -278,8 +259,12 @@ inline uint32_t string_bytes(const T& v) {
 }
 
 template <class T>
-inline void put_string(payload_writer& w, const T& v) {
-    if constexpr (std::is_same_v<T, std::string_view>) w.bytes(v.data(), uint32_t(word_of(v)));
+inline void copy_string(unsigned char*& at, const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) {
+        uint32_t n = uint32_t(word_of(v));
+        std::memcpy(at, v.data(), n);
+        at += n;
+    }
 }
 
 // Writes one event: the head slot, then its continuation slots. The caller has
@@ -296,10 +281,7 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
     if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
         const char* names[] = {args.name..., nullptr};
         st = register_site(ref, info, names, session);
-        if (st == 0) {
-            count_drop(1);
-            return;
-        }
+        if (st == 0) return;
     }
     const uint64_t ticks = now_ticks();
     uint32_t cont = 0;
@@ -307,10 +289,14 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         constexpr uint32_t extra_words = sizeof...(V) > 0 ? sizeof...(V) - 1 : 0;
         uint32_t sbytes = (0u + ... + string_bytes(args.value));
         cont = format::continuation_slots(extra_words, sbytes);
+        if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+            count_drop();
+            return;
+        }
     }
     const uint64_t pos = r->pos;
     if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
-        count_drop(1);
+        count_drop();
         return;
     }
     uint64_t words[sizeof...(V) + 1] = {word_of(args.value)..., 0};
@@ -321,18 +307,27 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
     put(s + 16, ticks);
     put(s + 24, words[0]);
     std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
-    if constexpr (sizeof...(V) > 1 || arg_pack<V...>::has_strings) {
-        if (cont) {
-            payload_writer w{r, pos + 1, {}};
-            for (unsigned i = 1; i < sizeof...(V); ++i) w.word(words[i]);
-            (put_string(w, args.value), ...);
-            if (w.used) w.flush();
-        }
+    constexpr uint32_t n = sizeof...(V);
+    if constexpr (n > 1 && !arg_pack<V...>::has_strings) {
+        // Words 1..n-1, two to a slot; words[n] is the zero pad.
+        for (uint32_t i = 0; i < n / 2; ++i) put_continuation(r, pos + 1 + i, words[1 + 2 * i], words[2 + 2 * i]);
+    } else if constexpr (arg_pack<V...>::has_strings) {
+        // Words, then string bytes, laid out in a stack buffer and written 16 bytes a slot.
+        constexpr uint32_t nstr = (0u + ... + (std::is_same_v<V, std::string_view> ? 1u : 0u));
+        uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
+        unsigned char* at = reinterpret_cast<unsigned char*>(units);
+        std::memcpy(at, words + 1, (n - 1) * 8);
+        at += (n - 1) * 8;
+        (copy_string(at, args.value), ...);
+        std::memset(at, 0, 16);  // pad to the slot
+        for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
     }
-    r->pos = pos + 1 + cont;
-    r->events += 1;
-    std::atomic_ref<uint64_t>(r->desc->events_written).store(r->events, std::memory_order_relaxed);
-    std::atomic_ref<uint64_t>(r->desc->write_pos).store(r->pos, std::memory_order_release);
+    const uint64_t next = pos + 1 + cont, events = r->events + 1;
+    format::ring_descriptor* desc = r->desc;
+    r->pos = next;
+    r->events = events;
+    std::atomic_ref<uint64_t>(desc->events_written).store(events, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(desc->write_pos).store(next, std::memory_order_release);
     (void)info;
 }
 
@@ -354,8 +349,9 @@ inline void counter(site_ref& ref, const site_info& info, T value) {
     }
 }
 
-// A span: begin at construction, end at scope exit. The end is written only
-// if the begin was, so begins and ends always pair within a session.
+// A span: begin at construction, end at scope exit. The end is attempted only
+// if the begin passed the gate in the same session; either can still be lost
+// (overwritten, or dropped in discard mode), so a decoder tolerates unpaired ones.
 class span_guard {
 public:
     template <class... V>
