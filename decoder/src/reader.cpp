@@ -1,0 +1,520 @@
+// Reading a ring file: header and metadata validation, then a streaming,
+// time-merged walk over every ring. Every field is checked before it is
+// trusted; the file may be hostile, or still being written.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "bbx/decoder.hpp"
+#include "bbx_meta_generated.h"
+
+namespace bbx::dec {
+
+namespace fmt = ::bbx::format;
+
+const char* errc_name(errc e) {
+    switch (e) {
+        case errc::io: return "io";
+        case errc::bad_magic: return "bad_magic";
+        case errc::unsupported_version: return "unsupported_version";
+        case errc::truncated: return "truncated";
+        case errc::corrupt: return "corrupt";
+    }
+    return "unknown";
+}
+
+std::string error::message() const { return what + " at offset " + std::to_string(offset); }
+
+double arg::as_f64() const {
+    double d;
+    std::memcpy(&d, &word, 8);
+    return d;
+}
+
+namespace {
+
+// Loads from the mapping: another process may be writing it right now.
+template <class T>
+T load(const void* p) {
+    return __atomic_load_n(static_cast<const T*>(p), __ATOMIC_RELAXED);
+}
+template <class T>
+T load_acquire(const void* p) {
+    return __atomic_load_n(static_cast<const T*>(p), __ATOMIC_ACQUIRE);
+}
+
+error fail(errc c, uint64_t off, std::string what) { return error{c, off, std::move(what)}; }
+
+std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+bool all_zero(const unsigned char* p, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+        if (p[i]) return false;
+    return true;
+}
+
+std::string cstr(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+
+}  // namespace
+
+capture::~capture() {
+    if (map_) munmap(map_, size_);
+}
+
+result<std::shared_ptr<capture>> capture::open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(errc::io, 0, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(errc::io, 0, std::string("cannot stat: ") + std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(errc::io, 0, "not a regular file");
+    }
+    std::shared_ptr<capture> c(new capture());
+    c->name_ = path;
+    c->size_ = uint64_t(st.st_size);
+    if (c->size_ > 0) {
+        void* m = mmap(nullptr, c->size_, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return fail(errc::io, 0, std::string("cannot map: ") + std::strerror(e));
+        }
+        c->map_ = m;
+        c->data_ = static_cast<const unsigned char*>(m);
+    }
+    close(fd);
+    auto r = c->parse();
+    if (r.is_error()) return r.err();
+    return c;
+}
+
+result<std::shared_ptr<capture>> capture::from_bytes(const uint8_t* data, size_t size, std::string name) {
+    std::shared_ptr<capture> c(new capture());
+    c->name_ = std::move(name);
+    c->own_.assign(data, data + size);
+    c->data_ = c->own_.data();
+    c->size_ = size;
+    auto r = c->parse();
+    if (r.is_error()) return r.err();
+    return c;
+}
+
+const site* capture::find_site(uint32_t id) const {
+    if (!site_index_.empty()) return id < site_index_.size() && site_index_[id] ? &sites_[site_index_[id] - 1] : nullptr;
+    auto it = sparse_sites_.find(id);
+    return it == sparse_sites_.end() ? nullptr : &sites_[it->second];
+}
+
+int64_t capture::ticks_to_ns(uint64_t ticks) const {
+    int64_t d = int64_t(ticks - hdr_.anchors[0].ticks);
+    return int64_t(std::llround(double(d) * ns_per_tick_));
+}
+
+result<bool> capture::parse() {
+    const unsigned char* p = data_;
+    if (size_ < 8) {
+        if (size_ == 0 || std::memcmp(p, fmt::ring_magic, size_) != 0)
+            return fail(errc::bad_magic, 0, "not a blackbox file (magic is not \\x89BBX\\r\\n\\x1a\\n)");
+        return fail(errc::truncated, size_, "file ends inside the magic");
+    }
+    if (std::memcmp(p, fmt::ring_magic, 8) != 0)
+        return fail(errc::bad_magic, 0, "not a blackbox file (magic is not \\x89BBX\\r\\n\\x1a\\n)");
+    if (size_ < 12) return fail(errc::truncated, size_, "file ends inside the version");
+    fmt::file_header h;
+    std::memcpy(&h, p, std::min<uint64_t>(size_, sizeof h));
+    if (h.version_major != fmt::version_major)
+        return fail(errc::unsupported_version, 8,
+                    "version_major is " + std::to_string(h.version_major) + ", this decoder reads 1");
+    if (size_ < fmt::header_size)
+        return fail(errc::truncated, size_, "file ends inside the 4096-byte header");
+    // Fields that writers update concurrently.
+    h.rings_used = load<uint32_t>(p + offsetof(fmt::file_header, rings_used));
+    h.meta_used = load_acquire<uint64_t>(p + offsetof(fmt::file_header, meta_used));
+    h.flags = load<uint32_t>(p + offsetof(fmt::file_header, flags));
+
+    auto corrupt = [](size_t off, const std::string& what) { return fail(errc::corrupt, off, what); };
+#define BBX_FIELD(f) offsetof(fmt::file_header, f)
+    if (h.header_size != fmt::header_size)
+        return corrupt(BBX_FIELD(header_size), "header_size is " + std::to_string(h.header_size) + ", must be 4096");
+    if (h.slot_size != fmt::slot_size)
+        return corrupt(BBX_FIELD(slot_size), "slot_size is " + std::to_string(h.slot_size) + ", must be 32");
+    if (h.ring_size < fmt::min_ring_size || h.ring_size > fmt::max_ring_size || (h.ring_size & (h.ring_size - 1)))
+        return corrupt(BBX_FIELD(ring_size),
+                       "ring_size is " + std::to_string(h.ring_size) + ", must be a power of two from 4096 to 2^30");
+    if (h.ring_count == 0 || h.ring_count > fmt::max_ring_count)
+        return corrupt(BBX_FIELD(ring_count), "ring_count is " + std::to_string(h.ring_count) + ", must be 1 to 4096");
+    if (h.meta_capacity == 0 || h.meta_capacity > fmt::max_meta_capacity || h.meta_capacity % 4096)
+        return corrupt(BBX_FIELD(meta_capacity), "meta_capacity is " + std::to_string(h.meta_capacity) +
+                                                     ", must be a multiple of 4096 up to 64 MiB");
+    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity);
+    if (h.ring_table_offset != l.ring_table_offset)
+        return corrupt(BBX_FIELD(ring_table_offset), "ring_table_offset is " + std::to_string(h.ring_table_offset) +
+                                                         ", the layout gives " + std::to_string(l.ring_table_offset));
+    if (h.meta_offset != l.meta_offset)
+        return corrupt(BBX_FIELD(meta_offset), "meta_offset is " + std::to_string(h.meta_offset) + ", the layout gives " +
+                                                   std::to_string(l.meta_offset));
+    if (h.rings_offset != l.rings_offset)
+        return corrupt(BBX_FIELD(rings_offset), "rings_offset is " + std::to_string(h.rings_offset) +
+                                                    ", the layout gives " + std::to_string(l.rings_offset));
+    if (h.file_size != l.file_size)
+        return corrupt(BBX_FIELD(file_size),
+                       "file_size is " + std::to_string(h.file_size) + ", the layout gives " + std::to_string(l.file_size));
+    if (size_ < h.file_size)
+        return fail(errc::truncated, size_,
+                    "file has " + std::to_string(size_) + " bytes but its header promises " + std::to_string(h.file_size));
+    if (size_ > h.file_size)
+        return corrupt(h.file_size, "file has " + std::to_string(size_ - h.file_size) + " bytes past its declared end");
+    if (h.flags & ~fmt::header_flags_known)
+        return corrupt(BBX_FIELD(flags), "flags has reserved bits set (0x" + [&] {
+            char b[16];
+            std::snprintf(b, sizeof b, "%x", h.flags & ~fmt::header_flags_known);
+            return std::string(b);
+        }() + ")");
+    if (h.rings_used > h.ring_count)
+        return corrupt(BBX_FIELD(rings_used), "rings_used is " + std::to_string(h.rings_used) + ", above ring_count " +
+                                                  std::to_string(h.ring_count));
+    if (h.meta_used > h.meta_capacity || h.meta_used % 8)
+        return corrupt(BBX_FIELD(meta_used), "meta_used is " + std::to_string(h.meta_used) +
+                                                 ", must be a multiple of 8 up to meta_capacity");
+    if (h.level > fmt::level_max)
+        return corrupt(BBX_FIELD(level), "level is " + std::to_string(h.level) + ", must be 0 to 5");
+    if (h.reserved0 || !all_zero(h.reserved1, sizeof h.reserved1))
+        return corrupt(h.reserved0 ? BBX_FIELD(reserved0) : BBX_FIELD(reserved1), "reserved header bytes are not zero");
+    if (!all_zero(h.reserved2, sizeof h.reserved2)) return corrupt(BBX_FIELD(reserved2), "reserved header bytes are not zero");
+
+    // Clock fields, under the writer's seqlock.
+    // An odd count that never settles: the writer died while writing anchor 1,
+    // so only anchor 0 and tick_hz (complete before the magic) are trusted.
+    bool anchor1_torn = true;
+    for (int attempt = 0; attempt < 1000 && anchor1_torn; ++attempt) {
+        uint32_t s1 = load_acquire<uint32_t>(p + BBX_FIELD(calib_seq));
+        std::memcpy(&h.anchors, p + BBX_FIELD(anchors), sizeof h.anchors);
+        h.anchor_count = load<uint32_t>(p + BBX_FIELD(anchor_count));
+        std::atomic_thread_fence(std::memory_order_acquire);
+        uint32_t s2 = load<uint32_t>(p + BBX_FIELD(calib_seq));
+        anchor1_torn = s1 != s2 || (s1 & 1);
+    }
+    if (h.anchor_count < 1 || h.anchor_count > 2)
+        return corrupt(BBX_FIELD(anchor_count), "anchor_count is " + std::to_string(h.anchor_count) + ", must be 1 or 2");
+    if (!std::isfinite(h.tick_hz) || h.tick_hz < 1e3 || h.tick_hz > 1e12)
+        return corrupt(BBX_FIELD(tick_hz), "tick_hz is not a plausible rate (1 kHz to 1 THz)");
+#undef BBX_FIELD
+
+    hdr_.version_major = h.version_major;
+    hdr_.version_minor = h.version_minor;
+    hdr_.file_size = h.file_size;
+    hdr_.ring_size = h.ring_size;
+    hdr_.ring_count = h.ring_count;
+    hdr_.rings_used = h.rings_used;
+    hdr_.pid = h.pid;
+    hdr_.flags = h.flags;
+    hdr_.level = h.level;
+    hdr_.threads_dropped = load<uint32_t>(p + offsetof(fmt::file_header, threads_dropped));
+    hdr_.sites_dropped = load<uint32_t>(p + offsetof(fmt::file_header, sites_dropped));
+    hdr_.events_dropped = load<uint64_t>(p + offsetof(fmt::file_header, events_dropped));
+    hdr_.meta_used = h.meta_used;
+    hdr_.meta_capacity = h.meta_capacity;
+    std::memcpy(hdr_.anchors, h.anchors, sizeof h.anchors);
+    hdr_.anchor_count = h.anchor_count;
+    hdr_.tick_hz = h.tick_hz;
+    hdr_.process_name = cstr(h.process_name, sizeof h.process_name);
+    hdr_.exe_path = cstr(h.exe_path, sizeof h.exe_path);
+    hdr_.fit_hz = h.tick_hz;
+    if (h.anchor_count == 2 && !anchor1_torn) {
+        const auto& a = h.anchors[0];
+        const auto& b = h.anchors[1];
+        if (b.monotonic_ns > a.monotonic_ns + 100000000 && b.ticks > a.ticks) {
+            double hz = double(b.ticks - a.ticks) * 1e9 / double(b.monotonic_ns - a.monotonic_ns);
+            // Trust the fit only near the measured rate: a wild anchor is ignored.
+            if (std::fabs(hz / h.tick_hz - 1) < 0.01) hdr_.fit_hz = hz;
+        }
+    }
+    ns_per_tick_ = 1e9 / hdr_.fit_hz;
+
+    // Metadata records.
+    std::unordered_map<uint32_t, size_t> by_id;
+    std::vector<std::string> thread_names(h.ring_count);
+    uint64_t off = 0;
+    const uint64_t base = h.meta_offset;
+    while (off + sizeof(fmt::meta_record_header) <= h.meta_used) {
+        const unsigned char* rp = p + base + off;
+        uint32_t commit = load_acquire<uint32_t>(rp + 4);
+        if (commit != fmt::meta_commit) break;  // a record still being written ends the walk
+        uint32_t rsize = load<uint32_t>(rp);
+        uint64_t rec_off = base + off;
+        if (rsize == 0 || off + 8 + fmt::align8(rsize) > h.meta_used)
+            return corrupt(rec_off, "metadata record size " + std::to_string(rsize) + " runs past meta_used");
+        const uint8_t* fb_data = rp + 8;
+        flatbuffers::Verifier::Options opts;
+        opts.max_depth = 8;
+        opts.max_tables = 1024;
+        flatbuffers::Verifier v(fb_data, rsize, opts);
+        if (!fb::VerifyRecordBuffer(v)) return corrupt(rec_off + 8, "metadata record fails FlatBuffers verification");
+        const fb::Record* rec = fb::GetRecord(fb_data);
+        if (auto* cs = rec->body_as_CallSite()) {
+            site s;
+            s.id = cs->id();
+            if (s.id == 0) return corrupt(rec_off + 8, "call site id is 0");
+            if (by_id.count(s.id)) return corrupt(rec_off + 8, "call site id " + std::to_string(s.id) + " appears twice");
+            if (uint8_t(cs->kind()) > uint8_t(fmt::site_kind::counter))
+                return corrupt(rec_off + 8, "call site " + std::to_string(s.id) + " has unknown kind " +
+                                                std::to_string(unsigned(cs->kind())));
+            s.kind = fmt::site_kind(cs->kind());
+            s.level = cs->level();
+            if (s.level < fmt::level_min || s.level > fmt::level_max)
+                return corrupt(rec_off + 8, "call site " + std::to_string(s.id) + " has level " + std::to_string(s.level));
+            s.category = str(cs->category());
+            s.name = str(cs->name());
+            s.file = str(cs->file());
+            s.function = str(cs->function());
+            s.line = cs->line();
+            if (auto* args = cs->args()) {
+                if (args->size() > fmt::max_args)
+                    return corrupt(rec_off + 8, "call site " + std::to_string(s.id) + " has " +
+                                                    std::to_string(args->size()) + " arguments, at most 16");
+                for (const fb::Arg* a : *args) {
+                    if (!a) return corrupt(rec_off + 8, "call site argument is null");
+                    auto t = uint8_t(a->type());
+                    if (t < 1 || t > uint8_t(fmt::arg_type::string))
+                        return corrupt(rec_off + 8, "call site " + std::to_string(s.id) + " has argument type " +
+                                                        std::to_string(t));
+                    s.args.push_back({str(a->name()), fmt::arg_type(t)});
+                }
+            }
+            if (s.kind == fmt::site_kind::counter &&
+                (s.args.size() != 1 || (s.args[0].type != fmt::arg_type::i64 && s.args[0].type != fmt::arg_type::f64)))
+                return corrupt(rec_off + 8, "counter site " + std::to_string(s.id) + " must have one I64 or F64 value");
+            by_id[s.id] = sites_.size();
+            sites_.push_back(std::move(s));
+        } else if (auto* t = rec->body_as_Thread()) {
+            if (t->ring() >= h.ring_count)
+                return corrupt(rec_off + 8, "thread record names ring " + std::to_string(t->ring()) + " of " +
+                                                std::to_string(h.ring_count));
+            thread_names[t->ring()] = str(t->name());
+        }  // A body this version does not know (a later minor may add one) is skipped.
+        off += 8 + fmt::align8(rsize);
+    }
+    // id -> site: a dense table when ids are dense (the writer hands them out
+    // from 1 upward), else a hash map, so a hostile id never sizes a table.
+    uint32_t max_id = 0;
+    for (auto& s : sites_) max_id = std::max(max_id, s.id);
+    if (max_id <= 16 * sites_.size() + 1024) {
+        site_index_.assign(size_t(max_id) + 1, 0);
+        for (size_t i = 0; i < sites_.size(); ++i) site_index_[sites_[i].id] = uint32_t(i + 1);
+    } else {
+        for (size_t i = 0; i < sites_.size(); ++i) sparse_sites_[sites_[i].id] = uint32_t(i);
+    }
+
+    // Ring descriptors.
+    for (uint32_t i = 0; i < h.rings_used; ++i) {
+        const unsigned char* d = p + h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size;
+        thread_info t;
+        t.ring = i;
+        t.write_pos = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        t.events_written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
+        t.events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        t.tid = load<uint32_t>(d + offsetof(fmt::ring_descriptor, tid));
+        uint32_t state = load<uint32_t>(d + offsetof(fmt::ring_descriptor, state));
+        if (state > fmt::ring_released)
+            return corrupt(h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size +
+                               offsetof(fmt::ring_descriptor, state),
+                           "ring " + std::to_string(i) + " state is " + std::to_string(state) + ", must be 0 to 2");
+        t.state = fmt::ring_state(state);
+        t.name = thread_names[i];
+        threads_.push_back(std::move(t));
+    }
+    stats_.assign(threads_.size(), ring_stats{});
+    rings_offset_ = h.rings_offset;
+    return true;
+}
+
+// Walks one ring from its oldest surviving slot to the write position it had
+// when the walk began, yielding the events whose every slot is committed.
+struct ring_cursor {
+    const capture* cap;
+    const unsigned char* slots;
+    uint64_t nslots, pos, end;
+    ring_stats* st;
+    event ev;
+    unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
+    std::string name_buf;
+
+    // Copies slot `at` if its stamp says it holds position `at`.
+    bool read_slot(uint64_t at, uint64_t out[4]) {
+        const unsigned char* s = slots + (at % nslots) * fmt::slot_size;
+        uint64_t s1 = load_acquire<uint64_t>(s);
+        out[1] = load<uint64_t>(s + 8);
+        out[2] = load<uint64_t>(s + 16);
+        out[3] = load<uint64_t>(s + 24);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        uint64_t s2 = load<uint64_t>(s);
+        out[0] = s1;
+        if (s1 == at + 1 && s2 == at + 1) return true;
+        if (s1 > at + 1 || s2 > at + 1) st->overwritten_in_read++;
+        else st->torn++;
+        return false;
+    }
+
+    bool next() {
+        while (pos < end) {
+            uint64_t w[4];
+            uint64_t at = pos;
+            if (!read_slot(at, w)) {
+                ++pos;
+                continue;
+            }
+            uint8_t k = uint8_t(w[1]);
+            uint32_t cont = uint8_t(w[1] >> 8);
+            uint32_t site_id = uint32_t(w[1] >> 32);
+            if (k == uint8_t(fmt::kind::continuation)) {
+                st->orphan++;
+                ++pos;
+                continue;
+            }
+            if (k == uint8_t(fmt::kind::invalid) || at + 1 + cont > end) {
+                st->torn++;
+                ++pos;
+                continue;
+            }
+            bool ok = true;
+            for (uint32_t i = 0; i < cont; ++i) {
+                uint64_t c[4];
+                if (!read_slot(at + 1 + i, c) || uint8_t(c[1]) != uint8_t(fmt::kind::continuation)) {
+                    ok = false;
+                    break;
+                }
+                std::memcpy(payload + i * 16, &c[2], 16);
+            }
+            pos = at + 1 + cont;
+            if (!ok) {
+                st->torn++;
+                continue;
+            }
+            if (decode(fmt::kind(k), site_id, w[2], w[3], cont * fmt::continuation_payload)) {
+                st->events++;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
+        ev.kind = k;
+        ev.ticks = ticks;
+        ev.ns = cap->ticks_to_ns(ticks);
+        ev.nargs = 0;
+        ev.where = nullptr;
+        ev.text = {};
+        switch (k) {
+            case fmt::kind::thread_name: {
+                if (word0 > fmt::max_thread_name || word0 > plen) {
+                    st->malformed++;
+                    return false;
+                }
+                ev.text = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
+                return true;
+            }
+            case fmt::kind::span_begin:
+            case fmt::kind::span_end:
+            case fmt::kind::instant:
+            case fmt::kind::counter: break;
+            default: st->unknown_kind++; return false;
+        }
+        const site* s = cap->find_site(site_id);
+        if (!s) {
+            st->bad_site++;
+            return false;
+        }
+        bool kind_ok = (k == fmt::kind::instant && s->kind == fmt::site_kind::instant) ||
+                       (k == fmt::kind::counter && s->kind == fmt::site_kind::counter) ||
+                       ((k == fmt::kind::span_begin || k == fmt::kind::span_end) && s->kind == fmt::site_kind::span);
+        if (!kind_ok) {
+            st->malformed++;
+            return false;
+        }
+        ev.where = s;
+        if (k == fmt::kind::span_end) return true;
+        uint32_t n = uint32_t(s->args.size());
+        if (n == 0) return true;
+        uint64_t words_bytes = uint64_t(n - 1) * 8;
+        if (words_bytes > plen) {
+            st->malformed++;
+            return false;
+        }
+        uint32_t str_off = uint32_t(words_bytes);
+        for (uint32_t i = 0; i < n; ++i) {
+            arg& a = ev.args[i];
+            a.decl = &s->args[i];
+            if (i == 0) a.word = word0;
+            else std::memcpy(&a.word, payload + (i - 1) * 8, 8);
+            a.str = {};
+            if (a.decl->type == fmt::arg_type::string) {
+                if (a.word > fmt::max_string_bytes || str_off + a.word > plen) {
+                    st->malformed++;
+                    return false;
+                }
+                a.str = std::string_view(reinterpret_cast<const char*>(payload) + str_off, size_t(a.word));
+                str_off += uint32_t(a.word);
+            }
+        }
+        ev.nargs = n;
+        return true;
+    }
+};
+
+result<bool> capture::for_each_event(const std::function<void(const event&)>& fn) {
+    std::vector<std::unique_ptr<ring_cursor>> cursors;
+    stats_.assign(threads_.size(), ring_stats{});
+    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;
+    for (size_t i = 0; i < threads_.size(); ++i) {
+        auto c = std::make_unique<ring_cursor>();
+        c->cap = this;
+        c->slots = data_ + rings_offset_ + uint64_t(i) * hdr_.ring_size;
+        c->nslots = nslots;
+        // Re-read the live write position: the writer may have gone on since open().
+        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
+        c->end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        c->pos = c->end > nslots ? c->end - nslots : 0;
+        c->st = &stats_[i];
+        c->ev.ring = uint32_t(i);
+        if (c->next()) cursors.push_back(std::move(c));
+    }
+    // k-way merge on (ticks, ring): a small binary heap of cursors.
+    auto later = [](const std::unique_ptr<ring_cursor>& a, const std::unique_ptr<ring_cursor>& b) {
+        if (a->ev.ticks != b->ev.ticks) return a->ev.ticks > b->ev.ticks;
+        return a->ev.ring > b->ev.ring;
+    };
+    std::make_heap(cursors.begin(), cursors.end(), later);
+    while (!cursors.empty()) {
+        std::pop_heap(cursors.begin(), cursors.end(), later);
+        ring_cursor& c = *cursors.back();
+        fn(c.ev);
+        if (c.next()) std::push_heap(cursors.begin(), cursors.end(), later);
+        else cursors.pop_back();
+    }
+    for (size_t i = 0; i < threads_.size(); ++i) {
+        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
+        uint64_t written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
+        threads_[i].events_written = written;
+        threads_[i].write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        threads_[i].events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        const ring_stats& s = stats_[i];
+        uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed;
+        stats_[i].overwritten = written > seen ? written - seen : 0;
+    }
+    return true;
+}
+
+}  // namespace bbx::dec
