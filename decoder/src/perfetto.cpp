@@ -1,0 +1,496 @@
+// Perfetto protobuf trace: a stream of `Trace.packet` (field 1) records, each
+// a TracePacket, written as the events arrive (protos/perfetto/trace/
+// trace_packet.proto, track_event/*.proto in google/perfetto).
+//
+// Layout of the output:
+//   sequence 1:      ClockSnapshot (BOOTTIME, MONOTONIC, REALTIME at the capture's
+//                    start), the process track, one counter track per counter site
+//   sequence 2 + i:  ring i's thread: its thread track first (incremental state
+//                    cleared), then its events, with names, categories and
+//                    argument names interned on first use in the sequence
+// Timestamps are absolute CLOCK_BOOTTIME nanoseconds, Perfetto's default trace
+// clock, so packets carry no timestamp_clock_id.
+//
+// Spans become SLICE_BEGIN/SLICE_END on the thread track, balanced as in the
+// Chrome output: an end whose begin was overwritten is dropped, and a slice
+// still open at the end is closed at the thread's last timestamp with the
+// annotation unfinished = true. Memory stays flat: per-site and per-thread
+// state, one output buffer.
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bbx/decoder.hpp"
+
+namespace bbx::dec {
+namespace {
+
+namespace fmt = bbx::format;
+
+constexpr size_t buffer_size = 1 << 20;
+constexpr size_t max_depth = 4096;  // open slices kept per thread; deeper ones are not written
+constexpr size_t max_unwind = 64;  // how far below the top an end looks for its begin
+
+// Field numbers, from the .proto files named above.
+namespace trace_packet {
+constexpr uint32_t clock_snapshot = 6, timestamp = 8, trusted_packet_sequence_id = 10, track_event = 11,
+                   interned_data = 12, sequence_flags = 13, track_descriptor = 60,
+                   first_packet_on_sequence = 87;
+constexpr uint64_t seq_incremental_state_cleared = 1, seq_needs_incremental_state = 2;
+}  // namespace trace_packet
+namespace clock_snapshot {
+constexpr uint32_t clocks = 1, clock_id = 1, timestamp = 2;
+constexpr uint64_t realtime = 1, monotonic = 3, boottime = 6;  // BuiltinClock
+}  // namespace clock_snapshot
+namespace track_descriptor {
+constexpr uint32_t uuid = 1, name = 2, process = 3, thread = 4, parent_uuid = 5, counter = 8;
+}
+namespace process_descriptor {
+constexpr uint32_t pid = 1, process_name = 6;
+}
+namespace thread_descriptor {
+constexpr uint32_t pid = 1, tid = 2, thread_name = 5;
+}
+namespace counter_descriptor {
+constexpr uint32_t categories = 2;
+}
+namespace track_event {
+constexpr uint32_t category_iids = 3, debug_annotations = 4, type = 9, name_iid = 10, track_uuid = 11,
+                   counter_value = 30, double_counter_value = 44;
+constexpr uint64_t slice_begin = 1, slice_end = 2, instant = 3, counter = 4;
+}  // namespace track_event
+namespace debug_annotation {
+constexpr uint32_t name_iid = 1, bool_value = 2, uint_value = 3, int_value = 4, double_value = 5,
+                   string_value = 6, name = 10;
+}
+namespace interned_data {
+constexpr uint32_t event_categories = 1, event_names = 2, debug_annotation_names = 3;
+constexpr uint32_t iid = 1, name = 2;  // EventCategory, EventName, DebugAnnotationName
+}  // namespace interned_data
+
+// Encodes protobuf into memory its caller has made room for. The cursor is
+// meant to live in a local variable, where the compiler keeps it in a
+// register: a cursor in memory would be reloaded after every byte stored,
+// since a char store may alias it. A nested message reserves one length byte
+// and is fixed up when it ends; only one of 128 bytes or more moves its
+// contents to make room for a longer varint.
+struct pb {
+    char* q;
+
+    void varint(uint64_t v) {
+        while (v >= 0x80) {
+            *q++ = char(uint8_t(v) | 0x80);
+            v >>= 7;
+        }
+        *q++ = char(v);
+    }
+    void tag(uint32_t field, uint32_t wire) { varint(uint64_t(field) << 3 | wire); }
+    void uint(uint32_t field, uint64_t v) {
+        tag(field, 0);
+        varint(v);
+    }
+    void f64(uint32_t field, double v) {
+        tag(field, 1);
+        std::memcpy(q, &v, 8);  // little-endian hosts only (format.hpp)
+        q += 8;
+    }
+    void bytes(uint32_t field, std::string_view s) {
+        tag(field, 2);
+        varint(s.size());
+        std::memcpy(q, s.data(), s.size());
+        q += s.size();
+    }
+    // A string field that must be UTF-8: repaired if it is not.
+    void text(uint32_t field, std::string_view s) {
+        if (ascii(s)) bytes(field, s);
+        else bytes(field, valid_utf8(s));
+    }
+    char* begin(uint32_t field) {
+        tag(field, 2);
+        *q++ = 0;
+        return q;
+    }
+    void end(char* start) {
+        const size_t len = size_t(q - start);
+        if (len < 0x80) {
+            start[-1] = char(len);
+            return;
+        }
+        size_t n = 1;
+        for (size_t v = len; v >= 0x80; v >>= 7) ++n;
+        std::memmove(start + n - 1, start, len);
+        q += n - 1;
+        char* l = start - 1;
+        for (size_t v = len; v >= 0x80; v >>= 7) *l++ = char(uint8_t(v) | 0x80);
+        *l = char(len >> (7 * (n - 1)));
+    }
+
+    static bool ascii(std::string_view s) {
+        for (char c : s)
+            if (static_cast<unsigned char>(c) >= 0x80) return false;
+        return true;
+    }
+};
+
+// Room a packet needs beyond its strings: all its fixed-size fields, tags,
+// and the growth of its nested lengths. A string s needs s.size() + 16, or
+// 3 * s.size() + 16 if it may need repair (each bad byte becomes U+FFFD).
+constexpr size_t fixed_room = 4096;
+constexpr size_t string_room(std::string_view s) { return 3 * s.size() + 16; }
+
+// The output: one large buffer that goes out with one fwrite when the next
+// packet does not fit.
+struct out_buffer {
+    std::FILE* f;
+    std::vector<char> buf;
+    size_t used = 0;
+    bool failed = false;
+    int sys_errno = 0;
+
+    explicit out_buffer(std::FILE* file) : f(file), buf(buffer_size) {}
+    // A cursor at the end of the output with room for n bytes.
+    pb reserve(size_t n) {
+        if (buf.size() - used < n) {
+            flush();
+            if (buf.size() < n) buf.resize(n);
+        }
+        return pb{buf.data() + used};
+    }
+    void commit(const pb& w) { used = size_t(w.q - buf.data()); }
+    void flush() {
+        if (used && !failed && std::fwrite(buf.data(), 1, used, f) != used) {
+            failed = true;
+            sys_errno = errno;
+        }
+        used = 0;
+    }
+};
+
+// splitmix64's finaliser: spreads track ids so they do not collide with the
+// small uuids other producers use when traces are merged.
+uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x ? x : 1;
+}
+
+struct bitset {
+    std::vector<uint64_t> w;
+    // True the first time index i is set.
+    bool first_set(size_t i) {
+        if (i / 64 >= w.size()) w.resize(i / 64 + 1);
+        const uint64_t m = uint64_t(1) << (i % 64);
+        if (w[i / 64] & m) return false;
+        w[i / 64] |= m;
+        return true;
+    }
+};
+
+struct thread_state {
+    uint64_t uuid = 0;
+    uint32_t seq = 0;
+    uint32_t tid = 0;
+    std::vector<uint32_t> open;  // site indexes of the open slices, innermost last
+    uint64_t hidden = 0;         // open slices deeper than max_depth (not written)
+    int64_t last_ns = 0;
+    bitset names, categories;    // iids interned on this sequence already
+    bitset arg_names;            // sites whose argument names are interned on this sequence
+};
+
+struct site_state {
+    uint64_t name_iid = 0;      // index in sites() + 1
+    uint64_t category_iid = 0;  // 0: no category
+    uint64_t arg_iid = 0;       // debug annotation name iid of argument 0; arguments follow
+    uint64_t counter_uuid = 0;  // counter sites
+    size_t interned_bytes = 0;  // its name, category and argument names: room for interning them
+    std::string name;           // valid UTF-8
+};
+
+}  // namespace
+
+bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
+    out_buffer o(out);
+    const header_info& h = c.header();
+    const std::vector<site>& sites = c.sites();
+    const uint64_t start_boot = c.start_boottime_ns();
+    const uint64_t process_uuid = mix(uint64_t(h.pid) | uint64_t(0x62627870) << 32);
+    // Saturates: a damaged clock must not wrap around.
+    auto boottime = [&](int64_t ns) -> uint64_t {
+        if (ns >= 0) return start_boot + uint64_t(ns) < start_boot ? UINT64_MAX : start_boot + uint64_t(ns);
+        const uint64_t back = uint64_t(0) - uint64_t(ns);
+        return back > start_boot ? 0 : start_boot - back;
+    };
+
+    // Interning tables for the whole trace; each sequence emits an entry the
+    // first time it refers to it.
+    std::vector<site_state> ss(sites.size());
+    std::vector<std::string> category_names{""};  // by iid
+    std::vector<std::string> arg_names{""};       // by iid
+    std::unordered_map<std::string, uint64_t> category_iid;
+    for (size_t i = 0; i < sites.size(); ++i) {
+        const site& s = sites[i];
+        site_state& st = ss[i];
+        st.name_iid = i + 1;
+        st.name = valid_utf8(s.name);
+        st.interned_bytes = st.name.size() + 32;
+        if (!s.category.empty()) {
+            auto [it, fresh] = category_iid.try_emplace(s.category, category_names.size());
+            if (fresh) category_names.push_back(valid_utf8(s.category));
+            st.category_iid = it->second;
+            st.interned_bytes += category_names[it->second].size() + 32;
+        }
+        st.arg_iid = arg_names.size();
+        for (const arg_decl& a : s.args) {
+            arg_names.push_back(valid_utf8(a.name));
+            st.interned_bytes += arg_names.back().size() + 32;
+        }
+        if (s.kind == fmt::site_kind::counter) st.counter_uuid = mix(process_uuid ^ (uint64_t(1) << 63 | s.id));
+    }
+
+    // Sequence 1: clocks, the process track and the counter tracks.
+    {
+        pb w = o.reserve(fixed_room);
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, start_boot);
+        w.uint(trace_packet::trusted_packet_sequence_id, 1);
+        w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
+        w.uint(trace_packet::first_packet_on_sequence, 1);
+        char* cs = w.begin(trace_packet::clock_snapshot);
+        const std::pair<uint64_t, uint64_t> clocks[] = {{clock_snapshot::boottime, start_boot},
+                                                        {clock_snapshot::monotonic, c.start_monotonic_ns()},
+                                                        {clock_snapshot::realtime, c.start_realtime_ns()}};
+        for (auto [id, ts] : clocks) {
+            char* k = w.begin(clock_snapshot::clocks);
+            w.uint(clock_snapshot::clock_id, id);
+            w.uint(clock_snapshot::timestamp, ts);
+            w.end(k);
+        }
+        w.end(cs);
+        w.end(p);
+        o.commit(w);
+
+        w = o.reserve(fixed_room + string_room(h.process_name));
+        p = w.begin(1);
+        w.uint(trace_packet::timestamp, start_boot);
+        w.uint(trace_packet::trusted_packet_sequence_id, 1);
+        char* td = w.begin(trace_packet::track_descriptor);
+        w.uint(track_descriptor::uuid, process_uuid);
+        char* pd = w.begin(track_descriptor::process);
+        w.uint(process_descriptor::pid, h.pid);
+        if (!h.process_name.empty()) w.text(process_descriptor::process_name, h.process_name);
+        w.end(pd);
+        w.end(td);
+        w.end(p);
+        o.commit(w);
+
+        for (size_t i = 0; i < sites.size(); ++i) {
+            if (!ss[i].counter_uuid) continue;
+            w = o.reserve(fixed_room + ss[i].interned_bytes);
+            p = w.begin(1);
+            w.uint(trace_packet::timestamp, start_boot);
+            w.uint(trace_packet::trusted_packet_sequence_id, 1);
+            td = w.begin(trace_packet::track_descriptor);
+            w.uint(track_descriptor::uuid, ss[i].counter_uuid);
+            w.uint(track_descriptor::parent_uuid, process_uuid);
+            w.bytes(track_descriptor::name, ss[i].name);
+            char* cd = w.begin(track_descriptor::counter);
+            if (ss[i].category_iid) w.bytes(counter_descriptor::categories, category_names[ss[i].category_iid]);
+            w.end(cd);
+            w.end(td);
+            w.end(p);
+            o.commit(w);
+        }
+    }
+
+    // One sequence per thread, opened by its thread track.
+    std::vector<thread_state> threads(c.threads().size());
+    auto thread_track = [&](thread_state& t, std::string_view name, uint64_t ts, bool first) {
+        pb w = o.reserve(fixed_room + string_room(name));
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, ts);
+        w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
+        if (first) {
+            w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
+            w.uint(trace_packet::first_packet_on_sequence, 1);
+        }
+        char* td = w.begin(trace_packet::track_descriptor);
+        w.uint(track_descriptor::uuid, t.uuid);
+        w.uint(track_descriptor::parent_uuid, process_uuid);
+        char* th = w.begin(track_descriptor::thread);
+        w.uint(thread_descriptor::pid, h.pid);
+        w.uint(thread_descriptor::tid, t.tid);
+        if (!name.empty()) w.text(thread_descriptor::thread_name, name);
+        w.end(th);
+        w.end(td);
+        w.end(p);
+        o.commit(w);
+    };
+    for (size_t i = 0; i < threads.size(); ++i) {
+        threads[i].uuid = mix(process_uuid + 1 + i);
+        threads[i].seq = uint32_t(i + 2);
+        threads[i].tid = c.threads()[i].tid;
+        thread_track(threads[i], c.threads()[i].name, start_boot, true);
+    }
+
+    // Starts an event packet on t's sequence; returns the packet's start.
+    auto event_packet = [&](pb& w, const thread_state& t, uint64_t ts) {
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, ts);
+        w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
+        w.uint(trace_packet::sequence_flags, trace_packet::seq_needs_incremental_state);
+        return p;
+    };
+    auto slice_end = [&](const thread_state& t, uint64_t ts, bool unfinished) {
+        pb w = o.reserve(fixed_room);
+        char* p = event_packet(w, t, ts);
+        char* te = w.begin(trace_packet::track_event);
+        w.uint(track_event::type, track_event::slice_end);
+        w.uint(track_event::track_uuid, t.uuid);
+        if (unfinished) {
+            char* da = w.begin(track_event::debug_annotations);
+            w.bytes(debug_annotation::name, "unfinished");
+            w.uint(debug_annotation::bool_value, 1);
+            w.end(da);
+        }
+        w.end(te);
+        w.end(p);
+        o.commit(w);
+    };
+
+    auto r = c.for_each_event([&](const event& e) {
+        if (e.ring >= threads.size()) return;  // the reader only yields rings of the ring table
+        thread_state& t = threads[e.ring];
+        t.last_ns = e.ns;
+        const uint64_t ts = boottime(e.ns);
+        if (e.kind == fmt::kind::thread_name) {
+            thread_track(t, e.text, ts, false);
+            return;
+        }
+        if (!e.where) return;
+        const auto si = uint32_t(e.where - sites.data());
+        if (si >= sites.size()) return;
+        const site_state& s = ss[si];
+        uint64_t type;
+        switch (e.kind) {
+            case fmt::kind::span_begin:
+                if (t.open.size() >= max_depth) {
+                    ++t.hidden;
+                    return;
+                }
+                t.open.push_back(si);
+                type = track_event::slice_begin;
+                break;
+            case fmt::kind::span_end: {
+                if (t.hidden) {
+                    --t.hidden;
+                    return;
+                }
+                // As in chrome.cpp: pair with the innermost open slice of the site.
+                size_t k = t.open.size();
+                const size_t lowest = k > max_unwind ? k - max_unwind : 0;
+                while (k > lowest && t.open[k - 1] != si) --k;
+                if (k == lowest) return;
+                while (t.open.size() >= k) {
+                    slice_end(t, ts, false);
+                    t.open.pop_back();
+                }
+                return;
+            }
+            case fmt::kind::instant: type = track_event::instant; break;
+            case fmt::kind::counter: {
+                if (!e.nargs) return;
+                pb w = o.reserve(fixed_room);
+                char* p = event_packet(w, t, ts);
+                char* te = w.begin(trace_packet::track_event);
+                w.uint(track_event::type, track_event::counter);
+                w.uint(track_event::track_uuid, s.counter_uuid);
+                if (e.args[0].decl->type == fmt::arg_type::f64) w.f64(track_event::double_counter_value, e.args[0].as_f64());
+                else w.uint(track_event::counter_value, e.args[0].word);
+                w.end(te);
+                w.end(p);
+                o.commit(w);
+                return;
+            }
+            default: return;
+        }
+        size_t room = fixed_room + s.interned_bytes;
+        for (uint32_t i = 0; i < e.nargs; ++i)
+            if (e.args[i].decl->type == fmt::arg_type::string) room += string_room(e.args[i].str);
+        pb w = o.reserve(room);
+        char* p = event_packet(w, t, ts);
+        // Interned entries this packet is the first on its sequence to use.
+        const bool new_name = t.names.first_set(si);
+        const bool new_category = s.category_iid && t.categories.first_set(s.category_iid);
+        const bool new_args = e.nargs && t.arg_names.first_set(si);
+        if (new_name || new_category || new_args) {
+            char* id = w.begin(trace_packet::interned_data);
+            if (new_category) {
+                char* k = w.begin(interned_data::event_categories);
+                w.uint(interned_data::iid, s.category_iid);
+                w.bytes(interned_data::name, category_names[s.category_iid]);
+                w.end(k);
+            }
+            if (new_name) {
+                char* k = w.begin(interned_data::event_names);
+                w.uint(interned_data::iid, s.name_iid);
+                w.bytes(interned_data::name, s.name);
+                w.end(k);
+            }
+            if (new_args) {
+                for (uint32_t i = 0; i < e.nargs; ++i) {
+                    char* k = w.begin(interned_data::debug_annotation_names);
+                    w.uint(interned_data::iid, s.arg_iid + i);
+                    w.bytes(interned_data::name, arg_names[s.arg_iid + i]);
+                    w.end(k);
+                }
+            }
+            w.end(id);
+        }
+        char* te = w.begin(trace_packet::track_event);
+        w.uint(track_event::type, type);
+        w.uint(track_event::track_uuid, t.uuid);
+        w.uint(track_event::name_iid, s.name_iid);
+        if (s.category_iid) w.uint(track_event::category_iids, s.category_iid);
+        for (uint32_t i = 0; i < e.nargs; ++i) {
+            const arg& a = e.args[i];
+            char* da = w.begin(track_event::debug_annotations);
+            w.uint(debug_annotation::name_iid, s.arg_iid + i);
+            switch (a.decl->type) {
+                case fmt::arg_type::i64: w.uint(debug_annotation::int_value, a.word); break;
+                case fmt::arg_type::u64: w.uint(debug_annotation::uint_value, a.word); break;
+                case fmt::arg_type::f64: w.f64(debug_annotation::double_value, a.as_f64()); break;
+                case fmt::arg_type::boolean: w.uint(debug_annotation::bool_value, a.word ? 1 : 0); break;
+                case fmt::arg_type::string: w.text(debug_annotation::string_value, a.str); break;
+                default: break;
+            }
+            w.end(da);
+        }
+        w.end(te);
+        w.end(p);
+        o.commit(w);
+    });
+    if (r.is_error()) {
+        err = r.err().message();
+        return false;
+    }
+    for (thread_state& t : threads) {
+        while (!t.open.empty()) {
+            slice_end(t, boottime(t.last_ns), true);
+            t.open.pop_back();
+        }
+    }
+    o.flush();
+    if (!o.failed && std::fflush(out) != 0) o.sys_errno = errno;
+    if (o.failed || o.sys_errno || std::ferror(out)) {
+        err = std::string("write failed: ") + std::strerror(o.sys_errno ? o.sys_errno : EIO);
+        return false;
+    }
+    return true;
+}
+
+}  // namespace bbx::dec
