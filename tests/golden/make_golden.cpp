@@ -1,0 +1,655 @@
+// make_golden: writes the spec's test vectors, small ring files built byte by
+// byte from format.hpp alone (never the recorder, so a recorder bug cannot
+// hide in them). ok/NAME.bbx are valid: `bbx dump` must print ok/NAME.dump.
+// bad/NAME.bbx are not: `bbx info` must exit 1 and print bad/NAME.err.
+//
+//   make build/gen/bbx_meta_generated.h
+//   g++ -std=c++20 -Iformat/include -Ibuild/gen tests/golden/make_golden.cpp -o build/make_golden
+//   build/make_golden tests/golden        # writes tests/golden/ok/*.bbx and tests/golden/bad/*.bbx
+//
+// Every byte is fixed, so a run writes the same files each time. The counter
+// runs at exactly 1 GHz and anchor 0 sits at tick 1,000,000, so an event at
+// tick t shows in a dump at (t - 1,000,000) ns: at_us(1500) is 0.001500000.
+#include <cerrno>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "bbx/format.hpp"
+#include "bbx_meta_generated.h"
+
+namespace {
+
+namespace fmt = ::bbx::format;
+namespace fb = ::bbx::fb;
+
+constexpr uint32_t golden_pid = 4242;
+constexpr uint64_t start_ticks = 1000000;
+constexpr uint64_t start_monotonic_ns = 5000000000000;         // 5000 s after boot
+constexpr uint64_t start_realtime_ns = 1700000000000000000;    // 2023-11-14T22:13:20Z
+constexpr uint64_t start_boottime_ns = 5000250000000;
+
+// The tick of an event `us` microseconds after anchor 0 (1 GHz counter).
+uint64_t at_us(int64_t us) { return uint64_t(int64_t(start_ticks) + us * 1000); }
+
+// One argument value: its word and, for strings, the bytes.
+struct val {
+    uint64_t word = 0;
+    std::string bytes;
+};
+val i64(int64_t v) { return {uint64_t(v), {}}; }
+val u64(uint64_t v) { return {v, {}}; }
+val f64(double d) {
+    val v;
+    std::memcpy(&v.word, &d, 8);
+    return v;
+}
+val boolean(bool b) { return {b ? 1u : 0u, {}}; }
+val str(std::string s) { return {s.size(), std::move(s)}; }
+// A string whose length word says `word` whatever its bytes (malformed events).
+val raw_str(uint64_t word, std::string s) { return {word, std::move(s)}; }
+
+struct decl {
+    const char* name;
+    fb::ArgType type;
+};
+
+// A ring file under construction: header, descriptors, metadata and rings
+// kept apart, joined by image().
+class ring_file {
+public:
+    ring_file(uint32_t ring_count, uint32_t rings_used, uint32_t flags = fmt::flag_ended_clean,
+              uint32_t ring_size = 4096, uint32_t meta_kb = 4) {
+        std::memset(&h, 0, sizeof h);
+        std::memcpy(h.magic, fmt::ring_magic, 8);
+        h.version_major = fmt::version_major;
+        h.version_minor = 0;  // the vectors use 1.0 features only: every 1.x decoder must read them
+        h.header_size = fmt::header_size;
+        h.slot_size = fmt::slot_size;
+        h.ring_size = ring_size;
+        h.ring_count = ring_count;
+        h.rings_used = rings_used;
+        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024);
+        h.ring_table_offset = l.ring_table_offset;
+        h.meta_offset = l.meta_offset;
+        h.meta_capacity = l.meta_capacity;
+        h.meta_used = 0;
+        h.rings_offset = l.rings_offset;
+        h.file_size = l.file_size;
+        h.pid = golden_pid;
+        h.flags = flags;
+        h.calib_seq = 2;
+        h.anchor_count = 1;
+        h.anchors[0] = {start_ticks, start_monotonic_ns, start_realtime_ns, start_boottime_ns};
+        h.tick_hz = 1e9;
+        h.level = 5;
+        std::snprintf(h.process_name, sizeof h.process_name, "golden");
+        std::snprintf(h.exe_path, sizeof h.exe_path, "/opt/golden/bin/golden");
+        rings.assign(ring_count, fmt::ring_descriptor{});
+        for (uint32_t i = 0; i < rings_used; ++i) {
+            rings[i].tid = golden_pid + i;
+            rings[i].state = fmt::ring_owned;
+        }
+        meta.assign(l.meta_capacity, 0);
+        ring_bytes.assign(uint64_t(ring_count) * ring_size, 0);
+    }
+
+    // Appends a metadata record; returns its offset in the metadata region.
+    uint64_t record(const uint8_t* data, uint32_t size, bool commit = true) {
+        uint64_t off = h.meta_used;
+        fmt::meta_record_header rh{size, commit ? fmt::meta_commit : 0};
+        std::memcpy(&meta.at(off), &rh, sizeof rh);
+        std::memcpy(&meta.at(off + 8), data, size);
+        h.meta_used = off + 8 + fmt::align8(size);
+        return off;
+    }
+    uint64_t record(const flatbuffers::FlatBufferBuilder& b, bool commit = true) {
+        return record(b.GetBufferPointer(), b.GetSize(), commit);
+    }
+
+    uint64_t site(uint32_t id, fb::SiteKind kind, const char* category, const char* name,
+                  const std::vector<decl>& args = {}, bool commit = true, uint8_t level = 3) {
+        flatbuffers::FlatBufferBuilder b;
+        std::vector<flatbuffers::Offset<fb::Arg>> a;
+        for (const decl& d : args) a.push_back(fb::CreateArgDirect(b, d.name, d.type));
+        std::string fn = std::string("golden_") + name;
+        auto cs = fb::CreateCallSiteDirect(b, id, kind, level, category, name, "golden.cpp", 100 + id, fn.c_str(),
+                                           args.empty() ? nullptr : &a);
+        b.Finish(fb::CreateRecord(b, fb::Body::CallSite, cs.Union()));
+        return record(b, commit);
+    }
+
+    uint64_t thread(uint32_t ring, uint32_t tid, const char* name) {
+        flatbuffers::FlatBufferBuilder b;
+        auto t = fb::CreateThreadDirect(b, ring, tid, name);
+        b.Finish(fb::CreateRecord(b, fb::Body::Thread, t.Union()));
+        return record(b);
+    }
+
+    unsigned char* slot(uint32_t ring, uint64_t pos) {
+        uint64_t nslots = h.ring_size / fmt::slot_size;
+        return &ring_bytes.at(uint64_t(ring) * h.ring_size + (pos % nslots) * fmt::slot_size);
+    }
+    void set_stamp(uint32_t ring, uint64_t pos, uint64_t stamp) { std::memcpy(slot(ring, pos), &stamp, 8); }
+
+    // Writes one event as the recorder does: the head slot, then continuation
+    // slots with argument words 1..n-1 and the string bytes. Returns the head's
+    // position, or -1 when discard mode drops it.
+    int64_t event(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
+        std::vector<unsigned char> payload;
+        for (size_t i = 1; i < args.size(); ++i) {
+            unsigned char w[8];
+            std::memcpy(w, &args[i].word, 8);
+            payload.insert(payload.end(), w, w + 8);
+        }
+        for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+        uint32_t cont = uint32_t((payload.size() + fmt::continuation_payload - 1) / fmt::continuation_payload);
+        payload.resize(size_t(cont) * fmt::continuation_payload, 0);
+        fmt::ring_descriptor& d = rings.at(ring);
+        uint64_t pos = d.write_pos;
+        if ((h.flags & fmt::flag_discard) && pos + 1 + cont > h.ring_size / fmt::slot_size) {
+            d.events_dropped++;
+            return -1;
+        }
+        fmt::event_slot head{pos + 1, kind, uint8_t(cont), 0, site_id, ticks, args.empty() ? 0 : args[0].word};
+        std::memcpy(slot(ring, pos), &head, sizeof head);
+        for (uint32_t i = 0; i < cont; ++i) {
+            fmt::continuation_slot c{};
+            c.stamp = pos + 2 + i;
+            c.kind = uint8_t(fmt::kind::continuation);
+            std::memcpy(c.data, payload.data() + size_t(i) * fmt::continuation_payload, fmt::continuation_payload);
+            std::memcpy(slot(ring, pos + 1 + i), &c, sizeof c);
+        }
+        d.write_pos = pos + 1 + cont;
+        d.events_written++;
+        return int64_t(pos);
+    }
+    int64_t event(uint32_t ring, fmt::kind k, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
+        return event(ring, uint8_t(k), site_id, ticks, args);
+    }
+
+    std::vector<unsigned char> image() const {
+        std::vector<unsigned char> out(h.file_size, 0);
+        std::memcpy(out.data(), &h, sizeof h);
+        for (size_t i = 0; i < rings.size(); ++i)
+            std::memcpy(out.data() + h.ring_table_offset + i * fmt::ring_descriptor_size, &rings[i], sizeof rings[i]);
+        std::memcpy(out.data() + h.meta_offset, meta.data(), meta.size());
+        std::memcpy(out.data() + h.rings_offset, ring_bytes.data(), ring_bytes.size());
+        return out;
+    }
+
+    fmt::file_header h;
+    std::vector<fmt::ring_descriptor> rings;
+    std::vector<unsigned char> meta;
+    std::vector<unsigned char> ring_bytes;
+};
+
+template <class T>
+void poke(std::vector<unsigned char>& b, uint64_t off, T v) {
+    std::memcpy(&b.at(off), &v, sizeof v);
+}
+
+std::string out_dir;
+int written = 0;
+
+void write_file(const char* sub, const char* name, const std::vector<unsigned char>& bytes) {
+    std::string path = out_dir + "/" + sub + "/" + name + ".bbx";
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) || std::fclose(f) != 0) {
+        std::fprintf(stderr, "make_golden: %s: %s\n", path.c_str(), std::strerror(errno));
+        std::exit(1);
+    }
+    ++written;
+}
+void ok(const char* name, const ring_file& r) { write_file("ok", name, r.image()); }
+void bad(const char* name, const std::vector<unsigned char>& bytes) { write_file("bad", name, bytes); }
+void bad(const char* name, const ring_file& r) { write_file("bad", name, r.image()); }
+
+std::string padded(std::string s, size_t n, char fill) {
+    s.resize(n, fill);
+    return s;
+}
+
+// ---- valid captures ---------------------------------------------------------------
+
+ring_file minimal() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "hello", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(42)});
+    return r;
+}
+
+ring_file all_kinds() {
+    ring_file r(3, 2);  // ring 2 never handed out
+    r.thread(0, golden_pid, "main");
+    r.thread(1, golden_pid + 1, "worker");
+    r.site(1, fb::SiteKind::Span, "io", "request", {{"id", fb::ArgType::U64}, {"path", fb::ArgType::Str}});
+    r.site(2, fb::SiteKind::Span, "io", "parse");
+    r.site(3, fb::SiteKind::Instant, "app", "values",
+           {{"neg", fb::ArgType::I64},
+            {"min", fb::ArgType::I64},
+            {"max", fb::ArgType::U64},
+            {"zero", fb::ArgType::U64},
+            {"half", fb::ArgType::F64},
+            {"tenth", fb::ArgType::F64},
+            {"huge", fb::ArgType::F64},
+            {"yes", fb::ArgType::Bool},
+            {"no", fb::ArgType::Bool}});
+    r.site(4, fb::SiteKind::Instant, "app", "strings",
+           {{"empty", fb::ArgType::Str}, {"long", fb::ArgType::Str}, {"text", fb::ArgType::Str}});
+    r.site(5, fb::SiteKind::Counter, "mem", "rss", {{"value", fb::ArgType::I64}});
+    r.site(6, fb::SiteKind::Counter, "cpu", "load", {{"value", fb::ArgType::F64}});
+    r.site(7, fb::SiteKind::Instant, "", "no_category", {}, true, 1);
+
+    std::string long_str;
+    for (int i = 0; i < 8; ++i) long_str += "abcdefghijklmnop";  // 128 bytes, the most a string holds
+    // ring 1 starts before anchor 0: a negative time.
+    r.event(1, fmt::kind::instant, 7, at_us(-500));
+    r.event(0, fmt::kind::span_begin, 1, at_us(1000), {u64(7), str("/index.html")});
+    r.event(0, fmt::kind::span_begin, 2, at_us(2000));
+    r.event(1, fmt::kind::thread_name, 0, at_us(2000), {str("worker-1")});  // ties with ring 0: ring 0 first
+    r.thread(1, golden_pid + 1, "worker-1");
+    r.event(1, fmt::kind::instant, 3, at_us(3000),
+            {i64(-42), i64(std::numeric_limits<int64_t>::min()), u64(std::numeric_limits<uint64_t>::max()), u64(0),
+             f64(-2.5), f64(0.1), f64(1e300), boolean(true), boolean(false)});
+    r.event(0, fmt::kind::span_end, 2, at_us(4000));
+    r.event(1, fmt::kind::instant, 4, at_us(4000),
+            {str(""), str(long_str), str("h\xc3\xa9llo\t\"q\"\n\\ end")});
+    r.event(0, fmt::kind::counter, 5, at_us(5000), {i64(1048576)});
+    r.event(1, fmt::kind::counter, 6, at_us(5500), {f64(0.75)});
+    r.event(0, fmt::kind::span_end, 1, at_us(6000));
+    r.event(1, fmt::kind::counter, 6, at_us(7000), {f64(1.5)});
+    r.event(0, fmt::kind::counter, 5, at_us(8000), {i64(-5)});
+    r.event(0, fmt::kind::instant, 7, at_us(9000));
+    r.rings[1].state = fmt::ring_released;
+    return r;
+}
+
+ring_file wrapped() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"i", fb::ArgType::I64}, {"s", fb::ArgType::Str}});
+    r.thread(0, golden_pid, "main");
+    // 6 slots per event (8 + 60 payload bytes = 5 continuations), 25 events =
+    // 150 slots in a 128-slot ring. The oldest position left, 22, is the 4th
+    // continuation of event 3 (head at 18, overwritten by position 146).
+    for (int i = 0; i < 25; ++i) {
+        char b[16];
+        std::snprintf(b, sizeof b, "tick %02d ", i);
+        r.event(0, fmt::kind::instant, 1, at_us(1000 * (i + 1)), {i64(i), str(padded(b, 60, '.'))});
+    }
+    return r;
+}
+
+ring_file invalid_utf8() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "c\xc3", "na\xffme",
+           {{"a", fb::ArgType::Str},
+            {"b", fb::ArgType::Str},
+            {"c", fb::ArgType::Str},
+            {"d", fb::ArgType::Str},
+            {"e", fb::ArgType::Str}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000),
+            {str("say \"hi\"\nbye\xff"),  // quote, newline, a byte that starts nothing
+             str("caf\xc3\xa9 \xff"),     // valid 2-byte character next to an invalid byte
+             str("\xc3"),                  // a truncated sequence
+             str("\xed\xa0\x80"),          // a surrogate: ill-formed in UTF-8
+             str("\xc0\xaf\\")});          // an overlong encoding, then a backslash
+    r.event(0, fmt::kind::thread_name, 0, at_us(2000), {str("w\xff\"")});
+    return r;
+}
+
+ring_file thread_name_64() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::thread_name, 0, at_us(2000), {str(padded("sixty-three ", 63, '3'))});  // the longest name
+    r.event(0, fmt::kind::thread_name, 0, at_us(3000), {str(padded("sixty-four ", 64, '4'))});   // one byte over
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(2)});
+    return r;
+}
+
+ring_file torn() {
+    ring_file r(1, 1, 0);  // not ended: the writer was killed or still runs
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Instant, "app", "note", {{"s", fb::ArgType::Str}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    int64_t p = r.event(0, fmt::kind::instant, 1, at_us(2000), {i64(2)});
+    r.set_stamp(0, uint64_t(p), 0);  // writer stored stamp 0 and never committed
+    p = r.event(0, fmt::kind::instant, 2, at_us(3000), {str("continuation is torn")});
+    r.set_stamp(0, uint64_t(p) + 2, 1);  // the head is committed, its 2nd continuation carries a stale stamp
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(3)});
+    return r;
+}
+
+ring_file unknown_kind() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    // Kinds from the unassigned ranges (7-15, 40-255), which no version has taken.
+    r.event(0, 9, 0, at_us(2000), {u64(99), u64(98)});  // one continuation
+    r.event(0, fmt::kind::instant, 1, at_us(3000), {i64(2)});
+    r.event(0, 40, 1, at_us(4000), {u64(1), str("forty: a kind nobody has assigned")});  // 3 continuations
+    r.event(0, 15, 0, at_us(5000), {u64(7), u64(8), u64(9)});                          // 2 continuations
+    r.event(0, 255, 0, at_us(6000), {u64(0)});                                         // none
+    r.event(0, fmt::kind::instant, 1, at_us(7000), {i64(3)});
+    return r;
+}
+
+ring_file unknown_record() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    {
+        // A Record whose body is union member 9, which no version defines yet: a
+        // later minor may append members to Body, so a decoder skips the record.
+        flatbuffers::FlatBufferBuilder b;
+        auto name = b.CreateString("from the future");
+        auto t = fb::CreateThread(b, 0, 1, name);  // any table will do as the unknown body
+        fb::RecordBuilder rb(b);
+        rb.add_body_type(fb::Body(9));
+        rb.add_body(t.Union());
+        b.Finish(rb.Finish());
+        r.record(b);
+    }
+    {
+        flatbuffers::FlatBufferBuilder b;  // a Record with no body (NONE)
+        b.Finish(fb::CreateRecord(b));
+        r.record(b);
+    }
+    r.thread(0, golden_pid, "main");
+    r.site(2, fb::SiteKind::Instant, "app", "later", {{"n", fb::ArgType::I64}});  // records after it still count
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 2, at_us(2000), {i64(2)});
+    return r;
+}
+
+ring_file sparse_ids() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "one", {{"n", fb::ArgType::I64}});
+    r.site(4000000000u, fb::SiteKind::Instant, "app", "far", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 4000000000u, at_us(2000), {i64(2)});
+    r.event(0, fmt::kind::instant, 5000, at_us(3000), {i64(3)});  // no such site: skipped
+    return r;
+}
+
+ring_file live_meta() {
+    ring_file r(1, 1, 0);
+    r.thread(0, golden_pid, "main");
+    r.site(1, fb::SiteKind::Instant, "app", "seen", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Instant, "app", "pending", {}, false);  // reserved (in meta_used), not committed
+    r.site(3, fb::SiteKind::Instant, "app", "after");                // committed, but past the uncommitted one
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 2, at_us(2000));
+    r.event(0, fmt::kind::instant, 3, at_us(3000));
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(2)});
+    return r;
+}
+
+ring_file discard() {
+    ring_file r(1, 1, fmt::flag_discard | fmt::flag_ended_clean);
+    r.h.threads_dropped = 1;
+    r.h.events_dropped = 7;
+    r.site(1, fb::SiteKind::Instant, "app", "fill", {{"i", fb::ArgType::I64}, {"s", fb::ArgType::Str}});
+    r.site(2, fb::SiteKind::Instant, "app", "small", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    // 9 slots per fill event: 14 fill 126 of the 128 slots.
+    int64_t us = 0;
+    auto fill = [&](int i) {
+        char b[16];
+        std::snprintf(b, sizeof b, "fill %02d ", i);
+        return r.event(0, fmt::kind::instant, 1, at_us(us += 1000), {i64(i), str(padded(b, 120, '.'))});
+    };
+    for (int i = 0; i < 14; ++i) fill(i);
+    fill(14);                                                             // 9 slots do not fit: dropped
+    r.event(0, fmt::kind::instant, 2, at_us(us += 1000), {i64(1)});     // 1 slot fits: position 126
+    fill(15);                                                             // dropped
+    r.event(0, fmt::kind::instant, 2, at_us(us += 1000), {i64(2)});     // position 127: the ring is full
+    r.event(0, fmt::kind::instant, 2, at_us(us += 1000), {i64(3)});     // dropped
+    return r;
+}
+
+ring_file two_anchors() {
+    ring_file r(1, 1);
+    r.h.tick_hz = 1.002e9;  // measured at start, 0.2% off
+    r.h.anchor_count = 2;
+    r.h.anchors[1] = {start_ticks + 2000000000, start_monotonic_ns + 2000000000, start_realtime_ns + 2000000000,
+                      start_boottime_ns + 2000000000};
+    r.site(1, fb::SiteKind::Instant, "app", "hello", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 1, at_us(1500000), {i64(2)});
+    r.event(0, fmt::kind::instant, 1, at_us(2000000), {i64(3)});
+    return r;
+}
+
+// two_anchors, with the writer killed inside its second anchor's update
+ring_file anchor_torn() {
+    ring_file r = two_anchors();
+    r.h.calib_seq = 5;
+    return r;
+}
+
+// two_anchors, with a second anchor 5% off the measured rate
+ring_file anchor_wild() {
+    ring_file r = two_anchors();
+    r.h.anchors[1].ticks = start_ticks + 2100000000;
+    return r;
+}
+
+ring_file merge() {
+    ring_file r(3, 3);
+    r.site(1, fb::SiteKind::Instant, "app", "a", {{"n", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "first");
+    r.thread(1, golden_pid + 1, "idle");
+    r.thread(2, golden_pid + 2, "third");
+    r.rings[0].state = fmt::ring_released;
+    r.rings[1].state = fmt::ring_released;  // got a ring, wrote nothing, exited
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 1, at_us(2000), {i64(2)});
+    r.event(0, fmt::kind::instant, 1, at_us(2000), {i64(3)});
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(4)});
+    r.event(2, fmt::kind::instant, 1, at_us(0), {i64(10)});
+    r.event(2, fmt::kind::instant, 1, at_us(2000), {i64(20)});
+    r.event(2, fmt::kind::instant, 1, at_us(3000), {i64(30)});
+    r.event(2, fmt::kind::instant, 1, at_us(4000), {i64(40)});
+    return r;
+}
+
+ring_file malformed() {
+    ring_file r(1, 1);
+    r.site(1, fb::SiteKind::Instant, "app", "good", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Span, "app", "work");
+    r.site(3, fb::SiteKind::Instant, "app", "text", {{"s", fb::ArgType::Str}});
+    r.site(4, fb::SiteKind::Instant, "app", "pair", {{"a", fb::ArgType::I64}, {"b", fb::ArgType::I64}});
+    r.thread(0, golden_pid, "main");
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    r.event(0, fmt::kind::instant, 9, at_us(2000), {i64(0)});                        // site 9 has no metadata
+    r.event(0, fmt::kind::instant, 2, at_us(3000));                                  // instant of a span site
+    r.event(0, fmt::kind::span_begin, 1, at_us(4000), {i64(0)});                     // span of an instant site
+    r.event(0, fmt::kind::instant, 3, at_us(5000), {str(std::string(129, 'x'))});   // string over 128 bytes
+    r.event(0, fmt::kind::instant, 3, at_us(6000), {raw_str(40, "only 16 bytes...")});  // string past the payload
+    r.event(0, fmt::kind::instant, 4, at_us(7000), {i64(1)});                        // 2 args, no word 1
+    r.event(0, fmt::kind::thread_name, 0, at_us(8000), {str(std::string(65, 'n'))}); // name over 64 bytes
+    r.event(0, fmt::kind::thread_name, 0, at_us(9000), {raw_str(20, "")});          // name past the payload
+    r.event(0, 0, 1, at_us(10000), {i64(0)});                                         // kind 0 with a valid stamp
+    // A head that claims one continuation slot, followed by a committed head:
+    // the event is malformed and both slots are skipped, the second event too.
+    int64_t p = r.event(0, fmt::kind::instant, 1, at_us(11000), {i64(0)});
+    r.event(0, fmt::kind::instant, 1, at_us(12000), {i64(99)});
+    r.slot(0, uint64_t(p))[9] = 1;
+    r.event(0, fmt::kind::instant, 1, at_us(13000), {i64(2)});
+    return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: make_golden DIR  (writes DIR/ok/*.bbx and DIR/bad/*.bbx)\n");
+        return 2;
+    }
+    out_dir = argv[1];
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir + "/ok", ec);
+    std::filesystem::create_directories(out_dir + "/bad", ec);
+
+    // ---- ok/: each must open, and dump exactly as NAME.dump ----
+    // one instant with one i64 argument: the smallest useful capture
+    ok("minimal", minimal());
+    // every kind and argument type: nested spans, i64/u64/f64/bool/string extremes, quoting, counters, a rename, ties
+    ok("all_kinds", all_kinds());
+    // invalid UTF-8: \xNN in strings and thread names (other bytes as in valid strings), U+FFFD in site names
+    ok("invalid_utf8", invalid_utf8());
+    // a 63-byte thread name is shown, a 64-byte one is malformed (spec: L > 63) and skipped
+    ok("thread_name_64", thread_name_64());
+    // an overwritten ring: the two oldest slots are orphan continuations, skipped; 21 of 25 events remain
+    ok("wrapped", wrapped());
+    // a slot with stamp 0 and a head whose continuation has a stale stamp are skipped; the rest shows
+    ok("torn", torn());
+    // kinds 9, 40, 15 and 255 (unassigned) are skipped together with their continuation slots
+    ok("unknown_kind", unknown_kind());
+    // metadata records with a Body member this version does not know, or none, are skipped; the walk goes on
+    ok("unknown_record", unknown_record());
+    // call-site ids need not be dense: ids 1 and 4,000,000,000 both resolve
+    ok("sparse_ids", sparse_ids());
+    // a metadata record without its commit word ends the walk: events of sites 2 and 3 are skipped
+    ok("live_meta", live_meta());
+    // discard mode: the ring filled up; the events dropped later are absent, the small ones that fit are there
+    ok("discard", discard());
+    // two anchors 2 s apart fix the rate at 1 GHz exactly although tick_hz says 1.002 GHz
+    ok("two_anchors", two_anchors());
+    // an odd calib_seq (writer died updating anchor 1): anchor 1 is ignored, tick_hz converts
+    ok("anchor_torn", anchor_torn());
+    // an anchor 1 whose rate is 5% off tick_hz is ignored
+    ok("anchor_wild", anchor_wild());
+    // three rings merged by time; equal times go lower ring first; ring 1 is empty
+    ok("merge", merge());
+    // events that break the spec (unknown site, kind/site mismatch, bad lengths, kind 0, a head where a
+    // continuation belongs) are skipped
+    ok("malformed", malformed());
+
+    // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
+    const std::vector<unsigned char> good = minimal().image();
+    const ring_file base = minimal();
+    auto mutate = [&](auto&& change) {
+        std::vector<unsigned char> b = good;
+        change(b);
+        return b;
+    };
+#define AT(field) offsetof(fmt::file_header, field)
+    // an empty file is not a blackbox file
+    bad("empty", std::vector<unsigned char>{});
+    // the magic's high bit stripped (a 7-bit transfer): bad_magic
+    bad("bad_magic", mutate([](auto& b) { b[0] = 0x09; }));
+    // a text file: bad_magic
+    {
+        std::string t = "this is a text file, not a capture\n";
+        bad("text", std::vector<unsigned char>(t.begin(), t.end()));
+    }
+    // 5 bytes of the right magic: truncated, not bad_magic
+    bad("truncated_magic", std::vector<unsigned char>(good.begin(), good.begin() + 5));
+    // version_major 2: unsupported_version
+    bad("version_2", mutate([](auto& b) { poke<uint16_t>(b, AT(version_major), 2); }));
+    // version_major 2 in a 64-byte file: the version is named before the size is checked
+    {
+        std::vector<unsigned char> b(good.begin(), good.begin() + 64);
+        poke<uint16_t>(b, AT(version_major), 2);
+        bad("version_2_short", b);
+    }
+    // the first 100 bytes of a good file: truncated inside the header
+    bad("truncated_header", std::vector<unsigned char>(good.begin(), good.begin() + 100));
+    // header intact, the last ring missing: truncated at the file's end
+    bad("truncated_file", std::vector<unsigned char>(good.begin(), good.end() - 4096));
+    // one byte past file_size: corrupt
+    bad("long_file", mutate([](auto& b) { b.push_back(0); }));
+    // header_size 8192
+    bad("header_size", mutate([](auto& b) { poke<uint32_t>(b, AT(header_size), 8192); }));
+    // ring_size 6144 is not a power of two
+    bad("ring_size_not_pow2", mutate([](auto& b) { poke<uint32_t>(b, AT(ring_size), 6144); }));
+    // slot_size 64
+    bad("slot_size_64", mutate([](auto& b) { poke<uint32_t>(b, AT(slot_size), 64); }));
+    // ring_count 0
+    bad("ring_count_0", mutate([](auto& b) { poke<uint32_t>(b, AT(ring_count), 0); }));
+    // meta_offset not where the layout puts it
+    bad("meta_offset", mutate([](auto& b) { poke<uint64_t>(b, AT(meta_offset), 4096 * 3); }));
+    // flag bit 3 is reserved
+    bad("reserved_flag", mutate([](auto& b) { poke<uint32_t>(b, AT(flags), fmt::flag_ended_clean | 8u); }));
+    // the first byte of reserved1 set
+    bad("reserved_byte", mutate([](auto& b) { b[AT(reserved1)] = 1; }));
+    // the first byte of the reserved tail (reserved2) set
+    bad("reserved_tail", mutate([](auto& b) { b[AT(reserved2)] = 0x80; }));
+    // rings_used 2 of ring_count 1
+    bad("rings_used", mutate([](auto& b) { poke<uint32_t>(b, AT(rings_used), 2); }));
+    // meta_used 4104 of meta_capacity 4096
+    bad("meta_used", mutate([](auto& b) { poke<uint64_t>(b, AT(meta_used), 4104); }));
+    // meta_used not a multiple of 8
+    bad("meta_used_unaligned", mutate([&](auto& b) { poke<uint64_t>(b, AT(meta_used), base.h.meta_used - 4); }));
+    // run-time level 6
+    bad("level_6", mutate([](auto& b) { poke<uint32_t>(b, AT(level), 6); }));
+    // anchor_count 0
+    bad("anchor_count_0", mutate([](auto& b) { poke<uint32_t>(b, AT(anchor_count), 0); }));
+    // tick_hz NaN
+    bad("tick_hz_nan", mutate([](auto& b) { poke<double>(b, AT(tick_hz), std::nan("")); }));
+    // a ring descriptor with state 3
+    bad("ring_state", mutate([&](auto& b) {
+            poke<uint32_t>(b, base.h.ring_table_offset + offsetof(fmt::ring_descriptor, state), 3);
+        }));
+    // the last metadata record's size runs 8 bytes past meta_used
+    {
+        ring_file r = minimal();
+        uint64_t off = r.h.meta_used;
+        r.thread(0, golden_pid, "main again");
+        uint32_t size;
+        std::memcpy(&size, &r.meta[off], 4);
+        size += 8;
+        std::memcpy(&r.meta[off], &size, 4);
+        bad("meta_record_overrun", r);
+    }
+    // a committed record of 16 garbage bytes: fails FlatBuffers verification
+    {
+        ring_file r = minimal();
+        unsigned char junk[16];
+        std::memset(junk, 0xab, sizeof junk);
+        r.record(junk, sizeof junk);
+        bad("meta_not_flatbuffer", r);
+    }
+    // call site id 0
+    {
+        ring_file r = minimal();
+        r.site(0, fb::SiteKind::Instant, "app", "zero");
+        bad("site_id_0", r);
+    }
+    // call site id 1 twice
+    {
+        ring_file r = minimal();
+        r.site(1, fb::SiteKind::Span, "app", "again");
+        bad("site_id_twice", r);
+    }
+    // a counter site with two values
+    {
+        ring_file r = minimal();
+        r.site(2, fb::SiteKind::Counter, "app", "pair", {{"a", fb::ArgType::I64}, {"b", fb::ArgType::I64}});
+        bad("counter_two_values", r);
+    }
+    // a thread record naming ring 1 of ring_count 1
+    {
+        ring_file r = minimal();
+        r.thread(1, golden_pid + 1, "nowhere");
+        bad("thread_ring", r);
+    }
+#undef AT
+    std::printf("make_golden: wrote %d files under %s\n", written, out_dir.c_str());
+    return 0;
+}
