@@ -111,6 +111,11 @@ result<std::shared_ptr<capture>> capture::from_bytes(const uint8_t* data, size_t
     return c;
 }
 
+const resource* capture::find_resource(uint64_t id) const {
+    auto it = resource_index_.find(id);
+    return it == resource_index_.end() ? nullptr : &resources_[it->second];
+}
+
 const site* capture::find_site(uint32_t id) const {
     if (!site_index_.empty()) return id < site_index_.size() && site_index_[id] ? &sites_[site_index_[id] - 1] : nullptr;
     auto it = sparse_sites_.find(id);
@@ -119,7 +124,11 @@ const site* capture::find_site(uint32_t id) const {
 
 int64_t capture::ticks_to_ns(uint64_t ticks) const {
     int64_t d = int64_t(ticks - hdr_.anchors[0].ticks);
-    return int64_t(std::llround(double(d) * ns_per_tick_));
+    double ns = double(d) * ns_per_tick_;
+    // A hostile or wild timestamp saturates instead of overflowing (±292 years).
+    if (!(ns > -9.2e18)) return -int64_t(9200000000000000000);
+    if (!(ns < 9.2e18)) return int64_t(9200000000000000000);
+    return int64_t(std::llround(ns));
 }
 
 result<bool> capture::parse() {
@@ -230,6 +239,7 @@ result<bool> capture::parse() {
     hdr_.anchor_count = h.anchor_count;
     hdr_.tick_hz = h.tick_hz;
     hdr_.process_name = cstr(h.process_name, sizeof h.process_name);
+    std::memcpy(hdr_.boot_id, h.boot_id, sizeof hdr_.boot_id);
     hdr_.exe_path = cstr(h.exe_path, sizeof h.exe_path);
     hdr_.fit_hz = h.tick_hz;
     if (h.anchor_count == 2 && !anchor1_torn) {
@@ -268,9 +278,12 @@ result<bool> capture::parse() {
             s.id = cs->id();
             if (s.id == 0) return corrupt(rec_off + 8, "call site id is 0");
             if (by_id.count(s.id)) return corrupt(rec_off + 8, "call site id " + std::to_string(s.id) + " appears twice");
-            if (uint8_t(cs->kind()) > uint8_t(fmt::site_kind::counter))
-                return corrupt(rec_off + 8, "call site " + std::to_string(s.id) + " has unknown kind " +
-                                                std::to_string(unsigned(cs->kind())));
+            if (uint8_t(cs->kind()) > uint8_t(fmt::site_kind::await)) {
+                // A kind from a later minor version: skip the site; its events count as bad_site.
+                by_id[s.id] = ~size_t{0};
+                off += 8 + fmt::align8(rsize);
+                continue;
+            }
             s.kind = fmt::site_kind(cs->kind());
             s.level = cs->level();
             if (s.level < fmt::level_min || s.level > fmt::level_max)
@@ -298,6 +311,14 @@ result<bool> capture::parse() {
                 return corrupt(rec_off + 8, "counter site " + std::to_string(s.id) + " must have one I64 or F64 value");
             by_id[s.id] = sites_.size();
             sites_.push_back(std::move(s));
+        } else if (auto* res = rec->body_as_Resource()) {
+            if (res->id() == 0) return corrupt(rec_off + 8, "resource id is 0");
+            if (resource_index_.count(res->id()))
+                return corrupt(rec_off + 8, "resource id " + std::to_string(res->id()) + " appears twice");
+            // A kind from a later minor version reads as Other (3).
+            uint8_t rk = uint8_t(res->kind()) > 3 ? 3 : uint8_t(res->kind());
+            resource_index_[res->id()] = resources_.size();
+            resources_.push_back({res->id(), rk, str(res->name()), res->capacity()});
         } else if (auto* t = rec->body_as_Thread()) {
             if (t->ring() >= h.ring_count)
                 return corrupt(rec_off + 8, "thread record names ring " + std::to_string(t->ring()) + " of " +
@@ -332,6 +353,9 @@ result<bool> capture::parse() {
                                offsetof(fmt::ring_descriptor, state),
                            "ring " + std::to_string(i) + " state is " + std::to_string(state) + ", must be 0 to 2");
         t.state = fmt::ring_state(state);
+        if (t.write_pos >= (uint64_t{1} << 60))  // 36 years at 10^9 events/s: no writer gets there
+            return corrupt(h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size,
+                           "ring " + std::to_string(i) + " write_pos is " + std::to_string(t.write_pos) + ", beyond 2^60");
         t.name = thread_names[i];
         threads_.push_back(std::move(t));
     }
@@ -349,10 +373,11 @@ struct ring_cursor {
     ring_stats* st;
     event ev;
     unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
-    std::string name_buf;
+    crash_info crash;
 
-    // Copies slot `at` if its stamp says it holds position `at`.
-    bool read_slot(uint64_t at, uint64_t out[4]) {
+    // Copies slot `at` if its stamp says it holds position `at`. `newer` says
+    // a failed slot holds a later lap (the writer overwrote it as we read).
+    bool read_slot(uint64_t at, uint64_t out[4], bool& newer) {
         const unsigned char* s = slots + (at % nslots) * fmt::slot_size;
         uint64_t s1 = load_acquire<uint64_t>(s);
         out[1] = load<uint64_t>(s + 8);
@@ -361,17 +386,20 @@ struct ring_cursor {
         std::atomic_thread_fence(std::memory_order_acquire);
         uint64_t s2 = load<uint64_t>(s);
         out[0] = s1;
-        if (s1 == at + 1 && s2 == at + 1) return true;
-        if (s1 > at + 1 || s2 > at + 1) st->overwritten_in_read++;
-        else st->torn++;
-        return false;
+        newer = s1 > at + 1 || s2 > at + 1;
+        return s1 == at + 1 && s2 == at + 1;
     }
+
+    // One count per damaged event (or lone slot): torn, or overwritten while read.
+    void count_failed(bool newer) { ++(newer ? st->overwritten_in_read : st->torn); }
 
     bool next() {
         while (pos < end) {
             uint64_t w[4];
             uint64_t at = pos;
-            if (!read_slot(at, w)) {
+            bool newer;
+            if (!read_slot(at, w, newer)) {
+                count_failed(newer);
                 ++pos;
                 continue;
             }
@@ -383,23 +411,23 @@ struct ring_cursor {
                 ++pos;
                 continue;
             }
-            if (k == uint8_t(fmt::kind::invalid) || at + 1 + cont > end) {
-                st->torn++;
+            if (k == uint8_t(fmt::kind::invalid) || cont >= end - at) {  // (at < end: no overflow)
+                // Committed, yet no writer makes this: kind 0, or an event running past write_pos.
+                st->malformed++;
                 ++pos;
                 continue;
             }
-            bool ok = true;
-            for (uint32_t i = 0; i < cont; ++i) {
+            bool ok = true, wrong_kind = false;
+            for (uint32_t i = 0; i < cont && ok; ++i) {
                 uint64_t c[4];
-                if (!read_slot(at + 1 + i, c) || uint8_t(c[1]) != uint8_t(fmt::kind::continuation)) {
-                    ok = false;
-                    break;
-                }
-                std::memcpy(payload + i * 16, &c[2], 16);
+                if (!read_slot(at + 1 + i, c, newer)) ok = false;
+                else if (uint8_t(c[1]) != uint8_t(fmt::kind::continuation)) ok = false, wrong_kind = true;
+                else std::memcpy(payload + i * 16, &c[2], 16);
             }
             pos = at + 1 + cont;
             if (!ok) {
-                st->torn++;
+                if (wrong_kind) st->malformed++;
+                else count_failed(newer);
                 continue;
             }
             if (decode(fmt::kind(k), site_id, w[2], w[3], cont * fmt::continuation_payload)) {
@@ -410,6 +438,60 @@ struct ring_cursor {
         return false;
     }
 
+    bool decode_crash(uint64_t signo, uint32_t plen) {
+        if (plen < fmt::crash_fixed_words * 8 || signo > 128) {
+            st->malformed++;
+            return false;
+        }
+        uint64_t w[fmt::crash_fixed_words];
+        std::memcpy(w, payload, sizeof w);
+        if (w[4] > fmt::max_crash_frames || (fmt::crash_fixed_words + w[4]) * 8 > plen) {
+            st->malformed++;
+            return false;
+        }
+        crash.signo = int32_t(signo);
+        crash.code = int32_t(int64_t(w[0]));
+        crash.addr = w[1];
+        crash.pc = w[2];
+        crash.exe_base = w[3];
+        crash.nframes = uint32_t(w[4]);
+        std::memcpy(crash.frames, payload + fmt::crash_fixed_words * 8, crash.nframes * 8);
+        ev.crash = &crash;
+        return true;
+    }
+
+    bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
+        ev.task = word0;
+        ev.w1 = ev.w2 = 0;
+        if (fmt::task_kind_has_words(k)) {
+            if (plen < 16) {
+                st->malformed++;
+                return false;
+            }
+            std::memcpy(&ev.w1, payload, 8);
+            std::memcpy(&ev.w2, payload + 8, 8);
+        }
+        if (site_id) {
+            bool may_have_site = k == fmt::kind::task_spawn || k == fmt::kind::task_poll_end || k == fmt::kind::wait_begin;
+            if (!may_have_site) {
+                st->malformed++;
+                return false;
+            }
+            const site* s = cap->find_site(site_id);
+            if (!s) {
+                st->bad_site++;
+                return false;
+            }
+            fmt::site_kind want = k == fmt::kind::task_spawn ? fmt::site_kind::task : fmt::site_kind::await;
+            if (s->kind != want) {
+                st->malformed++;
+                return false;
+            }
+            ev.where = s;
+        }
+        return true;
+    }
+
     bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
         ev.kind = k;
         ev.ticks = ticks;
@@ -417,9 +499,12 @@ struct ring_cursor {
         ev.nargs = 0;
         ev.where = nullptr;
         ev.text = {};
+        ev.task = 0;
+        ev.span_id = 0;
+        ev.crash = nullptr;
         switch (k) {
             case fmt::kind::thread_name: {
-                if (word0 > fmt::max_thread_name || word0 > plen) {
+                if (word0 >= fmt::max_thread_name || word0 > plen) {
                     st->malformed++;
                     return false;
                 }
@@ -430,6 +515,33 @@ struct ring_cursor {
             case fmt::kind::span_end:
             case fmt::kind::instant:
             case fmt::kind::counter: break;
+            case fmt::kind::task_spawn:
+            case fmt::kind::task_poll_begin:
+            case fmt::kind::task_poll_end:
+            case fmt::kind::task_wake:
+            case fmt::kind::task_complete:
+            case fmt::kind::wait_begin:
+            case fmt::kind::wait_end:
+            case fmt::kind::resource_op: return decode_task(k, site_id, word0, plen);
+            case fmt::kind::crash: return decode_crash(word0, plen);
+            case fmt::kind::span_context: {
+                if (plen < 32 || word0 == 0) {
+                    st->malformed++;
+                    return false;
+                }
+                uint64_t w[4];
+                std::memcpy(w, payload, sizeof w);
+                if ((w[0] | w[1]) == 0 || (w[3] & 0xff) < 1 || (w[3] & 0xff) > 5) {
+                    st->malformed++;
+                    return false;
+                }
+                ev.span_id = word0;
+                ev.w1 = w[0];
+                ev.w2 = w[1];
+                ev.w3 = w[2];
+                ev.w4 = w[3];
+                return true;
+            }
             default: st->unknown_kind++; return false;
         }
         const site* s = cap->find_site(site_id);
@@ -511,7 +623,7 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
         threads_[i].write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         threads_[i].events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
         const ring_stats& s = stats_[i];
-        uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed;
+        uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
         stats_[i].overwritten = written > seen ? written - seen : 0;
     }
     return true;

@@ -1,4 +1,4 @@
-// blackbox capture format, version 1.0: the byte layout shared by the
+// blackbox capture format, version 1.1: the byte layout shared by the
 // recorder (which writes it) and the decoder (which reads it).
 //
 // This header is the code twin of spec/format.md and spec/ring-buffer.md; a
@@ -26,7 +26,7 @@ namespace bbx::format {
 inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
-inline constexpr uint16_t version_minor = 0;  // a decoder reads any minor of its major
+inline constexpr uint16_t version_minor = 1;  // a decoder reads any minor of its major
 
 inline constexpr uint32_t header_size = 4096;
 inline constexpr uint32_t slot_size = 32;
@@ -82,7 +82,8 @@ struct file_header {
     double tick_hz;               // 176 counter ticks per second, measured at start
     uint32_t level;               // 184 the run-time level at start (1 error .. 5 trace)
     uint32_t reserved0;           // 188 reserved: 0
-    unsigned char reserved1[64];  // 192 reserved: 0
+    unsigned char boot_id[16];    // 192 1.1: the kernel's boot id (/proc/sys/kernel/random/boot_id); all 0: unknown
+    unsigned char reserved1[48];  // 208 reserved: 0
     char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
     char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
     unsigned char reserved2[3520];  // 576 .. 4095 reserved: 0
@@ -128,11 +129,49 @@ enum class kind : uint8_t {
     counter = 4,       // site = a counter site; word0 = the value (i64 or f64 bits)
     continuation = 5,  // more payload of the event in the slot(s) before it
     thread_name = 6,   // site 0; the new name is the string in the continuation slots
-    // 16..31 are kept for async task events, 32..39 for crash records. A
-    // decoder of this version skips any other kind, with its continuation
-    // slots, and counts it.
+    // 1.1: gives the innermost open span of this thread a W3C identity. site 0;
+    // word0 = span id; two continuation slots, words: trace id (high 64 bits),
+    // trace id (low 64 bits), parent span id (0: a root), span_role | trace flags << 8.
+    span_context = 7,
+    // 8..15 unassigned.
+    // Async task events (1.1). Each has word0 = the task id; those marked (+1)
+    // carry exactly one continuation slot holding two words, w1 and w2.
+    task_spawn = 16,       // site = a task site or 0; (+1) w1 = parent task id (0: none), w2 = frame bytes (0: unknown)
+    task_poll_begin = 17,  // site 0: the thread starts running the task (a resume)
+    task_poll_end = 18,    // site = the await site where the task suspended, or 0 (it finished, or no site known)
+    task_wake = 19,        // site 0; word0 = the woken task; (+1) w1 = the waking task (0: not a task), w2 = 0
+    task_complete = 20,    // site 0: the task finished; it will not be polled again
+    wait_begin = 21,       // site = await site or 0; (+1) w1 = resource id, w2 = resource_op
+    wait_end = 22,         // site 0; (+1) w1 = resource id, w2 = resource_op
+    resource_op = 23,      // site 0; (+1) w1 = resource id, w2 = resource_op: an operation that completed without waiting
+    // 24..31 kept for more task events.
+    // A crash record (1.1), written by the crash handler into the crashing
+    // thread's ring as its last event. site 0; word0 = signal number; the
+    // payload words: si_code, fault address, the faulting instruction's
+    // address, the load address of the main executable, the number of return
+    // addresses N (at most max_crash_frames), then the N addresses, innermost
+    // first.
+    crash = 32,
+    // 33..39 kept for more crash records. A decoder of this version skips any
+    // other kind, with its continuation slots, and counts it.
 };
-inline constexpr uint8_t kind_last_known = 6;
+inline constexpr uint32_t max_crash_frames = 32;
+inline constexpr uint32_t crash_fixed_words = 5;  // payload words before the return addresses
+inline constexpr uint8_t kind_first_task = 16, kind_last_task = 23;
+
+// What a task did to a resource (w2 of wait_begin, wait_end, resource_op).
+enum class resource_op : uint8_t { send = 1, recv = 2, lock = 3, timer = 4, join = 5, other = 6 };
+inline constexpr uint8_t resource_op_last = 6;
+
+// The role of a span with an identity, as OpenTelemetry's SpanKind numbers them.
+enum class span_role : uint8_t { internal = 1, server = 2, client = 3, producer = 4, consumer = 5 };
+
+// Task events with one continuation slot of two words.
+inline constexpr bool task_kind_has_words(kind k) {
+    return k == kind::task_spawn || k == kind::task_wake || k == kind::wait_begin || k == kind::wait_end ||
+           k == kind::resource_op;
+}
+
 
 // Every event starts with a head slot and owns `cont` continuation slots
 // directly after it in the same ring.
@@ -176,7 +215,13 @@ inline constexpr uint32_t max_thread_name = 64;
 inline constexpr uint32_t max_event_slots = 1 + 255;
 
 // Call-site kinds (CallSite.kind in the metadata).
-enum class site_kind : uint8_t { span = 0, instant = 1, counter = 2 };
+enum class site_kind : uint8_t {
+    span = 0,
+    instant = 1,
+    counter = 2,
+    task = 3,   // 1.1: where tasks are spawned; name = the task's name
+    await = 4,  // 1.1: a co_await (or other suspension point); name = the enclosing function
+};
 
 // Levels: 1 error, 2 warn, 3 info, 4 debug, 5 trace. 0 switches everything off.
 inline constexpr uint8_t level_min = 1, level_max = 5;
