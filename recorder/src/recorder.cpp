@@ -1,6 +1,8 @@
 // The recorder's cold paths: session set-up, ring hand-out, call-site
 // registration. The hot path lives inline in bbx.hpp.
 #include "bbx/bbx.hpp"
+#include "bbx/crash.hpp"
+#include "bbx/task.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -39,7 +41,9 @@ struct session_state {
     int fd = -1;
     uint32_t ring_size = 0;
     uint32_t next_site_id = 0;
+    uint64_t next_resource_id = 0;  // process-wide, never reset
     bool discard = false;
+    bool anonymous = false;  // rings in anonymous memory; fd is the file the image is written to
     char path[4096] = {};
 };
 constinit session_state g;
@@ -64,7 +68,13 @@ private:
     alignas(16) uint8_t arena_[64 * 1024];
     size_t used_ = 0;
 };
-arena_allocator g_arena;  // only used after start(), never by a constructor
+// Constructed on first use (under g.mu): a program's own static constructors
+// may record before this file's dynamic initialisers have run.
+arena_allocator& metadata_arena() {
+    static arena_allocator a;
+    a.reset();
+    return a;
+}
 
 uint32_t current_tid() { return uint32_t(syscall(SYS_gettid)); }
 
@@ -132,8 +142,7 @@ std::string_view cut(const char* s, size_t max) {
 }
 
 bool write_thread_record(uint32_t ring, uint32_t tid, const char* name) {
-    g_arena.reset();
-    flatbuffers::FlatBufferBuilder b(4096, &g_arena, false);
+    flatbuffers::FlatBufferBuilder b(4096, &metadata_arena(), false);
     auto n = b.CreateString(cut(name, fmt::max_thread_name - 1));
     auto t = fb::CreateThread(b, ring, tid, n);
     b.Finish(fb::CreateRecord(b, fb::Body::Thread, t.Union()));
@@ -150,6 +159,7 @@ thread_local ring_releaser t_releaser;
 
 void release_ring_at_exit() {
     std::lock_guard lock(g.mu);
+    crash_thread_exit();
     thread_ring& r = t_ring;
     if (!g.running || r.session != g.session) return;
     if (r.desc) atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
@@ -193,6 +203,27 @@ void prefault(unsigned char* p, size_t n) {
     for (size_t off = 0; off < n; off += 4096) atom(p[off]).fetch_add(0, std::memory_order_relaxed);
 }
 
+// The kernel's boot id, a UUID: captures with the same one share
+// CLOCK_MONOTONIC, so a merge can align them without a network estimate.
+void read_boot_id(unsigned char out[16]) {
+    std::memset(out, 0, 16);
+    char text[64] = {};
+    FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f) return;
+    bool ok = std::fgets(text, sizeof text, f) != nullptr;
+    std::fclose(f);
+    unsigned char id[16];
+    int k = 0;
+    for (const char* p = text; ok && *p && *p != '\n' && k < 32; ++p) {
+        if (*p == '-') continue;
+        int v = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10 : -1;
+        if (v < 0) return;
+        id[k / 2] = (k % 2) ? uint8_t(id[k / 2] | v) : uint8_t(v << 4);
+        ++k;
+    }
+    if (k == 32) std::memcpy(out, id, 16);
+}
+
 const char* env(const char* name) {
     const char* v = std::getenv(name);
     return v && *v ? v : nullptr;
@@ -230,13 +261,17 @@ void fork_child() {
     g.running = false;
     if (g.fd >= 0) close(g.fd);
     g.fd = -1;
+    g_crash_target = {};  // the parent's capture: a crash of the child never marks it
     g.mu.unlock();
 }
 
 }  // namespace
 
-bool acquire_ring(uint64_t gate) {
-    std::lock_guard lock(g.mu);
+namespace {
+
+// acquire_ring with g.mu held. In the crash handler (in_signal) it leaves
+// out what is not signal-safe: the alternate stack and the thread-exit hook.
+bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     thread_ring& r = t_ring;
     uint32_t session = uint32_t(gate >> 8);
     if (!g.running || g.session != session) return false;  // stopped meanwhile
@@ -269,8 +304,24 @@ bool acquire_ring(uint64_t gate) {
     else pthread_getname_np(pthread_self(), name, sizeof name);
     if (!write_thread_record(index, tid, name)) atom(h->sites_dropped).fetch_add(1, std::memory_order_relaxed);
     write_anchor(h, 1, read_anchor());
-    t_releaser.session = session;  // first use registers the thread-exit hook
+    if (!in_signal) {
+        t_releaser.session = session;  // first use registers the thread-exit hook
+        crash_thread_setup();
+    }
     return true;
+}
+
+}  // namespace
+
+bool acquire_ring(uint64_t gate) {
+    std::lock_guard lock(g.mu);
+    return acquire_ring_locked(gate, false);
+}
+
+bool acquire_ring_in_signal(uint64_t gate) {
+    if (!g.mu.try_lock()) return false;  // held, perhaps by this very thread: no ring, no wait
+    std::lock_guard lock(g.mu, std::adopt_lock);
+    return acquire_ring_locked(gate, true);
 }
 
 uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session) {
@@ -286,8 +337,7 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
         return uint32_t(st);
     }
     uint32_t id = ++g.next_site_id;
-    g_arena.reset();
-    flatbuffers::FlatBufferBuilder b(8192, &g_arena, false);
+    flatbuffers::FlatBufferBuilder b(8192, &metadata_arena(), false);
     flatbuffers::Offset<fb::Arg> args[fmt::max_args];
     for (unsigned i = 0; i < info.nargs; ++i) {
         auto n = b.CreateString(cut(names[i], 64));
@@ -309,6 +359,104 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
     return id;
 }
 
+
+// ---- tasks ---------------------------------------------------------------------
+
+constinit thread_local task_thread_state t_task{};
+
+namespace {
+
+std::atomic<uint64_t> g_task_ids{1};
+constinit thread_local uint64_t t_next_task = 0, t_end_task = 0;
+
+// Await sites are identified by the (file, function, line) pointers and
+// number their location gives; each thread keeps a small direct-mapped cache
+// in front of a process-wide table, both fixed-size (no heap).
+struct await_key {
+    const char* file;
+    const char* function;
+    uint32_t line;
+    uint32_t session;
+    uint32_t id;
+};
+constexpr size_t await_table_size = 4096;  // distinct await sites per session
+await_key g_await_table[await_table_size];
+constinit thread_local await_key t_await_cache[64] = {};
+
+size_t await_hash(const await_location& l) {
+    uint64_t h = reinterpret_cast<uintptr_t>(l.file) * 0x9e3779b97f4a7c15ull;
+    h ^= reinterpret_cast<uintptr_t>(l.function) + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
+    h ^= uint64_t(l.line) * 0xff51afd7ed558ccdull;
+    return size_t(h ^ (h >> 29));
+}
+
+bool same(const await_key& k, const await_location& l, uint32_t session) {
+    return k.session == session && k.line == l.line && k.file == l.file && k.function == l.function;
+}
+
+}  // namespace
+
+uint32_t await_site(const await_location& loc, uint32_t session) {
+    size_t h = await_hash(loc);
+    await_key& c = t_await_cache[h & 63];
+    if (same(c, loc, session)) return c.id;
+    std::lock_guard lock(g.mu);
+    if (!g.running || g.session != session) return 0;
+    uint32_t id = 0;
+    for (size_t i = 0; i < await_table_size; ++i) {
+        await_key& k = g_await_table[(h + i) % await_table_size];
+        if (same(k, loc, session)) {
+            id = k.id;
+            break;
+        }
+        if (k.session != session) {  // a free entry (or one of an older session): register here
+            id = ++g.next_site_id;
+                    flatbuffers::FlatBufferBuilder b(2048, &metadata_arena(), false);
+            auto cat = b.CreateString("await");
+            auto name = b.CreateString(cut(loc.function, 256));
+            auto file = b.CreateString(cut(loc.file, 512));
+            auto func = b.CreateString(cut(loc.function, 256));
+            auto site = fb::CreateCallSite(b, id, fb::SiteKind::Await, BBX_TASK_LEVEL, cat, name, file, loc.line, func);
+            b.Finish(fb::CreateRecord(b, fb::Body::CallSite, site.Union()));
+            if (!append_meta(b.GetBufferPointer(), b.GetSize())) {
+                atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+                id = 0;
+            }
+            k = {loc.file, loc.function, loc.line, session, id};
+            break;
+        }
+    }
+    c = {loc.file, loc.function, loc.line, session, id};
+    return id;
+}
+
+}  // namespace detail
+
+task_id new_task_id() {
+    using namespace detail;
+    if (t_next_task == t_end_task) {
+        t_next_task = g_task_ids.fetch_add(4096, std::memory_order_relaxed);
+        t_end_task = t_next_task + 4096;
+    }
+    return t_next_task++;
+}
+
+task_id current_task() { return detail::t_task.current; }
+
+resource_id register_resource(resource_kind kind, const char* name, uint64_t capacity) {
+    using namespace detail;
+    std::lock_guard lock(g.mu);
+    if (!g.running) return 0;
+    resource_id id = ++g.next_resource_id;
+    flatbuffers::FlatBufferBuilder b(1024, &metadata_arena(), false);
+    auto n = b.CreateString(cut(name, 256));
+    auto r = fb::CreateResource(b, id, fb::ResourceKind(kind), n, capacity);
+    b.Finish(fb::CreateRecord(b, fb::Body::Resource, r.Union()));
+    if (!append_meta(b.GetBufferPointer(), b.GetSize())) atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+    return id;
+}
+
+namespace detail {
 }  // namespace detail
 
 using namespace detail;
@@ -330,7 +478,9 @@ const char* start_result::message() const {
     return "unknown";
 }
 
-start_result start(const config& cfg) {
+namespace {
+
+start_result start_locked(const config& cfg, bool anonymous) {
     std::lock_guard lock(g.mu);
     if (g.running) return {start_status::already_started};
     uint32_t ring_kb = cfg.ring_kb ? cfg.ring_kb : 64;
@@ -350,7 +500,9 @@ start_result start(const config& cfg) {
     else std::snprintf(g.path, sizeof g.path, "./%s.%d.bbx", comm, int(getpid()));
 
     fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024);
-    int fd = open(g.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // Anonymous mode: the file only receives the image, written at stop() or
+    // a crash; it gets its full size now so that the dump finds room.
+    int fd = open(g.path, (anonymous ? O_WRONLY : O_RDWR) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return {errno == EEXIST ? start_status::file_exists : start_status::open_failed, errno};
     int e = posix_fallocate(fd, 0, off_t(l.file_size));
     if (e == EOPNOTSUPP || e == EINVAL) e = ftruncate(fd, off_t(l.file_size)) ? errno : 0;
@@ -359,7 +511,8 @@ start_result start(const config& cfg) {
         unlink(g.path);
         return {start_status::no_space, e};
     }
-    void* m = mmap(nullptr, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void* m = anonymous ? mmap(nullptr, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+                        : mmap(nullptr, l.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
         int err = errno;
         close(fd);
@@ -373,6 +526,7 @@ start_result start(const config& cfg) {
     g.ring_size = ring_kb * 1024;
     g.next_site_id = 0;
     g.discard = cfg.discard;
+    g.anonymous = anonymous;
 
     fmt::file_header* h = g.header;
     h->version_major = fmt::version_major;
@@ -392,6 +546,8 @@ start_result start(const config& cfg) {
     std::snprintf(h->process_name, sizeof h->process_name, "%s", comm);
     ssize_t n = readlink("/proc/self/exe", h->exe_path, sizeof h->exe_path - 1);
     if (n < 0) h->exe_path[0] = 0;
+    read_boot_id(h->boot_id);
+    metadata_arena();  // constructed now, never first inside a signal handler
 
     // Calibrate the counter against CLOCK_MONOTONIC over ~2 ms.
     fmt::clock_anchor a = read_anchor();
@@ -414,11 +570,26 @@ start_result start(const config& cfg) {
         std::atexit(stop_at_exit);
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
+    g_crash_target = {g.base, g.file_size, anonymous ? fd : -1};
     g.session += 1;
     g.running = true;
     g_gate.value.store((uint64_t(g.session) << 8) | uint64_t(cfg.level), std::memory_order_release);
     return {};
 }
+
+// BBX_CRASH=1 installs the crash handler with the first session. Outside
+// g.mu: installing loads libgcc's unwinder (the dynamic loader's lock).
+start_result start_with_crash_env(const config& cfg, bool anonymous) {
+    start_result r = start_locked(cfg, anonymous);
+    if (const char* v = env("BBX_CRASH"); r.ok() && v && std::strcmp(v, "0") != 0) install_crash_handler();
+    return r;
+}
+
+}  // namespace
+
+start_result start(const config& cfg) { return start_with_crash_env(cfg, false); }
+
+start_result start_anonymous(const config& cfg) { return start_with_crash_env(cfg, true); }
 
 start_result start_from_env() {
     const char* path = env("BBX_FILE");
@@ -432,6 +603,7 @@ start_result start_from_env() {
         if (c.level < 0) return {start_status::bad_config};
     }
     if (const char* v = env("BBX_DISCARD")) c.discard = std::strcmp(v, "0") != 0;
+    if (const char* v = env("BBX_ANONYMOUS"); v && std::strcmp(v, "0") != 0) return start_anonymous(c);
     return start(c);
 }
 
@@ -443,7 +615,14 @@ void stop() {
     fmt::file_header* h = g.header;
     write_anchor(h, 1, read_anchor());
     atom(h->flags).fetch_or(fmt::flag_ended_clean, std::memory_order_release);
-    msync(g.base, g.file_size, MS_SYNC);
+    if (g.anonymous) {
+        // A thread that passed the gate just before may still be writing:
+        // the image takes every slot under its sequence lock.
+        if (write_image(g.fd, g.base, g.file_size)) fsync(g.fd);
+    } else {
+        msync(g.base, g.file_size, MS_SYNC);
+    }
+    g_crash_target.image_fd = -1;
     close(g.fd);
     g.fd = -1;
     // The mapping stays: a thread that passed the gate just before keeps writing into valid memory.

@@ -267,6 +267,47 @@ inline void copy_string(unsigned char*& at, const T& v) {
     }
 }
 
+// Writes the head slot of an event at position `pos`.
+inline void write_head(thread_ring* r, uint64_t pos, format::kind k, uint32_t cont, uint32_t site, uint64_t ticks,
+                       uint64_t word0) {
+    unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
+    put(s, 0);
+    std::atomic_thread_fence(std::memory_order_release);
+    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8) | (uint64_t(site) << 32));
+    put(s + 16, ticks);
+    put(s + 24, word0);
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
+}
+
+// Makes every slot before `next` visible to readers as one more event.
+inline void publish(thread_ring* r, uint64_t next) {
+    const uint64_t events = r->events + 1;
+    format::ring_descriptor* desc = r->desc;
+    r->pos = next;
+    r->events = events;
+    std::atomic_ref<uint64_t>(desc->events_written).store(events, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(desc->write_pos).store(next, std::memory_order_release);
+}
+
+// Writes a site-resolved event of head + `cont` (0 or 1) continuation slot
+// with two words: the task events' shape. The caller passed the gate.
+inline void emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t w0, uint32_t cont, uint64_t w1,
+                       uint64_t w2) {
+    thread_ring* r = &t_ring;
+    if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
+        if (!acquire_ring(gate)) return;
+    }
+    const uint64_t ticks = now_ticks();
+    const uint64_t pos = r->pos;
+    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
+        count_drop();
+        return;
+    }
+    write_head(r, pos, k, cont, site, ticks, w0);
+    if (cont) put_continuation(r, pos + 1, w1, w2);
+    publish(r, pos + 1 + cont);
+}
+
 // Writes one event: the head slot, then its continuation slots. The caller has
 // checked the level. Never locks, allocates or makes a system call once the
 // thread has its ring and the site its id.
@@ -300,13 +341,7 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         return;
     }
     uint64_t words[sizeof...(V) + 1] = {word_of(args.value)..., 0};
-    unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
-    put(s, 0);
-    std::atomic_thread_fence(std::memory_order_release);
-    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8) | (uint64_t(uint32_t(st)) << 32));
-    put(s + 16, ticks);
-    put(s + 24, words[0]);
-    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
+    write_head(r, pos, k, cont, uint32_t(st), ticks, words[0]);
     constexpr uint32_t n = sizeof...(V);
     if constexpr (n > 1 && !arg_pack<V...>::has_strings) {
         // Words 1..n-1, two to a slot; words[n] is the zero pad.
@@ -322,12 +357,7 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         std::memset(at, 0, 16);  // pad to the slot
         for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
     }
-    const uint64_t next = pos + 1 + cont, events = r->events + 1;
-    format::ring_descriptor* desc = r->desc;
-    r->pos = next;
-    r->events = events;
-    std::atomic_ref<uint64_t>(desc->events_written).store(events, std::memory_order_relaxed);
-    std::atomic_ref<uint64_t>(desc->write_pos).store(next, std::memory_order_release);
+    publish(r, pos + 1 + cont);
     (void)info;
 }
 

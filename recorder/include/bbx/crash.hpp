@@ -1,0 +1,90 @@
+// blackbox crash recording: what a capture keeps when the process dies.
+//
+//     bbx::start({.path = "service.bbx"});
+//     bbx::install_crash_handler();        // or run the program with BBX_CRASH=1
+//
+// On SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT the handler writes a crash
+// record (format kind 32: signal, si_code, fault address, faulting pc, the
+// executable's load address and up to 32 return addresses) as the crashing
+// thread's last event, marks the capture as ended by a crash, syncs it, and
+// then hands the signal on exactly as it would have gone without blackbox:
+// to the handler installed before, or to the default action (so core dumps
+// and exit statuses stay as they were). `bbx dump --symbols` turns the
+// addresses into function names and source lines.
+//
+// Without a writable file system for the rings, start_anonymous() keeps them
+// in memory and writes them to the file only at stop() or a crash.
+#pragma once
+
+#include <cstdint>
+
+#include "bbx/bbx.hpp"
+
+namespace bbx {
+
+// The most return addresses a crash record holds (innermost first).
+inline constexpr uint32_t crash_stack_depth = format::max_crash_frames;
+
+// Installs the crash handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT,
+// keeping the handlers installed before to pass the signal on to. Gives the
+// calling thread an alternate signal stack (64 KiB, mmap), and so does every
+// thread that gets a ring from then on, so that a stack overflow is recorded
+// too; a thread that had its ring before this call and overflows its stack
+// dies without a record (other crashes of it are recorded). Idempotent;
+// independent of start()/stop() (a crash outside a session records nothing
+// and only passes the signal on). start() calls it when BBX_CRASH is set to
+// anything but 0. Returns false if sigaction failed. Not signal-safe;
+// thread-safe; costs a few system calls and the one-time load of libgcc's
+// unwinder.
+//
+// What the handler does is async-signal-safe in practice: no heap, no lock,
+// no stdio. The stack walk is glibc's backtrace() (libgcc's DWARF unwinder,
+// so it works without frame pointers), loaded here so the handler never
+// loads it; with glibc >= 2.35 and gcc >= 12 it finds unwind tables without
+// a lock. A fault while walking a corrupt stack ends the walk, not the record.
+// A thread that never recorded gets its ring in the handler if no other
+// thread holds the recorder's lock at that moment; otherwise its crash is
+// not recorded (the header flag is still set).
+bool install_crash_handler();
+
+// Starts a session whose rings live in ordinary memory (MAP_SHARED |
+// MAP_ANONYMOUS) rather than in a mapped file, for devices without a
+// writable file system for them. cfg.path names the file the capture is
+// written to: created now (mode 0600, O_EXCL | O_NOFOLLOW, given its full
+// size so that a dump never finds the disk full) and written with write(2)
+// by stop() or by the crash handler; until then it holds zeros. The written
+// file is an ordinary ring file. A process killed by SIGKILL leaves nothing.
+// Also chosen by BBX_ANONYMOUS=1 for start_from_env(). Otherwise as start().
+start_result start_anonymous(const config& cfg = {});
+
+namespace detail {
+
+// The running session as the crash handler sees it. Set under the
+// recorder's lock before the gate opens (recorder.cpp); read without a lock
+// by the handler once the gate names the session.
+struct crash_target {
+    unsigned char* base = nullptr;   // the mapping: file or anonymous memory
+    uint64_t size = 0;               // its length, the file size
+    int image_fd = -1;               // anonymous mode: where the image goes; -1: the mapping is the file
+};
+extern crash_target g_crash_target;
+
+// A thread got its ring: gives it an alternate signal stack if the crash
+// handler is installed and it has none (crash.cpp). Cold path.
+void crash_thread_setup();
+// The thread's ring is released at its exit: frees the stack set up above.
+void crash_thread_exit();
+
+// Writes the capture's bytes to fd (the anonymous mode's image) as a reader
+// would take them: each slot under its sequence lock (a slot a writer is
+// changing is written torn, stamp 0), the clock anchors under calib_seq.
+// Rings not yet handed out are skipped (the file holds zeros there).
+// Async-signal-safe. Returns false if a write failed.
+bool write_image(int fd, const unsigned char* base, uint64_t size);
+
+// The recorder's lock-taking acquire_ring for a thread inside the crash
+// handler: fails instead of waiting when the lock is held (recorder.cpp).
+bool acquire_ring_in_signal(uint64_t gate);
+
+}  // namespace detail
+}  // namespace bbx

@@ -1,0 +1,224 @@
+// blackbox async task events: what an executor or a coroutine task type
+// records so that `bbx analyze` can tell which tasks ran, how long a woken
+// task waited, which poll blocked its thread, and which tasks deadlocked.
+//
+// Quick start for an executor (examples/async/ has a complete one):
+//
+//     bbx::task_id id = bbx::new_task_id();
+//     BBX_TASK_SPAWN("handle_request", id, bbx::current_task(), sizeof(frame));
+//     bbx::task_wake(id);                       // made runnable (by whoever runs now)
+//     { bbx::poll_scope poll(id); handle.resume(); }   // poll begin .. poll end
+//     bbx::task_complete(id);                   // at final_suspend
+//
+// and, where a task suspends, bbx::note_await() (the coroutine mixin in
+// bbx/coro.hpp does this for every co_await, with its source line).
+//
+// Task events are recorded at level BBX_TASK_LEVEL (default INFO): removed
+// from the binary when BBX_LEVEL_MAX is below it, disabled at run time when
+// the level is. Each costs about what an instant event costs.
+#pragma once
+
+#include "bbx/bbx.hpp"
+
+#ifndef BBX_TASK_LEVEL
+#define BBX_TASK_LEVEL BBX_LEVEL_INFO
+#endif
+
+#if BBX_LEVEL_MAX >= BBX_TASK_LEVEL
+#define BBX_DETAIL_TASKS_ON 1
+#else
+#define BBX_DETAIL_TASKS_ON 0
+#endif
+
+namespace bbx {
+
+using task_id = uint64_t;          // 0 means "no task"
+using resource_id = uint64_t;      // 0 means "no resource"
+using format::resource_op;
+
+enum class resource_kind : uint8_t { channel = 0, mutex = 1, timer = 2, other = 3 };
+
+// A source location for an await site. Filled by default arguments
+// (__builtin_FILE and friends, which g++ and clang 14 both have, unlike
+// std::source_location), so callers write nothing.
+struct await_location {
+    const char* file;
+    const char* function;
+    uint32_t line;
+    static constexpr await_location current(const char* file = __builtin_FILE(),
+                                            const char* function = __builtin_FUNCTION(),
+                                            uint32_t line = __builtin_LINE()) {
+        return {file, function, line};
+    }
+};
+
+// A new task id, unique in the process. Lock-free: ids come from a per-thread
+// block of 4096, refilled with one atomic add. Thread-safe; not signal-safe.
+task_id new_task_id();
+
+// The task this thread is polling now, or 0. Thread-safe, signal-safe.
+task_id current_task();
+
+// Registers a channel, lock or timer so that waits on it can be named; writes
+// its metadata once (cold path, takes a lock). Returns 0 when not recording.
+resource_id register_resource(resource_kind kind, const char* name, uint64_t capacity = 0);
+
+namespace detail {
+
+struct task_thread_state {
+    task_id current;        // the task being polled on this thread
+    uint32_t pending_site;  // the await site noted by the task before it suspended
+};
+extern constinit thread_local task_thread_state t_task;
+
+uint32_t await_site(const await_location& loc, uint32_t session);  // cache, then registration
+
+inline uint64_t task_gate() {
+#if BBX_DETAIL_TASKS_ON
+    return gate_open(BBX_TASK_LEVEL);
+#else
+    return 0;
+#endif
+}
+
+inline void task_event(format::kind k, uint32_t site, task_id task, bool words, uint64_t w1 = 0, uint64_t w2 = 0) {
+    if (uint64_t g = task_gate()) emit_words(k, site, g, task, words ? 1 : 0, w1, w2);
+}
+
+}  // namespace detail
+
+// Records that `task` was made runnable, by the task running now (if any).
+inline void task_wake(task_id task) {
+    detail::task_event(format::kind::task_wake, 0, task, true, detail::t_task.current, 0);
+}
+
+// Records that `task` finished and will not be polled again.
+inline void task_complete(task_id task) { detail::task_event(format::kind::task_complete, 0, task, false); }
+
+// Notes where the current task is about to suspend; the poll_end event that
+// follows names this await site. Cheap after a site's first use (a lookup in a
+// small per-thread cache).
+inline void note_await(const await_location& loc = await_location::current()) {
+#if BBX_DETAIL_TASKS_ON
+    if (uint64_t g = detail::task_gate()) detail::t_task.pending_site = detail::await_site(loc, uint32_t(g >> 8));
+#else
+    (void)loc;
+#endif
+}
+
+// One poll (resume) of a task: poll_begin now, poll_end when the scope ends,
+// naming the await site noted meanwhile. Makes `task` the current task, and
+// restores the previous one after (polls may nest).
+class poll_scope {
+public:
+    explicit poll_scope(task_id task) : task_(task), prev_(detail::t_task.current), prev_site_(detail::t_task.pending_site) {
+        detail::t_task.current = task;
+        detail::t_task.pending_site = 0;
+        detail::task_event(format::kind::task_poll_begin, 0, task, false);
+    }
+    ~poll_scope() {
+        detail::task_event(format::kind::task_poll_end, detail::t_task.pending_site, task_, false);
+        detail::t_task.current = prev_;
+        detail::t_task.pending_site = prev_site_;
+    }
+    poll_scope(const poll_scope&) = delete;
+    poll_scope& operator=(const poll_scope&) = delete;
+
+private:
+    task_id task_, prev_;
+    uint32_t prev_site_;
+};
+
+// A wait on a resource: wait_begin now (at the await site `loc`), wait_end
+// when the scope ends. For a channel send on a full channel, a receive on an
+// empty one, a lock, a timer.
+class wait_scope {
+public:
+    wait_scope(resource_id res, resource_op op, await_location loc = await_location::current())
+        : task_(detail::t_task.current), res_(res), op_(op) {
+#if BBX_DETAIL_TASKS_ON
+        uint64_t g = res ? detail::task_gate() : 0;  // resource 0: registered while not recording
+        if (g)
+            detail::emit_words(format::kind::wait_begin, detail::await_site(loc, uint32_t(g >> 8)), g, task_, 1, res,
+                               uint64_t(op));
+        else
+            res_ = 0;
+#else
+        (void)loc;
+#endif
+    }
+    // For a task that waits across polls: the scope can be ended explicitly
+    // from the poll that resumes it.
+    void end() {
+        if (res_) detail::task_event(format::kind::wait_end, 0, task_, true, res_, uint64_t(op_));
+        res_ = 0;
+    }
+    ~wait_scope() { end(); }
+    wait_scope(const wait_scope&) = delete;
+    wait_scope& operator=(const wait_scope&) = delete;
+
+private:
+    task_id task_;
+    resource_id res_;
+    resource_op op_;
+};
+
+// The two halves of a wait that spans polls, for integrations that cannot
+// hold a wait_scope across the suspension.
+inline void wait_begin(task_id task, resource_id res, resource_op op, await_location loc = await_location::current()) {
+#if BBX_DETAIL_TASKS_ON
+    if (uint64_t g = detail::task_gate())
+        detail::emit_words(format::kind::wait_begin, detail::await_site(loc, uint32_t(g >> 8)), g, task, 1, res,
+                           uint64_t(op));
+#else
+    (void)task, (void)res, (void)op, (void)loc;
+#endif
+}
+inline void wait_end(task_id task, resource_id res, resource_op op) {
+    detail::task_event(format::kind::wait_end, 0, task, true, res, uint64_t(op));
+}
+
+// An operation on a resource that completed without waiting (a send into a
+// channel with room, a receive of a ready item). This is how the analysis
+// learns which task drains which channel.
+inline void resource_used(resource_id res, resource_op op) {
+    detail::task_event(format::kind::resource_op, 0, detail::t_task.current, true, res, uint64_t(op));
+}
+
+}  // namespace bbx
+
+namespace bbx::detail {
+template <class = void>
+inline void task_spawn(site_ref& ref, const site_info& info, task_id task, task_id parent, uint64_t frame_bytes) {
+    if (uint64_t g = task_gate()) {
+        const uint32_t session = uint32_t(g >> 8);
+        uint64_t st = ref.state.load(std::memory_order_acquire);
+        if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
+            if (t_ring.session != session && !acquire_ring(g)) return;
+            const char* names[] = {nullptr};
+            st = register_site(ref, info, names, session);
+            if (st == 0) return;
+        }
+        emit_words(format::kind::task_spawn, uint32_t(st), g, task, 1, parent, frame_bytes);
+    }
+}
+}  // namespace bbx::detail
+
+// BBX_TASK_SPAWN("name", task, parent, frame_bytes): task `task` was created
+// here (by `parent`, 0 if none), with a frame (or future) of frame_bytes
+// bytes (0 if unknown). The name must be a string literal.
+#if BBX_DETAIL_TASKS_ON
+#define BBX_TASK_SPAWN(name, id_, parent_, frame_bytes_)                                                                 \
+    do {                                                                                                               \
+        static constexpr ::bbx::detail::site_info BBX_DETAIL_CAT(bbx_site_, __LINE__) = ::bbx::detail::make_site<>(   \
+            ::bbx::format::site_kind::task, BBX_TASK_LEVEL, "task", name, __FILE__, __LINE__, __func__);              \
+        static ::bbx::detail::site_ref BBX_DETAIL_CAT(bbx_ref_, __LINE__);                                             \
+        ::bbx::detail::task_spawn(BBX_DETAIL_CAT(bbx_ref_, __LINE__), BBX_DETAIL_CAT(bbx_site_, __LINE__), (id_),     \
+                                  (parent_), (frame_bytes_));                                                            \
+    } while (0)
+#else
+#define BBX_TASK_SPAWN(name, id_, parent_, frame_bytes_) \
+    do {                                                \
+        (void)sizeof(::bbx::detail::discard((id_), (parent_), (frame_bytes_))); \
+    } while (0)
+#endif

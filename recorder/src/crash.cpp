@@ -1,0 +1,419 @@
+// The crash handler (bbx/crash.hpp): records a crash as the crashing
+// thread's last event, then passes the signal on as if blackbox were not
+// there. Everything reachable from on_crash() is async-signal-safe: no
+// heap, no lock (one try-lock, in acquire_ring_in_signal), no stdio.
+#include "bbx/crash.hpp"
+
+#include <execinfo.h>
+#include <link.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+namespace bbx {
+namespace detail {
+
+constinit crash_target g_crash_target;
+
+namespace {
+
+namespace fmt = ::bbx::format;
+
+constexpr int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+constexpr int signal_count = sizeof crash_signals / sizeof crash_signals[0];
+
+// A handler that returns (one installed before ours that repairs the fault)
+// lets the thread fault again; a loop of faults must not fill its ring with
+// crash records, so each thread writes at most this many.
+constexpr uint32_t max_records_per_thread = 4;
+
+// Room for our own frames (handler, trampoline) before the interrupted pc.
+constexpr int trace_slack = 8;
+constexpr int trace_size = int(fmt::max_crash_frames) + trace_slack;
+
+struct handler_state {
+    std::mutex install_mu;                    // install_crash_handler() only; never the handler
+    std::atomic<bool> installed{false};
+    struct sigaction previous[signal_count] = {};  // what each signal did before us
+    uint64_t exe_base = 0;                    // load bias of the main executable
+    std::atomic_flag image_busy = ATOMIC_FLAG_INIT;  // one image write at a time
+};
+// constinit: start() may install the handler from a constructor (BBX_FILE
+// and BBX_CRASH), before a dynamic initialiser of this file would run.
+constinit handler_state hs;
+
+struct alt_stack {
+    void* map;    // guard page + stack, or null
+    size_t size;  // of the whole mapping
+};
+constinit thread_local alt_stack t_alt{};
+
+// The stack walk, guarded: a fault inside it jumps back here.
+constinit thread_local sigjmp_buf t_walk_jump{};
+constinit thread_local volatile sig_atomic_t t_walking = 0;
+constinit thread_local void* t_trace[trace_size] = {};
+constinit thread_local uint32_t t_records = 0;
+
+template <class T>
+std::atomic_ref<T> atom(T& v) {
+    return std::atomic_ref<T>(v);
+}
+
+int signal_index(int signo) {
+    for (int i = 0; i < signal_count; ++i)
+        if (crash_signals[i] == signo) return i;
+    return -1;
+}
+
+void crash_set(sigset_t* s) {
+    sigemptyset(s);
+    for (int sig : crash_signals) sigaddset(s, sig);
+}
+
+// 64 KiB, or four times what the kernel asks for, whichever is more: the
+// handler, libgcc's unwinder, a nested fault's signal frame and the handler
+// we pass the signal on to all run on it.
+size_t alt_stack_size() {
+    size_t size = 64 * 1024;
+#ifdef _SC_SIGSTKSZ
+    long k = sysconf(_SC_SIGSTKSZ);
+    if (k > 0 && size_t(k) * 4 > size) size = (size_t(k) * 4 + 4095) & ~size_t{4095};
+#endif
+    return size;
+}
+
+// Gives the calling thread an alternate signal stack, unless it has one
+// (ours, or one of its own that we leave alone).
+void give_alt_stack() {
+    if (t_alt.map) return;
+    stack_t cur{};
+    if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;
+    const size_t page = 4096, size = alt_stack_size();
+    void* m = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (m == MAP_FAILED) return;
+    mprotect(m, page, PROT_NONE);  // guard page: a handler that overflows faults instead of writing below
+    stack_t ss{};
+    ss.ss_sp = static_cast<char*>(m) + page;
+    ss.ss_size = size;
+    if (sigaltstack(&ss, nullptr) != 0) {
+        munmap(m, page + size);
+        return;
+    }
+    t_alt = {m, page + size};
+}
+
+int first_object(dl_phdr_info* info, size_t, void* out) {
+    *static_cast<uint64_t*>(out) = uint64_t(info->dlpi_addr);
+    return 1;  // the first object is the main program
+}
+
+uint64_t context_pc(const void* uc) {
+    const auto* u = static_cast<const ucontext_t*>(uc);
+#if defined(__x86_64__)
+    return uint64_t(u->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+    return uint64_t(u->uc_mcontext.pc);
+#else
+    (void)u;
+    return 0;
+#endif
+}
+
+// The return address of a call into a bad address (a null function
+// pointer), where the unwinder cannot start: on top of the stack (x86-64) or
+// in the link register (aarch64). Read inside the guarded walk.
+uint64_t context_return_address(const void* uc) {
+    const auto* u = static_cast<const ucontext_t*>(uc);
+#if defined(__x86_64__)
+    const auto* sp = reinterpret_cast<const uint64_t*>(u->uc_mcontext.gregs[REG_RSP]);
+    return sp ? *sp : 0;
+#elif defined(__aarch64__)
+    return uint64_t(u->uc_mcontext.regs[30]);
+#else
+    (void)u;
+    return 0;
+#endif
+}
+
+// The return addresses of the interrupted code, innermost first, into out
+// (at most max_crash_frames). backtrace() walks from here through the signal
+// trampoline into the interrupted frames: our frames, the trampoline, the
+// faulting pc, then its callers. The crash signals are unblocked while it
+// runs so that a fault inside the unwinder (a corrupt stack) comes back to
+// on_crash(), which jumps back here: the walk ends with what it had found.
+uint32_t walk_stack(uint64_t pc, const void* uc, uint64_t* out) {
+    sigset_t crash;
+    crash_set(&crash);
+    for (void*& f : t_trace) f = nullptr;
+    volatile uint64_t fallback = 0;  // volatile: set between sigsetjmp and a jump back
+    if (sigsetjmp(t_walk_jump, 1) == 0) {
+        t_walking = 1;
+        pthread_sigmask(SIG_UNBLOCK, &crash, nullptr);
+        backtrace(t_trace, trace_size);
+        bool found = false;
+        for (int i = 0; i < trace_slack && t_trace[i]; ++i) found = found || uint64_t(t_trace[i]) == pc;
+        if (!found) fallback = context_return_address(uc);
+        pthread_sigmask(SIG_BLOCK, &crash, nullptr);
+        t_walking = 0;
+    }
+    // (A jump back restored the handler's mask, crash signals blocked.)
+    int n = 0;
+    while (n < trace_size && t_trace[n]) ++n;
+    int first = -1;
+    for (int i = 0; i < n && i < trace_slack; ++i)
+        if (uint64_t(t_trace[i]) == pc) {
+            first = i + 1;
+            break;
+        }
+    uint32_t count = 0;
+    if (first >= 0) {
+        for (int i = first; i < n && count < fmt::max_crash_frames; ++i) out[count++] = uint64_t(t_trace[i]);
+    } else if (fallback) {
+        out[count++] = fallback;
+    }
+    return count;
+}
+
+// Writes the crash record as the thread's next event: head (word0 = signal)
+// and continuation slots holding si_code, fault address, pc, executable base,
+// N and N return addresses. In discard mode a ring with too little room left
+// keeps fewer frames; with no room for the fixed words it is counted dropped.
+bool write_record(uint64_t gate, int signo, const siginfo_t* si, uint64_t pc, const uint64_t* frames, uint32_t n) {
+    thread_ring* r = &t_ring;
+    if (r->session != uint32_t(gate >> 8) && !acquire_ring_in_signal(gate)) return false;
+    if (r->limit == 0) {
+        count_drop();
+        return false;
+    }
+    const uint64_t pos = r->pos;
+    uint32_t cont = fmt::continuation_slots(fmt::crash_fixed_words + n, 0);
+    while (n > 0 && pos + 1 + cont > r->limit) cont = fmt::continuation_slots(fmt::crash_fixed_words + --n, 0);
+    if (pos + 1 + cont > r->limit || cont >= r->mask) {
+        count_drop();
+        return false;
+    }
+    uint64_t w[fmt::crash_fixed_words + fmt::max_crash_frames + 1] = {};
+    w[0] = uint64_t(int64_t(si ? si->si_code : 0));
+    // si_addr means something only for a fault the kernel raised (si_code >
+    // 0); for a signal someone sent, that union member holds the sender's pid.
+    w[1] = si && si->si_code > 0 ? uint64_t(reinterpret_cast<uintptr_t>(si->si_addr)) : 0;
+    w[2] = pc;
+    w[3] = hs.exe_base;
+    w[4] = n;
+    for (uint32_t i = 0; i < n; ++i) w[fmt::crash_fixed_words + i] = frames[i];
+    write_head(r, pos, fmt::kind::crash, cont, 0, now_ticks(), uint64_t(uint32_t(signo)));
+    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, w[2 * i], w[2 * i + 1]);
+    publish(r, pos + 1 + cont);
+    return true;
+}
+
+// Marks the capture as ended by a crash and makes it durable: msync of the
+// file, or in anonymous mode the image written to its file.
+void end_capture() {
+    const crash_target& t = g_crash_target;
+    if (!t.base) return;
+    auto* h = reinterpret_cast<fmt::file_header*>(t.base);
+    atom(h->flags).fetch_or(fmt::flag_ended_crash, std::memory_order_release);
+    if (t.image_fd < 0) {
+        msync(t.base, t.size, MS_SYNC);
+        return;
+    }
+    // Two threads crashing at once: one image write at a time. The second
+    // writes again after the first, unless the first thread's signal ends
+    // the process before that (its image has the second record only if that
+    // was written before the copy passed its ring).
+    while (hs.image_busy.test_and_set(std::memory_order_acquire)) {
+        timespec ms{0, 1000000};
+        nanosleep(&ms, nullptr);
+    }
+    if (write_image(t.image_fd, t.base, t.size)) fsync(t.image_fd);
+    hs.image_busy.clear(std::memory_order_release);
+}
+
+// Hands the signal on: to the handler installed before ours, or to what
+// SIG_IGN or SIG_DFL would have done.
+void pass_on(int signo, siginfo_t* si, void* uc, const struct sigaction& prev) {
+    // sa_handler and sa_sigaction share their storage: SIG_DFL and SIG_IGN
+    // read the same through either, whatever the flags say.
+    const bool siginfo = prev.sa_flags & SA_SIGINFO;
+    if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+        sigset_t old;
+        pthread_sigmask(SIG_BLOCK, &prev.sa_mask, &old);
+        if (prev.sa_flags & SA_RESETHAND) {  // the kernel would have reset it on delivery
+            struct sigaction dfl{};
+            dfl.sa_handler = SIG_DFL;
+            sigaction(signo, &dfl, nullptr);
+        }
+        if (siginfo) prev.sa_sigaction(signo, si, uc);
+        else prev.sa_handler(signo);
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return;
+    }
+    // SIG_IGN of a signal someone sent (kill, raise): returning ignores it.
+    // A fault cannot be ignored (the kernel kills on it), so it falls through.
+    if (prev.sa_handler == SIG_IGN && (si->si_code <= 0 || signo == SIGABRT)) return;
+    // The default action. The signal is blocked in here, so raise() leaves
+    // it pending; it is delivered the moment we return, with SIG_DFL: the
+    // process dies of it as it would have, with its core dump, and the core
+    // shows the interrupted context.
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signo, &dfl, nullptr);
+    raise(signo);
+}
+
+bool ignored_before(int signo, const siginfo_t* si, const struct sigaction& prev) {
+    // abort() ends the process even when SIGABRT is ignored: record it.
+    return prev.sa_handler == SIG_IGN && si->si_code <= 0 && signo != SIGABRT;
+}
+
+void on_crash(int signo, siginfo_t* si, void* uc) {
+    if (t_walking) {  // a fault inside our own stack walk: end the walk
+        t_walking = 0;
+        siglongjmp(t_walk_jump, 1);
+    }
+    const int saved_errno = errno;
+    const int index = signal_index(signo);
+    if (index < 0) return;
+    const struct sigaction& prev = hs.previous[index];
+    if (!ignored_before(signo, si, prev)) {
+        uint64_t gate = g_gate.value.load(std::memory_order_acquire);
+        if (gate != 0 && t_records < max_records_per_thread) {
+            ++t_records;
+            uint64_t frames[fmt::max_crash_frames];
+            const uint64_t pc = context_pc(uc);
+            uint32_t n = walk_stack(pc, uc, frames);
+            write_record(gate, signo, si, pc, frames, n);
+            end_capture();
+        }
+    }
+    pass_on(signo, si, uc, prev);
+    errno = saved_errno;
+}
+
+// Copies n bytes (a multiple of 8) as 8-byte acquire loads: a writer may be
+// storing into them.
+void copy_words(unsigned char* to, const unsigned char* from, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = __atomic_load_n(reinterpret_cast<const uint64_t*>(from + i), __ATOMIC_ACQUIRE);
+        __builtin_memcpy(to + i, &v, 8);
+    }
+}
+
+bool write_all(int fd, const unsigned char* p, size_t n, uint64_t off) {
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off_t(off));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= size_t(w);
+        off += uint64_t(w);
+    }
+    return true;
+}
+
+}  // namespace
+
+void crash_thread_setup() {
+    if (hs.installed.load(std::memory_order_acquire)) give_alt_stack();
+}
+
+void crash_thread_exit() {
+    if (!t_alt.map) return;
+    stack_t ss{};
+    ss.ss_flags = SS_DISABLE;
+    if (sigaltstack(&ss, nullptr) == 0) munmap(t_alt.map, t_alt.size);
+    t_alt = {};
+}
+
+bool write_image(int fd, const unsigned char* base, uint64_t size) {
+    alignas(8) unsigned char buf[8192];
+    static_assert(sizeof buf % fmt::slot_size == 0 && fmt::header_size <= sizeof buf);
+    const auto* h = reinterpret_cast<const fmt::file_header*>(base);
+    // The header, with the clock fields under their seqlock: if an anchor
+    // was being written, the image says so (odd calib_seq) and a decoder
+    // ignores anchor 1, as it would in the file.
+    const uint32_t s1 = __atomic_load_n(&h->calib_seq, __ATOMIC_ACQUIRE);
+    copy_words(buf, base, fmt::header_size);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t s2 = __atomic_load_n(&h->calib_seq, __ATOMIC_RELAXED);
+    auto* hc = reinterpret_cast<fmt::file_header*>(buf);
+    if (s1 != s2 || (s1 & 1)) hc->calib_seq = s1 | 1;
+    // The header goes out without its magic, which is written last: an image
+    // cut short (the process killed while writing it) reads as bad_magic.
+    unsigned char magic[sizeof hc->magic];
+    __builtin_memcpy(magic, hc->magic, sizeof magic);
+    __builtin_memset(hc->magic, 0, sizeof magic);
+    if (!write_all(fd, buf, fmt::header_size, 0)) return false;
+    // Ring table and metadata: the copy's rings_used and meta_used were taken
+    // first, and nothing below them changes after it was published.
+    const uint64_t rings_offset = hc->rings_offset, ring_size = hc->ring_size;
+    const uint64_t rings = hc->rings_used < hc->ring_count ? hc->rings_used : hc->ring_count;
+    for (uint64_t off = fmt::header_size; off < rings_offset;) {
+        size_t n = size_t(rings_offset - off < sizeof buf ? rings_offset - off : sizeof buf);
+        copy_words(buf, base + off, n);
+        if (!write_all(fd, buf, n, off)) return false;
+        off += n;
+    }
+    // The rings in use, each slot under its sequence lock. A slot a writer
+    // is changing gets stamp 0: the decoder counts it torn.
+    const uint64_t end = rings_offset + rings * ring_size;
+    for (uint64_t off = rings_offset; off < end && off < size;) {
+        size_t n = size_t(end - off < sizeof buf ? end - off : sizeof buf);
+        for (size_t i = 0; i < n; i += fmt::slot_size) {
+            const auto* s = reinterpret_cast<const uint64_t*>(base + off + i);
+            uint64_t w[4];
+            w[0] = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+            w[1] = __atomic_load_n(s + 1, __ATOMIC_RELAXED);
+            w[2] = __atomic_load_n(s + 2, __ATOMIC_RELAXED);
+            w[3] = __atomic_load_n(s + 3, __ATOMIC_RELAXED);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (__atomic_load_n(s, __ATOMIC_RELAXED) != w[0]) w[0] = 0;
+            __builtin_memcpy(buf + i, w, sizeof w);
+        }
+        if (!write_all(fd, buf, n, off)) return false;
+        off += n;
+    }
+    return write_all(fd, magic, sizeof magic, 0);
+}
+
+}  // namespace detail
+
+bool install_crash_handler() {
+    using namespace detail;
+    std::lock_guard lock(hs.install_mu);
+    hs.installed.store(true, std::memory_order_release);
+    give_alt_stack();
+    static bool done = false;
+    if (done) return true;
+    // backtrace() loads libgcc's unwinder on first use (dlopen: not
+    // signal-safe), so use it once here.
+    void* warm[4];
+    backtrace(warm, 4);
+    uint64_t base = 0;
+    dl_iterate_phdr(first_object, &base);
+    hs.exe_base = base;
+    struct sigaction sa{};
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    crash_set(&sa.sa_mask);  // a crash inside the handler kills at once (the kernel forces SIG_DFL)
+    for (int i = 0; i < signal_count; ++i) {
+        // Keep what was there before the handler can run; then swap.
+        if (sigaction(crash_signals[i], nullptr, &hs.previous[i]) != 0) return false;
+        struct sigaction old{};
+        if (sigaction(crash_signals[i], &sa, &old) != 0) return false;
+        hs.previous[i] = old;
+    }
+    done = true;
+    return true;
+}
+
+}  // namespace bbx
