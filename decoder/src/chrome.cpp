@@ -6,14 +6,34 @@
 // was overwritten is dropped, and a begin still open at the end of the
 // capture is closed at the thread's last timestamp with args {"unfinished":
 // true}. Times are microseconds since the capture's start, to the nanosecond.
-// Memory stays flat: per-site and per-thread state only, one output buffer.
+//
+// Async tasks (format 1.1), in what both chrome://tracing (catapult's
+// trace_event_importer) and Perfetto's JSON importer read:
+//   - a poll is a B/E pair "poll <task>" on the thread that ran it, balanced
+//     together with the spans; the E carries {"await": "file:line"}, which
+//     both readers merge into the slice's args;
+//   - a wake is an instant "wake <task>" on the waking thread followed by a
+//     flow start {"ph":"s","name":"wake","cat":"task","id":N}; the woken
+//     task's next poll B is followed by the flow end {"ph":"f","bp":"e"} with
+//     the same id, name and cat (Perfetto keys v1 flows by all three). Each
+//     binds to the slice enclosing it at that timestamp: the instant, the
+//     poll. Flow v1, because catapult reads flow v2 (bind_id) only on X events;
+//   - a wait is a nestable async slice b/e "wait <op> <resource>" with cat
+//     "task" and id = the task id, so each task gets an async track; one still
+//     open at the end is closed at the capture's last timestamp with
+//     {"unfinished": true};
+//   - spawn and complete are async instants (n) on that same track.
+// Memory grows with call sites, threads and tasks, never with events: one
+// output buffer, no allocation per event.
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "bbx/decoder.hpp"
@@ -26,6 +46,9 @@ namespace fmt = bbx::format;
 constexpr size_t flush_at = 1 << 20;
 constexpr size_t max_depth = 4096;  // open spans kept per thread; deeper ones are not written
 constexpr size_t max_unwind = 64;  // how far below the top an end looks for its begin
+constexpr uint32_t max_pending_wakes = 4;  // wakes before a poll that each get an arrow to it
+constexpr size_t max_waits = 64;           // open waits kept per task; deeper ones are not written
+constexpr uint64_t poll_entry = uint64_t(1) << 63;  // a thread's open poll: poll_entry | task index
 
 // Appends JSON text to a large buffer that goes out with one fwrite when full.
 struct json_out {
@@ -40,6 +63,11 @@ struct json_out {
     void u64(uint64_t v) {
         char t[24];
         auto r = std::to_chars(t, t + sizeof t, v);
+        b.append(t, size_t(r.ptr - t));
+    }
+    void hex(uint64_t v) {
+        char t[24];
+        auto r = std::to_chars(t, t + sizeof t, v, 16);
         b.append(t, size_t(r.ptr - t));
     }
     void i64(int64_t v) {
@@ -59,7 +87,9 @@ struct json_out {
         if (std::find_if(t, r.ptr, [](char c) { return c == '.' || c == 'e'; }) == r.ptr) lit(".0");
     }
     // Nanoseconds as microseconds with three decimals: 12345 -> 12.345.
-    void micros(int64_t ns) {
+    // Every event writes one: kept inline, where the many task call sites
+    // would otherwise make the compiler outline it.
+    [[gnu::always_inline]] void micros(int64_t ns) {
         uint64_t a = uint64_t(ns);
         if (ns < 0) {
             ch('-');
@@ -89,15 +119,32 @@ struct json_out {
 
 struct thread_state {
     std::string ids;                  // ,"pid":P,"tid":T
-    std::vector<uint32_t> open;       // site indexes of the open spans, innermost last
+    std::vector<uint64_t> open;       // open slices, innermost last: a site index, or poll_entry | task index
     uint64_t hidden = 0;              // open spans deeper than max_depth (not written)
-    int64_t last_ns = 0;
+    int64_t last_ns = INT64_MIN;  // of its latest event
 };
 
 struct site_text {
     std::string head;               // {"name":"...","cat":"...","ph":"
     std::vector<std::string> keys;  // "arg name":
+    std::string name;               // task sites: the name, escaped
+    std::string at;                 // await sites: file:line, escaped
 };
+
+struct open_wait {
+    uint64_t resource, op;
+    uint32_t ring;  // whose tid the end carries if the capture ends first
+};
+
+struct task_state {
+    uint64_t id = 0;
+    uint32_t site = 0;     // index + 1 of the spawn site that names it (known at first sight), or 0
+    uint32_t pending = 0;  // wakes since its last poll that started a flow
+    uint64_t flows[max_pending_wakes] = {};
+    std::vector<open_wait> waits;  // innermost last
+};
+
+const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
 void write_arg_value(json_out& o, const arg& a) {
     switch (a.decl->type) {
@@ -131,7 +178,22 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
             k += "\":";
             text[i].keys.push_back(std::move(k));
         }
+        if (sites[i].kind == fmt::site_kind::task) json_escape(text[i].name, sites[i].name);
+        if (sites[i].kind == fmt::site_kind::await) {
+            json_escape(text[i].at, sites[i].file);
+            text[i].at += ':' + std::to_string(sites[i].line);
+        }
     }
+    const std::vector<resource>& resources = c.resources();
+    std::vector<std::string> resource_names(resources.size());  // escaped
+    std::unordered_map<uint64_t, uint32_t> resource_index;
+    for (size_t i = 0; i < resources.size(); ++i) {
+        json_escape(resource_names[i], resources[i].name);
+        resource_index.try_emplace(resources[i].id, uint32_t(i));
+    }
+    std::vector<task_state> tasks;
+    std::unordered_map<uint64_t, uint32_t> task_index;  // task id -> index in tasks
+    uint64_t flows = 0;           // wakes that started a flow so far
 
     const std::string pid = std::to_string(h.pid);
     std::vector<thread_state> threads(c.threads().size());
@@ -151,15 +213,201 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         o.str(name);
         o.lit("}}");
     };
-    // An E that closes the span at `site_index` on thread t.
-    auto end_event = [&](thread_state& t, uint32_t site_index, int64_t ns, bool unfinished) {
+    auto task_name = [&](const task_state& k) {
+        if (k.site) o.lit(text[k.site - 1].name);
+        else o.lit("task");
+        o.lit(" #");
+        o.u64(k.id);
+    };
+    auto wait_name = [&](uint64_t res, uint64_t op) {
+        o.lit("wait ");
+        o.lit(op_names[op <= fmt::resource_op_last ? op : 0]);
+        auto r = resource_index.find(res);
+        if (r != resource_index.end()) {
+            o.ch(' ');
+            o.lit(resource_names[r->second]);
+        }
+    };
+    // The E that closes the open slice `entry` on thread t; `at` (escaped):
+    // the await site a poll suspended at.
+    auto end_event = [&](thread_state& t, uint64_t entry, int64_t ns, bool unfinished, std::string_view at = {}) {
         next();
-        o.lit(text[site_index].head);
+        if (entry & poll_entry) {
+            o.lit("{\"name\":\"poll ");
+            task_name(tasks[size_t(entry & ~poll_entry)]);
+            o.lit("\",\"cat\":\"task\",\"ph\":\"");
+        } else {
+            o.lit(text[size_t(entry)].head);
+        }
         o.lit("E\",\"ts\":");
         o.micros(ns);
         o.lit(t.ids);
         if (unfinished) o.lit(",\"args\":{\"unfinished\":true}");
+        else if (!at.empty()) {
+            o.lit(",\"args\":{\"await\":\"");
+            o.lit(at);
+            o.lit("\"}");
+        }
         o.ch('}');
+    };
+    // A nestable async event of task k ("n", "b" or "e"), up to its args.
+    auto async_head = [&](const task_state& k, const char* ph, int64_t ns, const thread_state& t) {
+        o.lit("\",\"cat\":\"task\",\"ph\":\"");
+        o.lit(ph);
+        o.lit("\",\"id\":\"0x");
+        o.hex(k.id);
+        o.lit("\",\"ts\":");
+        o.micros(ns);
+        o.lit(t.ids);
+    };
+    auto wait_end = [&](const task_state& k, const open_wait& w, int64_t ns, bool unfinished) {
+        next();
+        o.lit("{\"name\":\"");
+        wait_name(w.resource, w.op);
+        async_head(k, "e", ns, threads[w.ring]);
+        if (unfinished) o.lit(",\"args\":{\"unfinished\":true}");
+        o.ch('}');
+    };
+
+    auto on_task = [&](thread_state& t, const event& e) {
+        if (!e.task) return;  // 0 is "no task"
+        auto [it, fresh] = task_index.try_emplace(e.task, uint32_t(tasks.size()));
+        if (fresh) {
+            task_state& n = tasks.emplace_back();
+            n.id = e.task;
+            if (e.kind == fmt::kind::task_spawn && e.where) n.site = uint32_t(e.where - sites.data()) + 1;
+        }
+        const uint32_t ki = it->second;
+        task_state& k = tasks[ki];
+        const std::string_view at = e.where ? std::string_view(text[size_t(e.where - sites.data())].at) : std::string_view();
+        switch (e.kind) {
+            case fmt::kind::task_spawn:
+            case fmt::kind::task_complete: {
+                const bool spawn = e.kind == fmt::kind::task_spawn;
+                next();
+                o.lit(spawn ? "{\"name\":\"spawn " : "{\"name\":\"complete ");
+                task_name(k);
+                async_head(k, "n", e.ns, t);
+                if (spawn && (e.w1 || e.w2)) {
+                    o.lit(",\"args\":{");
+                    if (e.w1) {
+                        o.lit("\"parent\":");
+                        o.u64(e.w1);
+                    }
+                    if (e.w2) {
+                        if (e.w1) o.ch(',');
+                        o.lit("\"frame_bytes\":");
+                        o.u64(e.w2);
+                    }
+                    o.ch('}');
+                }
+                o.ch('}');
+                break;
+            }
+            case fmt::kind::task_wake: {
+                uint64_t flow = 0;
+                if (k.pending < max_pending_wakes) k.flows[k.pending++] = flow = ++flows;
+                next();
+                o.lit("{\"name\":\"wake ");
+                task_name(k);
+                o.lit("\",\"cat\":\"task\",\"ph\":\"i\",\"s\":\"t\",\"ts\":");
+                o.micros(e.ns);
+                o.lit(t.ids);
+                o.lit(",\"args\":{\"task\":");
+                o.u64(k.id);
+                if (e.w1) {
+                    o.lit(",\"waker\":");
+                    o.u64(e.w1);
+                }
+                o.lit("}}");
+                if (flow) {
+                    next();
+                    o.lit("{\"name\":\"wake\",\"cat\":\"task\",\"ph\":\"s\",\"id\":");
+                    o.u64(flow);
+                    o.lit(",\"ts\":");
+                    o.micros(e.ns);
+                    o.lit(t.ids);
+                    o.ch('}');
+                }
+                break;
+            }
+            case fmt::kind::task_poll_begin: {
+                if (t.open.size() >= max_depth) {
+                    ++t.hidden;
+                    k.pending = 0;
+                    return;
+                }
+                t.open.push_back(poll_entry | ki);
+                next();
+                o.lit("{\"name\":\"poll ");
+                task_name(k);
+                o.lit("\",\"cat\":\"task\",\"ph\":\"B\",\"ts\":");
+                o.micros(e.ns);
+                o.lit(t.ids);
+                o.lit(",\"args\":{\"task\":");
+                o.u64(k.id);
+                o.lit("}}");
+                for (uint32_t i = 0; i < k.pending; ++i) {
+                    next();
+                    o.lit("{\"name\":\"wake\",\"cat\":\"task\",\"ph\":\"f\",\"bp\":\"e\",\"id\":");
+                    o.u64(k.flows[i]);
+                    o.lit(",\"ts\":");
+                    o.micros(e.ns);
+                    o.lit(t.ids);
+                    o.ch('}');
+                }
+                k.pending = 0;
+                break;
+            }
+            case fmt::kind::task_poll_end: {
+                if (t.hidden) {
+                    --t.hidden;
+                    return;
+                }
+                // As span ends: the innermost open poll of the task; what
+                // opened inside it and is still open closes first.
+                size_t n = t.open.size();
+                const size_t lowest = n > max_unwind ? n - max_unwind : 0;
+                while (n > lowest && t.open[n - 1] != (poll_entry | ki)) --n;
+                if (n == lowest) return;
+                while (t.open.size() > n) {
+                    end_event(t, t.open.back(), e.ns, false);
+                    t.open.pop_back();
+                }
+                t.open.pop_back();
+                end_event(t, poll_entry | ki, e.ns, false, at);
+                break;
+            }
+            case fmt::kind::wait_begin: {
+                if (k.waits.size() >= max_waits) return;
+                k.waits.push_back({e.w1, e.w2, e.ring});
+                next();
+                o.lit("{\"name\":\"");
+                wait_name(e.w1, e.w2);
+                async_head(k, "b", e.ns, t);
+                o.lit(",\"args\":{\"resource\":");
+                o.u64(e.w1);
+                if (!at.empty()) {
+                    o.lit(",\"await\":\"");
+                    o.lit(at);
+                    o.ch('"');
+                }
+                o.lit("}}");
+                break;
+            }
+            case fmt::kind::wait_end: {
+                size_t n = k.waits.size();
+                while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
+                if (n == 0) return;  // its begin was overwritten
+                while (k.waits.size() >= n) {
+                    wait_end(k, k.waits.back(), e.ns, false);
+                    k.waits.pop_back();
+                }
+                break;
+            }
+            default: return;  // resource_op: not drawn
+        }
+        o.maybe_flush();
     };
 
     o.lit("{\"traceEvents\":[\n");
@@ -181,6 +429,10 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         if (e.kind == fmt::kind::thread_name) {
             thread_name(t, e.text);
             o.maybe_flush();
+            return;
+        }
+        if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
+            on_task(t, e);
             return;
         }
         if (!e.where) return;
@@ -254,6 +506,16 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         while (!t.open.empty()) {
             end_event(t, t.open.back(), t.last_ns, true);
             t.open.pop_back();
+            o.maybe_flush();
+        }
+    }
+    // Waits still open: closed at the capture's last timestamp.
+    int64_t last_ns = INT64_MIN;
+    for (const thread_state& t : threads) last_ns = std::max(last_ns, t.last_ns);
+    for (task_state& k : tasks) {
+        while (!k.waits.empty()) {
+            wait_end(k, k.waits.back(), last_ns, true);
+            k.waits.pop_back();
             o.maybe_flush();
         }
     }

@@ -19,6 +19,16 @@ const char* kind_name(fmt::kind k) {
         case fmt::kind::instant: return "instant";
         case fmt::kind::counter: return "counter";
         case fmt::kind::thread_name: return "thread_name";
+        case fmt::kind::task_spawn: return "spawn";
+        case fmt::kind::task_poll_begin: return "poll_begin";
+        case fmt::kind::task_poll_end: return "poll_end";
+        case fmt::kind::task_wake: return "wake";
+        case fmt::kind::task_complete: return "complete";
+        case fmt::kind::wait_begin: return "wait_begin";
+        case fmt::kind::wait_end: return "wait_end";
+        case fmt::kind::resource_op: return "resource_op";
+        case fmt::kind::crash: return "crash";
+        case fmt::kind::span_context: return "context";
         default: return "?";
     }
 }
@@ -33,34 +43,48 @@ void put_time(std::string& o, int64_t ns) {
     o.append(pad, size_t(w));
 }
 
-// Strings are quoted; bytes that are not printable ASCII or valid UTF-8 show as \xNN.
+// Length of the valid UTF-8 sequence of two or more bytes at p, or 0
+// (overlong forms, surrogates and values above U+10FFFF are not valid).
+size_t utf8_seq(const unsigned char* p, size_t n) {
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+    else return 0;
+    if (n < len) return 0;
+    unsigned v = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; ++i) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    return len;
+}
+
+// Strings are quoted, with \" and \\ escaped; valid UTF-8 shows as it is,
+// control characters and bytes that are not valid UTF-8 as \xNN.
 void put_quoted(std::string& o, std::string_view s) {
     o += '"';
-    std::string v = valid_utf8(s);
-    if (v == s) {
-        for (char ch : s) {
-            unsigned char c = static_cast<unsigned char>(ch);
-            if (c == '"' || c == '\\') {
-                o += '\\';
-                o += ch;
-            } else if (c < 0x20 || c == 0x7f) {
-                char b[8];
-                std::snprintf(b, sizeof b, "\\x%02x", c);
-                o += b;
-            } else {
-                o += ch;
-            }
-        }
-    } else {
-        for (char ch : s) {
-            unsigned char c = static_cast<unsigned char>(ch);
-            if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-                o += ch;
-            } else {
-                char b[8];
-                std::snprintf(b, sizeof b, "\\x%02x", c);
-                o += b;
-            }
+    auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            o += '\\';
+            o += char(c);
+            ++i;
+        } else if (c >= 0x20 && c < 0x7f) {
+            o += char(c);
+            ++i;
+        } else if (size_t n = c >= 0x80 ? utf8_seq(p + i, s.size() - i) : 0) {
+            o.append(s.data() + i, n);
+            i += n;
+        } else {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", c);
+            o += b;
+            ++i;
         }
     }
     o += '"';
@@ -129,13 +153,129 @@ const char* site_kind_name(fmt::site_kind k) {
         case fmt::site_kind::span: return "span";
         case fmt::site_kind::instant: return "instant";
         case fmt::site_kind::counter: return "counter";
+        case fmt::site_kind::task: return "task";
+        case fmt::site_kind::await: return "await";
     }
     return "?";
 }
 
+const char* op_name(uint64_t op) {
+    static const char* n[] = {"?", "send", "recv", "lock", "timer", "join", "other"};
+    return op <= fmt::resource_op_last ? n[op] : "?";
+}
+
+// Task events: `task=ID` and what the kind adds, then `at=file:line` for an await site.
+void put_task(std::string& line, const capture& c, const event& e) {
+    line += "  ";
+    if (e.where) {
+        line += printable(e.where->category);
+        line += "  ";
+        line += printable(e.where->name);
+    } else {
+        line += "-  -";
+    }
+    line += "  task=";
+    line += std::to_string(e.task);
+    switch (e.kind) {
+        case fmt::kind::task_spawn:
+            line += " parent=" + std::to_string(e.w1) + " frame=" + std::to_string(e.w2);
+            break;
+        case fmt::kind::task_wake: line += " by=" + std::to_string(e.w1); break;
+        case fmt::kind::wait_begin:
+        case fmt::kind::wait_end:
+        case fmt::kind::resource_op: {
+            line += " resource=";
+            const resource* r = c.find_resource(e.w1);
+            if (r) put_quoted(line, r->name);
+            line += "#" + std::to_string(e.w1);
+            line += " op=";
+            line += op_name(e.w2);
+            break;
+        }
+        default: break;
+    }
+    if (e.where && e.where->kind == fmt::site_kind::await) {
+        line += " at=";
+        line += printable(e.where->file);
+        line += ':';
+        line += std::to_string(e.where->line);
+    }
+}
+
+const char* signal_name(int s) {
+    switch (s) {
+        case 4: return "SIGILL";
+        case 5: return "SIGTRAP";
+        case 6: return "SIGABRT";
+        case 7: return "SIGBUS";
+        case 8: return "SIGFPE";
+        case 11: return "SIGSEGV";
+        default: return nullptr;
+    }
+}
+
+void put_hex(std::string& line, uint64_t v) {
+    char b[24];
+    std::snprintf(b, sizeof b, "0x%" PRIx64, v);
+    line += b;
+}
+
+// signal=SIGSEGV code=1 addr=0x0 pc=0x... base=0x... frames=0x..,0x..
+void put_crash_fields(std::string& line, const crash_info& c) {
+    line += "signal=";
+    const char* n = signal_name(c.signo);
+    line += n ? n : std::to_string(c.signo);
+    line += " code=" + std::to_string(c.code) + " addr=";
+    put_hex(line, c.addr);
+    line += " pc=";
+    put_hex(line, c.pc);
+    line += " base=";
+    put_hex(line, c.exe_base);
+    line += " frames=";
+    for (uint32_t i = 0; i < c.nframes; ++i) {
+        if (i) line += ',';
+        put_hex(line, c.frames[i]);
+    }
+}
+
+void put_crash(std::string& line, const crash_info& c) {
+    line += "  -  -  ";
+    put_crash_fields(line, c);
+}
+
+// --symbols: opens the executable before anything is written.
+bool open_symbols(const crash_options& opt, std::unique_ptr<symbolizer>& sym, std::string& err) {
+    if (opt.symbols.empty()) return true;
+    auto s = symbolizer::open(opt.symbols);
+    if (s.is_error()) {
+        err = s.err().what;
+        return false;
+    }
+    sym = std::make_unique<symbolizer>(std::move(s.value()));
+    return true;
+}
+
+// The crash record's frames, one line each, after a newline.
+void put_symbolised(std::string& o, const symbolizer& sym, const crash_info& c) {
+    auto frames = sym.crash_frames(c);
+    if (frames.is_error()) {
+        o += "\n      (no symbols: " + frames.err().what + ")";
+        return;
+    }
+    std::string text;
+    put_frames(text, frames.value());
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    o += '\n';
+    o += text;
+}
+
 }  // namespace
 
-bool write_dump(capture& c, std::FILE* out, std::string& err) {
+bool write_dump(capture& c, std::FILE* out, std::string& err) { return write_dump(c, out, err, crash_options{}); }
+
+bool write_dump(capture& c, std::FILE* out, std::string& err, const crash_options& opt) {
+    std::unique_ptr<symbolizer> sym;
+    if (!open_symbols(opt, sym, err)) return false;
     std::string line;
     line.reserve(512);
     bool ok = true;
@@ -149,14 +289,26 @@ bool write_dump(capture& c, std::FILE* out, std::string& err) {
         if (e.kind == fmt::kind::thread_name) {
             line += "  -  -  name=";
             put_quoted(line, e.text);
+        } else if (e.kind == fmt::kind::crash) {
+            put_crash(line, *e.crash);
+            if (sym) put_symbolised(line, *sym, *e.crash);
+        } else if (e.kind == fmt::kind::span_context) {
+            char b[128];
+            static const char* roles[] = {"?", "internal", "server", "client", "producer", "consumer"};
+            std::snprintf(b, sizeof b, "  -  -  trace=%016" PRIx64 "%016" PRIx64 " span=%016" PRIx64 " parent=%016" PRIx64
+                                       " role=%s flags=%02x",
+                          e.w1, e.w2, e.span_id, e.w3, roles[(e.w4 & 0xff) <= 5 ? (e.w4 & 0xff) : 0], unsigned(e.w4 >> 8 & 0xff));
+            line += b;
+        } else if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
+            put_task(line, c, e);
         } else {
             line += "  ";
-            line += e.where->category.empty() ? "-" : valid_utf8(e.where->category);
+            line += e.where->category.empty() ? "-" : printable(e.where->category);
             line += "  ";
-            line += valid_utf8(e.where->name);
+            line += printable(e.where->name);
             for (uint32_t i = 0; i < e.nargs; ++i) {
                 line += i ? " " : "  ";
-                line += valid_utf8(e.args[i].decl->name);
+                line += printable(e.args[i].decl->name);
                 line += '=';
                 put_value(line, e.args[i]);
             }
@@ -175,14 +327,25 @@ bool write_dump(capture& c, std::FILE* out, std::string& err) {
     return true;
 }
 
-bool write_info(capture& c, std::FILE* out, std::string& err) {
-    // One pass for counts and the time range.
+bool write_info(capture& c, std::FILE* out, std::string& err) { return write_info(c, out, err, crash_options{}); }
+
+bool write_info(capture& c, std::FILE* out, std::string& err, const crash_options& opt) {
+    std::unique_ptr<symbolizer> sym;
+    if (!open_symbols(opt, sym, err)) return false;
+    // One pass for counts, the time range and the crash records.
     int64_t first = 0, last = 0;
     bool any = false;
+    struct crash_seen {
+        uint32_t ring;
+        int64_t ns;
+        crash_info info;
+    };
+    std::vector<crash_seen> crashes;
     auto r = c.for_each_event([&](const event& e) {
         if (!any) first = e.ns;
         last = e.ns;
         any = true;
+        if (e.kind == fmt::kind::crash) crashes.push_back({e.ring, e.ns, *e.crash});
     });
     if (r.is_error()) {
         err = r.err().message();
@@ -197,8 +360,8 @@ bool write_info(capture& c, std::FILE* out, std::string& err) {
     };
     line("file", c.name());
     line("format", std::to_string(h.version_major) + "." + std::to_string(h.version_minor) + ", ring file");
-    line("process", valid_utf8(h.process_name) + " (pid " + std::to_string(h.pid) + ")");
-    if (!h.exe_path.empty()) line("exe", valid_utf8(h.exe_path));
+    line("process", printable(h.process_name) + " (pid " + std::to_string(h.pid) + ")");
+    if (!h.exe_path.empty()) line("exe", printable(h.exe_path));
     line("started", utc(h.anchors[0].realtime_ns));
     std::snprintf(b, sizeof b, "%.6f GHz counter (measured at start %.6f GHz)", h.fit_hz / 1e9, h.tick_hz / 1e9);
     line("clock", b);
@@ -250,9 +413,23 @@ bool write_info(capture& c, std::FILE* out, std::string& err) {
         const char* st = t.state == fmt::ring_released ? "exited" : t.state == fmt::ring_owned ? "live" : "free";
         std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %6" PRIu64
                                    "  %s\n",
-                      t.ring, t.tid, t.name.empty() ? "-" : valid_utf8(t.name).c_str(), s.events, t.events_written,
+                      t.ring, t.tid, t.name.empty() ? "-" : printable(t.name).c_str(), s.events, t.events_written,
                       s.overwritten, t.events_dropped, s.torn + s.overwritten_in_read, st);
         o += b;
+    }
+    if (!crashes.empty()) {
+        o += "\ncrashes\n";
+        for (const crash_seen& k : crashes) {
+            std::snprintf(b, sizeof b, "  T%u", k.ring);
+            std::string l = b;
+            if (k.ring < c.threads().size()) l += " (tid " + std::to_string(c.threads()[k.ring].tid) + ")";
+            l += " at";
+            put_time(l, k.ns);
+            l += " s: ";
+            put_crash_fields(l, k.info);
+            if (sym) put_symbolised(l, *sym, k.info);
+            o += l + '\n';
+        }
     }
     o += "\ncall sites\n";
     std::snprintf(b, sizeof b, "  %-5s %-8s %-6s %-16s %-24s %s\n", "id", "kind", "level", "category", "name", "where / args");
@@ -261,12 +438,13 @@ bool write_info(capture& c, std::FILE* out, std::string& err) {
         std::string args;
         for (auto& a : s.args) {
             args += args.empty() ? "" : ", ";
-            args += valid_utf8(a.name) + ":" + type_name(a.type);
+            args += printable(a.name) + ":" + type_name(a.type);
         }
-        std::snprintf(b, sizeof b, "  %-5u %-8s %-6s %-16s %-24s %s:%u%s%s%s\n", s.id, site_kind_name(s.kind),
-                      level_name(s.level), valid_utf8(s.category).c_str(), valid_utf8(s.name).c_str(),
-                      valid_utf8(s.file).c_str(), s.line, args.empty() ? "" : " (", args.c_str(), args.empty() ? "" : ")");
-        o += b;
+        // Built as a string: names may be long (up to 512 bytes each), and a fixed buffer would cut the line.
+        auto pad = [](std::string v, size_t w) { return v.size() < w ? v + std::string(w - v.size(), ' ') : v; };
+        o += "  " + pad(std::to_string(s.id), 5) + " " + pad(site_kind_name(s.kind), 8) + " " + pad(level_name(s.level), 6) +
+             " " + pad(printable(s.category), 16) + " " + pad(printable(s.name), 24) + " " + printable(s.file) + ":" +
+             std::to_string(s.line) + (args.empty() ? "" : " (" + args + ")") + "\n";
     }
     if (std::fwrite(o.data(), 1, o.size(), out) != o.size() || std::fflush(out) != 0) {
         err = "write failed";

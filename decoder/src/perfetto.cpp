@@ -14,10 +14,32 @@
 // Spans become SLICE_BEGIN/SLICE_END on the thread track, balanced as in the
 // Chrome output: an end whose begin was overwritten is dropped, and a slice
 // still open at the end is closed at the thread's last timestamp with the
-// annotation unfinished = true. Memory stays flat: per-site and per-thread
-// state, one output buffer.
+// annotation unfinished = true.
+//
+// Async tasks (format 1.1), as Perfetto's docs/reference/synthetic-track-event.md
+// lays out process-scoped tracks and flows:
+//   - each task gets a track: uuid derived from the task id, parent = the
+//     process track, name "<spawn site name> #<id>" ("task #<id>" for a task
+//     first seen without its spawn), described before its first event;
+//   - a poll is a slice "poll <task>" on the track of the thread that ran it,
+//     balanced together with the spans there. Its SLICE_END carries the await
+//     site where the task suspended ("await": "file:line"): trace processor
+//     merges the arguments of a BEGIN/END pair into one slice;
+//   - a wake is an instant "wake <task>" on the waking thread's track that
+//     starts a flow of its own (flow_ids); the woken task's next poll begin
+//     ends it (terminating_flow_ids). One flow id is one arrow, wake -> poll;
+//   - a wait on a resource is a slice "wait <op> <resource>" on the task's
+//     track; one still open at the end is closed at the capture's last
+//     timestamp with unfinished = true;
+//   - spawn and complete are instants on the task's track.
+// Memory grows with call sites, threads and tasks, never with events: one
+// output buffer, no allocation per event.
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <climits>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +55,9 @@ namespace fmt = bbx::format;
 constexpr size_t buffer_size = 1 << 20;
 constexpr size_t max_depth = 4096;  // open slices kept per thread; deeper ones are not written
 constexpr size_t max_unwind = 64;  // how far below the top an end looks for its begin
+constexpr uint32_t max_pending_wakes = 4;  // wakes before a poll that each get an arrow to it
+constexpr size_t max_waits = 64;           // open waits kept per task; deeper ones are not written
+constexpr uint64_t poll_entry = uint64_t(1) << 63;  // a thread's open poll: poll_entry | task index
 
 // Field numbers, from the .proto files named above.
 namespace trace_packet {
@@ -59,7 +84,7 @@ constexpr uint32_t categories = 2;
 }
 namespace track_event {
 constexpr uint32_t category_iids = 3, debug_annotations = 4, type = 9, name_iid = 10, track_uuid = 11,
-                   counter_value = 30, double_counter_value = 44;
+                   counter_value = 30, double_counter_value = 44, flow_ids = 47, terminating_flow_ids = 48;
 constexpr uint64_t slice_begin = 1, slice_end = 2, instant = 3, counter = 4;
 }  // namespace track_event
 namespace debug_annotation {
@@ -92,6 +117,11 @@ struct pb {
         tag(field, 0);
         varint(v);
     }
+    void fixed64(uint32_t field, uint64_t v) {
+        tag(field, 1);
+        std::memcpy(q, &v, 8);
+        q += 8;
+    }
     void f64(uint32_t field, double v) {
         tag(field, 1);
         std::memcpy(q, &v, 8);  // little-endian hosts only (format.hpp)
@@ -107,6 +137,18 @@ struct pb {
     void text(uint32_t field, std::string_view s) {
         if (ascii(s)) bytes(field, s);
         else bytes(field, valid_utf8(s));
+    }
+    // A string field made of pieces that are valid UTF-8 already.
+    void pieces(uint32_t field, std::initializer_list<std::string_view> parts) {
+        size_t n = 0;
+        for (std::string_view s : parts) n += s.size();
+        tag(field, 2);
+        varint(n);
+        for (std::string_view s : parts) {
+            if (s.empty()) continue;
+            std::memcpy(q, s.data(), s.size());
+            q += s.size();
+        }
     }
     char* begin(uint32_t field) {
         tag(field, 2);
@@ -191,13 +233,48 @@ struct bitset {
     }
 };
 
+// Debug annotations with a literal name (not interned: task events use few).
+void annotate_uint(pb& w, std::string_view name, uint64_t v) {
+    char* da = w.begin(track_event::debug_annotations);
+    w.bytes(debug_annotation::name, name);
+    w.uint(debug_annotation::uint_value, v);
+    w.end(da);
+}
+void annotate_text(pb& w, std::string_view name, std::string_view v) {  // v: valid UTF-8
+    char* da = w.begin(track_event::debug_annotations);
+    w.bytes(debug_annotation::name, name);
+    w.bytes(debug_annotation::string_value, v);
+    w.end(da);
+}
+
+// A number as decimal text, on the stack.
+struct decimal {
+    char b[24];
+    size_t n;
+    explicit decimal(uint64_t v) : n(size_t(std::to_chars(b, b + sizeof b, v).ptr - b)) {}
+    std::string_view sv() const { return {b, n}; }
+};
+
+struct open_wait {
+    uint64_t resource, op;
+    uint32_t ring;  // whose sequence closes it if the capture ends first
+};
+
+struct task_state {
+    uint64_t id = 0, uuid = 0;
+    uint32_t site = 0;     // index + 1 of the spawn site that names it (known at first sight), or 0
+    uint32_t pending = 0;  // wakes since its last poll that started a flow
+    uint64_t flows[max_pending_wakes] = {};
+    std::vector<open_wait> waits;  // innermost last
+};
+
 struct thread_state {
     uint64_t uuid = 0;
     uint32_t seq = 0;
     uint32_t tid = 0;
-    std::vector<uint32_t> open;  // site indexes of the open slices, innermost last
+    std::vector<uint64_t> open;  // open slices, innermost last: a site index, or poll_entry | task index
     uint64_t hidden = 0;         // open slices deeper than max_depth (not written)
-    int64_t last_ns = 0;
+    int64_t last_ns = INT64_MIN;  // of its latest event
     bitset names, categories;    // iids interned on this sequence already
     bitset arg_names;            // sites whose argument names are interned on this sequence
 };
@@ -209,7 +286,10 @@ struct site_state {
     uint64_t counter_uuid = 0;  // counter sites
     size_t interned_bytes = 0;  // its name, category and argument names: room for interning them
     std::string name;           // valid UTF-8
+    std::string at;             // await sites: "file:line", valid UTF-8
 };
+
+const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
 }  // namespace
 
@@ -250,7 +330,28 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
             st.interned_bytes += arg_names.back().size() + 32;
         }
         if (s.kind == fmt::site_kind::counter) st.counter_uuid = mix(process_uuid ^ (uint64_t(1) << 63 | s.id));
+        if (s.kind == fmt::site_kind::await) st.at = valid_utf8(s.file) + ":" + std::to_string(s.line);
     }
+
+    // Task events. Event name iids after the sites': spawn, complete, then
+    // "wait <op> <resource>" for each resource (and an unknown one) and op,
+    // then "poll <task>" and "wake <task>" for each task.
+    auto [task_cat_it, task_cat_fresh] = category_iid.try_emplace("task", category_names.size());
+    if (task_cat_fresh) category_names.push_back("task");
+    const uint64_t task_cat = task_cat_it->second;
+    const std::vector<resource>& resources = c.resources();
+    std::vector<std::string> resource_names(resources.size());
+    std::unordered_map<uint64_t, uint32_t> resource_index;
+    for (size_t i = 0; i < resources.size(); ++i) {
+        resource_names[i] = valid_utf8(resources[i].name);
+        resource_index.try_emplace(resources[i].id, uint32_t(i));
+    }
+    const uint64_t spawn_iid = sites.size() + 1, complete_iid = sites.size() + 2, wait_iid0 = sites.size() + 3;
+    const uint64_t task_iid0 = wait_iid0 + (resources.size() + 1) * (fmt::resource_op_last + 1);
+    std::vector<task_state> tasks;
+    std::unordered_map<uint64_t, uint32_t> task_index;  // task id -> index in tasks
+    const uint64_t flow_salt = mix(process_uuid ^ 0x666c6f7700000000ull);
+    uint64_t flows = 0;  // wakes that started a flow so far
 
     // Sequence 1: clocks, the process track and the counter tracks.
     {
@@ -345,17 +446,183 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         w.uint(trace_packet::sequence_flags, trace_packet::seq_needs_incremental_state);
         return p;
     };
-    auto slice_end = [&](const thread_state& t, uint64_t ts, bool unfinished) {
-        pb w = o.reserve(fixed_room);
+    // An end on `track`, written on t's sequence. `at`: the await site a poll
+    // suspended at, merged into the slice by the reader.
+    auto slice_end = [&](const thread_state& t, uint64_t track, uint64_t ts, bool unfinished,
+                         std::string_view at = {}) {
+        pb w = o.reserve(fixed_room + at.size());
         char* p = event_packet(w, t, ts);
         char* te = w.begin(trace_packet::track_event);
         w.uint(track_event::type, track_event::slice_end);
-        w.uint(track_event::track_uuid, t.uuid);
+        w.uint(track_event::track_uuid, track);
         if (unfinished) {
             char* da = w.begin(track_event::debug_annotations);
             w.bytes(debug_annotation::name, "unfinished");
             w.uint(debug_annotation::bool_value, 1);
             w.end(da);
+        }
+        if (!at.empty()) annotate_text(w, "await", at);
+        w.end(te);
+        w.end(p);
+        o.commit(w);
+    };
+
+    // The task with id e.task, described on first sight by a track descriptor
+    // on t's sequence. Returns its index in `tasks`.
+    auto task_for = [&](const event& e, const thread_state& t, uint64_t ts) -> uint32_t {
+        auto [it, fresh] = task_index.try_emplace(e.task, uint32_t(tasks.size()));
+        if (!fresh) return it->second;
+        task_state& k = tasks.emplace_back();
+        k.id = e.task;
+        k.uuid = mix(process_uuid ^ mix(e.task ^ 0x7461736b00000000ull));
+        if (e.kind == fmt::kind::task_spawn && e.where) k.site = uint32_t(e.where - sites.data()) + 1;
+        const std::string_view base = k.site ? std::string_view(ss[k.site - 1].name) : std::string_view("task");
+        const decimal id(k.id);
+        pb w = o.reserve(fixed_room + base.size());
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, ts);
+        w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
+        char* td = w.begin(trace_packet::track_descriptor);
+        w.uint(track_descriptor::uuid, k.uuid);
+        w.uint(track_descriptor::parent_uuid, process_uuid);
+        w.pieces(track_descriptor::name, {base, " #", id.sv()});
+        w.end(td);
+        w.end(p);
+        o.commit(w);
+        return it->second;
+    };
+    // Starts a task event's packet on t's sequence, interning its name (made
+    // of `name` pieces) and the task category on first use there.
+    auto task_packet = [&](pb& w, thread_state& t, uint64_t ts, uint64_t name_iid,
+                           std::initializer_list<std::string_view> name) {
+        char* p = event_packet(w, t, ts);
+        const bool new_name = t.names.first_set(name_iid);
+        const bool new_category = t.categories.first_set(task_cat);
+        if (new_name || new_category) {
+            char* id = w.begin(trace_packet::interned_data);
+            if (new_category) {
+                char* k = w.begin(interned_data::event_categories);
+                w.uint(interned_data::iid, task_cat);
+                w.bytes(interned_data::name, category_names[task_cat]);
+                w.end(k);
+            }
+            if (new_name) {
+                char* k = w.begin(interned_data::event_names);
+                w.uint(interned_data::iid, name_iid);
+                w.pieces(interned_data::name, name);
+                w.end(k);
+            }
+            w.end(id);
+        }
+        return p;
+    };
+    auto task_event_begin = [&](pb& w, uint64_t type, uint64_t track, uint64_t name_iid) {
+        char* te = w.begin(trace_packet::track_event);
+        w.uint(track_event::type, type);
+        w.uint(track_event::track_uuid, track);
+        w.uint(track_event::name_iid, name_iid);
+        w.uint(track_event::category_iids, task_cat);
+        return te;
+    };
+
+    auto on_task = [&](thread_state& t, const event& e, uint64_t ts) {
+        if (!e.task) return;  // 0 is "no task"
+        const uint32_t ki = task_for(e, t, ts);
+        task_state& k = tasks[ki];
+        const std::string_view base = k.site ? std::string_view(ss[k.site - 1].name) : std::string_view("task");
+        const std::string_view at = e.where ? std::string_view(ss[size_t(e.where - sites.data())].at) : std::string_view();
+        const size_t room = fixed_room + base.size() + at.size();
+        pb w{nullptr};
+        char* p;
+        char* te;
+        switch (e.kind) {
+            case fmt::kind::task_spawn:
+            case fmt::kind::task_complete: {
+                const bool spawn = e.kind == fmt::kind::task_spawn;
+                const uint64_t iid = spawn ? spawn_iid : complete_iid;
+                w = o.reserve(room);
+                p = task_packet(w, t, ts, iid, {spawn ? "spawn" : "complete"});
+                te = task_event_begin(w, track_event::instant, k.uuid, iid);
+                if (spawn && e.w1) annotate_uint(w, "parent", e.w1);
+                if (spawn && e.w2) annotate_uint(w, "frame_bytes", e.w2);
+                break;
+            }
+            case fmt::kind::task_wake: {
+                uint64_t flow = 0;
+                if (k.pending < max_pending_wakes) k.flows[k.pending++] = flow = ++flows;
+                const uint64_t iid = task_iid0 + 2 * uint64_t(ki) + 1;
+                const decimal id(k.id);
+                w = o.reserve(room);
+                p = task_packet(w, t, ts, iid, {"wake ", base, " #", id.sv()});
+                te = task_event_begin(w, track_event::instant, t.uuid, iid);
+                annotate_uint(w, "task", k.id);
+                if (e.w1) annotate_uint(w, "waker", e.w1);
+                if (flow) w.fixed64(track_event::flow_ids, mix(flow_salt + flow));
+                break;
+            }
+            case fmt::kind::task_poll_begin: {
+                if (t.open.size() >= max_depth) {
+                    ++t.hidden;
+                    k.pending = 0;
+                    return;
+                }
+                t.open.push_back(poll_entry | ki);
+                const uint64_t iid = task_iid0 + 2 * uint64_t(ki);
+                const decimal id(k.id);
+                w = o.reserve(room);
+                p = task_packet(w, t, ts, iid, {"poll ", base, " #", id.sv()});
+                te = task_event_begin(w, track_event::slice_begin, t.uuid, iid);
+                annotate_uint(w, "task", k.id);
+                for (uint32_t i = 0; i < k.pending; ++i)
+                    w.fixed64(track_event::terminating_flow_ids, mix(flow_salt + k.flows[i]));
+                k.pending = 0;
+                break;
+            }
+            case fmt::kind::task_poll_end: {
+                if (t.hidden) {
+                    --t.hidden;
+                    return;
+                }
+                // As span ends: the innermost open poll of the task; what
+                // opened inside it and is still open closes first.
+                size_t n = t.open.size();
+                const size_t lowest = n > max_unwind ? n - max_unwind : 0;
+                while (n > lowest && t.open[n - 1] != (poll_entry | ki)) --n;
+                if (n == lowest) return;
+                while (t.open.size() > n) {
+                    slice_end(t, t.uuid, ts, false);
+                    t.open.pop_back();
+                }
+                t.open.pop_back();
+                slice_end(t, t.uuid, ts, false, at);
+                return;
+            }
+            case fmt::kind::wait_begin: {
+                if (k.waits.size() >= max_waits) return;
+                k.waits.push_back({e.w1, e.w2, e.ring});
+                auto r = resource_index.find(e.w1);
+                const uint64_t ri = r == resource_index.end() ? resources.size() : r->second;
+                const uint64_t op = e.w2 <= fmt::resource_op_last ? e.w2 : 0;
+                const uint64_t iid = wait_iid0 + ri * (fmt::resource_op_last + 1) + op;
+                const std::string_view rname = ri < resources.size() ? std::string_view(resource_names[ri]) : std::string_view();
+                w = o.reserve(room + rname.size());
+                p = task_packet(w, t, ts, iid, {"wait ", op_names[op], rname.empty() ? "" : " ", rname});
+                te = task_event_begin(w, track_event::slice_begin, k.uuid, iid);
+                annotate_uint(w, "resource", e.w1);
+                if (!at.empty()) annotate_text(w, "await", at);
+                break;
+            }
+            case fmt::kind::wait_end: {
+                size_t n = k.waits.size();
+                while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
+                if (n == 0) return;  // its begin was overwritten
+                while (k.waits.size() >= n) {
+                    slice_end(t, k.uuid, ts, false);
+                    k.waits.pop_back();
+                }
+                return;
+            }
+            default: return;  // resource_op: not drawn
         }
         w.end(te);
         w.end(p);
@@ -369,6 +636,10 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         const uint64_t ts = boottime(e.ns);
         if (e.kind == fmt::kind::thread_name) {
             thread_track(t, e.text, ts, false);
+            return;
+        }
+        if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
+            on_task(t, e, ts);
             return;
         }
         if (!e.where) return;
@@ -396,7 +667,7 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
                 while (k > lowest && t.open[k - 1] != si) --k;
                 if (k == lowest) return;
                 while (t.open.size() >= k) {
-                    slice_end(t, ts, false);
+                    slice_end(t, t.uuid, ts, false);
                     t.open.pop_back();
                 }
                 return;
@@ -424,7 +695,7 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         pb w = o.reserve(room);
         char* p = event_packet(w, t, ts);
         // Interned entries this packet is the first on its sequence to use.
-        const bool new_name = t.names.first_set(si);
+        const bool new_name = t.names.first_set(s.name_iid);
         const bool new_category = s.category_iid && t.categories.first_set(s.category_iid);
         const bool new_args = e.nargs && t.arg_names.first_set(si);
         if (new_name || new_category || new_args) {
@@ -480,8 +751,18 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
     }
     for (thread_state& t : threads) {
         while (!t.open.empty()) {
-            slice_end(t, boottime(t.last_ns), true);
+            slice_end(t, t.uuid, boottime(t.last_ns), true);
             t.open.pop_back();
+        }
+    }
+    // Waits still open: closed at the capture's last timestamp, which is no
+    // earlier than anything on the sequence that writes the end.
+    int64_t last_ns = INT64_MIN;
+    for (const thread_state& t : threads) last_ns = std::max(last_ns, t.last_ns);
+    for (task_state& k : tasks) {
+        while (!k.waits.empty()) {
+            slice_end(threads[k.waits.back().ring], k.uuid, boottime(last_ns), true);
+            k.waits.pop_back();
         }
     }
     o.flush();

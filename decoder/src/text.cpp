@@ -123,4 +123,21 @@ std::string valid_utf8(std::string_view s) {
     return out;
 }
 
+std::string printable(std::string_view s) {
+    std::string v = valid_utf8(s), out;
+    out.reserve(v.size());
+    for (char ch : v) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
 }  // namespace bbx::dec

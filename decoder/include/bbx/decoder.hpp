@@ -65,6 +65,14 @@ struct site {
     std::vector<arg_decl> args;
 };
 
+// Something tasks wait on (format 1.1 Resource records).
+struct resource {
+    uint64_t id = 0;
+    uint8_t kind = 0;  // 0 channel, 1 mutex, 2 timer, 3 other
+    std::string name;
+    uint64_t capacity = 0;
+};
+
 struct thread_info {
     uint32_t ring = 0;
     uint32_t tid = 0;
@@ -95,6 +103,16 @@ struct arg {
     double as_f64() const;
 };
 
+// A crash record (kind 32).
+struct crash_info {
+    int32_t signo = 0, code = 0;
+    uint64_t addr = 0;      // fault address (si_addr)
+    uint64_t pc = 0;        // faulting instruction
+    uint64_t exe_base = 0;  // load address of the main executable (for symbolising PIE code)
+    uint32_t nframes = 0;
+    uint64_t frames[format::max_crash_frames] = {};
+};
+
 struct event {
     format::kind kind{};
     uint32_t ring = 0;
@@ -104,6 +122,18 @@ struct event {
     uint32_t nargs = 0;
     arg args[format::max_args];
     std::string_view text;      // thread_name: the new name
+    // Task events (kinds 16..23): word0 is the task id; w1 and w2 as the
+    // kind defines them (spawn: parent, frame bytes; wake: waker; waits and
+    // resource_op: resource id, resource_op). `where` is the task site
+    // (spawn) or the await site (poll_end, wait_begin), or null.
+    uint64_t task = 0;
+    uint64_t w1 = 0, w2 = 0;
+    const crash_info* crash = nullptr;  // kind crash: the record (valid during the callback)
+    // span_context (kind 7): the identity of this thread's innermost open
+    // span: span_id, trace id = w1 (high) w2 (low), parent span id = w3,
+    // w4 = span_role | trace flags << 8.
+    uint64_t span_id = 0;
+    uint64_t w3 = 0, w4 = 0;
 };
 
 struct header_info {
@@ -119,6 +149,7 @@ struct header_info {
     double tick_hz = 0;      // as measured at start
     double fit_hz = 0;       // the rate used to convert (two-anchor fit when possible)
     std::string process_name, exe_path;
+    unsigned char boot_id[16] = {};  // all zero: unknown (1.0 files)
 };
 
 // An open capture. Not thread-safe; cheap to keep open (the file is mapped).
@@ -139,6 +170,8 @@ public:
     const std::vector<site>& sites() const { return sites_; }
     const site* find_site(uint32_t id) const;
     const std::vector<thread_info>& threads() const { return threads_; }  // one per used ring
+    const std::vector<resource>& resources() const { return resources_; }
+    const resource* find_resource(uint64_t id) const;
     const std::vector<ring_stats>& stats() const { return stats_; }      // valid after for_each_event
 
     // Counter ticks to nanoseconds since anchor 0 (may be negative).
@@ -167,6 +200,8 @@ private:
     std::vector<uint32_t> site_index_;  // id -> index into sites_ + 1 (0: none), when ids are dense
     std::unordered_map<uint32_t, uint32_t> sparse_sites_;  // id -> index into sites_, when they are not
     std::vector<thread_info> threads_;
+    std::vector<resource> resources_;
+    std::unordered_map<uint64_t, size_t> resource_index_;
     std::vector<ring_stats> stats_;
     double ns_per_tick_ = 1;
     uint64_t rings_offset_ = 0;
@@ -192,5 +227,212 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err);
 void json_escape(std::string& out, std::string_view s);
 // Replaces invalid UTF-8 with U+FFFD (protobuf strings must be UTF-8).
 std::string valid_utf8(std::string_view s);
+// valid_utf8, then control characters (C0, DEL) as \xNN: for names printed to
+// a terminal, where a hostile capture could otherwise send escape sequences.
+std::string printable(std::string_view s);
+
+}  // namespace bbx::dec
+
+// ---- bbx analyze: async task analysis (decoder/src/analyze.cpp) -------------------
+// One streaming pass over a capture's task events (format 1.1): per task,
+// per executor thread, and warnings. The rules each number and warning
+// follow are the comment block atop analyze.cpp.
+namespace bbx::dec {
+
+struct analyze_options {
+    // A poll longer than this is a warning. It is also how long a task must
+    // have been woken-but-not-polled, or missing its wake, at the end of the
+    // capture before that is a warning.
+    int64_t long_poll_ns = 10'000'000;
+    bool json = false;  // write_analysis: one JSON object instead of text
+    bool all = false;   // text: every task, not only the 50 busiest
+};
+
+// Where a task was at the end of the capture.
+enum class task_end_state : uint8_t {
+    running,    // inside a poll
+    idle,       // suspended, not woken since
+    scheduled,  // woken, not polled since
+    done,       // completed
+};
+const char* task_end_state_name(task_end_state s);
+
+struct code_location {
+    std::string file, function;
+    uint32_t line = 0;  // 0: unknown
+};
+
+struct task_report {
+    uint64_t id = 0;
+    std::string name;             // the spawn site's name; "" when the spawn is not in the capture
+    code_location spawned_at;     // the BBX_TASK_SPAWN line
+    uint64_t parent = 0;          // the task that spawned it (0: none, or not known)
+    uint64_t frame_bytes = 0;     // 0: not known
+    bool spawn_seen = false;
+    int64_t first_ns = 0;         // spawn, or the first event that names the task
+    int64_t last_ns = 0;          // completion, or the end of the capture
+    uint64_t polls = 0, wakes = 0, self_wakes = 0;
+    int64_t busy_ns = 0;          // sum of its polls
+    int64_t scheduled_ns = 0;     // sum of woken -> polled intervals (an open one counts up to the end)
+    int64_t idle_ns = 0;          // lifetime - busy - scheduled
+    uint64_t scheduled_count = 0; // woken -> polled intervals that ended in a poll
+    int64_t sched_p50_ns = 0, sched_p99_ns = 0, sched_max_ns = 0;
+    bool sched_exact = true;      // percentiles exact (few intervals) or from the log histogram
+    int64_t longest_poll_ns = 0;
+    int64_t longest_poll_at_ns = 0;      // when it began
+    uint32_t longest_poll_ring = 0;      // on which thread
+    bool longest_poll_unfinished = false;  // still running at the end of the capture
+    code_location longest_poll_await;    // where the task suspended when it ended (line 0: unknown)
+    std::vector<std::string> longest_poll_spans;  // spans open on the thread during it, outermost first
+    int64_t longest_poll_span_ns = 0;    // the last listed span's length, when it began and ended inside the poll
+    code_location longest_poll_span_at;  // the last listed span's BBX_SPAN line
+    task_end_state state = task_end_state::idle;
+};
+
+struct thread_report {
+    uint32_t ring = 0, tid = 0;
+    std::string name;
+    uint64_t polls = 0;
+    int64_t busy_ns = 0;          // time inside (outermost) polls
+    double busy_fraction = 0;     // busy_ns over the capture's span
+    int64_t longest_poll_ns = 0, longest_poll_at_ns = 0;
+    uint64_t longest_poll_task = 0;
+};
+
+enum class warning_kind : uint8_t { deadlock, lost_wake, long_poll, woken_never_polled, self_wake };
+const char* warning_kind_name(warning_kind k);  // "deadlock", "lost_wake", ...
+
+// A task that a long poll kept waiting: woken before or during the poll, and
+// not polled until after (or before) it ended; waited_ns is the overlap.
+struct waiting_task {
+    uint64_t task = 0;
+    std::string name;
+    int64_t waited_ns = 0;
+};
+
+// One task of a deadlock cycle: its open wait, and who alone could end it.
+struct deadlock_step {
+    uint64_t task = 0;
+    std::string task_name;
+    format::resource_op op{};     // send or recv
+    uint64_t resource = 0;
+    std::string resource_name;
+    uint64_t capacity = 0;
+    code_location at;             // the wait's await site
+    int64_t since_ns = 0;         // when the wait began
+    std::vector<uint64_t> counterparts;  // every live task that ever did the opposite operation on it
+};
+
+struct analysis_warning {
+    warning_kind kind{};
+    uint64_t task = 0;
+    std::string task_name;
+    int64_t time_ns = 0;          // when: see analyze.cpp for each kind
+    code_location at;             // the most specific source line known
+    int64_t duration_ns = 0;      // long_poll: the poll; woken_never_polled, lost_wake: how long until the end
+    std::string message;          // one line for people
+    // long_poll
+    uint32_t ring = 0;
+    std::vector<std::string> spans;
+    int64_t span_ns = 0;
+    code_location span_at;        // the last span's BBX_SPAN line
+    uint64_t polls_over = 0;      // polls of the task over the threshold
+    std::vector<waiting_task> waiting;  // the longest waits first (at most 16)
+    uint64_t waiting_total = 0;
+    // woken_never_polled
+    uint64_t waker = 0;
+    // self_wake
+    uint64_t wakes = 0, self_wakes = 0;
+    // lost_wake: the resource whose state says the task should have been woken
+    uint64_t resource = 0;
+    std::string resource_name;
+    // deadlock
+    std::vector<deadlock_step> cycle;
+    std::vector<deadlock_step> blocked_behind;  // blocked tasks not in the cycle that wait on it (maybe through others)
+};
+
+struct analysis {
+    std::string file;
+    int64_t start_ns = 0, end_ns = 0;   // first event .. last event (or the clean stop)
+    uint64_t events = 0, task_events = 0;
+    uint64_t events_overwritten = 0;    // lost before the capture ended: early history may be missing
+    int64_t long_poll_ns = 0;           // the threshold used
+    std::vector<task_report> tasks;     // busiest first
+    std::vector<thread_report> threads; // threads that polled a task, by ring
+    std::vector<analysis_warning> warnings;  // deadlocks, lost wakes, long polls, woken never polled, self-wakes
+    const task_report* find_task(uint64_t id) const;
+};
+
+// Runs the analysis (one for_each_event pass).
+result<analysis> analyze(capture& c, const analyze_options& opt);
+// bbx analyze: the analysis as text (or JSON with opt.json). Returns false
+// when reading the capture or writing failed.
+bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std::string& err);
+
+}  // namespace bbx::dec
+
+// ---- crash symbols (symbols.cpp) ---------------------------------------------------
+namespace bbx::dec {
+
+// Where a code address is in the source: the function that holds it, then
+// (code inlined there) each function it was inlined into.
+struct source_location {
+    std::string function;  // demangled; "" if unknown
+    std::string file;      // "" if unknown
+    uint32_t line = 0;     // 0 if unknown
+};
+
+struct frame_symbol {
+    uint64_t address = 0;                // as recorded: the pc, or a return address
+    bool in_executable = false;          // inside the executable's loaded segments
+    std::vector<source_location> where;  // innermost first; empty: not symbolised
+};
+
+// Symbolises crash records against an executable (ELF), by running
+// addr2line from binutils (BBX_ADDR2LINE names another, e.g. a cross one).
+// A PIE executable (ET_DYN) is looked up at address - exe_base. Addresses
+// outside the executable (shared libraries) are not symbolised. Nothing
+// checks that the file is the build that ran: give the same binary.
+class symbolizer {
+public:
+    // Reads the ELF header and program headers of exe.
+    static result<symbolizer> open(const std::string& exe);
+    // The record's pc (element 0) and its return addresses (1..nframes). A
+    // return address is looked up one byte back: the call, not the
+    // instruction after it.
+    result<std::vector<frame_symbol>> crash_frames(const crash_info& crash) const;
+    const std::string& exe() const { return exe_; }
+    bool pie() const { return pie_; }
+
+private:
+    std::string exe_;
+    bool pie_ = false;
+    std::vector<std::pair<uint64_t, uint64_t>> segments_;  // PT_LOAD [vaddr, vaddr + memsz)
+};
+
+// One line per frame, "      #1 0x00005555deadbeef main at src/main.cpp:42",
+// with "inlined into" lines below it; for bbx dump and bbx info.
+void put_frames(std::string& out, const std::vector<frame_symbol>& frames);
+
+// write_dump and write_info, with crash records' frames symbolised against
+// `symbols` (an executable; "" = addresses only, like the 3-argument forms).
+struct crash_options {
+    std::string symbols;
+};
+bool write_dump(capture& c, std::FILE* out, std::string& err, const crash_options& opt);
+bool write_info(capture& c, std::FILE* out, std::string& err, const crash_options& opt);
+
+}  // namespace bbx::dec
+
+// ---- OpenTelemetry export (otlp.cpp) -----------------------------------------------
+namespace bbx::dec {
+
+// OTLP/JSON Lines, as the OpenTelemetry file exporter writes it: one
+// TracesData object per line, at most 1000 spans each. Spans are the
+// BBX_SPAN pairs, with the W3C identities that bbx::context_scope recorded
+// (others get derived ids inside their thread's enclosing trace); instants
+// and crash records become span events. The mapping is the comment block
+// atop otlp.cpp. Streams. Returns false when reading or writing failed.
+bool write_otlp(capture& c, std::FILE* out, std::string& err);
 
 }  // namespace bbx::dec

@@ -1,0 +1,1447 @@
+// `bbx analyze`: what the async tasks of a capture did, and what went wrong.
+//
+// THE CONTRACT. Every number and warning below follows these rules; tests/
+// test_analyze.cpp records real captures for each and checks the findings.
+//
+// Input. One pass of capture::for_each_event (events merged by time across
+// threads). Memory grows with the number of tasks, resources, threads and
+// open spans, never with the number of events. Task events (format 1.1):
+//   spawn(task, w1 parent, w2 frame bytes, site = task site: name, file:line)
+//   wake(task, w1 waker task or 0)            poll_begin(task) / poll_end(task,
+//   complete(task)                              site = await site it suspended at)
+//   wait_begin(task, w1 resource, w2 op, site = await site) / wait_end(task, resource, op)
+//   resource_op(task, resource, op): an operation that completed without waiting
+// The thread of a poll is the ring of its events. A task is created by the
+// first event that names it; its lifetime runs from its spawn (or that first
+// event) to its completion (or the end of the capture).
+//
+// Time. Event times are ns since the capture's start, as `bbx dump` prints
+// them. The capture spans from its first event to its last event, or to the
+// clean stop (bbx::stop) when that is later. Durations never go negative.
+//
+// States and times of a task.
+//   - A wake makes an idle task *scheduled*; the scheduled interval runs from
+//     that wake to the task's next poll_begin. A wake while already scheduled
+//     does not restart the clock. A wake while the task is being polled (by
+//     itself or by anyone else) makes it scheduled from the END of that poll.
+//     Wakes of a completed task are counted and otherwise ignored.
+//   - busy = sum of poll_begin..poll_end. scheduled = sum of scheduled
+//     intervals (one still open at the end counts up to the end). idle =
+//     lifetime - busy - scheduled. A poll still open at the end counts as busy
+//     up to the end, and the task is *running*. Completion while scheduled
+//     closes the interval at the completion.
+//   - Scheduled-time percentiles (p50, p99: nearest rank) and max cover the
+//     intervals that ended in a poll. Kept per task: the exact values while
+//     there are at most 32, then a log-linear histogram (16 sub-buckets per
+//     power of two, sparse) whose bucket midpoints are within 3.2% of the
+//     true value; max is always exact.
+//   - wakes counts every wake event; a self-wake is one whose waker is the
+//     woken task (it woke itself during its own poll).
+//   - End state: done (completed), running (in a poll), scheduled (woken, not
+//     polled since), idle (otherwise).
+//   - Longest poll: its length, thread, the await site named by its poll_end,
+//     and its spans: the BBX_SPAN stack open on that thread when it ended,
+//     outermost first, followed by the longest span that began and ended
+//     inside the poll (with its enclosing spans that also began inside it);
+//     the last span's length (if it ran inside) and BBX_SPAN line.
+//     Nested polls on one thread: each counts for its task; the thread's busy
+//     time counts the outermost only.
+// Threads: every ring that ran a poll; busy fraction = outermost poll time on
+// the ring / the capture's span; the longest poll on it.
+//
+// Warnings (T = the threshold, --long-poll, default 10 ms). Each names a task,
+// a time and the most specific source line known.
+//   long_poll: a poll longer than T. One warning per task, for its longest
+//     poll (time = the poll's begin, line = the await site it suspended at,
+//     or the spawn line), with how many of its polls were over T, the spans
+//     inside it, and the tasks it kept waiting: other tasks with a scheduled
+//     interval that overlapped the poll by at least T/10, with the overlap
+//     (the longest 16, and how many in all). A poll still running at the end
+//     counts up to the end.
+//   woken_never_polled: at the end, a task scheduled for at least T (time =
+//     the wake, line = where it last suspended, or its spawn line).
+//   self_wake: at least 4 wakes, more than half of them self-wakes (time =
+//     the last self-wake, line = where the poll of that self-wake suspended).
+//   lost_wake: recorded events say the task should have been woken and it
+//     was not. At the end the task is idle (not done, running or scheduled:
+//     so no wake since its last poll), and for at least T, one of:
+//     (a) its wait on a resource was ended (wait_end) while it was suspended,
+//         after its last poll, and no wake followed; or
+//     (b) it waits (open wait_begin) to send on a resource that is not a
+//         timer, something then received from it (resource_op recv) after the
+//         wait began and after the task's last poll, no task sent on it or
+//         began or ended a send wait on it since, and no other task waits to
+//         send on it (receive waits likewise, send and recv swapped).
+//     A task merely suspended with nothing open is never flagged: a timer,
+//     socket or join can wake it without leaving a trace here.
+//   deadlock: at the end, a task is *blocked* when it is idle with an open
+//     wait to send or receive on a resource that is not a timer, and is not
+//     lost_wake. Its counterparts are the live (not done) tasks other than
+//     itself that ever did the opposite operation on that resource
+//     (resource_op, wait_begin or wait_end): the drainers of a channel it
+//     sends on, the feeders of one it receives from. Keep the blocked tasks
+//     whose counterparts are all kept, and not none (no code outside tasks
+//     did the opposite operation either), until nothing changes: what
+//     remains can never run again. Each cycle among them (following the
+//     lowest-id counterpart) is one warning, printed with every wait's
+//     resource, capacity and await site, starting at its lowest task id;
+//     time = when its last wait began, line = the first wait's. The kept
+//     tasks that are on no cycle wait (maybe through others) on one: they
+//     are listed with the cycle their waits lead to ("stuck behind them").
+//     Lock waits take no part: without unlock events nobody can say who
+//     holds a lock.
+// Warnings are sorted by kind (deadlock, lost_wake, long_poll,
+// woken_never_polled, self_wake), then by time. No warning is a verdict on
+// code the capture did not see: events lost to overwriting (counted in the
+// header of the report) hide early history.
+//
+// Output: text (a table of tasks, busiest first, at most 50 unless --all;
+// threads; warnings, or "warnings: none"), durations with 3 significant
+// digits and a unit; or one JSON object {capture, tasks (all), threads,
+// warnings} with every time in ns. The exit status does not depend on the
+// warnings.
+#include <algorithm>
+#include <cinttypes>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "bbx/decoder.hpp"
+
+namespace bbx::dec {
+
+namespace fmt = ::bbx::format;
+
+const char* task_end_state_name(task_end_state s) {
+    switch (s) {
+        case task_end_state::running: return "running";
+        case task_end_state::idle: return "idle";
+        case task_end_state::scheduled: return "scheduled";
+        case task_end_state::done: return "done";
+    }
+    return "?";
+}
+
+const char* warning_kind_name(warning_kind k) {
+    switch (k) {
+        case warning_kind::deadlock: return "deadlock";
+        case warning_kind::lost_wake: return "lost_wake";
+        case warning_kind::long_poll: return "long_poll";
+        case warning_kind::woken_never_polled: return "woken_never_polled";
+        case warning_kind::self_wake: return "self_wake";
+    }
+    return "?";
+}
+
+const task_report* analysis::find_task(uint64_t id) const {
+    for (const task_report& t : tasks)
+        if (t.id == id) return &t;
+    return nullptr;
+}
+
+namespace {
+
+constexpr size_t exact_samples = 32;
+constexpr size_t max_waiting = 16;
+constexpr size_t max_span_depth = 256;
+constexpr uint64_t self_wake_min_wakes = 4;
+constexpr size_t default_rows = 50;
+constexpr uint8_t op_send = uint8_t(fmt::resource_op::send), op_recv = uint8_t(fmt::resource_op::recv);
+constexpr uint32_t no_task = UINT32_MAX;
+
+// to - from, or 0 when to is not later; saturates instead of overflowing
+// (times in a damaged file may be anything).
+int64_t elapsed(int64_t from, int64_t to) {
+    if (to <= from) return 0;
+    uint64_t d = uint64_t(to) - uint64_t(from);
+    return d > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(d);
+}
+int64_t add_sat(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }  // a, b >= 0
+
+// Log-linear bucket: values below 16 exactly, then 16 buckets per power of two.
+uint16_t bucket_of(uint64_t v) {
+    if (v < 16) return uint16_t(v);
+    int e = 63 - __builtin_clzll(v);  // >= 4
+    uint64_t sub = (v >> (e - 4)) - 16;
+    return uint16_t(16 + uint64_t(e - 4) * 16 + sub);
+}
+int64_t bucket_mid(uint16_t b) {
+    if (b < 16) return b;
+    unsigned e = (b - 16u) / 16u + 4u, sub = (b - 16u) % 16u;
+    uint64_t lo = uint64_t(16 + sub) << (e - 4), width = uint64_t(1) << (e - 4);
+    uint64_t mid = lo + (width - 1) / 2;
+    return mid > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(mid);
+}
+
+// The scheduled intervals of one task: exact while few, then a sparse histogram.
+class sched_dist {
+public:
+    void add(int64_t v) {
+        ++n_;
+        if (hist_.empty() && exact_.size() < exact_samples) {
+            exact_.push_back(v);
+            return;
+        }
+        if (!exact_.empty()) {
+            for (int64_t x : exact_) bump(bucket_of(uint64_t(x)));
+            exact_.clear();
+            exact_.shrink_to_fit();
+        }
+        bump(bucket_of(uint64_t(v)));
+    }
+    uint64_t count() const { return n_; }
+    bool exact() const { return hist_.empty(); }
+    // Nearest rank: the smallest value with at least p of the values at or below it.
+    int64_t percentile(double p, int64_t max) const {
+        if (n_ == 0) return 0;
+        uint64_t rank = uint64_t(std::ceil(p * double(n_)));
+        rank = std::clamp<uint64_t>(rank, 1, n_);
+        if (hist_.empty()) {
+            std::vector<int64_t> v = exact_;
+            std::nth_element(v.begin(), v.begin() + ptrdiff_t(rank - 1), v.end());
+            return v[rank - 1];
+        }
+        uint64_t seen = 0;
+        for (const auto& [b, n] : hist_) {
+            seen += n;
+            if (seen >= rank) return std::min(bucket_mid(b), max);
+        }
+        return max;
+    }
+
+private:
+    void bump(uint16_t b) {
+        auto it = std::lower_bound(hist_.begin(), hist_.end(), b, [](const auto& e, uint16_t k) { return e.first < k; });
+        if (it != hist_.end() && it->first == b) ++it->second;
+        else hist_.insert(it, {b, 1});
+    }
+    std::vector<int64_t> exact_;
+    std::vector<std::pair<uint16_t, uint64_t>> hist_;  // by bucket
+    uint64_t n_ = 0;
+};
+
+struct open_wait {
+    uint64_t res = 0;
+    int64_t begin = 0;
+    const site* at = nullptr;
+    uint8_t op = 0;
+    bool open = false;
+};
+
+struct task_state {
+    uint64_t id = 0;
+    const site* spawn = nullptr;
+    uint64_t parent = 0, frame = 0;
+    int64_t first = 0, done_at = 0;
+    bool spawn_seen = false, done = false, scheduled = false;
+    bool woken_in_poll = false, self_in_poll = false, polled = false, has_longest = false;
+    bool longest_unfinished = false, wait_ended_idle = false;
+    uint16_t running = 0;  // poll depth
+    uint64_t polls = 0, wakes = 0, self_wakes = 0, polls_over = 0;
+    int64_t busy = 0, sched_total = 0, sched_max = 0;
+    int64_t sched_start = 0;
+    uint64_t sched_waker = 0, pending_waker = 0;
+    sched_dist sched;
+    int64_t last_poll_end = 0;
+    const site* last_await = nullptr;
+    int64_t last_self_wake = 0;
+    const site* self_site = nullptr;
+    int64_t longest = 0, longest_at = 0, longest_span = 0;
+    uint32_t longest_ring = 0;
+    const site* longest_await = nullptr;
+    std::vector<const site*> longest_spans;
+    open_wait wait;
+    int64_t wait_ended_at = 0;
+    uint64_t wait_ended_res = 0;
+};
+
+using waits = std::vector<std::pair<uint32_t, int64_t>>;  // task index, overlap
+
+struct long_poll_info {
+    waits waiting;
+    uint64_t total = 0;
+};
+
+struct span_open {
+    const site* s;
+    int64_t begin;
+};
+
+struct poll_open {
+    uint32_t task;
+    int64_t begin;
+    int64_t best_span = 0;             // the longest span that began and ended inside
+    std::vector<span_open> best_path;  // it, with its enclosing spans that began inside
+    waits waiting;                     // tasks whose scheduled interval ended during the poll
+    uint64_t waiting_total = 0;
+};
+
+struct ring_state {
+    std::vector<span_open> spans;
+    std::vector<poll_open> polls;
+    uint64_t npolls = 0;
+    int64_t busy = 0, longest = 0, longest_at = 0;
+    uint64_t longest_task = 0;
+};
+
+struct res_state {
+    std::unordered_set<uint32_t> senders, receivers;  // task indices, any operation
+    bool outside_send = false, outside_recv = false;  // operations outside any task
+    bool has_op[2] = {}, has_any[2] = {};
+    int64_t last_op[2] = {};     // resource_op send/recv: completed operations
+    uint32_t last_op_task[2] = {no_task, no_task};
+    int64_t last_any[2] = {};    // any send/recv event (resource_op, wait_begin, wait_end)
+};
+
+int op_slot(uint8_t op) { return op == op_send ? 0 : op == op_recv ? 1 : -1; }
+
+class analyzer {
+public:
+    analyzer(capture& c, const analyze_options& o) : c_(c), opt_(o) {}
+
+    void on_event(const event& e) {
+        ++events_;
+        if (!any_) start_ = last_ = e.ns;
+        any_ = true;
+        start_ = std::min(start_, e.ns);
+        last_ = std::max(last_, e.ns);
+        const int64_t t = e.ns;
+        switch (e.kind) {
+            case fmt::kind::span_begin: {
+                auto& sp = ring(e.ring).spans;
+                if (sp.size() >= max_span_depth) sp.erase(sp.begin());  // begins without ends: keep the innermost
+                sp.push_back({e.where, t});
+                return;
+            }
+            case fmt::kind::span_end: span_end(ring(e.ring), e.where, t); return;
+            default: break;
+        }
+        if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
+        ++task_events_;
+        if (e.kind == fmt::kind::resource_op) {
+            resource_event(e.task ? task(e.task, t) : no_task, e.w1, uint8_t(e.w2), t, true);
+            return;
+        }
+        if (e.task == 0) return;
+        const uint32_t ti = task(e.task, t);
+        task_state& T = tasks_[ti];
+        switch (e.kind) {
+            case fmt::kind::task_spawn:
+                T.spawn_seen = true;
+                if (e.where) T.spawn = e.where;
+                T.parent = e.w1;
+                T.frame = e.w2;
+                T.first = std::min(T.first, t);
+                break;
+            case fmt::kind::task_wake: wake(ti, e.w1, t); break;
+            case fmt::kind::task_poll_begin: poll_begin(ti, e.ring, t); break;
+            case fmt::kind::task_poll_end: poll_end(ti, e.ring, t, e.where); break;
+            case fmt::kind::task_complete:
+                if (T.done) break;
+                T.done = true;
+                T.done_at = t;
+                if (T.scheduled) {
+                    T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, t));
+                    unschedule(ti);
+                }
+                T.wait.open = false;
+                break;
+            case fmt::kind::wait_begin:
+                T.wait = {e.w1, t, e.where, uint8_t(e.w2), true};
+                resource_event(ti, e.w1, uint8_t(e.w2), t, false);
+                break;
+            case fmt::kind::wait_end:
+                if (T.wait.open && T.wait.res == e.w1) {
+                    T.wait.open = false;
+                    if (!T.done && !T.running && !T.scheduled) {
+                        T.wait_ended_idle = true;
+                        T.wait_ended_at = t;
+                        T.wait_ended_res = e.w1;
+                    }
+                }
+                resource_event(ti, e.w1, uint8_t(e.w2), t, false);
+                break;
+            default: break;
+        }
+    }
+
+    analysis finish() {
+        analysis a;
+        a.file = c_.name();
+        a.long_poll_ns = opt_.long_poll_ns;
+        a.events = events_;
+        a.task_events = task_events_;
+        for (const ring_stats& s : c_.stats()) a.events_overwritten += s.overwritten;
+        const header_info& h = c_.header();
+        end_ = last_;
+        if ((h.flags & fmt::flag_ended_clean) && h.anchor_count >= 2 && any_)
+            end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
+        a.start_ns = any_ ? start_ : 0;
+        a.end_ns = any_ ? end_ : 0;
+
+        // Polls still open at the end run until the end.
+        for (uint32_t r = 0; r < rings_.size(); ++r) {
+            ring_state& R = rings_[r];
+            for (size_t i = 0; i < R.polls.size(); ++i) {
+                poll_open& p = R.polls[i];
+                task_state& T = tasks_[p.task];
+                int64_t d = elapsed(p.begin, end_);
+                T.busy = add_sat(T.busy, d);
+                if (i == 0) R.busy = add_sat(R.busy, d);
+                ring_longest(R, p, d);
+                poll_done(p, r, end_, nullptr, true);
+            }
+        }
+        for (task_state& T : tasks_)
+            if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
+
+        find_warnings(a);
+        reports(a);
+        return a;
+    }
+
+private:
+    ring_state& ring(uint32_t r) {
+        if (r >= rings_.size()) rings_.resize(size_t(r) + 1);
+        return rings_[r];
+    }
+
+    uint32_t task(uint64_t id, int64_t t) {
+        auto [it, fresh] = index_.try_emplace(id, uint32_t(tasks_.size()));
+        if (fresh) {
+            tasks_.emplace_back();
+            tasks_.back().id = id;
+            tasks_.back().first = t;
+        }
+        return it->second;
+    }
+
+    void unschedule(uint32_t ti) {
+        tasks_[ti].scheduled = false;
+        scheduled_.erase(ti);
+    }
+
+    void schedule(uint32_t ti, int64_t t, uint64_t waker) {
+        task_state& T = tasks_[ti];
+        T.scheduled = true;
+        T.sched_start = t;
+        T.sched_waker = waker;
+        scheduled_.insert(ti);
+    }
+
+    void wake(uint32_t ti, uint64_t waker, int64_t t) {
+        task_state& T = tasks_[ti];
+        ++T.wakes;
+        if (waker == T.id) {
+            ++T.self_wakes;
+            T.last_self_wake = t;
+            if (T.running) T.self_in_poll = true;
+        }
+        if (T.done) return;
+        if (T.running) {
+            if (!T.woken_in_poll) T.pending_waker = waker;
+            T.woken_in_poll = true;
+            return;
+        }
+        if (!T.scheduled) schedule(ti, t, waker);
+    }
+
+    // Adds a task that waited `ov` during poll p (merging repeats; the longest 16 stay).
+    void add_waiting(waits& w, uint64_t& total, uint32_t ti, int64_t ov) const {
+        if (ov < opt_.long_poll_ns / 10 || ov <= 0) return;
+        for (auto& [k, v] : w)
+            if (k == ti) {
+                v = add_sat(v, ov);
+                return;
+            }
+        ++total;
+        if (w.size() < max_waiting) {
+            w.push_back({ti, ov});
+            return;
+        }
+        auto low = std::min_element(w.begin(), w.end(), [](const auto& x, const auto& y) { return x.second < y.second; });
+        if (low->second < ov) *low = {ti, ov};
+    }
+
+    void poll_begin(uint32_t ti, uint32_t r, int64_t t) {
+        task_state& T = tasks_[ti];
+        if (T.scheduled) {
+            int64_t d = elapsed(T.sched_start, t);
+            T.sched_total = add_sat(T.sched_total, d);
+            T.sched_max = std::max(T.sched_max, d);
+            T.sched.add(d);
+            // The polls running elsewhere meanwhile kept this task waiting.
+            for (uint32_t o : active_) {
+                if (o == r) continue;
+                for (poll_open& p : rings_[o].polls)
+                    if (p.task != ti && p.begin < t)
+                        add_waiting(p.waiting, p.waiting_total, ti, elapsed(std::max(p.begin, T.sched_start), t));
+            }
+            unschedule(ti);
+        }
+        ++T.polls;
+        ++T.running;
+        ring_state& R = ring(r);
+        if (R.polls.empty()) active_.push_back(r);
+        R.polls.push_back({ti, t, 0, {}, {}, 0});
+        if (R.polls.size() == 1) ++R.npolls;
+    }
+
+    void ring_longest(ring_state& R, const poll_open& p, int64_t d) {
+        if (d > R.longest || R.longest_task == 0) {
+            R.longest = d;
+            R.longest_at = p.begin;
+            R.longest_task = tasks_[p.task].id;
+        }
+    }
+
+    void poll_end(uint32_t ti, uint32_t r, int64_t t, const site* where) {
+        task_state& T = tasks_[ti];
+        ring_state& R = ring(r);
+        size_t i = R.polls.size();
+        while (i > 0 && R.polls[i - 1].task != ti) --i;
+        if (i == 0) {  // its poll_begin was overwritten: only the suspension is known
+            if (!T.running) {
+                T.polled = true;
+                T.last_poll_end = t;
+                T.last_await = where;
+            }
+            return;
+        }
+        // Polls nested above it whose ends were lost end with it.
+        while (R.polls.size() > i) {
+            task_state& U = tasks_[R.polls.back().task];
+            if (U.running) --U.running;
+            R.polls.pop_back();
+        }
+        poll_open& p = R.polls[i - 1];
+        int64_t d = elapsed(p.begin, t);
+        T.busy = add_sat(T.busy, d);
+        if (i == 1) R.busy = add_sat(R.busy, d);
+        ring_longest(R, p, d);
+        poll_done(p, r, t, where, false);
+        R.polls.pop_back();
+        if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+        if (T.running) --T.running;
+        if (T.running) return;
+        T.polled = true;
+        T.last_poll_end = t;
+        T.last_await = where;
+        if (T.self_in_poll) {
+            T.self_site = where;
+            T.self_in_poll = false;
+        }
+        if (T.woken_in_poll) {
+            T.woken_in_poll = false;
+            if (!T.done) schedule(ti, t, T.pending_waker);
+        }
+    }
+
+    // A poll ended (or the capture did): the task's longest poll and the long-poll finding.
+    void poll_done(poll_open& p, uint32_t r, int64_t end, const site* where, bool unfinished) {
+        task_state& T = tasks_[p.task];
+        int64_t d = elapsed(p.begin, end);
+        if (d > opt_.long_poll_ns) ++T.polls_over;
+        if (T.has_longest && d <= T.longest) return;
+        T.has_longest = true;
+        T.longest = d;
+        T.longest_at = p.begin;
+        T.longest_ring = r;
+        T.longest_await = where;
+        T.longest_unfinished = unfinished;
+        T.longest_spans.clear();
+        const ring_state& R = rings_[r];
+        for (const span_open& s : R.spans) T.longest_spans.push_back(s.s);
+        for (const span_open& s : p.best_path) {
+            bool open = std::any_of(R.spans.begin(), R.spans.end(),
+                                    [&](const span_open& o) { return o.s == s.s && o.begin == s.begin; });
+            if (!open) T.longest_spans.push_back(s.s);
+        }
+        T.longest_span = p.best_path.empty() ? 0 : p.best_span;
+        if (d <= opt_.long_poll_ns) return;
+        long_poll_info info{p.waiting, p.waiting_total};
+        for (uint32_t v : scheduled_) {
+            if (v == p.task || tasks_[v].sched_start >= end) continue;
+            add_waiting(info.waiting, info.total, v, elapsed(std::max(p.begin, tasks_[v].sched_start), end));
+        }
+        long_polls_[p.task] = std::move(info);
+    }
+
+    void span_end(ring_state& R, const site* s, int64_t t) {
+        size_t i = R.spans.size();
+        while (i > 0 && R.spans[i - 1].s != s) --i;
+        if (i == 0) return;  // its begin was overwritten
+        const span_open& sp = R.spans[i - 1];
+        if (!R.polls.empty()) {
+            poll_open& p = R.polls.back();
+            int64_t d = elapsed(sp.begin, t);
+            if (sp.begin >= p.begin && (p.best_path.empty() || d > p.best_span)) {
+                p.best_span = d;
+                size_t first = 0;
+                while (first < i - 1 && R.spans[first].begin < p.begin) ++first;
+                p.best_path.assign(R.spans.begin() + ptrdiff_t(first), R.spans.begin() + ptrdiff_t(i));
+            }
+        }
+        R.spans.resize(i - 1);
+    }
+
+    void resource_event(uint32_t ti, uint64_t res, uint8_t op, int64_t t, bool completed) {
+        int k = op_slot(op);
+        if (res == 0 || k < 0) return;
+        res_state& S = res_[res];
+        if (ti == no_task) {
+            (k == 0 ? S.outside_send : S.outside_recv) = true;
+        } else {
+            (k == 0 ? S.senders : S.receivers).insert(ti);
+        }
+        S.has_any[k] = true;
+        S.last_any[k] = t;
+        if (completed) {
+            S.has_op[k] = true;
+            S.last_op[k] = t;
+            S.last_op_task[k] = ti;
+        }
+    }
+
+    // ---- findings at the end ----------------------------------------------------------
+
+    bool idle_at_end(const task_state& T) const { return !T.done && !T.running && !T.scheduled; }
+
+    std::string name_of(uint32_t ti) const {
+        const task_state& T = tasks_[ti];
+        return T.spawn ? printable(T.spawn->name) : std::string();
+    }
+
+    static code_location loc(const site* s) {
+        code_location l;
+        if (s) {
+            l.file = printable(s->file);
+            l.function = printable(s->function);
+            l.line = s->line;
+        }
+        return l;
+    }
+    // An await site if known, else the spawn line.
+    code_location best_loc(const site* await_site, const task_state& T) const {
+        return loc(await_site ? await_site : T.spawn);
+    }
+
+    std::string res_name(uint64_t res) const {
+        const resource* r = c_.find_resource(res);
+        return r ? printable(r->name) : "#" + std::to_string(res);
+    }
+    uint64_t res_capacity(uint64_t res) const {
+        const resource* r = c_.find_resource(res);
+        return r ? r->capacity : 0;
+    }
+    bool is_timer(uint64_t res) const {
+        const resource* r = c_.find_resource(res);
+        return r && r->kind == 2;
+    }
+
+    std::string who(uint64_t id) const;
+    std::string who_i(uint32_t ti) const { return who(tasks_[ti].id); }
+
+    void find_warnings(analysis& a) {
+        const int64_t thr = opt_.long_poll_ns;
+        std::vector<bool> lost(tasks_.size(), false);
+
+        // Open waits per (resource, op), of tasks not done: "no other task waits to send on it".
+        std::unordered_map<uint64_t, uint32_t> open_waiters[2];
+        for (const task_state& T : tasks_)
+            if (!T.done && T.wait.open && op_slot(T.wait.op) >= 0) ++open_waiters[op_slot(T.wait.op)][T.wait.res];
+
+        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+            const task_state& T = tasks_[ti];
+            if (!idle_at_end(T)) continue;
+            const int64_t after = T.polled ? T.last_poll_end : T.first;
+            analysis_warning w;
+            w.kind = warning_kind::lost_wake;
+            w.task = T.id;
+            w.task_name = name_of(ti);
+            if (T.wait_ended_idle && T.wait_ended_at >= after && elapsed(T.wait_ended_at, end_) >= thr) {
+                w.time_ns = T.wait_ended_at;
+                w.duration_ns = elapsed(T.wait_ended_at, end_);
+                w.at = best_loc(T.last_await, T);
+                w.resource = T.wait_ended_res;
+                w.resource_name = res_name(T.wait_ended_res);
+                w.message = who_i(ti) + ": its wait on \"" + w.resource_name + "\" was ended at " + secs(w.time_ns) +
+                            " while it was suspended (at " + loc_text(w.at) + "), but no wake followed in the " +
+                            dur(w.duration_ns) + " until the end of the capture";
+            } else if (T.wait.open && op_slot(T.wait.op) >= 0 && !is_timer(T.wait.res)) {
+                int same = op_slot(T.wait.op), comp = 1 - same;
+                auto it = res_.find(T.wait.res);
+                if (it == res_.end()) continue;
+                const res_state& S = it->second;
+                if (!S.has_op[comp] || S.last_op[comp] <= std::max(T.wait.begin, after)) continue;
+                if (S.has_any[same] && S.last_any[same] >= S.last_op[comp]) continue;
+                if (open_waiters[same][T.wait.res] > 1) continue;
+                if (elapsed(S.last_op[comp], end_) < thr) continue;
+                w.time_ns = S.last_op[comp];
+                w.duration_ns = elapsed(S.last_op[comp], end_);
+                w.at = best_loc(T.wait.at, T);
+                w.resource = T.wait.res;
+                w.resource_name = res_name(T.wait.res);
+                uint32_t by = S.last_op_task[comp];
+                std::string cap = res_capacity(T.wait.res) ? " (capacity " + std::to_string(res_capacity(T.wait.res)) + ")" : "";
+                w.message = who_i(ti) + " waits to " + (same == 0 ? "send on \"" : "receive from \"") + w.resource_name +
+                            "\"" + cap + " at " + loc_text(w.at) + " since " + secs(T.wait.begin) + "; " +
+                            (by == no_task ? std::string("code outside any task") : who_i(by)) +
+                            (same == 0 ? " received from it" : " sent on it") + " at " + secs(w.time_ns) + " and no " +
+                            (same == 0 ? "send" : "receive") + " followed, yet no wake came in the " +
+                            dur(w.duration_ns) + " until the end of the capture";
+            } else {
+                continue;
+            }
+            lost[ti] = true;
+            a.warnings.push_back(std::move(w));
+        }
+
+        find_deadlocks(a, lost);
+
+        for (auto& [ti, info] : long_polls_) {
+            const task_state& T = tasks_[ti];
+            analysis_warning w;
+            w.kind = warning_kind::long_poll;
+            w.task = T.id;
+            w.task_name = name_of(ti);
+            w.time_ns = T.longest_at;
+            w.duration_ns = T.longest;
+            w.at = best_loc(T.longest_await, T);
+            w.ring = T.longest_ring;
+            for (const site* s : T.longest_spans) w.spans.push_back(s ? printable(s->name) : "?");
+            w.span_ns = T.longest_span;
+            if (!T.longest_spans.empty()) w.span_at = loc(T.longest_spans.back());
+            w.polls_over = T.polls_over;
+            waits ws = info.waiting;
+            std::sort(ws.begin(), ws.end(), [&](const auto& x, const auto& y) {
+                return x.second != y.second ? x.second > y.second : tasks_[x.first].id < tasks_[y.first].id;
+            });
+            for (auto& [v, ov] : ws) w.waiting.push_back({tasks_[v].id, name_of(v), ov});
+            w.waiting_total = info.total;
+            std::string m = who_i(ti) + ": a poll ran " + dur(w.duration_ns) + " on thread " + thread_text(w.ring) +
+                            " from " + secs(w.time_ns);
+            if (!w.spans.empty()) m += ", inside " + span_path(w.spans, w.span_ns, loc_text(w.span_at));
+            if (T.longest_unfinished) m += ", and was still running at the end of the capture";
+            else if (T.longest_await) m += ", then suspended at " + loc_text(w.at);
+            else m += ", then ended without naming an await site";
+            if (w.polls_over > 1) m += " (" + std::to_string(w.polls_over) + " of its polls ran over " + dur(thr) + ")";
+            if (w.waiting.empty()) {
+                m += "; no other woken task waited on it";
+            } else {
+                m += "; it kept " + std::to_string(w.waiting_total) + " woken task" + (w.waiting_total == 1 ? "" : "s") +
+                     " waiting: ";
+                for (size_t i = 0; i < w.waiting.size(); ++i)
+                    m += (i ? ", " : "") + who(w.waiting[i].task) + " " + dur(w.waiting[i].waited_ns);
+                if (w.waiting_total > w.waiting.size())
+                    m += " and " + std::to_string(w.waiting_total - w.waiting.size()) + " more";
+            }
+            w.message = std::move(m);
+            a.warnings.push_back(std::move(w));
+        }
+
+        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+            const task_state& T = tasks_[ti];
+            if (T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr) continue;
+            analysis_warning w;
+            w.kind = warning_kind::woken_never_polled;
+            w.task = T.id;
+            w.task_name = name_of(ti);
+            w.time_ns = T.sched_start;
+            w.duration_ns = elapsed(T.sched_start, end_);
+            w.at = best_loc(T.last_await, T);
+            w.waker = T.sched_waker;
+            w.message = who_i(ti) + " was woken at " + secs(w.time_ns) + " by " +
+                        (w.waker ? who(w.waker) : std::string("code outside any task")) + " and not polled in the " +
+                        dur(w.duration_ns) + " until the end of the capture; " +
+                        (T.last_await ? "it last suspended at " : "spawned at ") + loc_text(w.at);
+            a.warnings.push_back(std::move(w));
+        }
+
+        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+            const task_state& T = tasks_[ti];
+            if (T.wakes < self_wake_min_wakes || T.self_wakes * 2 <= T.wakes) continue;
+            analysis_warning w;
+            w.kind = warning_kind::self_wake;
+            w.task = T.id;
+            w.task_name = name_of(ti);
+            w.time_ns = T.last_self_wake;
+            w.at = best_loc(T.self_site, T);
+            w.wakes = T.wakes;
+            w.self_wakes = T.self_wakes;
+            char pct[16];
+            std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * double(T.self_wakes) / double(T.wakes));
+            w.message = who_i(ti) + " woke itself for " + std::to_string(T.self_wakes) + " of its " +
+                        std::to_string(T.wakes) + " wakes (" + pct + "), the last at " + secs(w.time_ns) +
+                        (T.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
+                        ": it spins through the executor instead of waiting for an event";
+            a.warnings.push_back(std::move(w));
+        }
+
+        std::stable_sort(a.warnings.begin(), a.warnings.end(), [](const analysis_warning& x, const analysis_warning& y) {
+            if (x.kind != y.kind) return x.kind < y.kind;
+            if (x.time_ns != y.time_ns) return x.time_ns < y.time_ns;
+            return x.task < y.task;
+        });
+    }
+
+    std::vector<uint32_t> counterparts(uint32_t ti) const {
+        const task_state& T = tasks_[ti];
+        std::vector<uint32_t> out;
+        auto it = res_.find(T.wait.res);
+        if (it == res_.end()) return out;
+        const auto& set = T.wait.op == op_send ? it->second.receivers : it->second.senders;
+        for (uint32_t u : set)
+            if (u != ti && !tasks_[u].done) out.push_back(u);
+        std::sort(out.begin(), out.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        return out;
+    }
+
+    void find_deadlocks(analysis& a, const std::vector<bool>& lost) {
+        std::vector<uint32_t> stuck;
+        std::vector<char> in(tasks_.size(), 0);
+        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+            const task_state& T = tasks_[ti];
+            if (!idle_at_end(T) || lost[ti] || !T.wait.open || op_slot(T.wait.op) < 0 || is_timer(T.wait.res)) continue;
+            auto it = res_.find(T.wait.res);
+            if (it == res_.end()) continue;
+            if (T.wait.op == op_send ? it->second.outside_recv : it->second.outside_send) continue;
+            in[ti] = 1;
+            stuck.push_back(ti);
+        }
+        std::unordered_map<uint32_t, std::vector<uint32_t>> edges;
+        for (uint32_t ti : stuck) edges[ti] = counterparts(ti);
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (uint32_t ti : stuck) {
+                if (!in[ti]) continue;
+                const auto& cp = edges[ti];
+                if (cp.empty() || std::any_of(cp.begin(), cp.end(), [&](uint32_t u) { return !in[u]; })) {
+                    in[ti] = 0;
+                    changed = true;
+                }
+            }
+        }
+        std::sort(stuck.begin(), stuck.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        // Walk from each kept task along its lowest-id counterpart; a walk that
+        // comes back onto itself found a cycle, one that meets an earlier walk
+        // did not. Every walk ends in a cycle (each kept task has a kept
+        // counterpart): the tasks on the way are blocked behind that one.
+        std::vector<int> walk(tasks_.size(), -1), cycle_of(tasks_.size(), -1);
+        std::vector<std::vector<uint32_t>> cycles, behind;
+        int n = 0;
+        for (uint32_t start : stuck) {
+            if (!in[start] || walk[start] >= 0) continue;
+            std::vector<uint32_t> path;
+            uint32_t v = start;
+            while (walk[v] < 0) {
+                walk[v] = n;
+                path.push_back(v);
+                v = edges[v].front();
+            }
+            auto from = path.end();
+            int c;
+            if (walk[v] == n) {
+                from = std::find(path.begin(), path.end(), v);
+                std::vector<uint32_t> cycle(from, path.end());
+                auto low = std::min_element(cycle.begin(), cycle.end(),
+                                            [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+                std::rotate(cycle.begin(), low, cycle.end());
+                c = int(cycles.size());
+                for (uint32_t u : cycle) cycle_of[u] = c;
+                cycles.push_back(std::move(cycle));
+                behind.emplace_back();
+            } else {
+                c = cycle_of[v];
+            }
+            for (auto it = path.begin(); it != from; ++it) {
+                cycle_of[*it] = c;
+                behind[size_t(c)].push_back(*it);
+            }
+            ++n;
+        }
+        for (size_t c = 0; c < cycles.size(); ++c) {
+            std::sort(behind[c].begin(), behind[c].end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+            a.warnings.push_back(deadlock_warning(cycles[c], behind[c], edges));
+        }
+    }
+
+    deadlock_step step(uint32_t ti, std::unordered_map<uint32_t, std::vector<uint32_t>>& edges) const {
+        const task_state& T = tasks_[ti];
+        deadlock_step st;
+        st.task = T.id;
+        st.task_name = name_of(ti);
+        st.op = fmt::resource_op(T.wait.op);
+        st.resource = T.wait.res;
+        st.resource_name = res_name(T.wait.res);
+        st.capacity = res_capacity(T.wait.res);
+        st.at = best_loc(T.wait.at, T);
+        st.since_ns = T.wait.begin;
+        for (uint32_t u : edges[ti]) st.counterparts.push_back(tasks_[u].id);
+        return st;
+    }
+
+    static std::string wait_text(const deadlock_step& st) {
+        return std::string(st.op == fmt::resource_op::send ? "waits to send on \"" : "waits to receive from \"") +
+               st.resource_name + "\"" + (st.capacity ? " (capacity " + std::to_string(st.capacity) + ")" : "") +
+               " at " + loc_text(st.at) + " since " + secs(st.since_ns);
+    }
+
+    analysis_warning deadlock_warning(const std::vector<uint32_t>& cycle, const std::vector<uint32_t>& behind,
+                                      std::unordered_map<uint32_t, std::vector<uint32_t>>& edges) const {
+        analysis_warning w;
+        w.kind = warning_kind::deadlock;
+        const task_state& first = tasks_[cycle[0]];
+        w.task = first.id;
+        w.task_name = name_of(cycle[0]);
+        w.at = best_loc(first.wait.at, first);
+        w.resource = first.wait.res;
+        w.resource_name = res_name(first.wait.res);
+        std::string m;
+        for (size_t i = 0; i < cycle.size(); ++i) {
+            deadlock_step st = step(cycle[i], edges);
+            w.time_ns = i ? std::max(w.time_ns, st.since_ns) : st.since_ns;
+            m += (i ? ", which " : who_i(cycle[i]) + " ") + wait_text(st) + "; \"" + st.resource_name + "\" is " +
+                 (st.op == fmt::resource_op::send ? "drained" : "fed") + " only by ";
+            for (size_t k = 0; k < st.counterparts.size(); ++k)
+                m += (k ? (k + 1 == st.counterparts.size() ? " and " : ", ") : "") + who(st.counterparts[k]);
+            w.cycle.push_back(std::move(st));
+        }
+        m += ": none of them can run again";
+        for (size_t i = 0; i < behind.size(); ++i) {
+            deadlock_step st = step(behind[i], edges);
+            m += (i ? "; and " : "; stuck behind them: ") + who_i(behind[i]) + ", which " + wait_text(st);
+            w.blocked_behind.push_back(std::move(st));
+        }
+        w.message = "deadlock: " + m;
+        return w;
+    }
+
+    void reports(analysis& a) {
+        std::vector<uint32_t> order(tasks_.size());
+        for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+            if (tasks_[x].busy != tasks_[y].busy) return tasks_[x].busy > tasks_[y].busy;
+            return tasks_[x].id < tasks_[y].id;
+        });
+        a.tasks.reserve(order.size());
+        for (uint32_t ti : order) {
+            const task_state& T = tasks_[ti];
+            task_report r;
+            r.id = T.id;
+            r.name = name_of(ti);
+            r.spawned_at = loc(T.spawn);
+            r.parent = T.parent;
+            r.frame_bytes = T.frame;
+            r.spawn_seen = T.spawn_seen;
+            r.first_ns = T.first;
+            r.last_ns = T.done ? T.done_at : end_;
+            r.polls = T.polls;
+            r.wakes = T.wakes;
+            r.self_wakes = T.self_wakes;
+            r.busy_ns = T.busy;
+            r.scheduled_ns = T.sched_total;
+            int64_t life = elapsed(r.first_ns, r.last_ns);
+            r.idle_ns = std::max<int64_t>(0, life - std::min(life, T.busy) - std::min(life, T.sched_total));
+            r.scheduled_count = T.sched.count();
+            r.sched_p50_ns = T.sched.percentile(0.50, T.sched_max);
+            r.sched_p99_ns = T.sched.percentile(0.99, T.sched_max);
+            r.sched_max_ns = T.sched_max;
+            r.sched_exact = T.sched.exact();
+            if (T.has_longest) {
+                r.longest_poll_ns = T.longest;
+                r.longest_poll_at_ns = T.longest_at;
+                r.longest_poll_ring = T.longest_ring;
+                r.longest_poll_unfinished = T.longest_unfinished;
+                r.longest_poll_await = loc(T.longest_await);
+                for (const site* s : T.longest_spans) r.longest_poll_spans.push_back(s ? printable(s->name) : "?");
+                r.longest_poll_span_ns = T.longest_span;
+                if (!T.longest_spans.empty()) r.longest_poll_span_at = loc(T.longest_spans.back());
+            }
+            r.state = T.done ? task_end_state::done
+                      : T.running ? task_end_state::running
+                      : T.scheduled ? task_end_state::scheduled
+                                    : task_end_state::idle;
+            a.tasks.push_back(std::move(r));
+        }
+        const int64_t span = elapsed(a.start_ns, a.end_ns);
+        for (uint32_t r = 0; r < rings_.size(); ++r) {
+            const ring_state& R = rings_[r];
+            if (!R.npolls) continue;
+            thread_report t;
+            t.ring = r;
+            for (const thread_info& ti : c_.threads())
+                if (ti.ring == r) {
+                    t.tid = ti.tid;
+                    t.name = printable(ti.name);
+                }
+            t.polls = R.npolls;
+            t.busy_ns = R.busy;
+            t.busy_fraction = span > 0 ? std::min(1.0, double(R.busy) / double(span)) : 0;
+            t.longest_poll_ns = R.longest;
+            t.longest_poll_at_ns = R.longest_at;
+            t.longest_poll_task = R.longest_task;
+            a.threads.push_back(std::move(t));
+        }
+    }
+
+public:
+    static std::string secs(int64_t ns) {
+        char b[48];
+        std::snprintf(b, sizeof b, "%.6f s", double(ns) / 1e9);
+        return b;
+    }
+    static std::string dur(int64_t ns);
+    static std::string loc_text(const code_location& l) {
+        if (l.line == 0 && l.file.empty()) return "?";
+        return l.file + ":" + std::to_string(l.line);
+    }
+    // "outer > inner (1.20 ms at file:line)": the spans, then the last one's length and line.
+    static std::string span_path(const std::vector<std::string>& spans, int64_t last_ns, const std::string& at = "") {
+        std::string s;
+        for (size_t i = 0; i < spans.size(); ++i) s += (i ? " > " : "") + spans[i];
+        std::string note = last_ns > 0 ? dur(last_ns) : "";
+        if (!at.empty() && at != "?") note += (note.empty() ? "" : " at ") + at;
+        if (!note.empty()) s += " (" + note + ")";
+        return s;
+    }
+    std::string thread_text(uint32_t r) const {
+        std::string s = "T" + std::to_string(r);
+        for (const thread_info& ti : c_.threads())
+            if (ti.ring == r && !ti.name.empty()) s += " \"" + printable(ti.name) + "\"";
+        return s;
+    }
+
+private:
+    capture& c_;
+    const analyze_options& opt_;
+    bool any_ = false;
+    int64_t start_ = 0, last_ = 0, end_ = 0;
+    uint64_t events_ = 0, task_events_ = 0;
+    std::vector<task_state> tasks_;
+    std::unordered_map<uint64_t, uint32_t> index_;
+    std::vector<ring_state> rings_;
+    std::vector<uint32_t> active_;              // rings inside a poll
+    std::unordered_set<uint32_t> scheduled_;    // tasks woken and not yet polled
+    std::unordered_map<uint64_t, res_state> res_;
+    std::unordered_map<uint32_t, long_poll_info> long_polls_;
+};
+
+// 3 significant digits with a unit: 950 ns, 12.3 us, 4.56 ms, 1.20 s.
+std::string analyzer::dur(int64_t ns) {
+    char b[48];
+    if (ns < 1000) {
+        std::snprintf(b, sizeof b, "%" PRId64 " ns", ns);
+        return b;
+    }
+    double v = double(ns);
+    double p = std::pow(10.0, std::floor(std::log10(v)) - 2);
+    v = std::round(v / p) * p;  // 3 significant digits, before choosing the unit
+    const char* unit = "s";
+    double x = v / 1e9;
+    if (v < 1e6) unit = "us", x = v / 1e3;
+    else if (v < 1e9) unit = "ms", x = v / 1e6;
+    if (x >= 1000) std::snprintf(b, sizeof b, "%.0f %s", x, unit);
+    else if (x >= 100) std::snprintf(b, sizeof b, "%.0f %s", x, unit);
+    else if (x >= 10) std::snprintf(b, sizeof b, "%.1f %s", x, unit);
+    else std::snprintf(b, sizeof b, "%.2f %s", x, unit);
+    return b;
+}
+
+// "task 7 \"producer\"" (or `task 7` when its spawn is not in the capture).
+std::string analyzer::who(uint64_t id) const {
+    std::string s = "task " + std::to_string(id);
+    auto it = index_.find(id);
+    if (it != index_.end()) {
+        std::string n = name_of(it->second);
+        if (!n.empty()) s += " \"" + n + "\"";
+    }
+    return s;
+}
+
+// ---- output -----------------------------------------------------------------------
+
+std::string base_name(const std::string& f) {
+    size_t k = f.find_last_of('/');
+    return k == std::string::npos ? f : f.substr(k + 1);
+}
+
+std::string short_loc(const code_location& l) {
+    if (l.line == 0 && l.file.empty()) return "-";
+    return base_name(l.file) + ":" + std::to_string(l.line);
+}
+
+std::string human_bytes(uint64_t n) {
+    char b[32];
+    if (n == 0) return "-";
+    if (n >= (1u << 20)) std::snprintf(b, sizeof b, "%.1f MiB", double(n) / (1 << 20));
+    else if (n >= 1024) std::snprintf(b, sizeof b, "%.1f KiB", double(n) / 1024);
+    else std::snprintf(b, sizeof b, "%" PRIu64 " B", n);
+    return b;
+}
+
+// A table whose columns are as wide as their widest cell; numbers right-aligned.
+struct table {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<bool> right;
+    void render(std::string& o) const {
+        std::vector<size_t> w(right.size(), 0);
+        for (const auto& r : rows)
+            for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+        for (const auto& r : rows) {
+            std::string line = " ";
+            for (size_t i = 0; i < r.size() && i < w.size(); ++i) {
+                line += ' ';
+                size_t pad = w[i] - r[i].size();
+                if (right[i]) line.append(pad, ' ');
+                line += r[i];
+                if (!right[i] && i + 1 < r.size()) line.append(pad, ' ');
+            }
+            while (!line.empty() && line.back() == ' ') line.pop_back();
+            o += line;
+            o += '\n';
+        }
+    }
+};
+
+std::string name_cell(const std::string& n, bool seen) { return n.empty() ? (seen ? "-" : "?") : n; }
+
+void text_report(const analysis& a, const analyze_options& opt, std::string& o) {
+    using A = analyzer;
+    char b[256];
+    o += "bbx analyze: " + printable(a.file) + "\n";
+    std::snprintf(b, sizeof b, "capture   %s, from %s to %s; %zu task%s, %zu thread%s polling, %" PRIu64 " task events\n",
+                  A::dur(elapsed(a.start_ns, a.end_ns)).c_str(), A::secs(a.start_ns).c_str(), A::secs(a.end_ns).c_str(),
+                  a.tasks.size(), a.tasks.size() == 1 ? "" : "s", a.threads.size(), a.threads.size() == 1 ? "" : "s",
+                  a.task_events);
+    o += b;
+    if (a.events_overwritten)
+        o += "note      " + std::to_string(a.events_overwritten) +
+             " events were overwritten before the capture ended: early task history may be missing\n";
+
+    o += "\ntasks, busiest first (sched: woken until polled; idle: lifetime - busy - sched; state at the end)\n";
+    if (a.tasks.empty()) {
+        o += "  none: the capture has no task events\n";
+    } else {
+        table t;
+        t.right = {true, false, false, true, false, true, true, true, true, true, true, true, true, true, true, false};
+        t.rows.push_back({"task", "name", "spawned at", "by", "state", "polls", "busy", "sched", "idle", "sched p50",
+                          "p99", "max", "wakes", "self", "frame", "longest poll"});
+        size_t n = opt.all ? a.tasks.size() : std::min(a.tasks.size(), default_rows);
+        for (size_t i = 0; i < n; ++i) {
+            const task_report& r = a.tasks[i];
+            std::string longest = "-";
+            if (r.polls) {
+                longest = A::dur(r.longest_poll_ns);
+                if (r.longest_poll_unfinished) longest += " still running";
+                else if (r.longest_poll_await.line) longest += " at " + short_loc(r.longest_poll_await);
+                if (!r.longest_poll_spans.empty()) longest += " in " + A::span_path(r.longest_poll_spans, 0);
+            }
+            bool s = r.scheduled_count > 0;
+            t.rows.push_back({std::to_string(r.id), name_cell(r.name, r.spawn_seen), short_loc(r.spawned_at),
+                              r.parent ? std::to_string(r.parent) : "-", task_end_state_name(r.state),
+                              std::to_string(r.polls), A::dur(r.busy_ns), A::dur(r.scheduled_ns), A::dur(r.idle_ns),
+                              s ? A::dur(r.sched_p50_ns) : "-", s ? A::dur(r.sched_p99_ns) : "-",
+                              s ? A::dur(r.sched_max_ns) : "-", std::to_string(r.wakes), std::to_string(r.self_wakes),
+                              human_bytes(r.frame_bytes), longest});
+        }
+        t.render(o);
+        if (n < a.tasks.size())
+            o += "  ... " + std::to_string(a.tasks.size() - n) + " more tasks (--all lists them)\n";
+    }
+
+    o += "\nthreads that polled tasks (busy: time inside polls, over the capture's span)\n";
+    if (a.threads.empty()) {
+        o += "  none\n";
+    } else {
+        table t;
+        t.right = {false, true, false, true, true, true, false};
+        t.rows.push_back({"thread", "tid", "name", "polls", "busy", "busy %", "longest poll"});
+        for (const thread_report& r : a.threads) {
+            std::snprintf(b, sizeof b, "%.1f%%", 100.0 * r.busy_fraction);
+            std::string longest = A::dur(r.longest_poll_ns);
+            if (const task_report* tr = a.find_task(r.longest_poll_task)) {
+                longest += " (task " + std::to_string(tr->id);
+                if (!tr->name.empty()) longest += " " + tr->name;
+                longest += ")";
+            }
+            t.rows.push_back({"T" + std::to_string(r.ring), std::to_string(r.tid), r.name.empty() ? "-" : r.name,
+                              std::to_string(r.polls), A::dur(r.busy_ns), b, longest});
+        }
+        t.render(o);
+    }
+
+    if (a.warnings.empty()) {
+        o += "\nwarnings: none (long-poll threshold " + A::dur(a.long_poll_ns) + ")\n";
+        return;
+    }
+    o += "\nwarnings (" + std::to_string(a.warnings.size()) + "; long-poll threshold " + A::dur(a.long_poll_ns) + ")\n";
+    for (const analysis_warning& w : a.warnings) {
+        std::string kind = warning_kind_name(w.kind);
+        std::replace(kind.begin(), kind.end(), '_', ' ');
+        o += "  " + kind + "  at " + A::secs(w.time_ns) + "  task " + std::to_string(w.task);
+        if (!w.task_name.empty()) o += " \"" + w.task_name + "\"";
+        o += "  " + A::loc_text(w.at) + "\n";
+        // The message, one clause per line.
+        std::string m = w.kind == warning_kind::deadlock ? w.message.substr(10) : w.message;
+        size_t from = 0;
+        while (from < m.size()) {
+            size_t k = m.find("; ", from);
+            std::string part = m.substr(from, k == std::string::npos ? std::string::npos : k - from);
+            o += "      " + part + (k == std::string::npos ? "" : ";") + "\n";
+            if (k == std::string::npos) break;
+            from = k + 2;
+        }
+    }
+}
+
+void json_str(std::string& o, const std::string& s) {
+    o += '"';
+    json_escape(o, s);
+    o += '"';
+}
+void json_loc(std::string& o, const code_location& l) {
+    if (l.line == 0 && l.file.empty()) {
+        o += "null";
+        return;
+    }
+    o += "{\"file\":";
+    json_str(o, l.file);
+    o += ",\"line\":" + std::to_string(l.line) + ",\"function\":";
+    json_str(o, l.function);
+    o += '}';
+}
+void json_strs(std::string& o, const std::vector<std::string>& v) {
+    o += '[';
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (i) o += ',';
+        json_str(o, v[i]);
+    }
+    o += ']';
+}
+const char* op_word(fmt::resource_op op) { return op == fmt::resource_op::send ? "send" : "recv"; }
+
+void json_report(const analysis& a, std::string& o) {
+    auto num = [&](const char* k, int64_t v, bool comma = true) {
+        o += '"';
+        o += k;
+        o += "\":" + std::to_string(v);
+        if (comma) o += ',';
+    };
+    auto unum = [&](const char* k, uint64_t v, bool comma = true) {
+        o += '"';
+        o += k;
+        o += "\":" + std::to_string(v);
+        if (comma) o += ',';
+    };
+    auto json_steps = [&](const std::vector<deadlock_step>& steps) {
+        o += '[';
+        for (size_t k = 0; k < steps.size(); ++k) {
+            const deadlock_step& s = steps[k];
+            o += k ? ",{" : "{";
+            unum("task", s.task);
+            o += "\"task_name\":";
+            json_str(o, s.task_name);
+            o += ",\"op\":\"";
+            o += op_word(s.op);
+            o += "\",";
+            unum("resource", s.resource);
+            o += "\"resource_name\":";
+            json_str(o, s.resource_name);
+            o += ',';
+            unum("capacity", s.capacity);
+            o += "\"at\":";
+            json_loc(o, s.at);
+            o += ',';
+            num("since_ns", s.since_ns);
+            o += "\"counterparts\":[";
+            for (size_t j = 0; j < s.counterparts.size(); ++j) o += (j ? "," : "") + std::to_string(s.counterparts[j]);
+            o += "]}";
+        }
+        o += ']';
+    };
+    o += "{\"capture\":{\"file\":";
+    json_str(o, a.file);
+    o += ',';
+    num("start_ns", a.start_ns);
+    num("end_ns", a.end_ns);
+    unum("events", a.events);
+    unum("task_events", a.task_events);
+    unum("events_overwritten", a.events_overwritten);
+    num("long_poll_ns", a.long_poll_ns, false);
+    o += "},\n\"tasks\":[";
+    for (size_t i = 0; i < a.tasks.size(); ++i) {
+        const task_report& t = a.tasks[i];
+        o += i ? ",\n" : "\n";
+        o += '{';
+        unum("id", t.id);
+        o += "\"name\":";
+        json_str(o, t.name);
+        o += ",\"spawned_at\":";
+        json_loc(o, t.spawned_at);
+        o += ',';
+        unum("parent", t.parent);
+        unum("frame_bytes", t.frame_bytes);
+        o += "\"state\":\"";
+        o += task_end_state_name(t.state);
+        o += "\",";
+        num("first_ns", t.first_ns);
+        num("last_ns", t.last_ns);
+        unum("polls", t.polls);
+        num("busy_ns", t.busy_ns);
+        num("scheduled_ns", t.scheduled_ns);
+        num("idle_ns", t.idle_ns);
+        o += "\"scheduled\":{";
+        unum("count", t.scheduled_count);
+        num("p50_ns", t.sched_p50_ns);
+        num("p99_ns", t.sched_p99_ns);
+        num("max_ns", t.sched_max_ns);
+        o += std::string("\"exact\":") + (t.sched_exact ? "true" : "false") + "},";
+        unum("wakes", t.wakes);
+        unum("self_wakes", t.self_wakes);
+        o += "\"longest_poll\":";
+        if (!t.polls) {
+            o += "null";
+        } else {
+            o += '{';
+            num("ns", t.longest_poll_ns);
+            num("at_ns", t.longest_poll_at_ns);
+            unum("thread", t.longest_poll_ring);
+            o += std::string("\"unfinished\":") + (t.longest_poll_unfinished ? "true" : "false") + ",\"await\":";
+            json_loc(o, t.longest_poll_await);
+            o += ",\"spans\":";
+            json_strs(o, t.longest_poll_spans);
+            o += ',';
+            num("span_ns", t.longest_poll_span_ns);
+            o += "\"span_at\":";
+            json_loc(o, t.longest_poll_span_at);
+            o += '}';
+        }
+        o += '}';
+    }
+    o += "],\n\"threads\":[";
+    for (size_t i = 0; i < a.threads.size(); ++i) {
+        const thread_report& t = a.threads[i];
+        o += i ? ",\n" : "\n";
+        o += '{';
+        unum("thread", t.ring);
+        unum("tid", t.tid);
+        o += "\"name\":";
+        json_str(o, t.name);
+        o += ',';
+        unum("polls", t.polls);
+        num("busy_ns", t.busy_ns);
+        char b[64];
+        std::snprintf(b, sizeof b, "\"busy_fraction\":%.6f,", t.busy_fraction);
+        o += b;
+        num("longest_poll_ns", t.longest_poll_ns);
+        num("longest_poll_at_ns", t.longest_poll_at_ns);
+        unum("longest_poll_task", t.longest_poll_task, false);
+        o += '}';
+    }
+    o += "],\n\"warnings\":[";
+    for (size_t i = 0; i < a.warnings.size(); ++i) {
+        const analysis_warning& w = a.warnings[i];
+        o += i ? ",\n" : "\n";
+        o += "{\"kind\":\"";
+        o += warning_kind_name(w.kind);
+        o += "\",";
+        unum("task", w.task);
+        o += "\"task_name\":";
+        json_str(o, w.task_name);
+        o += ',';
+        num("time_ns", w.time_ns);
+        o += "\"file\":";
+        json_str(o, w.at.file);
+        o += ',';
+        unum("line", w.at.line);
+        o += "\"function\":";
+        json_str(o, w.at.function);
+        o += ",\"message\":";
+        json_str(o, w.message);
+        switch (w.kind) {
+            case warning_kind::long_poll:
+                o += ',';
+                num("duration_ns", w.duration_ns);
+                unum("thread", w.ring);
+                unum("polls_over", w.polls_over);
+                o += "\"spans\":";
+                json_strs(o, w.spans);
+                o += ',';
+                num("span_ns", w.span_ns);
+                o += "\"span_at\":";
+                json_loc(o, w.span_at);
+                o += ',';
+                unum("waiting_total", w.waiting_total);
+                o += "\"waiting\":[";
+                for (size_t k = 0; k < w.waiting.size(); ++k) {
+                    o += k ? ",{" : "{";
+                    unum("task", w.waiting[k].task);
+                    o += "\"name\":";
+                    json_str(o, w.waiting[k].name);
+                    o += ',';
+                    num("waited_ns", w.waiting[k].waited_ns, false);
+                    o += '}';
+                }
+                o += ']';
+                break;
+            case warning_kind::woken_never_polled:
+                o += ',';
+                num("duration_ns", w.duration_ns);
+                unum("waker", w.waker, false);
+                break;
+            case warning_kind::lost_wake:
+                o += ',';
+                num("duration_ns", w.duration_ns);
+                unum("resource", w.resource);
+                o += "\"resource_name\":";
+                json_str(o, w.resource_name);
+                break;
+            case warning_kind::self_wake:
+                o += ',';
+                unum("wakes", w.wakes);
+                unum("self_wakes", w.self_wakes, false);
+                break;
+            case warning_kind::deadlock:
+                o += ",\"cycle\":";
+                json_steps(w.cycle);
+                o += ",\"blocked_behind\":";
+                json_steps(w.blocked_behind);
+                break;
+        }
+        o += '}';
+    }
+    o += "]}\n";
+}
+
+}  // namespace
+
+result<analysis> analyze(capture& c, const analyze_options& opt) {
+    analyzer z(c, opt);
+    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
+    if (r.is_error()) return r.err();
+    return z.finish();
+}
+
+bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std::string& err) {
+    result<analysis> r = analyze(c, opt);
+    if (r.is_error()) {
+        err = r.err().message();
+        return false;
+    }
+    std::string o;
+    if (opt.json) json_report(r.value(), o);
+    else text_report(r.value(), opt, o);
+    if (std::fwrite(o.data(), 1, o.size(), out) != o.size() || std::fflush(out) != 0) {
+        err = "write failed";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace bbx::dec
