@@ -17,7 +17,7 @@ expect_exit() {
     if [ "$got" -eq "$want" ]; then ok "$what (exit $got)"; else bad "$what: exit $got, expected $want; stderr: $(head -c 300 "$T/err")"; fi
 }
 
-for verb in "" info dump convert; do
+for verb in "" info dump convert analyze; do
     name=${verb:-main}
     expect_exit 0 "bbx $verb --help" $BBX $verb --help
     if cmp -s "$T/out" "tests/expected/help-$name.txt"; then ok "help text of '$name' as pinned"

@@ -1,0 +1,705 @@
+// The OpenTelemetry export (bbx convert --to otlp): a capture with nested
+// spans, a client and a server joined by a traceparent, a remote parent,
+// arguments of every type, span events and an unfinished span goes out as
+// OTLP/JSON Lines; python3's json module reads it back under a checker that
+// enforces the OTLP JSON mapping (opentelemetry-proto docs/specification.md
+// "JSON Protobuf Encoding", trace.proto, common.proto) and prints what it
+// read, which is compared with what the test recorded.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bbx/context.hpp"
+#include "bbx/crash.hpp"
+#include "bbx/decoder.hpp"
+#include "proto_reader.hpp"
+#include "test_util.hpp"
+
+using bbx::span_role;
+using bbx::trace_context;
+using bbx::dec::capture;
+using bbx_test::hex;
+using bbx_test::this_tid;
+
+namespace {
+
+// Validates every line and prints, per span (spanId first):
+//   S <spanId> <traceId> <parentSpanId|-> <kind> <flags> <start> <end> <droppedAttributesCount> <droppedEventsCount> <name>|<attrs>
+//   E <spanId> <time> <name>|<attrs>
+//   X <spanId> <status code> <status message>
+// and once R <resource attrs>, then "OK <lines> <spans>". Attributes are
+// key=t:value joined by spaces: i:<int>, s:<hex of the UTF-8>, f:<repr or
+// NaN/Infinity/-Infinity>, b:true|false.
+constexpr const char* otlp_checker = R"PY(
+import json, re, sys
+path = sys.argv[1]
+remote = set(x for x in sys.argv[2].split(",") if x)
+def fail(msg):
+    sys.stdout.write("ERROR %s\n" % msg)
+    sys.stdout.flush()
+    sys.exit(1)
+# Field names from opentelemetry-proto: trace/v1/trace.proto, common/v1/common.proto, resource/v1/resource.proto.
+ALLOWED = {
+    "TracesData": {"resourceSpans"},
+    "ResourceSpans": {"resource", "scopeSpans", "schemaUrl"},
+    "Resource": {"attributes", "droppedAttributesCount", "entityRefs"},
+    "ScopeSpans": {"scope", "spans", "schemaUrl"},
+    "InstrumentationScope": {"name", "version", "attributes", "droppedAttributesCount"},
+    "Span": {"traceId", "spanId", "traceState", "parentSpanId", "flags", "name", "kind", "startTimeUnixNano",
+             "endTimeUnixNano", "attributes", "droppedAttributesCount", "events", "droppedEventsCount", "links",
+             "droppedLinksCount", "status"},
+    "Event": {"timeUnixNano", "name", "attributes", "droppedAttributesCount"},
+    "Status": {"message", "code"},
+    "KeyValue": {"key", "value"},
+    "AnyValue": {"stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"},
+}
+CAMEL = re.compile(r"[a-z][A-Za-z0-9]*\Z")
+def obj(v, kind, where):
+    if not isinstance(v, dict):
+        fail("%s: %s is not an object: %r" % (where, kind, v))
+    for k in v:
+        if not CAMEL.match(k):
+            fail("%s: key %r is not lowerCamelCase" % (where, k))
+        if k not in ALLOWED[kind]:
+            fail("%s: key %r is not a field of %s" % (where, k, kind))
+    return v
+def arr(v, where):
+    if not isinstance(v, list):
+        fail("%s: not an array: %r" % (where, v))
+    return v
+def hexid(v, n, where):
+    if not isinstance(v, str) or not re.fullmatch("[0-9a-f]{%d}" % n, v) or v == "0" * n:
+        fail("%s: %r is not %d lowercase hex digits, not all zero" % (where, v, n))
+    return v
+def u64(v, where):  # fixed64: a decimal string
+    if not isinstance(v, str) or not re.fullmatch(r"0|[1-9][0-9]*", v) or int(v) >= 2 ** 64:
+        fail("%s: %r is not a uint64 as a decimal string" % (where, v))
+    return int(v)
+def num(v, lo, hi, where):  # 32-bit integers and enums: JSON numbers
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        fail("%s: %r is not an integer in [%d, %d]" % (where, v, lo, hi))
+    return v
+def value(v, where):
+    obj(v, "AnyValue", where)
+    if len(v) != 1:
+        fail("%s: AnyValue with %d fields" % (where, len(v)))
+    (k, x), = v.items()
+    if k == "stringValue":
+        if not isinstance(x, str):
+            fail("%s: stringValue %r" % (where, x))
+        return "s:" + x.encode("utf-8").hex()
+    if k == "intValue":  # int64: a decimal string
+        if not isinstance(x, str) or not re.fullmatch(r"-?(0|[1-9][0-9]*)", x) or not -2 ** 63 <= int(x) < 2 ** 63:
+            fail("%s: intValue %r is not an int64 as a decimal string" % (where, x))
+        return "i:%d" % int(x)
+    if k == "doubleValue":
+        if isinstance(x, str):
+            if x not in ("NaN", "Infinity", "-Infinity"):
+                fail("%s: doubleValue %r" % (where, x))
+            return "f:" + x
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            fail("%s: doubleValue %r" % (where, x))
+        return "f:" + repr(float(x))
+    if k == "boolValue":
+        if not isinstance(x, bool):
+            fail("%s: boolValue %r" % (where, x))
+        return "b:" + ("true" if x else "false")
+    fail("%s: unexpected AnyValue %r" % (where, k))
+def attributes(v, where):
+    seen = set()
+    out = []
+    for i, kv in enumerate(arr(v, where)):
+        obj(kv, "KeyValue", where)
+        k = kv.get("key")
+        if not isinstance(k, str) or not k or "value" not in kv:
+            fail("%s: attribute %r" % (where, kv))
+        if k in seen:
+            fail("%s: attribute key %r repeated" % (where, k))
+        seen.add(k)
+        out.append(k + "=" + value(kv["value"], where + "." + k))
+    return " ".join(out)
+def no_constants(c):
+    fail("non-JSON constant %s" % c)
+def no_duplicates(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            fail("duplicate key %r" % k)
+        d[k] = v
+    return d
+
+data = open(path, "rb").read()
+try:
+    text = data.decode("utf-8")
+except UnicodeDecodeError as e:
+    fail("not UTF-8: %s" % e)
+if not text.endswith("\n"):
+    fail("the last line does not end with a newline")
+lines = text[:-1].split("\n")
+spans = {}
+order = []
+resource = None
+for n, line in enumerate(lines, 1):
+    where = "line %d" % n
+    doc = json.loads(line, parse_constant=no_constants, object_pairs_hook=no_duplicates)
+    obj(doc, "TracesData", where)
+    rs = arr(doc.get("resourceSpans"), where)
+    if len(rs) != 1:
+        fail("%s: %d resourceSpans" % (where, len(rs)))
+    r = obj(rs[0], "ResourceSpans", where)
+    res = attributes(obj(r["resource"], "Resource", where)["attributes"], where + " resource")
+    if resource is None:
+        resource = res
+        sys.stdout.write("R %s\n" % res)
+    elif res != resource:
+        fail("%s: resource differs: %s" % (where, res))
+    ss = arr(r.get("scopeSpans"), where)
+    if len(ss) != 1:
+        fail("%s: %d scopeSpans" % (where, len(ss)))
+    s = obj(ss[0], "ScopeSpans", where)
+    if obj(s["scope"], "InstrumentationScope", where).get("name") != "blackbox":
+        fail("%s: scope %r" % (where, s["scope"]))
+    line_spans = arr(s.get("spans"), where)
+    if not 1 <= len(line_spans) <= 1000:
+        fail("%s: %d spans" % (where, len(line_spans)))
+    for sp in line_spans:
+        obj(sp, "Span", where)
+        sid = hexid(sp.get("spanId"), 16, where + " spanId")
+        w = where + " span " + sid
+        tid = hexid(sp.get("traceId"), 32, w + " traceId")
+        parent = sp.get("parentSpanId")
+        if parent is not None:
+            hexid(parent, 16, w + " parentSpanId")
+        if sid in spans:
+            fail("%s: spanId repeated" % w)
+        name = sp.get("name")
+        if not isinstance(name, str) or not name:
+            fail("%s: name %r" % (w, name))
+        kind = num(sp.get("kind"), 1, 5, w + " kind")
+        flags = num(sp.get("flags", 0), 0, 2 ** 32 - 1, w + " flags")
+        start = u64(sp.get("startTimeUnixNano"), w + " start")
+        end = u64(sp.get("endTimeUnixNano"), w + " end")
+        if start > end:
+            fail("%s: starts at %d after it ends at %d" % (w, start, end))
+        attrs = attributes(sp.get("attributes", []), w)
+        da = num(sp.get("droppedAttributesCount", 0), 0, 2 ** 32 - 1, w)
+        de = num(sp.get("droppedEventsCount", 0), 0, 2 ** 32 - 1, w)
+        spans[sid] = (tid, parent)
+        order.append("S %s %s %s %d %d %d %d %d %d %s|%s" % (sid, tid, parent or "-", kind, flags, start, end, da, de, name, attrs))
+        for ev in arr(sp.get("events", []), w):
+            obj(ev, "Event", w)
+            t = u64(ev.get("timeUnixNano"), w + " event time")
+            if not start <= t <= end:
+                fail("%s: event at %d outside [%d, %d]" % (w, t, start, end))
+            en = ev.get("name")
+            if not isinstance(en, str) or not en:
+                fail("%s: event name %r" % (w, en))
+            order.append("E %s %d %s|%s" % (sid, t, en, attributes(ev.get("attributes", []), w + " event")))
+        if "status" in sp:
+            st = obj(sp["status"], "Status", w)
+            code = num(st.get("code", 0), 0, 2, w + " status code")
+            order.append("X %s %d %s" % (sid, code, st.get("message", "")))
+for sid, (tid, parent) in spans.items():
+    if parent is None:
+        continue
+    if parent in spans:
+        if spans[parent][0] != tid:
+            fail("span %s: parent %s is in another trace" % (sid, parent))
+    elif parent not in remote:
+        fail("span %s: parent %s is neither in the file nor a known remote parent" % (sid, parent))
+for o in order:
+    sys.stdout.write(o + "\n")
+sys.stdout.write("OK %d %d\n" % (len(lines), len(spans)))
+)PY";
+
+struct ev_out {
+    uint64_t time = 0;
+    std::string name;
+    std::map<std::string, std::string> attrs;
+};
+
+struct span_out {
+    std::string id, trace, parent;  // parent "-": none
+    int kind = 0;
+    uint64_t flags = 0, start = 0, end = 0, dropped_attrs = 0, dropped_events = 0;
+    std::string name;
+    std::string attr_text;                    // as printed, in order
+    std::map<std::string, std::string> attrs;
+    std::vector<ev_out> events;
+    int status = -1;                          // -1: no status
+    std::string status_message;
+};
+
+struct readback {
+    std::string resource;
+    std::map<std::string, std::vector<span_out>> by_name;
+    std::map<std::string, span_out*> by_id;
+    std::vector<span_out> all;
+    size_t lines = 0, spans = 0;
+};
+
+std::map<std::string, std::string> split_attrs(const std::string& s) {
+    std::map<std::string, std::string> m;
+    size_t at = 0;
+    while (at < s.size()) {
+        size_t sp = s.find(' ', at);
+        if (sp == std::string::npos) sp = s.size();
+        std::string kv = s.substr(at, sp - at);
+        size_t eq = kv.find('=');
+        if (eq != std::string::npos) m[kv.substr(0, eq)] = kv.substr(eq + 1);
+        at = sp + 1;
+    }
+    return m;
+}
+
+std::vector<std::string> words(const std::string& s, size_t n, std::string& rest) {
+    std::vector<std::string> w;
+    size_t at = 0;
+    while (w.size() < n) {
+        size_t sp = s.find(' ', at);
+        REQUIRE(sp != std::string::npos);
+        w.push_back(s.substr(at, sp - at));
+        at = sp + 1;
+    }
+    rest = s.substr(at);
+    return w;
+}
+
+uint64_t to_u64(const std::string& s) {
+    uint64_t v = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    REQUIRE(r.ec == std::errc());
+    return v;
+}
+
+readback read_otlp(const std::string& jsonl, const std::string& remote_parents, const std::string& tag) {
+    readback rb;
+    const std::string script = "/tmp/bbx-test-" + std::to_string(getpid()) + "-" + tag + "-check_otlp.py";
+    if (std::FILE* f = std::fopen(script.c_str(), "wb")) {
+        std::fputs(otlp_checker, f);
+        std::fclose(f);
+    }
+    const std::string cmd = "python3 " + script + " " + jsonl + " '" + remote_parents + "' 2>&1";
+    std::FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::string output;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+    const int status = pclose(p);
+    unlink(script.c_str());
+    INFO("python3 said:\n" << output.substr(0, 4000));
+    REQUIRE(status == 0);
+    std::vector<std::string> event_lines, status_lines;
+    size_t at = 0;
+    bool ok = false;
+    while (at < output.size()) {
+        size_t nl = output.find('\n', at);
+        if (nl == std::string::npos) nl = output.size();
+        const std::string line = output.substr(at, nl - at);
+        at = nl + 1;
+        std::string rest;
+        if (line.rfind("R ", 0) == 0) {
+            rb.resource = line.substr(2);
+        } else if (line.rfind("S ", 0) == 0) {
+            auto w = words(line.substr(2), 9, rest);
+            span_out s;
+            s.id = w[0];
+            s.trace = w[1];
+            s.parent = w[2];
+            s.kind = int(to_u64(w[3]));
+            s.flags = to_u64(w[4]);
+            s.start = to_u64(w[5]);
+            s.end = to_u64(w[6]);
+            s.dropped_attrs = to_u64(w[7]);
+            s.dropped_events = to_u64(w[8]);
+            size_t bar = rest.find('|');
+            REQUIRE(bar != std::string::npos);
+            s.name = rest.substr(0, bar);
+            s.attr_text = rest.substr(bar + 1);
+            s.attrs = split_attrs(s.attr_text);
+            rb.all.push_back(std::move(s));
+        } else if (line.rfind("E ", 0) == 0 || line.rfind("X ", 0) == 0) {
+            (line[0] == 'E' ? event_lines : status_lines).push_back(line);
+        } else if (line.rfind("OK ", 0) == 0) {
+            auto w = words(line.substr(3) + " ", 2, rest);
+            rb.lines = to_u64(w[0]);
+            rb.spans = to_u64(w[1]);
+            ok = true;
+        } else {
+            FAIL("unexpected checker output: " << line);
+        }
+    }
+    REQUIRE(ok);
+    for (span_out& s : rb.all) rb.by_id[s.id] = &s;
+    for (const std::string& l : event_lines) {
+        std::string rest;
+        auto w = words(l.substr(2), 2, rest);
+        size_t bar = rest.find('|');
+        REQUIRE(bar != std::string::npos);
+        REQUIRE(rb.by_id.count(w[0]));
+        rb.by_id[w[0]]->events.push_back({to_u64(w[1]), rest.substr(0, bar), split_attrs(rest.substr(bar + 1))});
+    }
+    for (const std::string& l : status_lines) {
+        std::string rest;
+        auto w = words(l.substr(2), 2, rest);
+        REQUIRE(rb.by_id.count(w[0]));
+        rb.by_id[w[0]]->status = int(to_u64(w[1]));
+        rb.by_id[w[0]]->status_message = rest;
+    }
+    for (span_out& s : rb.all) rb.by_name[s.name].push_back(s);
+    return rb;
+}
+
+std::string id16(uint64_t v) {
+    char b[17];
+    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+    return b;
+}
+std::string id32(uint64_t hi, uint64_t lo) { return id16(hi) + id16(lo); }
+std::string trace_of(const trace_context& c) { return id32(c.trace_hi, c.trace_lo); }
+
+// Converts the capture at `path` into `path`.jsonl with write_otlp.
+std::string convert(const std::string& path) {
+    auto r = capture::open(path);
+    REQUIRE_MESSAGE(!r.is_error(), (r.is_error() ? r.err().message() : std::string()));
+    const std::string out = path + ".jsonl";
+    std::FILE* f = std::fopen(out.c_str(), "wb");
+    REQUIRE(f);
+    std::string err;
+    const bool ok = bbx::dec::write_otlp(*r.value(), f, err);
+    std::fclose(f);
+    INFO(err);
+    REQUIRE(ok);
+    return out;
+}
+
+// Unix ns of every event the reader yields, per tid: each span and event time
+// the converter writes must be one of its thread's.
+std::map<uint32_t, std::set<uint64_t>> unix_times(const std::string& path, std::map<uint32_t, uint64_t>* last = nullptr) {
+    auto r = capture::open(path);
+    REQUIRE(!r.is_error());
+    capture& c = *r.value();
+    std::map<uint32_t, std::set<uint64_t>> t;
+    REQUIRE(!c.for_each_event([&](const bbx::dec::event& e) {
+                   const uint32_t tid = c.threads()[e.ring].tid;
+                   const uint64_t u = c.start_realtime_ns() + uint64_t(e.ns);
+                   t[tid].insert(u);
+                   if (last) (*last)[tid] = u;
+               }).is_error());
+    return t;
+}
+
+int* volatile g_null = nullptr;  // a write through it is a SIGSEGV the compiler cannot see coming
+
+const span_out& only(readback& rb, const std::string& name) {
+    INFO("span " << name);
+    REQUIRE(rb.by_name.count(name));
+    REQUIRE(rb.by_name[name].size() == 1);
+    return rb.by_name[name][0];
+}
+
+}  // namespace
+
+TEST_CASE("otlp: spans, identities across a traceparent, arguments, events and unfinished spans, checked by python3") {
+    temp_capture tc("otlp");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 1024;
+    cfg.max_threads = 8;
+    REQUIRE(bbx::start(cfg).ok());
+
+    trace_context root, client, server, ext;
+    uint64_t client_parent = 0, server_parent = 0, ext_parent = 0;
+    uint32_t tid_a = 0, tid_b = 0, tid_c = 0;
+    uint32_t request_line = 0;
+    constexpr int ticks = 2500;  // more spans than one line holds
+    const std::string ext_tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stuck_ready = false, release = false;
+    std::thread c_thread([&] {
+        tid_c = this_tid();
+        BBX_SPAN(INFO, "loop", "outer_loop");
+        {
+            BBX_SPAN(INFO, "loop", "stuck", bbx::arg("attempt", 3));
+            BBX_INSTANT(INFO, "loop", "waiting");
+            std::unique_lock lock(mu);
+            stuck_ready = true;
+            cv.notify_all();
+            cv.wait(lock, [&] { return release; });
+        }
+    });
+    {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stuck_ready; });
+    }
+
+    std::thread([&] {
+        tid_a = this_tid();
+        bbx::set_thread_name("client");
+        BBX_INSTANT(INFO, "app", "outside_any_span");
+        {
+            request_line = __LINE__ + 1;
+            BBX_SPAN(INFO, "app", "request", bbx::arg("count", int64_t(-5)), bbx::arg("big", (uint64_t(1) << 63) | 7),
+                     bbx::arg("small", uint64_t(42)), bbx::arg("ratio", 2.5), bbx::arg("nan", std::nan("")),
+                     bbx::arg("ok", true), bbx::arg("who", std::string_view("h\xc3\xa9")),
+                     bbx::arg("bad", std::string_view("bad\xff", 4)));
+            bbx::context_scope r(span_role::server);
+            root = r.context();
+            {
+                BBX_SPAN(INFO, "app", "inner_work");
+                BBX_INSTANT(INFO, "net", "sent", bbx::arg("bytes_sent", 1234), bbx::arg("peer", "db"));
+            }
+            {
+                BBX_SPAN(INFO, "app", "dups", bbx::arg("k", 1), bbx::arg("k", 2));
+            }
+            {
+                BBX_SPAN(INFO, "rpc", "call_backend");
+                bbx::context_scope call(span_role::client);
+                client = call.context();
+                client_parent = call.parent_span_id();
+                char tp[56];
+                bbx::format_traceparent(call.context(), tp);
+                const std::string header(tp);
+                std::thread([&] {  // the "other service"
+                    tid_b = this_tid();
+                    bbx::set_thread_name("server");
+                    {
+                        BBX_SPAN(INFO, "rpc", "serve");
+                        bbx::context_scope srv(span_role::server, bbx::parse_traceparent(header).context);
+                        server = srv.context();
+                        server_parent = srv.parent_span_id();
+                        BBX_SPAN(INFO, "db", "db_query", bbx::arg("rows", 3));
+                    }
+                    {
+                        BBX_SPAN(INFO, "rpc", "ext_serve");
+                        bbx::context_scope srv(span_role::server, bbx::parse_traceparent(ext_tp).context);
+                        ext = srv.context();
+                        ext_parent = srv.parent_span_id();
+                    }
+                }).join();
+            }
+        }
+        for (int i = 0; i < ticks; ++i) {
+            BBX_SPAN(DEBUG, "app", "tick", bbx::arg("i", i));
+        }
+    }).join();
+    bbx::stop();
+    {
+        std::lock_guard lock(mu);
+        release = true;
+    }
+    cv.notify_all();
+    c_thread.join();
+
+    std::map<uint32_t, uint64_t> last;
+    const auto times = unix_times(tc.path, &last);
+    const std::string jsonl = convert(tc.path);
+    readback rb = read_otlp(jsonl, id16(0xb7ad6b7169203331u), "main");
+    unlink(jsonl.c_str());
+
+    // Lines: 1000 spans at most each; every span there.
+    const size_t want_spans = 9 + ticks;
+    CHECK(rb.spans == want_spans);
+    CHECK(rb.lines == (want_spans + 999) / 1000);
+    // Resource.
+    auto res = split_attrs(rb.resource);
+    CHECK(res["process.pid"] == "i:" + std::to_string(getpid()));
+    {
+        auto r = capture::open(tc.path);
+        REQUIRE(!r.is_error());
+        CHECK(res["service.name"] == "s:" + hex(r.value()->header().process_name));
+        CHECK(!r.value()->header().process_name.empty());
+    }
+    // Every time is a time of its thread's events.
+    for (const span_out& s : rb.all) {
+        INFO("span " << s.name << " " << s.attr_text);
+        REQUIRE(s.attrs.count("thread.id"));
+        const uint32_t tid = uint32_t(std::stoul(s.attrs.at("thread.id").substr(2)));
+        REQUIRE(times.count(tid));
+        CHECK(times.at(tid).count(s.start));
+        CHECK(times.at(tid).count(s.end));
+        for (const ev_out& e : s.events) CHECK(times.at(tid).count(e.time));
+        CHECK((s.kind >= 1 && s.kind <= 5));
+    }
+
+    const span_out& request = only(rb, "request");
+    CHECK(request.trace == trace_of(root));
+    CHECK(request.id == id16(root.span_id));
+    CHECK(request.parent == "-");
+    CHECK(request.kind == 2);
+    CHECK(request.flags == 0x01);  // a root: sampled, and no parent to call local
+    CHECK(request.attr_text.rfind("count=i:-5 big=s:" + hex("9223372036854775815") +
+                                      " small=i:42 ratio=f:2.5 nan=f:NaN ok=b:true who=s:" + hex("h\xc3\xa9") +
+                                      " bad=s:" + hex("bad\xef\xbf\xbd") + " ",
+                                  0) == 0);
+    CHECK(request.attrs.at("code.line.number") == "i:" + std::to_string(request_line));
+    CHECK(request.attrs.at("code.file.path") == "s:" + hex(__FILE__));
+    CHECK(request.attrs.at("bbx.category") == "s:" + hex("app"));
+    CHECK(request.attrs.at("thread.id") == "i:" + std::to_string(tid_a));
+    CHECK(request.attrs.at("thread.name") == "s:" + hex("client"));
+    CHECK(request.attrs.count("bbx.unfinished") == 0);
+    CHECK(request.status == -1);
+    CHECK(request.events.empty());  // the instant before it is outside every span: not exported
+    for (const span_out& s : rb.all)
+        for (const ev_out& e : s.events) CHECK(e.name != "outside_any_span");
+
+    const span_out& inner = only(rb, "inner_work");
+    CHECK(inner.trace == trace_of(root));
+    CHECK(inner.parent == id16(root.span_id));
+    CHECK(inner.kind == 1);
+    CHECK(inner.flags == 0x101);  // the trace's flags, parent local and known
+    CHECK(inner.id != id16(root.span_id));
+    REQUIRE(inner.events.size() == 1);
+    CHECK(inner.events[0].name == "sent");
+    CHECK(inner.events[0].attrs == std::map<std::string, std::string>{{"bytes_sent", "i:1234"}, {"peer", "s:" + hex("db")}});
+    CHECK(inner.start >= request.start);
+    CHECK(inner.end <= request.end);
+
+    const span_out& dups = only(rb, "dups");
+    CHECK(dups.attr_text.rfind("k=i:1 ", 0) == 0);  // the first of a repeated key is kept
+    CHECK(dups.dropped_attrs == 1);
+
+    const span_out& call = only(rb, "call_backend");
+    CHECK(call.trace == trace_of(root));
+    CHECK(call.id == id16(client.span_id));
+    CHECK(client_parent == root.span_id);
+    CHECK(call.parent == id16(root.span_id));
+    CHECK(call.kind == 3);
+    CHECK(call.flags == 0x101);
+
+    const span_out& serve = only(rb, "serve");
+    CHECK(serve.trace == trace_of(root));  // one trace across the traceparent
+    CHECK(serve.id == id16(server.span_id));
+    CHECK(server_parent == client.span_id);
+    CHECK(serve.parent == id16(client.span_id));
+    CHECK(serve.kind == 2);
+    CHECK(serve.flags == 0x01);  // its parent is not its thread's enclosing span: locality not claimed
+    CHECK(serve.attrs.at("thread.id") == "i:" + std::to_string(tid_b));
+    CHECK(serve.attrs.at("thread.name") == "s:" + hex("server"));
+    CHECK(serve.start >= call.start);
+    CHECK(serve.end <= call.end);
+
+    const span_out& db = only(rb, "db_query");
+    CHECK(db.trace == trace_of(root));
+    CHECK(db.parent == id16(server.span_id));
+    CHECK(db.kind == 1);
+    CHECK(db.attr_text.rfind("rows=i:3 ", 0) == 0);
+
+    const span_out& es = only(rb, "ext_serve");
+    CHECK(es.trace == "0af7651916cd43dd8448eb211c80319c");
+    CHECK(es.trace == trace_of(ext));
+    CHECK(es.id == id16(ext.span_id));
+    CHECK(ext_parent == 0xb7ad6b7169203331u);
+    CHECK(es.parent == "b7ad6b7169203331");  // a remote parent (the checker was told)
+
+    // A span with no context and no enclosing span starts its own trace.
+    const span_out& outer = only(rb, "outer_loop");
+    const span_out& stuck = only(rb, "stuck");
+    CHECK(outer.parent == "-");
+    CHECK(outer.trace != trace_of(root));
+    CHECK(stuck.trace == outer.trace);
+    CHECK(stuck.parent == outer.id);
+    CHECK(outer.attrs.at("bbx.unfinished") == "b:true");
+    CHECK(stuck.attrs.at("bbx.unfinished") == "b:true");
+    CHECK(stuck.attr_text.rfind("attempt=i:3 ", 0) == 0);
+    CHECK(outer.end == last.at(tid_c));  // the thread's last timestamp
+    CHECK(stuck.end == last.at(tid_c));
+    REQUIRE(stuck.events.size() == 1);
+    CHECK(stuck.events[0].name == "waiting");
+    CHECK(stuck.events[0].attrs.empty());
+
+    // The ticks: each its own trace, distinct ids, argument kept.
+    REQUIRE(rb.by_name["tick"].size() == size_t(ticks));
+    std::set<std::string> tick_traces, ids;
+    std::set<std::string> tick_args;
+    for (const span_out& s : rb.by_name["tick"]) {
+        tick_traces.insert(s.trace);
+        tick_args.insert(s.attrs.at("i"));
+        CHECK(s.parent == "-");
+        CHECK(s.attrs.count("bbx.unfinished") == 0);
+    }
+    for (const span_out& s : rb.all) ids.insert(s.id);
+    CHECK(tick_traces.size() == size_t(ticks));
+    CHECK(tick_args.size() == size_t(ticks));
+    CHECK(ids.size() == rb.all.size());
+}
+
+TEST_CASE("otlp: a crash becomes an exception event and status ERROR on the open span, or a span of its own") {
+    for (bool in_span : {true, false}) {
+        INFO("crash inside a span: " << in_span);
+        temp_capture tc(in_span ? "otlp-crash-span" : "otlp-crash-bare");
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            rlimit no_core{0, 0};
+            setrlimit(RLIMIT_CORE, &no_core);
+            signal(SIGSEGV, SIG_DFL);  // not doctest's handler, which would report a crash of this test
+            bbx::config cfg;
+            cfg.path = tc.path.c_str();
+            cfg.max_threads = 2;
+            if (!bbx::start(cfg).ok() || !bbx::install_crash_handler()) _exit(3);
+            BBX_SPAN(INFO, "app", "doomed");
+            bbx::context_scope s(span_role::server);
+            const uint64_t id = s.context().span_id;
+            if (write(fds[1], &id, sizeof id) != ssize_t(sizeof id)) _exit(4);
+            if (!in_span) {
+                bbx::stop();  // record the crash in a new session, where no span is open
+                unlink(tc.path.c_str());
+                if (!bbx::start(cfg).ok()) _exit(5);
+            }
+            *g_null = 1;
+            _exit(6);
+        }
+        close(fds[1]);
+        uint64_t span_id = 0;
+        ssize_t got = read(fds[0], &span_id, sizeof span_id);
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        REQUIRE(got == ssize_t(sizeof span_id));
+        REQUIRE(WIFSIGNALED(status));
+        CHECK(WTERMSIG(status) == SIGSEGV);
+
+        const std::string jsonl = convert(tc.path);
+        readback rb = read_otlp(jsonl, "", in_span ? "crash1" : "crash2");
+        unlink(jsonl.c_str());
+        const span_out& s = only(rb, in_span ? "doomed" : "crash");
+        if (in_span) {
+            CHECK(s.id == id16(span_id));
+            CHECK(s.kind == 2);
+            CHECK(s.attrs.at("bbx.unfinished") == "b:true");
+        } else {
+            CHECK(rb.spans == 1);
+            CHECK(s.start == s.end);
+        }
+        CHECK(s.status == 2);
+        CHECK(s.status_message == "SIGSEGV");
+        REQUIRE(s.events.size() == 1);
+        const ev_out& e = s.events[0];
+        CHECK(e.name == "exception");
+        CHECK(e.attrs.at("exception.type") == "s:" + hex("SIGSEGV"));
+        REQUIRE(e.attrs.count("exception.message"));
+        REQUIRE(e.attrs.count("exception.stacktrace"));
+        CHECK(e.time == s.end);  // the thread's last event
+    }
+}
