@@ -1,66 +1,146 @@
-# The recorder hot-path benchmark (bench/README.md says how to read it).
-# Run from the top of the tree; the top Makefile's `make bench` runs `run`.
+# The benchmarks (bench/README.md says how to run and read them; bench/RESULTS.md
+# holds the latest tables). Run from the top of the tree; the top Makefile's
+# `make bench` runs `run`.
 #
-#   make -f bench/bench.mk B=build run     build and run it: the table
-#   make -f bench/bench.mk B=build smoke   a tiny run that only shows it works (exit 0; a few seconds)
-#   make -f bench/bench.mk B=build instr   instructions per event of each case (valgrind's callgrind)
-#   make -f bench/bench.mk B=build build   only build $(B)/bench/hot_path
+#   make -f bench/bench.mk B=build run         hot path: blackbox's cases and the peers, one table (~15 s)
+#   make -f bench/bench.mk B=build footprint   resident memory and file size: 1, 8, 64 threads; the smallest config
+#   make -f bench/bench.mk B=build decoder     bbx over a 10-million-event capture: events/s, peak memory,
+#                                              bytes per event (~3 min; DECODER_ARGS="--reps 5 --events N")
+#   make -f bench/bench.mk B=build all         the three above
+#   make -f bench/bench.mk B=build smoke       every benchmark binary on a tiny count (< 20 s), checked;
+#                                              last line "bench-smoke: N passed, M failed" (make test runs it)
+#   make -f bench/bench.mk B=build instr       instructions per event of each case (valgrind's callgrind)
+#   make -f bench/bench.mk B=build build       only build the binaries
+#   make -f bench/bench.mk bench-deps          install the peers' Debian packages (as root)
 #
 # CXX, CXXFLAGS and MOREFLAGS as in the top Makefile (-O2 -g by default, no
-# -march=native); ARGS passes options to the benchmark, e.g. ARGS="--rounds 50".
-# The recorder library is built by the top Makefile.
+# -march=native); ARGS passes options to hot_path, e.g. ARGS="--rounds 100".
+# The recorder library and bbx are built by the top Makefile.
+#
+# Peers are optional: a peer is built when its Debian package is installed
+# (PEERS=none builds none). The LTTng case records only inside a session,
+# which bench/hot_path.sh sets up when lttng-tools is installed.
 
 CXX ?= g++
+CC ?= cc
 CXXFLAGS ?= -O2 -g
 MOREFLAGS ?=
 ARGS ?=
+DECODER_ARGS ?=
+PEERS ?= auto
 B ?= build
 WARN := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual -Wformat=2 -Wcast-qual -Wundef
 ALLFLAGS := -std=c++20 $(WARN) $(CXXFLAGS) $(MOREFLAGS) -MMD -MP
 INC := -Iformat/include -Irecorder/include
 
 LIBREC := $(B)/libbbx_recorder.a
+BBX := $(B)/bbx
 OBJDIR := $(B)/bench/obj
 BIN := $(B)/bench/hot_path
-OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o
-INSTR_CASES := floor instant_int instant_3args instant_str32 span counter disabled compiled_out empty_loop
+FOOTPRINT := $(B)/bench/footprint
+GEN := $(B)/bench/gen_capture
+BINS := $(BIN) $(FOOTPRINT) $(GEN)
+INSTR_CASES := floor instant_int instant_3args instant_str32 span counter poll disabled compiled_out empty_loop
 INSTR_EVENTS := 100000
 
-.PHONY: run smoke instr build FORCE
-run: $(BIN)
-	@$(BIN) $(ARGS)
+# ---- peers: built only when their package is installed --------------------------
+BENCH_DEB := libspdlog-dev liblttng-ust-dev lttng-tools babeltrace2 time
+deb_installed = $(shell dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed' && echo 1)
+ifeq ($(PEERS),none)
+HAVE_SPDLOG :=
+HAVE_LTTNG :=
+else
+HAVE_SPDLOG := $(call deb_installed,libspdlog-dev)
+HAVE_LTTNG := $(call deb_installed,liblttng-ust-dev)
+endif
+PEER_OBJ :=
+PEER_LIBS :=
+PEER_NOTES :=
+ifeq ($(HAVE_SPDLOG),1)
+SPDLOG_CFLAGS := $(shell pkg-config --cflags spdlog 2>/dev/null || echo -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL)
+PEER_OBJ += $(OBJDIR)/peer_spdlog.o
+PEER_LIBS += $(shell pkg-config --libs spdlog 2>/dev/null || echo -lspdlog -lfmt)
+else
+PEER_NOTES += "skipped: spdlog (apt-get install libspdlog-dev)"
+endif
+ifeq ($(HAVE_LTTNG),1)
+PEER_OBJ += $(OBJDIR)/peer_lttng.o $(OBJDIR)/lttng_tp.o
+PEER_LIBS += $(shell pkg-config --libs lttng-ust 2>/dev/null || echo -llttng-ust -llttng-ust-common -ldl)
+else
+PEER_NOTES += "skipped: LTTng-UST (apt-get install liblttng-ust-dev lttng-tools babeltrace2)"
+endif
+PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_LTTNG=$(if $(HAVE_LTTNG),1,0)
 
-smoke: $(BIN)
-	@$(BIN) --smoke
+OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(PEER_OBJ)
 
-build: $(BIN)
+.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes FORCE
+run: $(BIN) peer-notes
+	@sh bench/hot_path.sh $(BIN) $(ARGS)
 
-# The top Makefile knows how to build the library; ask it every time (a no-op when up to date).
-$(LIBREC): FORCE
-	@$(MAKE) -q --no-print-directory -f Makefile B=$(B) $(LIBREC) 2>/dev/null \
-	    || $(MAKE) --no-print-directory -f Makefile B=$(B) $(LIBREC)
+footprint: $(FOOTPRINT)
+	@$(FOOTPRINT)
 
-# Objects are rebuilt when the compiler or its flags change, so a table never
-# comes from a binary built with other flags than the ones it prints.
-FLAGS_LINE := $(CXX) $(ALLFLAGS)
+decoder: $(GEN) $(BBX)
+	@sh bench/decoder.sh $(B) $(DECODER_ARGS)
+
+all: run footprint decoder
+
+smoke: $(BINS) $(BBX) peer-notes
+	@sh bench/smoke.sh $(B)
+
+build: $(BINS) peer-notes
+
+peer-notes:
+	@for n in $(PEER_NOTES); do echo "$$n"; done
+
+bench-deps:
+	@sh tools/deps.sh install $(BENCH_DEB)
+
+# The top Makefile knows how to build the library and the tool; ask it every time (a no-op when up to date).
+$(LIBREC) $(BBX): FORCE
+	@$(MAKE) -q --no-print-directory -f Makefile B=$(B) $@ 2>/dev/null \
+	    || $(MAKE) --no-print-directory -f Makefile B=$(B) $@
+
+# Objects are rebuilt when the compiler, its flags or the set of peers change,
+# so a table never comes from a binary built with other flags than the ones it prints.
+FLAGS_LINE := $(CXX) $(CC) $(ALLFLAGS) $(PEER_DEFS)
 FLAGS_FILE := $(OBJDIR)/flags
 $(shell mkdir -p $(OBJDIR) && (echo '$(FLAGS_LINE)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_LINE)' > $(FLAGS_FILE)))
 
 $(OBJDIR)/hot_path.o: bench/hot_path.cpp $(FLAGS_FILE)
-	$(CXX) $(ALLFLAGS) $(INC) '-DBBX_BENCH_FLAGS="$(strip $(CXXFLAGS) $(MOREFLAGS))"' -c $< -o $@
+	$(CXX) $(ALLFLAGS) $(INC) $(PEER_DEFS) '-DBBX_BENCH_FLAGS="$(strip $(CXXFLAGS) $(MOREFLAGS))"' -c $< -o $@
 
 # The compiled-out case: DEBUG and TRACE events are removed from this file only.
 $(OBJDIR)/compiled_out.o: bench/compiled_out.cpp $(FLAGS_FILE)
 	$(CXX) $(ALLFLAGS) $(INC) -DBBX_LEVEL_MAX=BBX_LEVEL_WARN -c $< -o $@
 
+$(OBJDIR)/peer_spdlog.o: bench/peer_spdlog.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) $(SPDLOG_CFLAGS) -c $< -o $@
+
+# lttng_tp.h names itself "./lttng_tp.h" for tracepoint-event.h: found through -Ibench.
+$(OBJDIR)/peer_lttng.o: bench/peer_lttng.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) -Ibench -c $< -o $@
+
+$(OBJDIR)/lttng_tp.o: bench/lttng_tp.c $(FLAGS_FILE)
+	$(CC) -O2 -g -Wall -Wextra $(MOREFLAGS) -MMD -MP -Ibench -c $< -o $@
+
+$(OBJDIR)/%.o: bench/%.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) $(INC) -c $< -o $@
+
 $(BIN): $(OBJ) $(LIBREC)
-	$(CXX) $(ALLFLAGS) -o $@ $(OBJ) $(LIBREC) -lpthread
+	$(CXX) $(ALLFLAGS) -o $@ $(OBJ) $(LIBREC) $(PEER_LIBS) -lpthread
+
+$(FOOTPRINT): $(OBJDIR)/footprint.o $(LIBREC)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
+
+$(GEN): $(OBJDIR)/gen_capture.o $(LIBREC)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
 # Instructions per iteration of each case's loop (loop overhead included: compare
 # with empty_loop), counted by callgrind inside instr_region() only.
 instr: $(BIN)
 	@if ! command -v valgrind >/dev/null 2>&1; then echo "instr: valgrind not found, skipped"; exit 0; fi; \
-	echo "instructions per iteration, $(INSTR_EVENTS) iterations each, counted by callgrind (span: begin + end)"; \
+	echo "instructions per iteration, $(INSTR_EVENTS) iterations each, counted by callgrind (span, poll: begin + end)"; \
 	for c in $(INSTR_CASES); do \
 	    out=$(B)/bench/callgrind.$$c.out; \
 	    valgrind --tool=callgrind --callgrind-out-file=$$out --toggle-collect='*instr_region*' \
@@ -72,4 +152,4 @@ instr: $(BIN)
 	    awk -v c=$$c -v ir="$$ir" -v n=$(INSTR_EVENTS) 'BEGIN { printf "  %-16s %7.1f\n", c, ir / n }'; \
 	done
 
--include $(OBJ:.o=.d)
+-include $(wildcard $(OBJDIR)/*.d)
