@@ -25,7 +25,7 @@ INC := -Iformat/include -I$(B)/gen
 DEB_PACKAGES := flatbuffers-compiler libflatbuffers-dev liblz4-dev libmimalloc-dev doctest-dev libbenchmark-dev libasio-dev python3
 
 GEN := $(B)/gen/bbx_meta_generated.h
-REC_SRC := recorder/src/recorder.cpp
+REC_SRC := $(wildcard recorder/src/*.cpp)
 DEC_SRC := $(wildcard decoder/src/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 REC_OBJ := $(REC_SRC:%.cpp=$(B)/obj/%.o)
@@ -35,8 +35,9 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(B)/obj/%.o)
 BBX := $(B)/bbx
 LIBREC := $(B)/libbbx_recorder.a
 LIBDEC := $(B)/libbbx_decoder.a
-EXAMPLES := $(B)/examples/pipeline
+EXAMPLES := $(B)/examples/pipeline $(B)/examples/async/service
 UNIT := $(B)/tests/unit
+CRASH_CHILD := $(B)/tests/crash_child
 
 .PHONY: all deps check-deps demo test test-unit test-golden test-gating test-fuzz-replay test-bench-smoke bench clean
 all: check-deps $(BBX) $(LIBREC) $(EXAMPLES)
@@ -83,14 +84,19 @@ $(B)/examples/%: $(B)/obj/examples/%.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
-$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC)
+$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+
+# The program tests/test_crash.cpp runs, crashes and kills (next to the unit binary).
+$(CRASH_CHILD): $(B)/obj/tests/programs/crash_child.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
 demo: check-deps $(BBX) $(EXAMPLES)
 	@sh examples/demo.sh $(B)
 
-test: check-deps $(BBX) $(UNIT) $(EXAMPLES)
+test: check-deps $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD)
 	@sh tests/run.sh $(B)
 
 test-unit: check-deps $(UNIT)
@@ -109,5 +115,8 @@ bench: check-deps $(LIBREC)
 
 clean:
 	rm -rf $(B)
+
+# Keep objects make would otherwise delete as intermediate files.
+.SECONDARY:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
