@@ -38,6 +38,7 @@ LIBDEC := $(B)/libbbx_decoder.a
 EXAMPLES := $(B)/examples/pipeline $(B)/examples/async/service
 UNIT := $(B)/tests/unit
 CRASH_CHILD := $(B)/tests/crash_child
+RPC_PEER := $(B)/tests/rpc_peer
 
 .PHONY: all deps check-deps demo test test-unit test-golden test-gating test-fuzz-replay test-bench-smoke bench clean
 all: check-deps $(BBX) $(LIBREC) $(EXAMPLES)
@@ -84,12 +85,17 @@ $(B)/examples/%: $(B)/obj/examples/%.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
-$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD)
+$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
 # The program tests/test_crash.cpp runs, crashes and kills (next to the unit binary).
 $(CRASH_CHILD): $(B)/obj/tests/programs/crash_child.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
+
+# The client and server tests/test_merge.cpp runs and merges (next to the unit binary).
+$(RPC_PEER): $(B)/obj/tests/programs/rpc_peer.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
