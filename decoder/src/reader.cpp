@@ -62,6 +62,23 @@ bool all_zero(const unsigned char* p, size_t n) {
 
 std::string cstr(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
 
+// Ticks to ns since anchor 0: llround(double(ticks - anchor) * ns_per_tick),
+// saturated at +-9.2e18 (+-292 years) so that a hostile or wild timestamp
+// cannot overflow. The rounding is llround's to the bit (half away from
+// zero), done inline: every event needs it, and the libm call cost as much
+// as the rest of the conversion. trunc(x) is exact for |x| < 2^63, and so is
+// x - trunc(x), the fraction (0 once |x| >= 2^52, where every double is an
+// integer); both are below 2^53 when the fraction is not 0, so the
+// conversions back to double are exact too.
+inline int64_t ns_since(uint64_t ticks, uint64_t anchor, double ns_per_tick) {
+    const double ns = double(int64_t(ticks - anchor)) * ns_per_tick;
+    if (!(ns > -9.2e18)) return -int64_t(9200000000000000000);
+    if (!(ns < 9.2e18)) return int64_t(9200000000000000000);
+    const int64_t i = int64_t(ns);
+    const double frac = ns - double(i);
+    return i + int64_t(frac >= 0.5) - int64_t(frac <= -0.5);
+}
+
 }  // namespace
 
 capture::~capture() {
@@ -95,7 +112,7 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
         c->data_ = static_cast<const unsigned char*>(m);
     }
     close(fd);
-    auto r = c->parse();
+    auto r = c->open_image();  // a capture container is unpacked first
     if (r.is_error()) return r.err();
     return c;
 }
@@ -106,7 +123,7 @@ result<std::shared_ptr<capture>> capture::from_bytes(const uint8_t* data, size_t
     c->own_.assign(data, data + size);
     c->data_ = c->own_.data();
     c->size_ = size;
-    auto r = c->parse();
+    auto r = c->open_image();  // a capture container is unpacked first
     if (r.is_error()) return r.err();
     return c;
 }
@@ -122,14 +139,7 @@ const site* capture::find_site(uint32_t id) const {
     return it == sparse_sites_.end() ? nullptr : &sites_[it->second];
 }
 
-int64_t capture::ticks_to_ns(uint64_t ticks) const {
-    int64_t d = int64_t(ticks - hdr_.anchors[0].ticks);
-    double ns = double(d) * ns_per_tick_;
-    // A hostile or wild timestamp saturates instead of overflowing (±292 years).
-    if (!(ns > -9.2e18)) return -int64_t(9200000000000000000);
-    if (!(ns < 9.2e18)) return int64_t(9200000000000000000);
-    return int64_t(std::llround(ns));
-}
+int64_t capture::ticks_to_ns(uint64_t ticks) const { return ns_since(ticks, hdr_.anchors[0].ticks, ns_per_tick_); }
 
 result<bool> capture::parse() {
     const unsigned char* p = data_;
@@ -346,6 +356,8 @@ result<bool> capture::parse() {
         t.write_pos = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         t.events_written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
         t.events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        t.first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
+        t.last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
         t.tid = load<uint32_t>(d + offsetof(fmt::ring_descriptor, tid));
         uint32_t state = load<uint32_t>(d + offsetof(fmt::ring_descriptor, state));
         if (state > fmt::ring_released)
@@ -364,21 +376,41 @@ result<bool> capture::parse() {
     return true;
 }
 
+// What every cursor of one walk shares: the call sites by id, and the clock.
+struct walk_context {
+    const capture* cap;
+    const site* const* dense = nullptr;  // id -> site, when the ids are dense (else cap->find_site)
+    size_t ndense = 0;
+    uint64_t anchor_ticks = 0;
+    double ns_per_tick = 1;
+
+    const site* find_site(uint32_t id) const {
+        if (dense) return id < ndense ? dense[id] : nullptr;
+        return cap->find_site(id);
+    }
+};
+
 // Walks one ring from its oldest surviving slot to the write position it had
 // when the walk began, yielding the events whose every slot is committed.
+//
+// Every event goes through next(), so its common path is one inlined piece
+// of code; what is rare (damage, crash records, span contexts, thread
+// names) is out of line.
 struct ring_cursor {
-    const capture* cap;
+    const walk_context* ctx;
     const unsigned char* slots;
-    uint64_t nslots, pos, end;
+    uint64_t mask, pos, end;  // mask: slots - 1 (a ring holds a power of two of them)
     ring_stats* st;
     event ev;
     unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
     crash_info crash;
 
-    // Copies slot `at` if its stamp says it holds position `at`. `newer` says
-    // a failed slot holds a later lap (the writer overwrote it as we read).
-    bool read_slot(uint64_t at, uint64_t out[4], bool& newer) {
-        const unsigned char* s = slots + (at % nslots) * fmt::slot_size;
+    // Copies slot `at` if its stamp says it holds position `at`: stamp,
+    // load-acquire; the other three words; acquire fence; the stamp again.
+    // `newer` says a failed slot holds a later lap (the writer overwrote it
+    // as we read).
+    [[gnu::always_inline]] bool read_slot(uint64_t at, uint64_t out[4], bool& newer) const {
+        const unsigned char* s = slots + (at & mask) * fmt::slot_size;
         uint64_t s1 = load_acquire<uint64_t>(s);
         out[1] = load<uint64_t>(s + 8);
         out[2] = load<uint64_t>(s + 16);
@@ -386,51 +418,60 @@ struct ring_cursor {
         std::atomic_thread_fence(std::memory_order_acquire);
         uint64_t s2 = load<uint64_t>(s);
         out[0] = s1;
+        if (((s1 ^ (at + 1)) | (s2 ^ (at + 1))) == 0) [[likely]] return true;
         newer = s1 > at + 1 || s2 > at + 1;
-        return s1 == at + 1 && s2 == at + 1;
+        return false;
     }
 
     // One count per damaged event (or lone slot): torn, or overwritten while read.
-    void count_failed(bool newer) { ++(newer ? st->overwritten_in_read : st->torn); }
+    [[gnu::noinline, gnu::cold]] void count_failed(bool newer) { ++(newer ? st->overwritten_in_read : st->torn); }
+    [[gnu::noinline, gnu::cold]] void count(uint64_t ring_stats::*field) { ++(st->*field); }
 
-    bool next() {
+    [[gnu::always_inline]] bool next() {
         while (pos < end) {
             uint64_t w[4];
-            uint64_t at = pos;
+            const uint64_t at = pos;
             bool newer;
-            if (!read_slot(at, w, newer)) {
+            if (!read_slot(at, w, newer)) [[unlikely]] {
                 count_failed(newer);
                 ++pos;
                 continue;
             }
-            uint8_t k = uint8_t(w[1]);
-            uint32_t cont = uint8_t(w[1] >> 8);
-            uint32_t site_id = uint32_t(w[1] >> 32);
-            if (k == uint8_t(fmt::kind::continuation)) {
-                st->orphan++;
+            const uint8_t k = uint8_t(w[1]);
+            const uint32_t cont = uint8_t(w[1] >> 8);
+            const uint32_t site_id = uint32_t(w[1] >> 32);
+            if (k == uint8_t(fmt::kind::continuation)) [[unlikely]] {
+                count(&ring_stats::orphan);
                 ++pos;
                 continue;
             }
-            if (k == uint8_t(fmt::kind::invalid) || cont >= end - at) {  // (at < end: no overflow)
+            if (k == uint8_t(fmt::kind::invalid) || cont >= end - at) [[unlikely]] {  // (at < end: no overflow)
                 // Committed, yet no writer makes this: kind 0, or an event running past write_pos.
-                st->malformed++;
+                count(&ring_stats::malformed);
                 ++pos;
                 continue;
             }
             bool ok = true, wrong_kind = false;
-            for (uint32_t i = 0; i < cont && ok; ++i) {
+            for (uint32_t i = 0; i < cont; ++i) {
                 uint64_t c[4];
-                if (!read_slot(at + 1 + i, c, newer)) ok = false;
-                else if (uint8_t(c[1]) != uint8_t(fmt::kind::continuation)) ok = false, wrong_kind = true;
-                else std::memcpy(payload + i * 16, &c[2], 16);
+                if (!read_slot(at + 1 + i, c, newer)) [[unlikely]] {
+                    ok = false;
+                    break;
+                }
+                if (uint8_t(c[1]) != uint8_t(fmt::kind::continuation)) [[unlikely]] {
+                    ok = false;
+                    wrong_kind = true;
+                    break;
+                }
+                std::memcpy(payload + i * 16, &c[2], 16);
             }
             pos = at + 1 + cont;
-            if (!ok) {
-                if (wrong_kind) st->malformed++;
+            if (!ok) [[unlikely]] {
+                if (wrong_kind) count(&ring_stats::malformed);
                 else count_failed(newer);
                 continue;
             }
-            if (decode(fmt::kind(k), site_id, w[2], w[3], cont * fmt::continuation_payload)) {
+            if (decode(fmt::kind(k), site_id, w[2], w[3], cont * fmt::continuation_payload)) [[likely]] {
                 st->events++;
                 return true;
             }
@@ -438,7 +479,7 @@ struct ring_cursor {
         return false;
     }
 
-    bool decode_crash(uint64_t signo, uint32_t plen) {
+    [[gnu::noinline]] bool decode_crash(uint64_t signo, uint32_t plen) {
         if (plen < fmt::crash_fixed_words * 8 || signo > 128) {
             st->malformed++;
             return false;
@@ -460,121 +501,89 @@ struct ring_cursor {
         return true;
     }
 
-    bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
+    [[gnu::noinline]] bool decode_span_context(uint64_t word0, uint32_t plen) {
+        if (plen < 32 || word0 == 0) {
+            st->malformed++;
+            return false;
+        }
+        uint64_t w[4];
+        std::memcpy(w, payload, sizeof w);
+        if ((w[0] | w[1]) == 0 || (w[3] & 0xff) < 1 || (w[3] & 0xff) > 5) {
+            st->malformed++;
+            return false;
+        }
+        ev.span_id = word0;
+        ev.w1 = w[0];
+        ev.w2 = w[1];
+        ev.w3 = w[2];
+        ev.w4 = w[3];
+        return true;
+    }
+
+    [[gnu::noinline]] bool decode_thread_name(uint64_t word0, uint32_t plen) {
+        if (word0 >= fmt::max_thread_name || word0 > plen) {
+            st->malformed++;
+            return false;
+        }
+        ev.text = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
+        return true;
+    }
+
+    // A task event's site (spawn, poll_end, wait_begin may name one).
+    [[gnu::noinline]] bool task_site(fmt::kind k, uint32_t site_id) {
+        bool may_have_site = k == fmt::kind::task_spawn || k == fmt::kind::task_poll_end || k == fmt::kind::wait_begin;
+        if (!may_have_site) {
+            st->malformed++;
+            return false;
+        }
+        const site* s = ctx->find_site(site_id);
+        if (!s) {
+            st->bad_site++;
+            return false;
+        }
+        fmt::site_kind want = k == fmt::kind::task_spawn ? fmt::site_kind::task : fmt::site_kind::await;
+        if (s->kind != want) {
+            st->malformed++;
+            return false;
+        }
+        ev.where = s;
+        return true;
+    }
+
+    [[gnu::always_inline]] bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
         ev.task = word0;
         ev.w1 = ev.w2 = 0;
         if (fmt::task_kind_has_words(k)) {
-            if (plen < 16) {
-                st->malformed++;
+            if (plen < 16) [[unlikely]] {
+                count(&ring_stats::malformed);
                 return false;
             }
             std::memcpy(&ev.w1, payload, 8);
             std::memcpy(&ev.w2, payload + 8, 8);
         }
-        if (site_id) {
-            bool may_have_site = k == fmt::kind::task_spawn || k == fmt::kind::task_poll_end || k == fmt::kind::wait_begin;
-            if (!may_have_site) {
-                st->malformed++;
-                return false;
-            }
-            const site* s = cap->find_site(site_id);
-            if (!s) {
-                st->bad_site++;
-                return false;
-            }
-            fmt::site_kind want = k == fmt::kind::task_spawn ? fmt::site_kind::task : fmt::site_kind::await;
-            if (s->kind != want) {
-                st->malformed++;
-                return false;
-            }
-            ev.where = s;
-        }
-        return true;
+        return site_id == 0 || task_site(k, site_id);
     }
 
-    bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
-        ev.kind = k;
-        ev.ticks = ticks;
-        ev.ns = cap->ticks_to_ns(ticks);
-        ev.nargs = 0;
-        ev.where = nullptr;
-        ev.text = {};
-        ev.task = 0;
-        ev.span_id = 0;
-        ev.crash = nullptr;
-        switch (k) {
-            case fmt::kind::thread_name: {
-                if (word0 >= fmt::max_thread_name || word0 > plen) {
-                    st->malformed++;
-                    return false;
-                }
-                ev.text = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
-                return true;
-            }
-            case fmt::kind::span_begin:
-            case fmt::kind::span_end:
-            case fmt::kind::instant:
-            case fmt::kind::counter: break;
-            case fmt::kind::task_spawn:
-            case fmt::kind::task_poll_begin:
-            case fmt::kind::task_poll_end:
-            case fmt::kind::task_wake:
-            case fmt::kind::task_complete:
-            case fmt::kind::wait_begin:
-            case fmt::kind::wait_end:
-            case fmt::kind::resource_op: return decode_task(k, site_id, word0, plen);
-            case fmt::kind::crash: return decode_crash(word0, plen);
-            case fmt::kind::span_context: {
-                if (plen < 32 || word0 == 0) {
-                    st->malformed++;
-                    return false;
-                }
-                uint64_t w[4];
-                std::memcpy(w, payload, sizeof w);
-                if ((w[0] | w[1]) == 0 || (w[3] & 0xff) < 1 || (w[3] & 0xff) > 5) {
-                    st->malformed++;
-                    return false;
-                }
-                ev.span_id = word0;
-                ev.w1 = w[0];
-                ev.w2 = w[1];
-                ev.w3 = w[2];
-                ev.w4 = w[3];
-                return true;
-            }
-            default: st->unknown_kind++; return false;
-        }
-        const site* s = cap->find_site(site_id);
-        if (!s) {
-            st->bad_site++;
-            return false;
-        }
-        bool kind_ok = (k == fmt::kind::instant && s->kind == fmt::site_kind::instant) ||
-                       (k == fmt::kind::counter && s->kind == fmt::site_kind::counter) ||
-                       ((k == fmt::kind::span_begin || k == fmt::kind::span_end) && s->kind == fmt::site_kind::span);
-        if (!kind_ok) {
-            st->malformed++;
-            return false;
-        }
-        ev.where = s;
-        if (k == fmt::kind::span_end) return true;
-        uint32_t n = uint32_t(s->args.size());
+    // The arguments of an instant, span begin or counter of site s.
+    [[gnu::always_inline]] bool decode_args(const site* s, uint64_t word0, uint32_t plen) {
+        const arg_decl* decl = s->args.data();
+        const uint32_t n = uint32_t(s->args.size());
         if (n == 0) return true;
         uint64_t words_bytes = uint64_t(n - 1) * 8;
-        if (words_bytes > plen) {
-            st->malformed++;
+        if (words_bytes > plen) [[unlikely]] {
+            count(&ring_stats::malformed);
             return false;
         }
         uint32_t str_off = uint32_t(words_bytes);
         for (uint32_t i = 0; i < n; ++i) {
             arg& a = ev.args[i];
-            a.decl = &s->args[i];
+            a.decl = &decl[i];
             if (i == 0) a.word = word0;
             else std::memcpy(&a.word, payload + (i - 1) * 8, 8);
             a.str = {};
-            if (a.decl->type == fmt::arg_type::string) {
-                if (a.word > fmt::max_string_bytes || str_off + a.word > plen) {
-                    st->malformed++;
+            if (decl[i].type == fmt::arg_type::string) {
+                if (a.word > fmt::max_string_bytes || str_off + a.word > plen) [[unlikely]] {
+                    count(&ring_stats::malformed);
                     return false;
                 }
                 a.str = std::string_view(reinterpret_cast<const char*>(payload) + str_off, size_t(a.word));
@@ -584,37 +593,169 @@ struct ring_cursor {
         ev.nargs = n;
         return true;
     }
+
+    [[gnu::always_inline]] bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
+        ev.kind = k;
+        ev.ticks = ticks;
+        ev.ns = ns_since(ticks, ctx->anchor_ticks, ctx->ns_per_tick);
+        ev.nargs = 0;
+        ev.where = nullptr;
+        ev.text = {};
+        ev.task = 0;
+        ev.span_id = 0;
+        ev.crash = nullptr;
+        fmt::site_kind want;
+        switch (k) {
+            case fmt::kind::span_begin:
+            case fmt::kind::span_end: want = fmt::site_kind::span; break;
+            case fmt::kind::instant: want = fmt::site_kind::instant; break;
+            case fmt::kind::counter: want = fmt::site_kind::counter; break;
+            case fmt::kind::task_spawn:
+            case fmt::kind::task_poll_begin:
+            case fmt::kind::task_poll_end:
+            case fmt::kind::task_wake:
+            case fmt::kind::task_complete:
+            case fmt::kind::wait_begin:
+            case fmt::kind::wait_end:
+            case fmt::kind::resource_op: return decode_task(k, site_id, word0, plen);
+            case fmt::kind::thread_name: return decode_thread_name(word0, plen);
+            case fmt::kind::crash: return decode_crash(word0, plen);
+            case fmt::kind::span_context: return decode_span_context(word0, plen);
+            default: count(&ring_stats::unknown_kind); return false;
+        }
+        const site* s = ctx->find_site(site_id);
+        if (!s) [[unlikely]] {
+            count(&ring_stats::bad_site);
+            return false;
+        }
+        if (s->kind != want) [[unlikely]] {
+            count(&ring_stats::malformed);
+            return false;
+        }
+        ev.where = s;
+        if (k == fmt::kind::span_end) return true;
+        return decode_args(s, word0, plen);
+    }
 };
 
+namespace {
+
+// The merge order of ring heads: by ticks, then by ring, as one 128-bit
+// number. A ring with no more events sorts after every event.
+using merge_key = unsigned __int128;
+constexpr uint32_t exhausted = UINT32_MAX;
+constexpr merge_key key_of(uint64_t ticks, uint32_t rank) { return merge_key(ticks) << 32 | rank; }
+constexpr merge_key no_more = key_of(UINT64_MAX, exhausted);
+
+// A tournament (loser) tree over n ring heads: the next event is always the
+// top ring's, and replacing that ring's head costs one comparison per level
+// (log2 n), without moving cursors around as a heap would. It also knows
+// the earliest head of the other rings: while the top ring's next event is
+// earlier still, which is most of the time (a thread records many events
+// in a row), nothing needs to change.
+class loser_tree {
+public:
+    explicit loser_tree(const std::vector<merge_key>& keys) {
+        k_ = 1;
+        while (k_ < keys.size()) k_ *= 2;
+        keys_ = keys;
+        keys_.resize(k_, no_more);
+        node_.assign(k_, 0);
+        // Winners bottom-up (in a scratch array), losers kept in the nodes.
+        std::vector<uint32_t> win(2 * k_);
+        for (size_t i = 0; i < k_; ++i) win[k_ + i] = uint32_t(i);
+        for (size_t i = k_ - 1; i >= 1; --i) {
+            uint32_t a = win[2 * i], b = win[2 * i + 1];
+            bool a_first = keys_[a] <= keys_[b];
+            win[i] = a_first ? a : b;
+            node_[i] = a_first ? b : a;
+        }
+        node_[0] = k_ > 1 ? win[1] : 0;
+        find_runner_up();
+    }
+    uint32_t top() const { return node_[0]; }
+    bool done() const { return keys_[node_[0]] == no_more; }
+    // The earliest head of the rings other than the top one.
+    merge_key runner_up() const { return runner_up_; }
+    // The top ring has a new head (no_more: none).
+    void replace_top(merge_key k) {
+        uint32_t w = node_[0];
+        keys_[w] = k;
+        for (size_t i = (k_ + w) / 2; i >= 1; i /= 2) {
+            const uint32_t l = node_[i];
+            if (keys_[l] < keys_[w]) {
+                node_[i] = w;
+                w = l;
+            }
+        }
+        node_[0] = w;
+        find_runner_up();
+    }
+
+private:
+    // The losers on the winner's path are the winners of every other subtree.
+    void find_runner_up() {
+        runner_up_ = no_more;
+        for (size_t i = (k_ + node_[0]) / 2; i >= 1; i /= 2) runner_up_ = std::min(runner_up_, keys_[node_[i]]);
+    }
+    std::vector<merge_key> keys_;
+    std::vector<uint32_t> node_;
+    size_t k_ = 1;
+    merge_key runner_up_ = no_more;
+};
+
+}  // namespace
+
 result<bool> capture::for_each_event(const std::function<void(const event&)>& fn) {
-    std::vector<std::unique_ptr<ring_cursor>> cursors;
+    if (filter_) return for_each_filtered(fn);  // filter.cpp: runs this pass unfiltered under the filter
     stats_.assign(threads_.size(), ring_stats{});
-    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;
-    for (size_t i = 0; i < threads_.size(); ++i) {
-        auto c = std::make_unique<ring_cursor>();
-        c->cap = this;
-        c->slots = data_ + rings_offset_ + uint64_t(i) * hdr_.ring_size;
-        c->nslots = nslots;
+    walk_context ctx;
+    ctx.cap = this;
+    ctx.anchor_ticks = hdr_.anchors[0].ticks;
+    ctx.ns_per_tick = ns_per_tick_;
+    std::vector<const site*> dense;
+    if (!site_index_.empty()) {
+        dense.resize(site_index_.size());
+        for (size_t id = 0; id < site_index_.size(); ++id)
+            dense[id] = site_index_[id] ? &sites_[site_index_[id] - 1] : nullptr;
+        ctx.dense = dense.data();
+        ctx.ndense = dense.size();
+    }
+    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;  // a power of two (parse checks ring_size)
+    const size_t n = threads_.size();
+    // Cursors in place (an event's crash record points into its cursor): never moved.
+    std::unique_ptr<ring_cursor[]> cursors(new ring_cursor[n]);
+    std::vector<merge_key> heads(n);
+    for (size_t i = 0; i < n; ++i) {
+        ring_cursor& c = cursors[i];
+        c.ctx = &ctx;
+        c.slots = data_ + rings_offset_ + uint64_t(i) * hdr_.ring_size;
+        c.mask = nslots - 1;
         // Re-read the live write position: the writer may have gone on since open().
         const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
-        c->end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
-        c->pos = c->end > nslots ? c->end - nslots : 0;
-        c->st = &stats_[i];
-        c->ev.ring = uint32_t(i);
-        if (c->next()) cursors.push_back(std::move(c));
+        c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        c.pos = c.end > nslots ? c.end - nslots : 0;
+        c.st = &stats_[i];
+        c.ev.ring = uint32_t(i);
+        heads[i] = c.next() ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
     }
-    // k-way merge on (ticks, ring): a small binary heap of cursors.
-    auto later = [](const std::unique_ptr<ring_cursor>& a, const std::unique_ptr<ring_cursor>& b) {
-        if (a->ev.ticks != b->ev.ticks) return a->ev.ticks > b->ev.ticks;
-        return a->ev.ring > b->ev.ring;
-    };
-    std::make_heap(cursors.begin(), cursors.end(), later);
-    while (!cursors.empty()) {
-        std::pop_heap(cursors.begin(), cursors.end(), later);
-        ring_cursor& c = *cursors.back();
-        fn(c.ev);
-        if (c.next()) std::push_heap(cursors.begin(), cursors.end(), later);
-        else cursors.pop_back();
+    // k-way merge on (ticks, ring).
+    if (n > 0) {
+        loser_tree t(heads);
+        while (!t.done()) {
+            const uint32_t r = t.top();
+            // Ring r's events come next while they are before the bound.
+            const merge_key bound = t.runner_up();
+            const uint64_t bound_ticks = uint64_t(bound >> 32);
+            const bool r_first = r < uint32_t(bound);  // at equal ticks
+            ring_cursor& c = cursors[r];
+            bool more;
+            do {
+                fn(c.ev);
+                more = c.next();
+            } while (more && (c.ev.ticks < bound_ticks || (c.ev.ticks == bound_ticks && r_first)));
+            t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
+        }
     }
     for (size_t i = 0; i < threads_.size(); ++i) {
         const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
@@ -622,6 +763,8 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
         threads_[i].events_written = written;
         threads_[i].write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         threads_[i].events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        threads_[i].first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
+        threads_[i].last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
         const ring_stats& s = stats_[i];
         uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
         stats_[i].overwritten = written > seen ? written - seen : 0;

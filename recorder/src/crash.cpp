@@ -3,6 +3,7 @@
 // there. Everything reachable from on_crash() is async-signal-safe: no
 // heap, no lock (one try-lock, in acquire_ring_in_signal), no stdio.
 #include "bbx/crash.hpp"
+#include "bbx/image.hpp"
 
 #include <execinfo.h>
 #include <link.h>
@@ -299,15 +300,6 @@ void on_crash(int signo, siginfo_t* si, void* uc) {
     errno = saved_errno;
 }
 
-// Copies n bytes (a multiple of 8) as 8-byte acquire loads: a writer may be
-// storing into them.
-void copy_words(unsigned char* to, const unsigned char* from, size_t n) {
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t v = __atomic_load_n(reinterpret_cast<const uint64_t*>(from + i), __ATOMIC_ACQUIRE);
-        __builtin_memcpy(to + i, &v, 8);
-    }
-}
-
 bool write_all(int fd, const unsigned char* p, size_t n, uint64_t off) {
     while (n) {
         ssize_t w = pwrite(fd, p, n, off_t(off));
@@ -335,54 +327,14 @@ void crash_thread_exit() {
 }
 
 bool write_image(int fd, const unsigned char* base, uint64_t size) {
+    // The image as format/include/bbx/image.hpp takes it (the same copy as
+    // bbx::snapshot's), written where it lies in the file: descriptors,
+    // rings, metadata, then the header and, last, its magic, so that an
+    // image cut short (the process killed while writing it) is bad_magic.
     alignas(8) unsigned char buf[8192];
-    static_assert(sizeof buf % fmt::slot_size == 0 && fmt::header_size <= sizeof buf);
-    const auto* h = reinterpret_cast<const fmt::file_header*>(base);
-    // The header, with the clock fields under their seqlock: if an anchor
-    // was being written, the image says so (odd calib_seq) and a decoder
-    // ignores anchor 1, as it would in the file.
-    const uint32_t s1 = __atomic_load_n(&h->calib_seq, __ATOMIC_ACQUIRE);
-    copy_words(buf, base, fmt::header_size);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    const uint32_t s2 = __atomic_load_n(&h->calib_seq, __ATOMIC_RELAXED);
-    auto* hc = reinterpret_cast<fmt::file_header*>(buf);
-    if (s1 != s2 || (s1 & 1)) hc->calib_seq = s1 | 1;
-    // The header goes out without its magic, which is written last: an image
-    // cut short (the process killed while writing it) reads as bad_magic.
-    unsigned char magic[sizeof hc->magic];
-    __builtin_memcpy(magic, hc->magic, sizeof magic);
-    __builtin_memset(hc->magic, 0, sizeof magic);
-    if (!write_all(fd, buf, fmt::header_size, 0)) return false;
-    // Ring table and metadata: the copy's rings_used and meta_used were taken
-    // first, and nothing below them changes after it was published.
-    const uint64_t rings_offset = hc->rings_offset, ring_size = hc->ring_size;
-    const uint64_t rings = hc->rings_used < hc->ring_count ? hc->rings_used : hc->ring_count;
-    for (uint64_t off = fmt::header_size; off < rings_offset;) {
-        size_t n = size_t(rings_offset - off < sizeof buf ? rings_offset - off : sizeof buf);
-        copy_words(buf, base + off, n);
-        if (!write_all(fd, buf, n, off)) return false;
-        off += n;
-    }
-    // The rings in use, each slot under its sequence lock. A slot a writer
-    // is changing gets stamp 0: the decoder counts it torn.
-    const uint64_t end = rings_offset + rings * ring_size;
-    for (uint64_t off = rings_offset; off < end && off < size;) {
-        size_t n = size_t(end - off < sizeof buf ? end - off : sizeof buf);
-        for (size_t i = 0; i < n; i += fmt::slot_size) {
-            const auto* s = reinterpret_cast<const uint64_t*>(base + off + i);
-            uint64_t w[4];
-            w[0] = __atomic_load_n(s, __ATOMIC_ACQUIRE);
-            w[1] = __atomic_load_n(s + 1, __ATOMIC_RELAXED);
-            w[2] = __atomic_load_n(s + 2, __ATOMIC_RELAXED);
-            w[3] = __atomic_load_n(s + 3, __ATOMIC_RELAXED);
-            std::atomic_thread_fence(std::memory_order_acquire);
-            if (__atomic_load_n(s, __ATOMIC_RELAXED) != w[0]) w[0] = 0;
-            __builtin_memcpy(buf + i, w, sizeof w);
-        }
-        if (!write_all(fd, buf, n, off)) return false;
-        off += n;
-    }
-    return write_all(fd, magic, sizeof magic, 0);
+    return fmt::image::take(base, size, buf, sizeof buf, [fd](uint64_t off, const unsigned char* p, size_t n) {
+        return write_all(fd, p, n, off);
+    });
 }
 
 }  // namespace detail

@@ -114,9 +114,13 @@ struct ring_descriptor {
     uint64_t events_dropped;  // 16 events not written: discard mode full, or too large
     uint32_t tid;             // 24 kernel thread id
     uint32_t state;           // 28 ring_state
-    uint64_t unused[4];       // 32 unused: a decoder ignores them
+    uint64_t first_drop_ticks;  // 32 1.1: ticks of the first event counted in events_dropped (0: none)
+    uint64_t last_drop_ticks;   // 40 1.1: ticks of the latest one (0: none)
+    uint64_t unused[2];       // 48 unused: a decoder ignores them
 };
 static_assert(sizeof(ring_descriptor) == ring_descriptor_size);
+static_assert(offsetof(ring_descriptor, first_drop_ticks) == 32);
+static_assert(offsetof(ring_descriptor, last_drop_ticks) == 40);
 
 // ---- event slots ------------------------------------------------------------
 

@@ -232,8 +232,19 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
 
 // Counts one event that could not be written. Lock-free; the counter is this
 // thread's ring descriptor, or the header's shared one for a ring-less thread.
+// In the descriptor it also notes when: the ticks of the first and of the
+// latest drop (only this thread writes them). Signal-safe.
 inline void count_drop() {
-    if (uint64_t* c = t_ring.drop_counter) std::atomic_ref<uint64_t>(*c).fetch_add(1, std::memory_order_relaxed);
+    thread_ring* r = &t_ring;
+    uint64_t* c = r->drop_counter;
+    if (!c) return;
+    std::atomic_ref<uint64_t>(*c).fetch_add(1, std::memory_order_relaxed);
+    if (format::ring_descriptor* d = r->desc; d && c == &d->events_dropped) {
+        const uint64_t now = now_ticks();
+        if (std::atomic_ref<uint64_t>(d->first_drop_ticks).load(std::memory_order_relaxed) == 0)
+            std::atomic_ref<uint64_t>(d->first_drop_ticks).store(now, std::memory_order_relaxed);
+        std::atomic_ref<uint64_t>(d->last_drop_ticks).store(now, std::memory_order_relaxed);
+    }
 }
 
 // Stores into the shared mapping, as relaxed atomics: a reader may run at the same time.

@@ -75,11 +75,12 @@ void crash_thread_setup();
 // The thread's ring is released at its exit: frees the stack set up above.
 void crash_thread_exit();
 
-// Writes the capture's bytes to fd (the anonymous mode's image) as a reader
-// would take them: each slot under its sequence lock (a slot a writer is
-// changing is written torn, stamp 0), the clock anchors under calib_seq.
-// Rings not yet handed out are skipped (the file holds zeros there).
-// Async-signal-safe. Returns false if a write failed.
+// Writes the capture's image to fd (anonymous mode) as a reader takes it
+// (format/include/bbx/image.hpp): each slot under its sequence lock (a slot
+// a writer is changing is written torn, stamp 0), the clock anchors under
+// calib_seq, the magic last. Rings not yet handed out and metadata past
+// meta_used are skipped (the file holds zeros there). Async-signal-safe.
+// Returns false if a write failed.
 bool write_image(int fd, const unsigned char* base, uint64_t size);
 
 // The recorder's lock-taking acquire_ring for a thread inside the crash

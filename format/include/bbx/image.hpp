@@ -1,0 +1,119 @@
+// Taking the image of a ring file that writers may still be changing: the
+// copy spec/ring-buffer.md ("Images of a live capture") defines, shared by
+// the recorder (anonymous mode and the crash handler write one into the
+// file, bbx::snapshot compresses one) and the decoder (bbx snapshot).
+//
+// It is a reader's copy: every slot is copied under its sequence lock, and a
+// slot that changed while it was copied gets stamp 0 (torn) rather than a
+// mix of two events. No allocation, no lock, no system call: the crash
+// handler runs it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "bbx/format.hpp"
+
+namespace bbx::format::image {
+
+// Copies n bytes (a multiple of 8, 8-aligned) as 8-byte acquire loads: a
+// writer may be storing into them.
+inline void copy_words(unsigned char* to, const unsigned char* from, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = __atomic_load_n(reinterpret_cast<const uint64_t*>(from + i), __ATOMIC_ACQUIRE);
+        __builtin_memcpy(to + i, &v, 8);
+    }
+}
+
+// Copies n bytes of ring slots (a multiple of 32), each under its sequence
+// lock: stamp (acquire), the other three words, acquire fence, stamp again.
+// A slot whose stamp changed meanwhile is copied with stamp 0.
+inline void copy_slots(unsigned char* to, const unsigned char* from, size_t n) {
+    for (size_t i = 0; i < n; i += slot_size) {
+        const auto* s = reinterpret_cast<const uint64_t*>(from + i);
+        uint64_t w[4];
+        w[0] = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+        w[1] = __atomic_load_n(s + 1, __ATOMIC_RELAXED);
+        w[2] = __atomic_load_n(s + 2, __ATOMIC_RELAXED);
+        w[3] = __atomic_load_n(s + 3, __ATOMIC_RELAXED);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (__atomic_load_n(s, __ATOMIC_RELAXED) != w[0]) w[0] = 0;
+        __builtin_memcpy(to + i, w, sizeof w);
+    }
+}
+
+// Whether a header copy describes the layout compute_layout gives, of a file
+// of `size` bytes. (The decoder validated the file before, but a live file
+// can change under it; the recorder's headers always pass.)
+inline bool layout_ok(const file_header& h, uint64_t size) {
+    if (h.ring_size < min_ring_size || h.ring_size > max_ring_size || (h.ring_size & (h.ring_size - 1))) return false;
+    if (h.ring_count == 0 || h.ring_count > max_ring_count) return false;
+    if (h.meta_capacity == 0 || h.meta_capacity > max_meta_capacity || h.meta_capacity % 4096) return false;
+    const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity);
+    return h.header_size == header_size && h.ring_table_offset == l.ring_table_offset &&
+           h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == l.file_size &&
+           l.file_size == size;
+}
+
+// Takes the image of the ring file at src (`size` bytes, its whole length)
+// and hands it to out(offset, bytes, n) -> bool, region by region, in the
+// order that makes it consistent:
+//
+//   1. the header is copied (8-byte loads; the clock fields under calib_seq:
+//      if an anchor was being written the image's calib_seq is odd). Its
+//      rings_used R is the image's. Nothing is handed out yet.
+//   2. the descriptors of rings 0 .. R-1;
+//   3. the slots of rings 0 .. R-1, each under its sequence lock;
+//   4. meta_used is loaded again (acquire) and becomes the image's M: every
+//      call site or thread an event of steps 2-3 names was below it. The
+//      metadata records below M are handed out: they never change.
+//   5. the header (meta_used = M), magic zeroed; then the 8-byte magic at
+//      offset 0, last, so that an image cut short is not a ring file.
+//
+// Bytes it never hands out are zero in the image: descriptors and rings of
+// index R or more, metadata past M. buf is scratch of buf_size bytes, a
+// multiple of 4096. Returns false if src is not a ring file of `size` bytes
+// (magic, layout) or out returned false.
+template <class Out>
+bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t buf_size, Out&& out) {
+    if (size < header_size || buf_size < 4096 || buf_size % 4096) return false;
+    file_header h;
+    auto* hb = reinterpret_cast<unsigned char*>(&h);
+    const auto* live = reinterpret_cast<const file_header*>(src);
+    const uint32_t s1 = __atomic_load_n(&live->calib_seq, __ATOMIC_ACQUIRE);
+    copy_words(hb, src, header_size);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint32_t s2 = __atomic_load_n(&live->calib_seq, __ATOMIC_RELAXED);
+    if (s1 != s2 || (s1 & 1)) h.calib_seq = s1 | 1;
+    for (unsigned i = 0; i < sizeof ring_magic; ++i)
+        if (h.magic[i] != ring_magic[i]) return false;
+    if (!layout_ok(h, size)) return false;
+    if (h.rings_used > h.ring_count) h.rings_used = h.ring_count;
+    const uint64_t rings = h.rings_used;
+
+    auto copy_range = [&](uint64_t off, uint64_t n, bool slots) {
+        while (n) {
+            const size_t k = size_t(n < buf_size ? n : buf_size);
+            if (slots) copy_slots(buf, src + off, k);
+            else copy_words(buf, src + off, k);
+            if (!out(off, static_cast<const unsigned char*>(buf), k)) return false;
+            off += k;
+            n -= k;
+        }
+        return true;
+    };
+    if (!copy_range(h.ring_table_offset, rings * ring_descriptor_size, false)) return false;
+    if (!copy_range(h.rings_offset, rings * h.ring_size, true)) return false;
+    uint64_t meta = __atomic_load_n(&live->meta_used, __ATOMIC_ACQUIRE);
+    if (meta > h.meta_capacity || meta % 8 || meta < h.meta_used) meta = h.meta_used > h.meta_capacity ? 0 : h.meta_used;
+    h.meta_used = meta & ~uint64_t{7};
+    if (!copy_range(h.meta_offset, h.meta_used, false)) return false;
+    unsigned char magic[sizeof h.magic];
+    __builtin_memcpy(magic, h.magic, sizeof magic);
+    __builtin_memset(h.magic, 0, sizeof h.magic);
+    if (!out(uint64_t{0}, static_cast<const unsigned char*>(hb), size_t{header_size})) return false;
+    return out(uint64_t{0}, static_cast<const unsigned char*>(magic), sizeof magic);
+}
+
+}  // namespace bbx::format::image
