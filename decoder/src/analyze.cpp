@@ -100,14 +100,18 @@
 // digits and a unit; or one JSON object {capture, tasks (all), threads,
 // warnings} with every time in ns. The exit status does not depend on the
 // warnings.
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -178,36 +182,229 @@ int64_t bucket_mid(uint16_t b) {
     return mid > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(mid);
 }
 
+// A vector whose first N elements live inline: most tasks need one or two,
+// and a heap block for each would cost more than the rest of the task.
+// For trivially copyable T.
+template <class T, size_t N>
+class small_vec {
+public:
+    small_vec() = default;
+    small_vec(const small_vec& o) { *this = o; }
+    small_vec& operator=(const small_vec& o) {
+        if (this != &o) {
+            clear();
+            for (const T& x : o) push_back(x);
+        }
+        return *this;
+    }
+    ~small_vec() { release(); }
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    T* begin() { return data(); }
+    T* end() { return data() + size_; }
+    const T* begin() const { return data(); }
+    const T* end() const { return data() + size_; }
+    T& operator[](size_t i) { return data()[i]; }
+    const T& operator[](size_t i) const { return data()[i]; }
+    T& back() { return data()[size_ - 1]; }
+    const T& back() const { return data()[size_ - 1]; }
+    void clear() { size_ = 0; }
+    void push_back(const T& x) {
+        if (size_ == cap_) grow();
+        data()[size_++] = x;
+    }
+    // Empties it and frees a heap block (clear() keeps the block).
+    void release() {
+        if (cap_ > N) delete[] u_.heap;
+        cap_ = N;
+        size_ = 0;
+    }
+
+private:
+    T* data() { return cap_ > N ? u_.heap : u_.in; }
+    const T* data() const { return cap_ > N ? u_.heap : u_.in; }
+    void grow() {
+        T* h = new T[size_t(cap_) * 2];
+        std::copy(begin(), end(), h);
+        if (cap_ > N) delete[] u_.heap;
+        u_.heap = h;
+        cap_ *= 2;
+    }
+    union {
+        T in[N] = {};
+        T* heap;  // when cap_ > N
+    } u_;
+    uint32_t size_ = 0, cap_ = N;
+};
+
+// Elements that never move once added: no copying as it grows, and
+// references stay valid. Blocks of 2 MiB; all but the first are asked to be
+// one transparent huge page each: a capture may have millions of tasks, and
+// faulting their state in 4 KiB at a time cost more than analysing them
+// (while a small capture, fuzzing, should not pay for a whole huge page).
+template <class T>
+class stable_vec {
+public:
+    stable_vec() = default;
+    stable_vec(const stable_vec&) = delete;
+    stable_vec& operator=(const stable_vec&) = delete;
+    ~stable_vec() {
+        for (size_t i = 0; i < size_; ++i) (*this)[i].~T();
+        for (T* b : blocks_) munmap(b, block_bytes);
+    }
+    size_t size() const { return size_; }
+    T& operator[](size_t i) { return blocks_[i / per_block][i % per_block]; }
+    const T& operator[](size_t i) const { return blocks_[i / per_block][i % per_block]; }
+    T& emplace_back() {
+        if (size_ == blocks_.size() * per_block) blocks_.push_back(new_block(!blocks_.empty()));
+        T* p = new (&blocks_[size_ / per_block][size_ % per_block]) T();
+        ++size_;
+        return *p;
+    }
+
+private:
+    static constexpr size_t block_bytes = size_t(2) << 20;
+    static constexpr size_t per_block = block_bytes / sizeof(T);
+    static T* new_block(bool huge) {
+        // Twice the size, to cut an aligned block out of it for a huge page.
+        void* m = mmap(nullptr, (huge ? 2 : 1) * block_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) throw std::bad_alloc();
+        if (!huge) return static_cast<T*>(m);
+        const uintptr_t a = reinterpret_cast<uintptr_t>(m), b = (a + block_bytes - 1) & ~(block_bytes - 1);
+        if (b > a) munmap(m, b - a);
+        if (b + block_bytes < a + 2 * block_bytes) munmap(reinterpret_cast<void*>(b + block_bytes), a + block_bytes - b);
+        void* block = reinterpret_cast<void*>(b);
+        madvise(block, block_bytes, MADV_HUGEPAGE);  // a hint: without huge pages it is 4 KiB pages
+        return static_cast<T*>(block);
+    }
+    std::vector<T*> blocks_;
+    size_t size_ = 0;
+};
+
+// Task id (never 0) -> index. The recorder hands ids out from a counter,
+// in blocks per thread, so they are mostly dense: those live in a table
+// indexed by id - base (kept under 16 slots per task, plus 64 Ki); any other
+// id in a hash table (open addressing, linear probing, at most half full).
+// An id is in one or the other, never both.
+class id_index {
+public:
+    // The index of id; if it has none yet, `fresh` becomes its index.
+    uint32_t find_or_add(uint64_t id, uint32_t fresh, bool& added) {
+        if (!based_) {
+            base_ = id > dense_slack ? id - dense_slack : 0;
+            based_ = true;
+        }
+        const uint64_t off = id - base_;  // (ids below base_ wrap around: huge)
+        if (off < dense_.size() && dense_[off]) {
+            added = false;
+            return dense_[off] - 1;
+        }
+        if (n_hashed_)
+            if (const uint32_t* i = find_hashed(id)) {
+                added = false;
+                return *i;
+            }
+        added = true;
+        ++n_;
+        if (off < dense_.size() || (off < 16 * n_ + dense_slack && widen(off))) {
+            dense_[off] = fresh + 1;
+            return fresh;
+        }
+        add_hashed(id, fresh);
+        return fresh;
+    }
+    bool find(uint64_t id, uint32_t& index) const {
+        const uint64_t off = id - base_;
+        if (based_ && off < dense_.size() && dense_[off]) {
+            index = dense_[off] - 1;
+            return true;
+        }
+        const uint32_t* i = n_hashed_ ? find_hashed(id) : nullptr;
+        if (i) index = *i;
+        return i != nullptr;
+    }
+
+private:
+    static constexpr uint64_t dense_slack = 1 << 16;
+    struct slot {
+        uint64_t id;
+        uint32_t index;
+    };
+    static uint64_t hash(uint64_t x) {  // murmur3's finaliser
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdull;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53ull;
+        return x ^ (x >> 33);
+    }
+    bool widen(uint64_t off) {
+        dense_.resize(std::max<size_t>(size_t(off) + 1, 2 * dense_.size()), 0);
+        return true;
+    }
+    const uint32_t* find_hashed(uint64_t id) const {
+        if (id == 0) return nullptr;
+        for (size_t i = hash(id) & mask_;; i = (i + 1) & mask_) {
+            const slot& s = slots_[i];
+            if (s.id == id) return &s.index;
+            if (s.id == 0) return nullptr;
+        }
+    }
+    void add_hashed(uint64_t id, uint32_t index) {
+        if (2 * (n_hashed_ + 1) > slots_.size()) {
+            std::vector<slot> old = std::move(slots_);
+            slots_.assign(old.empty() ? 64 : old.size() * 2, slot{0, 0});
+            mask_ = slots_.size() - 1;
+            for (const slot& s : old)
+                if (s.id) put(s);
+        }
+        put({id, index});
+        ++n_hashed_;
+    }
+    void put(const slot& s) {
+        for (size_t i = hash(s.id) & mask_;; i = (i + 1) & mask_)
+            if (slots_[i].id == 0) {
+                slots_[i] = s;
+                return;
+            }
+    }
+    uint64_t base_ = 0;
+    bool based_ = false;
+    std::vector<uint32_t> dense_;  // index + 1, or 0
+    std::vector<slot> slots_;
+    size_t mask_ = 0, n_ = 0, n_hashed_ = 0;
+};
+
 // The scheduled intervals of one task: exact while few, then a sparse histogram.
 class sched_dist {
 public:
     void add(int64_t v) {
         ++n_;
-        if (hist_.empty() && exact_.size() < exact_samples) {
+        if (!hist_ && exact_.size() < exact_samples) {
             exact_.push_back(v);
             return;
         }
+        if (!hist_) hist_ = std::make_unique<std::vector<std::pair<uint16_t, uint64_t>>>();
         if (!exact_.empty()) {
             for (int64_t x : exact_) bump(bucket_of(uint64_t(x)));
-            exact_.clear();
-            exact_.shrink_to_fit();
+            exact_.release();
         }
         bump(bucket_of(uint64_t(v)));
     }
     uint64_t count() const { return n_; }
-    bool exact() const { return hist_.empty(); }
+    bool exact() const { return !hist_; }
     // Nearest rank: the smallest value with at least p of the values at or below it.
     int64_t percentile(double p, int64_t max) const {
         if (n_ == 0) return 0;
         uint64_t rank = uint64_t(std::ceil(p * double(n_)));
         rank = std::clamp<uint64_t>(rank, 1, n_);
-        if (hist_.empty()) {
-            std::vector<int64_t> v = exact_;
-            std::nth_element(v.begin(), v.begin() + ptrdiff_t(rank - 1), v.end());
+        if (!hist_) {
+            int64_t v[exact_samples];
+            std::copy(exact_.begin(), exact_.end(), v);
+            std::nth_element(v, v + (rank - 1), v + exact_.size());
             return v[rank - 1];
         }
         uint64_t seen = 0;
-        for (const auto& [b, n] : hist_) {
+        for (const auto& [b, n] : *hist_) {
             seen += n;
             if (seen >= rank) return std::min(bucket_mid(b), max);
         }
@@ -216,12 +413,12 @@ public:
 
 private:
     void bump(uint16_t b) {
-        auto it = std::lower_bound(hist_.begin(), hist_.end(), b, [](const auto& e, uint16_t k) { return e.first < k; });
-        if (it != hist_.end() && it->first == b) ++it->second;
-        else hist_.insert(it, {b, 1});
+        auto it = std::lower_bound(hist_->begin(), hist_->end(), b, [](const auto& e, uint16_t k) { return e.first < k; });
+        if (it != hist_->end() && it->first == b) ++it->second;
+        else hist_->insert(it, {b, 1});
     }
-    std::vector<int64_t> exact_;
-    std::vector<std::pair<uint16_t, uint64_t>> hist_;  // by bucket
+    small_vec<int64_t, 2> exact_;
+    std::unique_ptr<std::vector<std::pair<uint16_t, uint64_t>>> hist_;  // by bucket
     uint64_t n_ = 0;
 };
 
@@ -233,20 +430,34 @@ struct open_wait {
     bool open = false;
 };
 
+// A resource a task did something to: ops bit 0 send, bit 1 recv.
+struct res_touch {
+    uint64_t res = 0;
+    uint8_t ops = 0;
+};
+
+// (What the passes over every task at the end read comes first.)
 struct task_state {
     uint64_t id = 0;
-    const site* spawn = nullptr;
-    uint64_t parent = 0, frame = 0;
-    int64_t first = 0, done_at = 0;
+    int64_t busy = 0;
     bool spawn_seen = false, done = false, scheduled = false;
     bool woken_in_poll = false, self_in_poll = false, polled = false, has_longest = false;
     bool longest_unfinished = false, wait_ended_idle = false;
     uint16_t running = 0;  // poll depth
-    uint64_t polls = 0, wakes = 0, self_wakes = 0, polls_over = 0;
-    int64_t busy = 0, sched_total = 0, sched_max = 0;
-    int64_t sched_start = 0;
+    uint32_t sched_pos = 0;  // its place in analyzer::scheduled_, while scheduled
+    uint64_t wakes = 0, self_wakes = 0;
+    int64_t sched_start = 0, sched_total = 0;
+    open_wait wait;
+    const site* spawn = nullptr;
+    uint64_t parent = 0, frame = 0;
+    int64_t first = 0, done_at = 0;
+    uint64_t polls = 0, polls_over = 0;
+    int64_t sched_max = 0;
     uint64_t sched_waker = 0, pending_waker = 0;
+    // What owns memory, together: destroying a task reads one or two cache lines.
     sched_dist sched;
+    small_vec<const site*, 2> longest_spans;
+    small_vec<res_touch, 1> touched;  // every resource it sent on or received from
     int64_t last_poll_end = 0;
     const site* last_await = nullptr;
     int64_t last_self_wake = 0;
@@ -254,8 +465,6 @@ struct task_state {
     int64_t longest = 0, longest_at = 0, longest_span = 0;
     uint32_t longest_ring = 0;
     const site* longest_await = nullptr;
-    std::vector<const site*> longest_spans;
-    open_wait wait;
     int64_t wait_ended_at = 0;
     uint64_t wait_ended_res = 0;
 };
@@ -273,24 +482,51 @@ struct span_open {
 };
 
 struct poll_open {
-    uint32_t task;
-    int64_t begin;
+    uint32_t task = 0;
+    int64_t begin = 0;
     int64_t best_span = 0;             // the longest span that began and ended inside
     std::vector<span_open> best_path;  // it, with its enclosing spans that began inside
     waits waiting;                     // tasks whose scheduled interval ended during the poll
     uint64_t waiting_total = 0;
 };
 
+// The polls open on a thread, innermost last. Entries are reused, vectors
+// and all: opening a poll allocates nothing once the stack has been as deep.
+class poll_stack {
+public:
+    size_t size() const { return n_; }
+    bool empty() const { return n_ == 0; }
+    poll_open& operator[](size_t i) { return v_[i]; }
+    const poll_open& operator[](size_t i) const { return v_[i]; }
+    poll_open& back() { return v_[n_ - 1]; }
+    poll_open* begin() { return v_.data(); }
+    poll_open* end() { return v_.data() + n_; }
+    void push(uint32_t task, int64_t begin) {
+        if (n_ == v_.size()) v_.emplace_back();
+        poll_open& p = v_[n_++];
+        p.task = task;
+        p.begin = begin;
+        p.best_span = 0;
+        p.best_path.clear();
+        p.waiting.clear();
+        p.waiting_total = 0;
+    }
+    void pop_back() { --n_; }
+
+private:
+    std::vector<poll_open> v_;
+    size_t n_ = 0;
+};
+
 struct ring_state {
     std::vector<span_open> spans;
-    std::vector<poll_open> polls;
+    poll_stack polls;
     uint64_t npolls = 0;
     int64_t busy = 0, longest = 0, longest_at = 0;
     uint64_t longest_task = 0;
 };
 
 struct res_state {
-    std::unordered_set<uint32_t> senders, receivers;  // task indices, any operation
     bool outside_send = false, outside_recv = false;  // operations outside any task
     bool has_op[2] = {}, has_any[2] = {};
     int64_t last_op[2] = {};     // resource_op send/recv: completed operations
@@ -306,8 +542,6 @@ public:
 
     void on_event(const event& e) {
         ++events_;
-        if (!any_) start_ = last_ = e.ns;
-        any_ = true;
         start_ = std::min(start_, e.ns);
         last_ = std::max(last_, e.ns);
         const int64_t t = e.ns;
@@ -324,12 +558,18 @@ public:
         if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
         ++task_events_;
         if (e.kind == fmt::kind::resource_op) {
-            resource_event(e.task ? task(e.task, t) : no_task, e.w1, uint8_t(e.w2), t, true);
+            if (e.task) {
+                const task_ref k = task(e.task, t, e.ring);
+                resource_event(k.ti, k.T, e.w1, uint8_t(e.w2), t, true);
+            } else {
+                resource_event(no_task, nullptr, e.w1, uint8_t(e.w2), t, true);
+            }
             return;
         }
         if (e.task == 0) return;
-        const uint32_t ti = task(e.task, t);
-        task_state& T = tasks_[ti];
+        const task_ref k = task(e.task, t, e.ring);
+        const uint32_t ti = k.ti;
+        task_state& T = *k.T;
         switch (e.kind) {
             case fmt::kind::task_spawn:
                 T.spawn_seen = true;
@@ -338,22 +578,22 @@ public:
                 T.frame = e.w2;
                 T.first = std::min(T.first, t);
                 break;
-            case fmt::kind::task_wake: wake(ti, e.w1, t); break;
-            case fmt::kind::task_poll_begin: poll_begin(ti, e.ring, t); break;
-            case fmt::kind::task_poll_end: poll_end(ti, e.ring, t, e.where); break;
+            case fmt::kind::task_wake: wake(ti, T, e.w1, t); break;
+            case fmt::kind::task_poll_begin: poll_begin(ti, T, e.ring, t); break;
+            case fmt::kind::task_poll_end: poll_end(ti, T, e.ring, t, e.where); break;
             case fmt::kind::task_complete:
                 if (T.done) break;
                 T.done = true;
                 T.done_at = t;
                 if (T.scheduled) {
                     T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, t));
-                    unschedule(ti);
+                    unschedule(T);
                 }
                 T.wait.open = false;
                 break;
             case fmt::kind::wait_begin:
                 T.wait = {e.w1, t, e.where, uint8_t(e.w2), true};
-                resource_event(ti, e.w1, uint8_t(e.w2), t, false);
+                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
                 break;
             case fmt::kind::wait_end:
                 if (T.wait.open && T.wait.res == e.w1) {
@@ -364,13 +604,15 @@ public:
                         T.wait_ended_res = e.w1;
                     }
                 }
-                resource_event(ti, e.w1, uint8_t(e.w2), t, false);
+                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
                 break;
             default: break;
         }
     }
 
-    analysis finish() {
+    // The analysis; its tasks: the first `limit` reports in report order
+    // (fill_report and report_order give the others).
+    analysis finish(size_t limit = SIZE_MAX) {
         analysis a;
         a.file = c_.name();
         a.long_poll_ns = opt_.long_poll_ns;
@@ -378,6 +620,8 @@ public:
         a.task_events = task_events_;
         for (const ring_stats& s : c_.stats()) a.events_overwritten += s.overwritten;
         const header_info& h = c_.header();
+        const bool any_ = events_ > 0;
+        if (!any_) start_ = last_ = 0;
         end_ = last_;
         if ((h.flags & fmt::flag_ended_clean) && h.anchor_count >= 2 && any_)
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
@@ -397,45 +641,64 @@ public:
                 poll_done(p, r, end_, nullptr, true);
             }
         }
-        for (task_state& T : tasks_)
-            if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
-
         find_warnings(a);
-        reports(a);
+        reports(a, limit);
         return a;
     }
 
+    size_t task_count() const { return tasks_.size(); }
+    bool task_index(uint64_t id, uint32_t& ti) const { return index_.find(id, ti); }
+
 private:
     ring_state& ring(uint32_t r) {
-        if (r >= rings_.size()) rings_.resize(size_t(r) + 1);
+        if (r < rings_.size()) [[likely]] return rings_[r];
+        return new_ring(r);
+    }
+    [[gnu::noinline]] ring_state& new_ring(uint32_t r) {
+        rings_.resize(size_t(r) + 1);
         return rings_[r];
     }
 
-    uint32_t task(uint64_t id, int64_t t) {
-        auto [it, fresh] = index_.try_emplace(id, uint32_t(tasks_.size()));
-        if (fresh) {
-            tasks_.emplace_back();
-            tasks_.back().id = id;
-            tasks_.back().first = t;
+    // The task with this id (not 0), created by its first event. Each ring
+    // remembers its last one: a task's events mostly come in a row.
+    struct task_ref {
+        uint64_t id = 0;
+        uint32_t ti = 0;
+        task_state* T = nullptr;
+    };
+    task_ref task(uint64_t id, int64_t t, uint32_t r) {
+        if (r < last_task_.size() && last_task_[r].id == id) [[likely]] return last_task_[r];
+        return new_task(id, t, r);
+    }
+    [[gnu::noinline]] task_ref new_task(uint64_t id, int64_t t, uint32_t r) {
+        if (r >= last_task_.size()) last_task_.resize(size_t(r) + 1);
+        bool added;
+        const uint32_t ti = index_.find_or_add(id, uint32_t(tasks_.size()), added);
+        if (added) {
+            task_state& T = tasks_.emplace_back();
+            T.id = id;
+            T.first = t;
         }
-        return it->second;
+        return last_task_[r] = {id, ti, &tasks_[ti]};
     }
 
-    void unschedule(uint32_t ti) {
-        tasks_[ti].scheduled = false;
-        scheduled_.erase(ti);
+    void unschedule(task_state& T) {
+        T.scheduled = false;
+        const uint32_t last = scheduled_.back();
+        scheduled_[T.sched_pos] = last;
+        tasks_[last].sched_pos = T.sched_pos;
+        scheduled_.pop_back();
     }
 
-    void schedule(uint32_t ti, int64_t t, uint64_t waker) {
-        task_state& T = tasks_[ti];
+    void schedule(uint32_t ti, task_state& T, int64_t t, uint64_t waker) {
         T.scheduled = true;
         T.sched_start = t;
         T.sched_waker = waker;
-        scheduled_.insert(ti);
+        T.sched_pos = uint32_t(scheduled_.size());
+        scheduled_.push_back(ti);
     }
 
-    void wake(uint32_t ti, uint64_t waker, int64_t t) {
-        task_state& T = tasks_[ti];
+    void wake(uint32_t ti, task_state& T, uint64_t waker, int64_t t) {
         ++T.wakes;
         if (waker == T.id) {
             ++T.self_wakes;
@@ -448,7 +711,7 @@ private:
             T.woken_in_poll = true;
             return;
         }
-        if (!T.scheduled) schedule(ti, t, waker);
+        if (!T.scheduled) schedule(ti, T, t, waker);
     }
 
     // Adds a task that waited `ov` during poll p (merging repeats; the longest 16 stay).
@@ -468,8 +731,7 @@ private:
         if (low->second < ov) *low = {ti, ov};
     }
 
-    void poll_begin(uint32_t ti, uint32_t r, int64_t t) {
-        task_state& T = tasks_[ti];
+    void poll_begin(uint32_t ti, task_state& T, uint32_t r, int64_t t) {
         if (T.scheduled) {
             int64_t d = elapsed(T.sched_start, t);
             T.sched_total = add_sat(T.sched_total, d);
@@ -482,13 +744,13 @@ private:
                     if (p.task != ti && p.begin < t)
                         add_waiting(p.waiting, p.waiting_total, ti, elapsed(std::max(p.begin, T.sched_start), t));
             }
-            unschedule(ti);
+            unschedule(T);
         }
         ++T.polls;
         ++T.running;
         ring_state& R = ring(r);
         if (R.polls.empty()) active_.push_back(r);
-        R.polls.push_back({ti, t, 0, {}, {}, 0});
+        R.polls.push(ti, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
 
@@ -500,8 +762,7 @@ private:
         }
     }
 
-    void poll_end(uint32_t ti, uint32_t r, int64_t t, const site* where) {
-        task_state& T = tasks_[ti];
+    void poll_end(uint32_t ti, task_state& T, uint32_t r, int64_t t, const site* where) {
         ring_state& R = ring(r);
         size_t i = R.polls.size();
         while (i > 0 && R.polls[i - 1].task != ti) --i;
@@ -538,7 +799,7 @@ private:
         }
         if (T.woken_in_poll) {
             T.woken_in_poll = false;
-            if (!T.done) schedule(ti, t, T.pending_waker);
+            if (!T.done) schedule(ti, T, t, T.pending_waker);
         }
     }
 
@@ -565,7 +826,11 @@ private:
         T.longest_span = p.best_path.empty() ? 0 : p.best_span;
         if (d <= opt_.long_poll_ns) return;
         long_poll_info info{p.waiting, p.waiting_total};
-        for (uint32_t v : scheduled_) {
+        // The tasks still scheduled, by id (when more than max_waiting qualify,
+        // which are kept may depend on the order).
+        std::vector<uint32_t> sched = scheduled_;
+        std::sort(sched.begin(), sched.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        for (uint32_t v : sched) {
             if (v == p.task || tasks_[v].sched_start >= end) continue;
             add_waiting(info.waiting, info.total, v, elapsed(std::max(p.begin, tasks_[v].sched_start), end));
         }
@@ -590,14 +855,27 @@ private:
         R.spans.resize(i - 1);
     }
 
-    void resource_event(uint32_t ti, uint64_t res, uint8_t op, int64_t t, bool completed) {
+    // ti, T: the task (no_task, null: code outside any task).
+    void resource_event(uint32_t ti, task_state* T, uint64_t res, uint8_t op, int64_t t, bool completed) {
         int k = op_slot(op);
         if (res == 0 || k < 0) return;
-        res_state& S = res_[res];
+        if (res != last_res_id_) {
+            last_res_ = &res_[res];  // (nodes of an unordered_map never move)
+            last_res_id_ = res;
+        }
+        res_state& S = *last_res_;
         if (ti == no_task) {
             (k == 0 ? S.outside_send : S.outside_recv) = true;
         } else {
-            (k == 0 ? S.senders : S.receivers).insert(ti);
+            const uint8_t bit = uint8_t(1u << k);
+            bool seen = false;
+            for (res_touch& x : T->touched)
+                if (x.res == res) {
+                    x.ops |= bit;
+                    seen = true;
+                    break;
+                }
+            if (!seen) T->touched.push_back({res, bit});
         }
         S.has_any[k] = true;
         S.last_any[k] = t;
@@ -612,22 +890,39 @@ private:
 
     bool idle_at_end(const task_state& T) const { return !T.done && !T.running && !T.scheduled; }
 
-    std::string name_of(uint32_t ti) const {
-        const task_state& T = tasks_[ti];
-        return T.spawn ? printable(T.spawn->name) : std::string();
+    // A call site's name and line as reports print them, made once per site.
+    struct site_text {
+        bool made = false;
+        std::string name;
+        code_location at;
+    };
+    const site_text& text_of(const site* s) const {
+        const std::vector<site>& sites = c_.sites();
+        if (site_text_.size() != sites.size()) site_text_.assign(sites.size(), site_text{});
+        const size_t i = size_t(s - sites.data());
+        site_text* x = i < sites.size() && &sites[i] == s ? &site_text_[i] : &other_text_;
+        if (!x->made || x == &other_text_) {
+            x->made = true;
+            x->name = printable(s->name);
+            x->at.file = printable(s->file);
+            x->at.function = printable(s->function);
+            x->at.line = s->line;
+        }
+        return *x;
+    }
+    const std::string& site_name(const site* s) const {
+        static const std::string none;
+        return s ? text_of(s).name : none;
     }
 
-    static code_location loc(const site* s) {
-        code_location l;
-        if (s) {
-            l.file = printable(s->file);
-            l.function = printable(s->function);
-            l.line = s->line;
-        }
-        return l;
+    std::string name_of(uint32_t ti) const { return site_name(tasks_[ti].spawn); }
+
+    const code_location& loc(const site* s) const {
+        static const code_location none;
+        return s ? text_of(s).at : none;
     }
     // An await site if known, else the spawn line.
-    code_location best_loc(const site* await_site, const task_state& T) const {
+    const code_location& best_loc(const site* await_site, const task_state& T) const {
         return loc(await_site ? await_site : T.spawn);
     }
 
@@ -651,14 +946,22 @@ private:
         const int64_t thr = opt_.long_poll_ns;
         std::vector<bool> lost(tasks_.size(), false);
 
+        // One pass over every task: scheduled time up to the end, and which
+        // tasks each finding below needs to look at.
         // Open waits per (resource, op), of tasks not done: "no other task waits to send on it".
         std::unordered_map<uint64_t, uint32_t> open_waiters[2];
-        for (const task_state& T : tasks_)
-            if (!T.done && T.wait.open && op_slot(T.wait.op) >= 0) ++open_waiters[op_slot(T.wait.op)][T.wait.res];
-
+        std::vector<uint32_t> idle, woken, selfish;
         for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+            task_state& T = tasks_[ti];
+            if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
+            if (!T.done && T.wait.open && op_slot(T.wait.op) >= 0) ++open_waiters[op_slot(T.wait.op)][T.wait.res];
+            if (idle_at_end(T)) idle.push_back(ti);
+            if (!(T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr)) woken.push_back(ti);
+            if (!(T.wakes < self_wake_min_wakes || T.self_wakes * 2 <= T.wakes)) selfish.push_back(ti);
+        }
+
+        for (uint32_t ti : idle) {
             const task_state& T = tasks_[ti];
-            if (!idle_at_end(T)) continue;
             const int64_t after = T.polled ? T.last_poll_end : T.first;
             analysis_warning w;
             w.kind = warning_kind::lost_wake;
@@ -702,7 +1005,7 @@ private:
             a.warnings.push_back(std::move(w));
         }
 
-        find_deadlocks(a, lost);
+        find_deadlocks(a, idle, lost);
 
         for (auto& [ti, info] : long_polls_) {
             const task_state& T = tasks_[ti];
@@ -745,9 +1048,8 @@ private:
             a.warnings.push_back(std::move(w));
         }
 
-        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+        for (uint32_t ti : woken) {
             const task_state& T = tasks_[ti];
-            if (T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr) continue;
             analysis_warning w;
             w.kind = warning_kind::woken_never_polled;
             w.task = T.id;
@@ -763,9 +1065,8 @@ private:
             a.warnings.push_back(std::move(w));
         }
 
-        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+        for (uint32_t ti : selfish) {
             const task_state& T = tasks_[ti];
-            if (T.wakes < self_wake_min_wakes || T.self_wakes * 2 <= T.wakes) continue;
             analysis_warning w;
             w.kind = warning_kind::self_wake;
             w.task = T.id;
@@ -793,27 +1094,38 @@ private:
     std::vector<uint32_t> counterparts(uint32_t ti) const {
         const task_state& T = tasks_[ti];
         std::vector<uint32_t> out;
-        auto it = res_.find(T.wait.res);
-        if (it == res_.end()) return out;
-        const auto& set = T.wait.op == op_send ? it->second.receivers : it->second.senders;
+        if (res_.find(T.wait.res) == res_.end()) return out;
+        const auto& set = doers_.at(T.wait.res)[T.wait.op == op_send ? 1 : 0];
         for (uint32_t u : set)
             if (u != ti && !tasks_[u].done) out.push_back(u);
         std::sort(out.begin(), out.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
         return out;
     }
 
-    void find_deadlocks(analysis& a, const std::vector<bool>& lost) {
+    // idle: the tasks idle at the end, in index order.
+    void find_deadlocks(analysis& a, const std::vector<uint32_t>& idle, const std::vector<bool>& lost) {
         std::vector<uint32_t> stuck;
-        std::vector<char> in(tasks_.size(), 0);
-        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+        for (uint32_t ti : idle) {
             const task_state& T = tasks_[ti];
-            if (!idle_at_end(T) || lost[ti] || !T.wait.open || op_slot(T.wait.op) < 0 || is_timer(T.wait.res)) continue;
+            if (lost[ti] || !T.wait.open || op_slot(T.wait.op) < 0 || is_timer(T.wait.res)) continue;
             auto it = res_.find(T.wait.res);
             if (it == res_.end()) continue;
             if (T.wait.op == op_send ? it->second.outside_recv : it->second.outside_send) continue;
-            in[ti] = 1;
             stuck.push_back(ti);
         }
+        if (stuck.empty()) return;
+        std::vector<char> in(tasks_.size(), 0);
+        for (uint32_t ti : stuck) in[ti] = 1;
+        // Who sent on and who received from the resources they wait on.
+        for (uint32_t ti : stuck) doers_[tasks_[ti].wait.res];
+        if (!doers_.empty())
+            for (uint32_t ui = 0; ui < tasks_.size(); ++ui)
+                for (const res_touch& x : tasks_[ui].touched) {
+                    auto it = doers_.find(x.res);
+                    if (it == doers_.end()) continue;
+                    if (x.ops & 1) it->second[0].push_back(ui);
+                    if (x.ops & 2) it->second[1].push_back(ui);
+                }
         std::unordered_map<uint32_t, std::vector<uint32_t>> edges;
         for (uint32_t ti : stuck) edges[ti] = counterparts(ti);
         for (bool changed = true; changed;) {
@@ -922,53 +1234,100 @@ private:
         return w;
     }
 
-    void reports(analysis& a) {
-        std::vector<uint32_t> order(tasks_.size());
-        for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-            if (tasks_[x].busy != tasks_[y].busy) return tasks_[x].busy > tasks_[y].busy;
-            return tasks_[x].id < tasks_[y].id;
-        });
-        a.tasks.reserve(order.size());
-        for (uint32_t ti : order) {
-            const task_state& T = tasks_[ti];
-            task_report r;
-            r.id = T.id;
-            r.name = name_of(ti);
-            r.spawned_at = loc(T.spawn);
-            r.parent = T.parent;
-            r.frame_bytes = T.frame;
-            r.spawn_seen = T.spawn_seen;
-            r.first_ns = T.first;
-            r.last_ns = T.done ? T.done_at : end_;
-            r.polls = T.polls;
-            r.wakes = T.wakes;
-            r.self_wakes = T.self_wakes;
-            r.busy_ns = T.busy;
-            r.scheduled_ns = T.sched_total;
-            int64_t life = elapsed(r.first_ns, r.last_ns);
-            r.idle_ns = std::max<int64_t>(0, life - std::min(life, T.busy) - std::min(life, T.sched_total));
-            r.scheduled_count = T.sched.count();
-            r.sched_p50_ns = T.sched.percentile(0.50, T.sched_max);
-            r.sched_p99_ns = T.sched.percentile(0.99, T.sched_max);
-            r.sched_max_ns = T.sched_max;
-            r.sched_exact = T.sched.exact();
-            if (T.has_longest) {
-                r.longest_poll_ns = T.longest;
-                r.longest_poll_at_ns = T.longest_at;
-                r.longest_poll_ring = T.longest_ring;
-                r.longest_poll_unfinished = T.longest_unfinished;
-                r.longest_poll_await = loc(T.longest_await);
-                for (const site* s : T.longest_spans) r.longest_poll_spans.push_back(s ? printable(s->name) : "?");
-                r.longest_poll_span_ns = T.longest_span;
-                if (!T.longest_spans.empty()) r.longest_poll_span_at = loc(T.longest_spans.back());
+public:
+    // Report order: busiest first, then by id. Only the first `limit` are
+    // sorted (and returned).
+    std::vector<uint32_t> report_order(size_t limit) const {
+        struct key {
+            int64_t busy;
+            uint64_t id;
+            uint32_t ti;
+        };
+        auto first = [](const key& x, const key& y) { return x.busy != y.busy ? x.busy > y.busy : x.id < y.id; };
+        std::vector<key> k;
+        if (limit >= tasks_.size()) {
+            k.resize(tasks_.size());
+            for (uint32_t i = 0; i < k.size(); ++i) k[i] = {tasks_[i].busy, tasks_[i].id, i};
+            std::sort(k.begin(), k.end(), first);
+        } else if (limit > 0) {
+            // The best `limit` in a heap whose top is the last of them.
+            k.reserve(limit);
+            for (uint32_t i = 0; i < tasks_.size(); ++i) {
+                const key x{tasks_[i].busy, tasks_[i].id, i};
+                if (k.size() < limit) {
+                    k.push_back(x);
+                    std::push_heap(k.begin(), k.end(), first);
+                } else if (first(x, k.front())) {
+                    std::pop_heap(k.begin(), k.end(), first);
+                    k.back() = x;
+                    std::push_heap(k.begin(), k.end(), first);
+                }
             }
-            r.state = T.done ? task_end_state::done
-                      : T.running ? task_end_state::running
-                      : T.scheduled ? task_end_state::scheduled
-                                    : task_end_state::idle;
-            a.tasks.push_back(std::move(r));
+            std::sort_heap(k.begin(), k.end(), first);
         }
+        std::vector<uint32_t> order(k.size());
+        for (size_t i = 0; i < k.size(); ++i) order[i] = k[i].ti;
+        return order;
+    }
+
+    // Task ti's report, into r (every field set: r may hold another task's).
+    void fill_report(uint32_t ti, task_report& r) const {
+        const task_state& T = tasks_[ti];
+        r.id = T.id;
+        r.name = name_of(ti);
+        r.spawned_at = loc(T.spawn);
+        r.parent = T.parent;
+        r.frame_bytes = T.frame;
+        r.spawn_seen = T.spawn_seen;
+        r.first_ns = T.first;
+        r.last_ns = T.done ? T.done_at : end_;
+        r.polls = T.polls;
+        r.wakes = T.wakes;
+        r.self_wakes = T.self_wakes;
+        r.busy_ns = T.busy;
+        r.scheduled_ns = T.sched_total;
+        int64_t life = elapsed(r.first_ns, r.last_ns);
+        r.idle_ns = std::max<int64_t>(0, life - std::min(life, T.busy) - std::min(life, T.sched_total));
+        r.scheduled_count = T.sched.count();
+        r.sched_p50_ns = T.sched.percentile(0.50, T.sched_max);
+        r.sched_p99_ns = T.sched.percentile(0.99, T.sched_max);
+        r.sched_max_ns = T.sched_max;
+        r.sched_exact = T.sched.exact();
+        const size_t nspans = T.has_longest ? T.longest_spans.size() : 0;
+        r.longest_poll_spans.resize(nspans);
+        if (T.has_longest) {
+            r.longest_poll_ns = T.longest;
+            r.longest_poll_at_ns = T.longest_at;
+            r.longest_poll_ring = T.longest_ring;
+            r.longest_poll_unfinished = T.longest_unfinished;
+            r.longest_poll_await = loc(T.longest_await);
+            for (size_t i = 0; i < nspans; ++i) {
+                const site* s = T.longest_spans[i];
+                if (s) r.longest_poll_spans[i] = site_name(s);
+                else r.longest_poll_spans[i] = "?";
+            }
+            r.longest_poll_span_ns = T.longest_span;
+            r.longest_poll_span_at = T.longest_spans.empty() ? code_location() : loc(T.longest_spans.back());
+        } else {
+            r.longest_poll_ns = 0;
+            r.longest_poll_at_ns = 0;
+            r.longest_poll_ring = 0;
+            r.longest_poll_unfinished = false;
+            r.longest_poll_await = code_location();
+            r.longest_poll_span_ns = 0;
+            r.longest_poll_span_at = code_location();
+        }
+        r.state = T.done ? task_end_state::done
+                  : T.running ? task_end_state::running
+                  : T.scheduled ? task_end_state::scheduled
+                                : task_end_state::idle;
+    }
+
+private:
+    void reports(analysis& a, size_t limit) {
+        std::vector<uint32_t> order = report_order(limit);
+        a.tasks.resize(order.size());
+        for (size_t i = 0; i < order.size(); ++i) fill_report(order[i], a.tasks[i]);
         const int64_t span = elapsed(a.start_ns, a.end_ns);
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             const ring_state& R = rings_[r];
@@ -1020,15 +1379,20 @@ public:
 private:
     capture& c_;
     const analyze_options& opt_;
-    bool any_ = false;
-    int64_t start_ = 0, last_ = 0, end_ = 0;
+    int64_t start_ = INT64_MAX, last_ = INT64_MIN, end_ = 0;  // first and last event (any: events_ > 0)
     uint64_t events_ = 0, task_events_ = 0;
-    std::vector<task_state> tasks_;
-    std::unordered_map<uint64_t, uint32_t> index_;
+    stable_vec<task_state> tasks_;
+    id_index index_;
+    std::vector<task_ref> last_task_;  // per ring: its last task
     std::vector<ring_state> rings_;
     std::vector<uint32_t> active_;              // rings inside a poll
-    std::unordered_set<uint32_t> scheduled_;    // tasks woken and not yet polled
+    std::vector<uint32_t> scheduled_;           // tasks woken and not yet polled (task_state::sched_pos)
     std::unordered_map<uint64_t, res_state> res_;
+    uint64_t last_res_id_ = 0;   // the resource of the last resource event (0: none yet)
+    res_state* last_res_ = nullptr;
+    std::unordered_map<uint64_t, std::array<std::vector<uint32_t>, 2>> doers_;  // deadlock search: senders, receivers
+    mutable std::vector<site_text> site_text_;  // by index in c_.sites()
+    mutable site_text other_text_;
     std::unordered_map<uint32_t, long_poll_info> long_polls_;
 };
 
@@ -1056,9 +1420,9 @@ std::string analyzer::dur(int64_t ns) {
 // "task 7 \"producer\"" (or `task 7` when its spawn is not in the capture).
 std::string analyzer::who(uint64_t id) const {
     std::string s = "task " + std::to_string(id);
-    auto it = index_.find(id);
-    if (it != index_.end()) {
-        std::string n = name_of(it->second);
+    uint32_t ti;
+    if (index_.find(id, ti)) {
+        const std::string& n = name_of(ti);
         if (!n.empty()) s += " \"" + n + "\"";
     }
     return s;
@@ -1111,13 +1475,16 @@ struct table {
 
 std::string name_cell(const std::string& n, bool seen) { return n.empty() ? (seen ? "-" : "?") : n; }
 
-void text_report(const analysis& a, const analyze_options& opt, std::string& o) {
+// a.tasks: the first rows of the ntasks (all of them with --all);
+// find_task(id): the report of any task, or null.
+template <class FindTask>
+void text_report(const analysis& a, size_t ntasks, const FindTask& find_task, const analyze_options& opt, std::string& o) {
     using A = analyzer;
     char b[256];
     o += "bbx analyze: " + printable(a.file) + "\n";
     std::snprintf(b, sizeof b, "capture   %s, from %s to %s; %zu task%s, %zu thread%s polling, %" PRIu64 " task events\n",
                   A::dur(elapsed(a.start_ns, a.end_ns)).c_str(), A::secs(a.start_ns).c_str(), A::secs(a.end_ns).c_str(),
-                  a.tasks.size(), a.tasks.size() == 1 ? "" : "s", a.threads.size(), a.threads.size() == 1 ? "" : "s",
+                  ntasks, ntasks == 1 ? "" : "s", a.threads.size(), a.threads.size() == 1 ? "" : "s",
                   a.task_events);
     o += b;
     if (a.events_overwritten)
@@ -1125,14 +1492,14 @@ void text_report(const analysis& a, const analyze_options& opt, std::string& o) 
              " events were overwritten before the capture ended: early task history may be missing\n";
 
     o += "\ntasks, busiest first (sched: woken until polled; idle: lifetime - busy - sched; state at the end)\n";
-    if (a.tasks.empty()) {
+    if (ntasks == 0) {
         o += "  none: the capture has no task events\n";
     } else {
         table t;
         t.right = {true, false, false, true, false, true, true, true, true, true, true, true, true, true, true, false};
         t.rows.push_back({"task", "name", "spawned at", "by", "state", "polls", "busy", "sched", "idle", "sched p50",
                           "p99", "max", "wakes", "self", "frame", "longest poll"});
-        size_t n = opt.all ? a.tasks.size() : std::min(a.tasks.size(), default_rows);
+        size_t n = opt.all ? ntasks : std::min(ntasks, default_rows);
         for (size_t i = 0; i < n; ++i) {
             const task_report& r = a.tasks[i];
             std::string longest = "-";
@@ -1151,8 +1518,8 @@ void text_report(const analysis& a, const analyze_options& opt, std::string& o) 
                               human_bytes(r.frame_bytes), longest});
         }
         t.render(o);
-        if (n < a.tasks.size())
-            o += "  ... " + std::to_string(a.tasks.size() - n) + " more tasks (--all lists them)\n";
+        if (n < ntasks)
+            o += "  ... " + std::to_string(ntasks - n) + " more tasks (--all lists them)\n";
     }
 
     o += "\nthreads that polled tasks (busy: time inside polls, over the capture's span)\n";
@@ -1165,7 +1532,7 @@ void text_report(const analysis& a, const analyze_options& opt, std::string& o) 
         for (const thread_report& r : a.threads) {
             std::snprintf(b, sizeof b, "%.1f%%", 100.0 * r.busy_fraction);
             std::string longest = A::dur(r.longest_poll_ns);
-            if (const task_report* tr = a.find_task(r.longest_poll_task)) {
+            if (const task_report* tr = find_task(r.longest_poll_task)) {
                 longest += " (task " + std::to_string(tr->id);
                 if (!tr->name.empty()) longest += " " + tr->name;
                 longest += ")";
@@ -1226,7 +1593,10 @@ void json_strs(std::string& o, const std::vector<std::string>& v) {
 }
 const char* op_word(fmt::resource_op op) { return op == fmt::resource_op::send ? "send" : "recv"; }
 
-void json_report(const analysis& a, std::string& o) {
+// task_at(i): the i-th of the ntasks reports; flush(): called after each,
+// to write out what o holds so far when it is large.
+template <class TaskAt, class Flush>
+void json_report(const analysis& a, size_t ntasks, const TaskAt& task_at, const Flush& flush, std::string& o) {
     auto num = [&](const char* k, int64_t v, bool comma = true) {
         o += '"';
         o += k;
@@ -1275,8 +1645,8 @@ void json_report(const analysis& a, std::string& o) {
     unum("events_overwritten", a.events_overwritten);
     num("long_poll_ns", a.long_poll_ns, false);
     o += "},\n\"tasks\":[";
-    for (size_t i = 0; i < a.tasks.size(); ++i) {
-        const task_report& t = a.tasks[i];
+    for (size_t i = 0; i < ntasks; ++i) {
+        const task_report& t = task_at(i);
         o += i ? ",\n" : "\n";
         o += '{';
         unum("id", t.id);
@@ -1323,6 +1693,7 @@ void json_report(const analysis& a, std::string& o) {
             o += '}';
         }
         o += '}';
+        flush();
     }
     o += "],\n\"threads\":[";
     for (size_t i = 0; i < a.threads.size(); ++i) {
@@ -1429,15 +1800,50 @@ result<analysis> analyze(capture& c, const analyze_options& opt) {
 }
 
 bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std::string& err) {
-    result<analysis> r = analyze(c, opt);
+    analyzer z(c, opt);
+    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
     if (r.is_error()) {
         err = r.err().message();
         return false;
     }
     std::string o;
-    if (opt.json) json_report(r.value(), o);
-    else text_report(r.value(), opt, o);
-    if (std::fwrite(o.data(), 1, o.size(), out) != o.size() || std::fflush(out) != 0) {
+    bool ok = true;
+    auto flush = [&] {
+        if (ok && !o.empty() && std::fwrite(o.data(), 1, o.size(), out) != o.size()) ok = false;
+        o.clear();
+    };
+    // Reports are made as they are written, the JSON ones one at a time
+    // into the same object: the capture's tasks may be many.
+    if (opt.json) {
+        analysis a = z.finish(0);
+        const std::vector<uint32_t> order = z.report_order(SIZE_MAX);
+        task_report t;
+        json_report(
+            a, order.size(),
+            [&](size_t i) -> const task_report& {
+                z.fill_report(order[i], t);
+                return t;
+            },
+            [&] {
+                if (o.size() >= (size_t(1) << 20)) flush();
+            },
+            o);
+    } else {
+        analysis a = z.finish(opt.all ? SIZE_MAX : default_rows);
+        std::vector<task_report> more;  // threads' longest-polling tasks not among a.tasks
+        for (const thread_report& th : a.threads)
+            if (uint32_t ti; !a.find_task(th.longest_poll_task) && z.task_index(th.longest_poll_task, ti))
+                z.fill_report(ti, more.emplace_back());
+        auto find_task = [&](uint64_t id) -> const task_report* {
+            if (const task_report* t = a.find_task(id)) return t;
+            for (const task_report& t : more)
+                if (t.id == id) return &t;
+            return nullptr;
+        };
+        text_report(a, z.task_count(), find_task, opt, o);
+    }
+    flush();
+    if (!ok || std::fflush(out) != 0) {
         err = "write failed";
         return false;
     }

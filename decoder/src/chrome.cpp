@@ -23,6 +23,13 @@
 //     open at the end is closed at the capture's last timestamp with
 //     {"unfinished": true};
 //   - spawn and complete are async instants (n) on that same track.
+//
+// bbx merge writes several captures into one traceEvents array, each with
+// its pid, its times shifted onto one timeline. A flow from a client span
+// to the server span it caused is {"ph":"s","name":"rpc","cat":"rpc","id":N}
+// right after the client slice's B and {"ph":"f","bp":"e",...} right after
+// the server slice's B, binding to those slices as the wake flows do. These
+// take ids 1..N; wake flows are numbered after them, across all captures.
 // Memory grows with call sites, threads and tasks, never with events: one
 // output buffer, no allocation per event.
 #include <algorithm>
@@ -157,10 +164,42 @@ void write_arg_value(json_out& o, const arg& a) {
     }
 }
 
-}  // namespace
+// One end of a flow between spans (bbx merge), on a span's begin: the span
+// (ring, its begin's ticks and site id) and the flow's id.
+struct flow_mark {
+    uint32_t ring = 0;
+    uint64_t ticks = 0;
+    uint32_t site = 0;
+    uint64_t id = 0;
+    bool start = false;  // "s"; else "f"
+};
+bool same_span_before(const flow_mark& a, const flow_mark& b) {
+    if (a.ring != b.ring) return a.ring < b.ring;
+    if (a.ticks != b.ticks) return a.ticks < b.ticks;
+    return a.site < b.site;
+}
 
-bool write_chrome(capture& c, std::FILE* out, std::string& err) {
-    json_out o(out);
+// ns + d, saturated: a damaged clock must not wrap around.
+int64_t shifted(int64_t ns, int64_t d) {
+    int64_t r;
+    if (!__builtin_add_overflow(ns, d, &r)) return r;
+    return d > 0 ? INT64_MAX : INT64_MIN;
+}
+
+// What the captures of one output share: the stream, whether an event was
+// written (the comma before the next), and the flow ids given out.
+struct shared_out {
+    json_out o;
+    bool first = true;
+    uint64_t flows = 0;
+    explicit shared_out(std::FILE* f) : o(f) {}
+};
+
+// Writes one capture's events into so.o. Returns false when reading failed
+// (err says why); write errors stay in so.o.
+bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_pid, const std::vector<flow_mark>& marks,
+                  std::string& err) {
+    json_out& o = so.o;
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
 
@@ -193,14 +232,14 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
     }
     std::vector<task_state> tasks;
     std::unordered_map<uint64_t, uint32_t> task_index;  // task id -> index in tasks
-    uint64_t flows = 0;           // wakes that started a flow so far
+    uint64_t& flows = so.flows;  // flows started so far (in the output)
 
-    const std::string pid = std::to_string(h.pid);
+    const std::string pid = std::to_string(shown_pid);
     std::vector<thread_state> threads(c.threads().size());
     for (size_t i = 0; i < threads.size(); ++i)
         threads[i].ids = ",\"pid\":" + pid + ",\"tid\":" + std::to_string(c.threads()[i].tid);
 
-    bool first = true;
+    bool& first = so.first;
     auto next = [&] {
         if (!first) o.lit(",\n");
         first = false;
@@ -269,7 +308,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         o.ch('}');
     };
 
-    auto on_task = [&](thread_state& t, const event& e) {
+    auto on_task = [&](thread_state& t, const event& e, int64_t ns) {
         if (!e.task) return;  // 0 is "no task"
         auto [it, fresh] = task_index.try_emplace(e.task, uint32_t(tasks.size()));
         if (fresh) {
@@ -287,7 +326,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 next();
                 o.lit(spawn ? "{\"name\":\"spawn " : "{\"name\":\"complete ");
                 task_name(k);
-                async_head(k, "n", e.ns, t);
+                async_head(k, "n", ns, t);
                 if (spawn && (e.w1 || e.w2)) {
                     o.lit(",\"args\":{");
                     if (e.w1) {
@@ -311,7 +350,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 o.lit("{\"name\":\"wake ");
                 task_name(k);
                 o.lit("\",\"cat\":\"task\",\"ph\":\"i\",\"s\":\"t\",\"ts\":");
-                o.micros(e.ns);
+                o.micros(ns);
                 o.lit(t.ids);
                 o.lit(",\"args\":{\"task\":");
                 o.u64(k.id);
@@ -325,7 +364,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                     o.lit("{\"name\":\"wake\",\"cat\":\"task\",\"ph\":\"s\",\"id\":");
                     o.u64(flow);
                     o.lit(",\"ts\":");
-                    o.micros(e.ns);
+                    o.micros(ns);
                     o.lit(t.ids);
                     o.ch('}');
                 }
@@ -342,7 +381,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 o.lit("{\"name\":\"poll ");
                 task_name(k);
                 o.lit("\",\"cat\":\"task\",\"ph\":\"B\",\"ts\":");
-                o.micros(e.ns);
+                o.micros(ns);
                 o.lit(t.ids);
                 o.lit(",\"args\":{\"task\":");
                 o.u64(k.id);
@@ -352,7 +391,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                     o.lit("{\"name\":\"wake\",\"cat\":\"task\",\"ph\":\"f\",\"bp\":\"e\",\"id\":");
                     o.u64(k.flows[i]);
                     o.lit(",\"ts\":");
-                    o.micros(e.ns);
+                    o.micros(ns);
                     o.lit(t.ids);
                     o.ch('}');
                 }
@@ -371,11 +410,11 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 while (n > lowest && t.open[n - 1] != (poll_entry | ki)) --n;
                 if (n == lowest) return;
                 while (t.open.size() > n) {
-                    end_event(t, t.open.back(), e.ns, false);
+                    end_event(t, t.open.back(), ns, false);
                     t.open.pop_back();
                 }
                 t.open.pop_back();
-                end_event(t, poll_entry | ki, e.ns, false, at);
+                end_event(t, poll_entry | ki, ns, false, at);
                 break;
             }
             case fmt::kind::wait_begin: {
@@ -384,7 +423,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 next();
                 o.lit("{\"name\":\"");
                 wait_name(e.w1, e.w2);
-                async_head(k, "b", e.ns, t);
+                async_head(k, "b", ns, t);
                 o.lit(",\"args\":{\"resource\":");
                 o.u64(e.w1);
                 if (!at.empty()) {
@@ -400,7 +439,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
                 if (n == 0) return;  // its begin was overwritten
                 while (k.waits.size() >= n) {
-                    wait_end(k, k.waits.back(), e.ns, false);
+                    wait_end(k, k.waits.back(), ns, false);
                     k.waits.pop_back();
                 }
                 break;
@@ -410,7 +449,6 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         o.maybe_flush();
     };
 
-    o.lit("{\"traceEvents\":[\n");
     if (!h.process_name.empty()) {
         next();
         o.lit("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":");
@@ -425,14 +463,15 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
     auto r = c.for_each_event([&](const event& e) {
         if (e.ring >= threads.size()) return;  // the reader only yields rings of the ring table
         thread_state& t = threads[e.ring];
-        t.last_ns = e.ns;
+        const int64_t ns = shifted(e.ns, offset_ns);
+        t.last_ns = ns;
         if (e.kind == fmt::kind::thread_name) {
             thread_name(t, e.text);
             o.maybe_flush();
             return;
         }
         if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
-            on_task(t, e);
+            on_task(t, e, ns);
             return;
         }
         if (!e.where) return;
@@ -462,11 +501,11 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
                 while (k > lowest && t.open[k - 1] != si) --k;
                 if (k == lowest) return;
                 while (t.open.size() > k) {
-                    end_event(t, t.open.back(), e.ns, false);
+                    end_event(t, t.open.back(), ns, false);
                     t.open.pop_back();
                 }
                 t.open.pop_back();
-                end_event(t, si, e.ns, false);
+                end_event(t, si, ns, false);
                 o.maybe_flush();
                 return;
             }
@@ -478,7 +517,7 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         o.lit(st.head);
         o.ch(ph);
         o.lit(ph == 'i' ? "\",\"s\":\"t\",\"ts\":" : "\",\"ts\":");
-        o.micros(e.ns);
+        o.micros(ns);
         o.lit(t.ids);
         if (ph == 'C') {
             if (e.nargs) {
@@ -496,6 +535,21 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
             o.ch('}');
         }
         o.ch('}');
+        if (ph == 'B' && !marks.empty()) {
+            // Flows of bbx merge that start or end on this span.
+            auto m = std::equal_range(marks.begin(), marks.end(), flow_mark{e.ring, e.ticks, e.where->id, 0, false},
+                                      same_span_before);
+            for (auto i = m.first; i != m.second; ++i) {
+                next();
+                o.lit(i->start ? "{\"name\":\"rpc\",\"cat\":\"rpc\",\"ph\":\"s\",\"id\":"
+                               : "{\"name\":\"rpc\",\"cat\":\"rpc\",\"ph\":\"f\",\"bp\":\"e\",\"id\":");
+                o.u64(i->id);
+                o.lit(",\"ts\":");
+                o.micros(ns);
+                o.lit(t.ids);
+                o.ch('}');
+            }
+        }
         o.maybe_flush();
     });
     if (r.is_error()) {
@@ -519,6 +573,33 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
             o.maybe_flush();
         }
     }
+    return true;
+}
+
+}  // namespace
+
+bool write_chrome(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
+                  std::string& err) {
+    shared_out so(out);
+    json_out& o = so.o;
+    // Span flows take ids 1 .. flows.size(); wake flows follow.
+    std::vector<std::vector<flow_mark>> marks(sources.size());
+    for (size_t k = 0; k < flows.size(); ++k) {
+        const span_key& f = flows[k].from;
+        const span_key& t = flows[k].to;
+        if (f.source < sources.size()) marks[f.source].push_back({f.ring, f.ticks, f.site, k + 1, true});
+        if (t.source < sources.size()) marks[t.source].push_back({t.ring, t.ticks, t.site, k + 1, false});
+    }
+    for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
+    so.flows = flows.size();
+    o.lit("{\"traceEvents\":[\n");
+    for (size_t i = 0; i < sources.size(); ++i) {
+        capture& c = *sources[i].c;
+        if (!write_source(so, c, sources[i].offset_ns, sources[i].pid, marks[i], err)) {
+            if (sources.size() > 1) err = c.name() + ": " + err;
+            return false;
+        }
+    }
     o.lit("\n],\"displayTimeUnit\":\"ns\"}\n");
     o.flush();
     if (!o.failed && std::fflush(out) != 0) o.sys_errno = errno;
@@ -527,6 +608,10 @@ bool write_chrome(capture& c, std::FILE* out, std::string& err) {
         return false;
     }
     return true;
+}
+
+bool write_chrome(capture& c, std::FILE* out, std::string& err) {
+    return write_chrome({merge_source{&c, 0, c.header().pid}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -359,7 +359,13 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
         o += b;
     };
     line("file", c.name());
-    line("format", std::to_string(h.version_major) + "." + std::to_string(h.version_minor) + ", ring file");
+    const container_info& box = c.container();
+    std::string format_text = std::to_string(h.version_major) + "." + std::to_string(h.version_minor) + ", ring file";
+    if (box.present)
+        format_text += " in a capture container " + std::to_string(box.version_major) + "." +
+                       std::to_string(box.version_minor) + " (" + std::to_string(box.chunks) +
+                       (box.chunks == 1 ? " LZ4 chunk of " : " LZ4 chunks of ") + human_bytes(box.chunk_size) + ")";
+    line("format", format_text);
     line("process", printable(h.process_name) + " (pid " + std::to_string(h.pid) + ")");
     if (!h.exe_path.empty()) line("exe", printable(h.exe_path));
     line("started", utc(h.anchors[0].realtime_ns));
@@ -395,12 +401,36 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
                                " torn slots, %" PRIu64 " skipped",
                   total, over, dropped, torn, skipped);
     line("events", b);
-    if (total) {
-        // Slots still holding data, over the events they hold: the real cost on disk.
+    {
+        // Raw: the slots still holding data, over the events they hold. LZ4:
+        // the whole capture as a container (header, metadata and empty rings
+        // included), as read, or as bbx snapshot would write it.
+        std::string packed_text;
+        uint64_t packed = 0;
+        if (box.present) {
+            packed = box.file_bytes;
+            packed_text = human_bytes(packed) + " for the " + human_bytes(box.image_bytes) + " image: this container";
+        } else {
+            auto est = c.write_container([](const void*, size_t) { return true; });
+            if (!est.is_error()) {
+                packed = est.value().container_bytes;
+                packed_text = human_bytes(packed) + " for the " + human_bytes(h.file_size) +
+                              " file, estimated by compressing its image";
+            } else {
+                packed_text = "not estimated: " + est.err().what;
+            }
+        }
         uint64_t nslots = h.ring_size / fmt::slot_size, used = 0;
         for (const thread_info& t : c.threads()) used += t.write_pos < nslots ? t.write_pos : nslots;
-        std::snprintf(b, sizeof b, "%.1f bytes per readable event in the rings (%.2f slots of 32 bytes)",
-                      double(used) * fmt::slot_size / double(total), double(used) / double(total));
+        if (total && packed)
+            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of 32 bytes), LZ4 capture %.1f bytes/event (%s)",
+                          double(used) * fmt::slot_size / double(total), double(used) / double(total),
+                          double(packed) / double(total), packed_text.c_str());
+        else if (total)
+            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of 32 bytes), LZ4 capture (%s)",
+                          double(used) * fmt::slot_size / double(total), double(used) / double(total), packed_text.c_str());
+        else
+            std::snprintf(b, sizeof b, "no readable events; LZ4 capture %s", packed_text.c_str());
         line("size", b);
     }
     o += "\nthreads\n";
@@ -416,6 +446,29 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
                       t.ring, t.tid, t.name.empty() ? "-" : printable(t.name).c_str(), s.events, t.events_written,
                       s.overwritten, t.events_dropped, s.torn + s.overwritten_in_read, st);
         o += b;
+    }
+    // When each thread's drops happened (1.1 writers note the first and the latest).
+    bool any_drops = false;
+    for (const thread_info& t : c.threads()) any_drops = any_drops || t.events_dropped > 0;
+    if (any_drops) {
+        o += (h.flags & fmt::flag_discard) ? "\ndrops (discard mode: a full ring drops its thread's newer events)\n"
+                                           : "\ndrops\n";
+        auto secs = [&](uint64_t ticks) {
+            std::string t;
+            put_time(t, c.ticks_to_ns(ticks));
+            return t.substr(t.find_first_not_of(' ')) + " s";
+        };
+        for (const thread_info& t : c.threads()) {
+            if (!t.events_dropped) continue;
+            std::string l = "  T" + std::to_string(t.ring) + " (tid " + std::to_string(t.tid) +
+                            (t.name.empty() ? "" : ", " + printable(t.name)) + "): " + std::to_string(t.events_dropped) +
+                            (t.events_dropped == 1 ? " event" : " events") + " dropped, ";
+            if (t.first_drop_ticks && t.last_drop_ticks)
+                l += "the first at " + secs(t.first_drop_ticks) + ", the latest at " + secs(t.last_drop_ticks);
+            else
+                l += "when is not recorded";
+            o += l + "\n";
+        }
     }
     if (!crashes.empty()) {
         o += "\ncrashes\n";

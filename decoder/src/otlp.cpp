@@ -47,6 +47,9 @@
 // process.executable.path; scope: {"name":"blackbox"}. Times are Unix
 // nanoseconds: the capture's start (CLOCK_REALTIME at anchor 0) plus the
 // event's offset. Every event time lies inside its span, and end >= start.
+// bbx merge writes each capture's spans on lines of their own (its resource,
+// with the pid it is shown with), times in the reference's Unix time; the
+// span ids already join client and server spans across captures.
 //
 // Streams: memory grows with call sites, threads and open spans (at most
 // 4096 deep per thread, 128 events each), never with the number of spans.
@@ -248,10 +251,17 @@ struct thread_state {
     std::string name;
 };
 
-}  // namespace
+// ns + d, saturated: a damaged clock must not wrap around.
+int64_t shifted(int64_t ns, int64_t d) {
+    int64_t r;
+    if (!__builtin_add_overflow(ns, d, &r)) return r;
+    return d > 0 ? INT64_MAX : INT64_MIN;
+}
 
-bool write_otlp(capture& c, std::FILE* out, std::string& err) {
-    json_out o(out);
+// Writes one capture's spans into o, on lines of their own (its resource).
+// Its times plus offset_ns are ns after base_rt (Unix ns). Returns false
+// when reading failed (err says why); write errors stay in o.
+bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt, std::string& err) {
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
 
@@ -310,7 +320,7 @@ bool write_otlp(capture& c, std::FILE* out, std::string& err) {
         }
         put_string_attr(line_head, "service.name", service);
         line_head += ',';
-        put_int_attr(line_head, "process.pid", h.pid);
+        put_int_attr(line_head, "process.pid", shown_pid);
         if (!h.exe_path.empty()) {
             line_head += ',';
             put_string_attr(line_head, "process.executable.path", h.exe_path);
@@ -320,8 +330,9 @@ bool write_otlp(capture& c, std::FILE* out, std::string& err) {
     const std::string_view line_tail = "]}]}]}\n";
     size_t in_line = 0;  // spans written to the current line
 
-    const uint64_t start_rt = c.start_realtime_ns();
+    const uint64_t start_rt = base_rt;
     auto unix_ns = [&](int64_t ns) -> uint64_t {
+        ns = shifted(ns, offset_ns);
         if (ns >= 0) return start_rt + uint64_t(ns);
         const uint64_t before = uint64_t(-(ns + 1)) + 1;  // |ns|, also for INT64_MIN
         return before > start_rt ? 0 : start_rt - before;
@@ -607,6 +618,20 @@ bool write_otlp(capture& c, std::FILE* out, std::string& err) {
         }
     }
     if (in_line) o.b += line_tail;
+    return true;
+}
+
+}  // namespace
+
+bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err) {
+    json_out o(out);
+    const uint64_t base_rt = sources.empty() ? 0 : sources[0].c->start_realtime_ns();
+    for (const merge_source& src : sources) {
+        if (!write_source(o, *src.c, src.offset_ns, src.pid, base_rt, err)) {
+            if (sources.size() > 1) err = src.c->name() + ": " + err;
+            return false;
+        }
+    }
     o.flush();
     if (!o.failed && std::fflush(out) != 0) o.sys_errno = errno;
     if (o.failed || o.sys_errno || std::ferror(out)) {
@@ -614,6 +639,10 @@ bool write_otlp(capture& c, std::FILE* out, std::string& err) {
         return false;
     }
     return true;
+}
+
+bool write_otlp(capture& c, std::FILE* out, std::string& err) {
+    return write_otlp({merge_source{&c, 0, c.header().pid}}, out, err);
 }
 
 }  // namespace bbx::dec

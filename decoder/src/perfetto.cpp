@@ -11,6 +11,14 @@
 // Timestamps are absolute CLOCK_BOOTTIME nanoseconds, Perfetto's default trace
 // clock, so packets carry no timestamp_clock_id.
 //
+// bbx merge writes several captures so, one after the other: each has its
+// own process track (with the pid it is shown with) and its own sequences,
+// numbered on from the previous capture's; only the first (the reference)
+// writes the ClockSnapshot, and every timestamp is the reference's
+// CLOCK_BOOTTIME (a capture's times plus its offset). A flow from a client
+// span to the server span it caused is flow_ids on the client slice's
+// SLICE_BEGIN and terminating_flow_ids on the server slice's.
+//
 // Spans become SLICE_BEGIN/SLICE_END on the thread track, balanced as in the
 // Chrome output: an end whose begin was overwritten is dropped, and a slice
 // still open at the end is closed at the thread's last timestamp with the
@@ -291,20 +299,55 @@ struct site_state {
 
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
-}  // namespace
+// One end of a flow between spans (bbx merge), on a span's begin: the span
+// (ring, its begin's ticks and site id) and the flow's id.
+struct flow_mark {
+    uint32_t ring = 0;
+    uint64_t ticks = 0;
+    uint32_t site = 0;
+    uint64_t id = 0;
+    bool start = false;  // flow_ids; else terminating_flow_ids
+};
+bool same_span_before(const flow_mark& a, const flow_mark& b) {
+    if (a.ring != b.ring) return a.ring < b.ring;
+    if (a.ticks != b.ticks) return a.ticks < b.ticks;
+    return a.site < b.site;
+}
 
-bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
-    out_buffer o(out);
+// ns + d, saturated: a damaged clock must not wrap around.
+int64_t shifted(int64_t ns, int64_t d) {
+    int64_t r;
+    if (!__builtin_add_overflow(ns, d, &r)) return r;
+    return d > 0 ? INT64_MAX : INT64_MIN;
+}
+
+// One capture's part of the output.
+struct source_args {
+    capture& c;
+    int64_t offset_ns;    // added to its times
+    uint32_t pid;         // shown for it
+    uint64_t base_boot;   // the CLOCK_BOOTTIME of output time 0
+    bool clock_snapshot;  // the reference writes the output's ClockSnapshot
+    uint32_t seq;         // its process sequence; ring i gets seq + 1 + i
+    const std::vector<flow_mark>& marks;  // sorted by same_span_before
+};
+
+// Writes one capture's packets into o. Returns false when reading failed
+// (err says why); write errors stay in o.
+bool write_source(out_buffer& o, const source_args& src, std::string& err) {
+    capture& c = src.c;
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
-    const uint64_t start_boot = c.start_boottime_ns();
-    const uint64_t process_uuid = mix(uint64_t(h.pid) | uint64_t(0x62627870) << 32);
+    const uint64_t base_boot = src.base_boot;
+    const uint64_t process_uuid = mix(uint64_t(src.pid) | uint64_t(0x62627870) << 32);
     // Saturates: a damaged clock must not wrap around.
     auto boottime = [&](int64_t ns) -> uint64_t {
-        if (ns >= 0) return start_boot + uint64_t(ns) < start_boot ? UINT64_MAX : start_boot + uint64_t(ns);
+        ns = shifted(ns, src.offset_ns);
+        if (ns >= 0) return base_boot + uint64_t(ns) < base_boot ? UINT64_MAX : base_boot + uint64_t(ns);
         const uint64_t back = uint64_t(0) - uint64_t(ns);
-        return back > start_boot ? 0 : start_boot - back;
+        return back > base_boot ? 0 : base_boot - back;
     };
+    const uint64_t start_boot = boottime(0);
 
     // Interning tables for the whole trace; each sequence emits an entry the
     // first time it refers to it.
@@ -353,36 +396,45 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
     const uint64_t flow_salt = mix(process_uuid ^ 0x666c6f7700000000ull);
     uint64_t flows = 0;  // wakes that started a flow so far
 
-    // Sequence 1: clocks, the process track and the counter tracks.
+    // Its first sequence (1 for a single capture): clocks (the reference
+    // only), the process track and the counter tracks.
     {
-        pb w = o.reserve(fixed_room);
-        char* p = w.begin(1);
-        w.uint(trace_packet::timestamp, start_boot);
-        w.uint(trace_packet::trusted_packet_sequence_id, 1);
-        w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
-        w.uint(trace_packet::first_packet_on_sequence, 1);
-        char* cs = w.begin(trace_packet::clock_snapshot);
-        const std::pair<uint64_t, uint64_t> clocks[] = {{clock_snapshot::boottime, start_boot},
-                                                        {clock_snapshot::monotonic, c.start_monotonic_ns()},
-                                                        {clock_snapshot::realtime, c.start_realtime_ns()}};
-        for (auto [id, ts] : clocks) {
-            char* k = w.begin(clock_snapshot::clocks);
-            w.uint(clock_snapshot::clock_id, id);
-            w.uint(clock_snapshot::timestamp, ts);
-            w.end(k);
+        pb w{nullptr};
+        char* p;
+        if (src.clock_snapshot) {
+            w = o.reserve(fixed_room);
+            p = w.begin(1);
+            w.uint(trace_packet::timestamp, start_boot);
+            w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
+            w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
+            w.uint(trace_packet::first_packet_on_sequence, 1);
+            char* cs = w.begin(trace_packet::clock_snapshot);
+            const std::pair<uint64_t, uint64_t> clocks[] = {{clock_snapshot::boottime, start_boot},
+                                                            {clock_snapshot::monotonic, c.start_monotonic_ns()},
+                                                            {clock_snapshot::realtime, c.start_realtime_ns()}};
+            for (auto [id, ts] : clocks) {
+                char* k = w.begin(clock_snapshot::clocks);
+                w.uint(clock_snapshot::clock_id, id);
+                w.uint(clock_snapshot::timestamp, ts);
+                w.end(k);
+            }
+            w.end(cs);
+            w.end(p);
+            o.commit(w);
         }
-        w.end(cs);
-        w.end(p);
-        o.commit(w);
 
         w = o.reserve(fixed_room + string_room(h.process_name));
         p = w.begin(1);
         w.uint(trace_packet::timestamp, start_boot);
-        w.uint(trace_packet::trusted_packet_sequence_id, 1);
+        w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
+        if (!src.clock_snapshot) {
+            w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
+            w.uint(trace_packet::first_packet_on_sequence, 1);
+        }
         char* td = w.begin(trace_packet::track_descriptor);
         w.uint(track_descriptor::uuid, process_uuid);
         char* pd = w.begin(track_descriptor::process);
-        w.uint(process_descriptor::pid, h.pid);
+        w.uint(process_descriptor::pid, src.pid);
         if (!h.process_name.empty()) w.text(process_descriptor::process_name, h.process_name);
         w.end(pd);
         w.end(td);
@@ -394,7 +446,7 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
             w = o.reserve(fixed_room + ss[i].interned_bytes);
             p = w.begin(1);
             w.uint(trace_packet::timestamp, start_boot);
-            w.uint(trace_packet::trusted_packet_sequence_id, 1);
+            w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
             td = w.begin(trace_packet::track_descriptor);
             w.uint(track_descriptor::uuid, ss[i].counter_uuid);
             w.uint(track_descriptor::parent_uuid, process_uuid);
@@ -423,7 +475,7 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         w.uint(track_descriptor::uuid, t.uuid);
         w.uint(track_descriptor::parent_uuid, process_uuid);
         char* th = w.begin(track_descriptor::thread);
-        w.uint(thread_descriptor::pid, h.pid);
+        w.uint(thread_descriptor::pid, src.pid);
         w.uint(thread_descriptor::tid, t.tid);
         if (!name.empty()) w.text(thread_descriptor::thread_name, name);
         w.end(th);
@@ -433,7 +485,7 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
     };
     for (size_t i = 0; i < threads.size(); ++i) {
         threads[i].uuid = mix(process_uuid + 1 + i);
-        threads[i].seq = uint32_t(i + 2);
+        threads[i].seq = src.seq + 1 + uint32_t(i);
         threads[i].tid = c.threads()[i].tid;
         thread_track(threads[i], c.threads()[i].name, start_boot, true);
     }
@@ -692,6 +744,13 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         size_t room = fixed_room + s.interned_bytes;
         for (uint32_t i = 0; i < e.nargs; ++i)
             if (e.args[i].decl->type == fmt::arg_type::string) room += string_room(e.args[i].str);
+        // Flows of bbx merge that start or end on this span.
+        auto marks = std::make_pair(src.marks.end(), src.marks.end());
+        if (type == track_event::slice_begin && !src.marks.empty()) {
+            marks = std::equal_range(src.marks.begin(), src.marks.end(), flow_mark{e.ring, e.ticks, e.where->id, 0, false},
+                                     same_span_before);
+            room += 16 * size_t(marks.second - marks.first);
+        }
         pb w = o.reserve(room);
         char* p = event_packet(w, t, ts);
         // Interned entries this packet is the first on its sequence to use.
@@ -741,6 +800,8 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
             }
             w.end(da);
         }
+        for (auto m = marks.first; m != marks.second; ++m)
+            w.fixed64(m->start ? track_event::flow_ids : track_event::terminating_flow_ids, m->id);
         w.end(te);
         w.end(p);
         o.commit(w);
@@ -765,6 +826,34 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
             k.waits.pop_back();
         }
     }
+    return true;
+}
+
+}  // namespace
+
+bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
+                    std::string& err) {
+    out_buffer o(out);
+    std::vector<std::vector<flow_mark>> marks(sources.size());
+    for (size_t k = 0; k < flows.size(); ++k) {
+        const uint64_t id = mix(0x7270632d666c6f77ull ^ mix(k + 1));  // "rpc-flow"
+        const span_key& f = flows[k].from;
+        const span_key& t = flows[k].to;
+        if (f.source < sources.size()) marks[f.source].push_back({f.ring, f.ticks, f.site, id, true});
+        if (t.source < sources.size()) marks[t.source].push_back({t.ring, t.ticks, t.site, id, false});
+    }
+    for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
+    const uint64_t base_boot = sources.empty() ? 0 : sources[0].c->start_boottime_ns();
+    uint32_t seq = 1;
+    for (size_t i = 0; i < sources.size(); ++i) {
+        capture& c = *sources[i].c;
+        const source_args a{c, sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
+        if (!write_source(o, a, err)) {
+            if (sources.size() > 1) err = c.name() + ": " + err;
+            return false;
+        }
+        seq += 1 + uint32_t(c.threads().size());
+    }
     o.flush();
     if (!o.failed && std::fflush(out) != 0) o.sys_errno = errno;
     if (o.failed || o.sys_errno || std::ferror(out)) {
@@ -772,6 +861,10 @@ bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
         return false;
     }
     return true;
+}
+
+bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
+    return write_perfetto({merge_source{&c, 0, c.header().pid}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,23 +28,54 @@ const char* const usage_main =
     "  convert   write a trace for another viewer (Perfetto, Chrome JSON, OTLP)\n"
     "  analyze   async tasks: busy, scheduled and idle time per task, busy\n"
     "            threads, and warnings (long polls, lost wakes, deadlocks)\n"
+    "  merge     captures of several processes on one timeline, clocks aligned,\n"
+    "            with arrows from client spans to the server spans they caused\n"
+    "  snapshot  copy a ring file, also one still being written, into a compressed\n"
+    "            capture (LZ4 chunks with checksums) that every verb reads\n"
     "\n"
     "Run 'bbx <verb> --help' for a verb's options. Exit status: 0 success,\n"
     "1 bad input or failed output, 2 bad usage.\n";
 
+// The filter options, in the help of every verb that reads events.
+#define BBX_FILTER_HELP                                                                \
+    "\n"                                                                               \
+    "filters (an event must pass every one given):\n"                                 \
+    "  --level L        sites at level L or more severe: error, warn, info, debug,\n"  \
+    "                   trace (or 1-5); task events have no level and pass\n"         \
+    "  --category C     sites in category C, or starting with P for P*; a comma\n"     \
+    "                   list or repeated; task events are in category \"task\"\n"     \
+    "  --thread T       ring T3 (or 3), a tid, or a thread name; a comma list or\n"  \
+    "                   repeated\n"                                                   \
+    "  --task ID        the task's own events, and everything on a thread while\n"    \
+    "                   it is polled there; a comma list or repeated\n"               \
+    "  --since TIME     the window, both ends included. TIME: 1.5s, 250ms, 10us,\n"   \
+    "  --until TIME     100ns (a bare number: seconds) after the capture's start;\n"  \
+    "                   negative: before its last event (--since -2s: the last two\n" \
+    "                   seconds); or wall-clock RFC 3339 (2026-11-26T07:40:00.5Z)\n"  \
+    "  --name REGEX     names in which the ECMAScript REGEX is found (task events:\n"  \
+    "                   the name their task was spawned with)\n"                      \
+    "  --user-only      what the program annotated: no task events, no \"asio\" or\n"  \
+    "                   \"await\" sites\n"                                            \
+    "  Thread names and crash records pass all but --thread and the window. An\n"    \
+    "  end is kept with its begin, even past --until; spans, polls and waits open\n"  \
+    "  at --since come first, at their own times.\n"
+
 const char* const usage_info =
-    "usage: bbx info [--symbols [PROGRAM]] FILE\n"
+    "usage: bbx info [--symbols [PROGRAM]] [filters] FILE\n"
     "\n"
     "Prints the capture's header (process, start time, clock, mode, how it\n"
     "ended), its threads with events readable, overwritten, dropped and torn,\n"
-    "its crash records, and its call sites.\n"
+    "its crash records, and its call sites. With filters, its first line says\n"
+    "so, and the counts, the span and the threads' events are of the events\n"
+    "that pass.\n"
     "\n"
     "  --symbols [PROGRAM]  show each crash record's stack as functions and\n"
     "                       source lines (runs addr2line), read from PROGRAM or\n"
-    "                       else from the executable the capture names\n";
+    "                       else from the executable the capture names\n"
+    BBX_FILTER_HELP;
 
 const char* const usage_dump =
-    "usage: bbx dump [-o OUT] [--symbols [PROGRAM]] FILE\n"
+    "usage: bbx dump [-o OUT] [--symbols [PROGRAM]] [filters] FILE\n"
     "\n"
     "Prints every readable event, oldest first, one per line:\n"
     "  seconds-since-start  T<ring>  kind  category  name  arg=value...\n"
@@ -52,10 +84,11 @@ const char* const usage_dump =
     "  -o OUT               write to OUT instead of standard output\n"
     "  --symbols [PROGRAM]  show each crash record's stack as functions and\n"
     "                       source lines (runs addr2line), read from PROGRAM or\n"
-    "                       else from the executable the capture names\n";
+    "                       else from the executable the capture names\n"
+    BBX_FILTER_HELP;
 
 const char* const usage_convert =
-    "usage: bbx convert FILE --to perfetto|chrome|otlp [-o OUT]\n"
+    "usage: bbx convert FILE --to perfetto|chrome|otlp [-o OUT] [filters]\n"
     "\n"
     "  --to perfetto   Perfetto protobuf trace; open it at https://ui.perfetto.dev\n"
     "  --to chrome     Chrome trace-event JSON; open it in chrome://tracing,\n"
@@ -64,10 +97,11 @@ const char* const usage_convert =
     "                  line), read by the OpenTelemetry Collector (otlpjsonfile)\n"
     "  -o OUT          output path, - for standard output; default: FILE with\n"
     "                  .pftrace, .json or .jsonl appended. The output is written to a\n"
-    "                  temporary file and renamed into place when complete.\n";
+    "                  temporary file and renamed into place when complete.\n"
+    BBX_FILTER_HELP;
 
 const char* const usage_analyze =
-    "usage: bbx analyze [--json] [--all] [--long-poll MS] [-o OUT] FILE\n"
+    "usage: bbx analyze [--json] [--all] [--long-poll MS] [-o OUT] [filters] FILE\n"
     "\n"
     "What the async tasks in the capture did (task events, format 1.1): per\n"
     "task its polls, busy, scheduled (woken until polled) and idle time, wakes,\n"
@@ -76,7 +110,10 @@ const char* const usage_analyze =
     "that blocked its thread while woken tasks waited, a task woken but never\n"
     "polled again, a lost wake, a task that mostly wakes itself, and deadlock\n"
     "cycles of tasks waiting on each other's channels. Warnings are findings:\n"
-    "the exit status is 0 with or without them.\n"
+    "the exit status is 0 with or without them. With filters the analysis sees\n"
+    "only the events that pass, and concludes from them alone: --task keeps one\n"
+    "task's events (not the tasks waiting on it), --user-only leaves no task\n"
+    "events, a window hides the history before it.\n"
     "\n"
     "  --json          one JSON object: capture, tasks (all), threads, warnings;\n"
     "                  times in nanoseconds since the capture's start\n"
@@ -84,7 +121,51 @@ const char* const usage_analyze =
     "  --long-poll MS  a poll longer than MS milliseconds is a warning, and so is\n"
     "                  a task woken (or missing its wake) that long at the end\n"
     "                  (default 10)\n"
-    "  -o OUT          write to OUT instead of standard output\n";
+    "  -o OUT          write to OUT instead of standard output\n"
+    BBX_FILTER_HELP;
+
+const char* const usage_merge =
+    "usage: bbx merge FILE FILE... --to perfetto|chrome|otlp -o OUT [--verbose]\n"
+    "                 [--no-correct] [filters]\n"
+    "\n"
+    "Puts the captures of several processes on one timeline, one process each,\n"
+    "with an arrow from each client span to the server span it caused (spans\n"
+    "with trace contexts, bbx::context_scope). The first FILE is the reference:\n"
+    "the others are aligned to its clocks, by CLOCK_MONOTONIC when both ran in\n"
+    "one boot of one host (equal boot ids), else by CLOCK_REALTIME. Where that\n"
+    "puts a server span outside its client span, the capture is moved by the\n"
+    "clock offset its request/response pairs show (estimated as NTP does, from\n"
+    "the four times of each pair).\n"
+    "\n"
+    "  --to perfetto|chrome|otlp  the output format, as for bbx convert\n"
+    "  -o OUT          output path, - for standard output. The output is written\n"
+    "                  to a temporary file and renamed into place when complete.\n"
+    "  --verbose       per capture, on standard error: pid, process, clock\n"
+    "                  alignment, matched pairs, the offset estimated with its\n"
+    "                  uncertainty, and the correction applied\n"
+    "  --no-correct    align by the clocks alone (the pairs are still measured)\n"
+    "\n"
+    "Filters choose what is written, in every capture; the clocks are aligned\n"
+    "from all events. A --thread need name a thread of one capture only. A\n"
+    "relative --since or --until counts in each capture's own time: give\n"
+    "wall-clock times to cut every capture at one moment.\n"
+    BBX_FILTER_HELP;
+
+const char* const usage_snapshot =
+    "usage: bbx snapshot [--level N] -o OUT FILE\n"
+    "\n"
+    "Copies a ring file into a self-contained capture: its image, compressed with\n"
+    "LZ4 in chunks of 64 KiB, each with CRC-32C checksums, so that damage is found\n"
+    "and named by chunk. The writers of FILE may still be running: each event\n"
+    "slot is copied under its sequence lock, so an event being written shows as\n"
+    "torn (and is skipped), never as a mix of two events. Every bbx verb reads\n"
+    "the result. FILE may be - for standard input, or itself a snapshot.\n"
+    "\n"
+    "  -o OUT      the capture to write, with mode 0600; - for standard output.\n"
+    "              An existing OUT is an error: nothing is overwritten.\n"
+    "  --level N   1 (default) or 2: LZ4's fast compressor; 3 to 12: LZ4 HC,\n"
+    "              smaller and slower to write (as lz4 -1 .. -12); reading is\n"
+    "              as fast either way\n";
 
 int usage_error(const char* verb_usage, const std::string& what) {
     std::fprintf(stderr, "bbx: %s\n%s", what.c_str(), verb_usage);
@@ -98,7 +179,33 @@ struct options {
     bool help = false;
     bool symbols = false;     // --symbols given
     std::string symbols_exe;  // its PROGRAM ("" = the capture's exe_path)
+    bbx::dec::filter_spec filter;
 };
+
+// The filter options, shared by every verb that reads events: --opt VALUE,
+// --opt=VALUE, or --user-only. Returns 1 when argv[i] is one (i is then at
+// its value), 0 when it is not, -1 on a usage error (in err).
+int parse_filter_option(int argc, char** argv, int& i, bbx::dec::filter_spec& fs, std::string& err) {
+    std::string a = argv[i], value;
+    const size_t eq = a.find('=');
+    const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inline_value) value = a.substr(eq + 1), a.resize(eq);
+    const int arity = bbx::dec::filter_spec::arity(a);
+    if (arity < 0) return 0;
+    if (arity == 0 && inline_value) {
+        err = "option " + a + " takes no value";
+        return -1;
+    }
+    if (arity == 1 && !inline_value) {
+        if (++i == argc) {
+            err = "option " + a + " needs a value";
+            return -1;
+        }
+        value = argv[i];  // even one starting with '-': --since -2s
+    }
+    err = fs.add(a, value);
+    return err.empty() ? 1 : -1;
+}
 
 // Parses [-o OUT] [--to FMT] [--symbols [PROGRAM]] FILE in any order.
 // Returns an error text or "".
@@ -106,7 +213,7 @@ std::string parse(int argc, char** argv, options& o, bool allow_to, bool allow_o
     // The word after a bare --symbols is its PROGRAM if another word is the
     // FILE, else it is the FILE: decided at the end.
     int symbols_at = -2;
-    std::string after_symbols;
+    std::string after_symbols, ferr;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         if (is_help(a)) {
@@ -130,6 +237,8 @@ std::string parse(int argc, char** argv, options& o, bool allow_to, bool allow_o
             o.to = argv[i];
         } else if (allow_to && a.rfind("--to=", 0) == 0) {
             o.to = a.substr(5);
+        } else if (int fr = parse_filter_option(argc, argv, i, o.filter, ferr); fr != 0) {
+            if (fr < 0) return ferr;
         } else if (a.size() > 1 && a[0] == '-') {
             return "unknown option '" + a + "'";
         } else if (o.file.empty()) {
@@ -204,6 +313,47 @@ struct output {
     }
 };
 
+// Binds the filter options to the capture and sets them on it. Returns 0,
+// or the exit status after printing why not: 2 when they do not fit the
+// capture (a thread it does not have, an empty window), 1 when it could not
+// be read.
+int set_filters(const bbx::dec::filter_spec& fs, bbx::dec::capture& c, const std::string& file, const char* verb_usage) {
+    if (fs.empty()) return 0;
+    bbx::dec::filter_error fe;
+    auto f = bbx::dec::event_filter::make(fs, c, fe);
+    if (f) {
+        c.set_filter(std::move(f));
+        return 0;
+    }
+    const std::string who = file == "-" ? "<stdin>" : file;
+    if (fe.usage) return usage_error(verb_usage, who + ": " + fe.what);
+    std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), fe.what.c_str());
+    return 1;
+}
+
+// set_filters for bbx merge: a --thread need only name a thread of one capture.
+int set_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<bbx::dec::capture*>& caps,
+                      const std::vector<std::string>& files) {
+    if (fs.empty()) return 0;
+    std::vector<std::string> nowhere;  // --thread values no capture has
+    for (size_t k = 0; k < caps.size(); ++k) {
+        bbx::dec::filter_error fe;
+        auto f = bbx::dec::event_filter::make(fs, *caps[k], fe, false);
+        const std::string who = files[k] == "-" ? "<stdin>" : files[k];
+        if (!f) {
+            if (fe.usage) return usage_error(usage_merge, who + ": " + fe.what);
+            std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), fe.what.c_str());
+            return 1;
+        }
+        const auto& un = f->unmatched_threads();
+        if (k == 0) nowhere = un;
+        else std::erase_if(nowhere, [&](const std::string& t) { return std::find(un.begin(), un.end(), t) == un.end(); });
+        caps[k]->set_filter(std::move(f));
+    }
+    if (!nowhere.empty()) return usage_error(usage_merge, "--thread: no capture has a thread '" + nowhere[0] + "'");
+    return 0;
+}
+
 // --symbols: the executable to read (given, or the one the capture names),
 // checked before any output. On failure prints the error and returns false.
 bool symbols_for(const options& o, const bbx::dec::capture& c, bbx::dec::crash_options& co) {
@@ -227,8 +377,11 @@ int cmd_info(int argc, char** argv) {
     if (o.help) return std::fputs(usage_info, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
+    if (int rc = set_filters(o.filter, *c, o.file, usage_info)) return rc;
     bbx::dec::crash_options co;
     if (!symbols_for(o, *c, co)) return 1;
+    if (!o.filter.empty())
+        std::printf("%-12s%s (counts, span and threads: the events that pass)\n", "filtered", o.filter.describe().c_str());
     std::string err;
     if (!bbx::dec::write_info(*c, stdout, err, co)) {
         std::fprintf(stderr, "bbx: %s: %s\n", o.file.c_str(), err.c_str());
@@ -243,6 +396,7 @@ int cmd_dump(int argc, char** argv) {
     if (o.help) return std::fputs(usage_dump, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
+    if (int rc = set_filters(o.filter, *c, o.file, usage_dump)) return rc;
     bbx::dec::crash_options co;
     if (!symbols_for(o, *c, co)) return 1;
     output out;
@@ -271,6 +425,7 @@ int cmd_convert(int argc, char** argv) {
         return usage_error(usage_convert, "refusing to write a binary trace to a terminal");
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
+    if (int rc = set_filters(o.filter, *c, o.file, usage_convert)) return rc;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
@@ -286,7 +441,8 @@ int cmd_convert(int argc, char** argv) {
 
 int cmd_analyze(int argc, char** argv) {
     bbx::dec::analyze_options ao;
-    std::string file, out;
+    bbx::dec::filter_spec filter;
+    std::string file, out, ferr;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         if (is_help(a)) return std::fputs(usage_analyze, stdout), 0;
@@ -314,6 +470,8 @@ int cmd_analyze(int argc, char** argv) {
             out = argv[i];
         } else if (a.rfind("--output=", 0) == 0) {
             out = a.substr(9);
+        } else if (int fr = parse_filter_option(argc, argv, i, filter, ferr); fr != 0) {
+            if (fr < 0) return usage_error(usage_analyze, ferr);
         } else if (a.size() > 1 && a[0] == '-') {
             return usage_error(usage_analyze, "unknown option '" + a + "'");
         } else if (file.empty()) {
@@ -325,6 +483,7 @@ int cmd_analyze(int argc, char** argv) {
     if (file.empty()) return usage_error(usage_analyze, "no input file");
     capture_ptr c = open_input(file);
     if (!c) return 1;
+    if (int rc = set_filters(filter, *c, file, usage_analyze)) return rc;
     output o;
     if (!o.open(out)) return 1;
     std::string err;
@@ -334,6 +493,140 @@ int cmd_analyze(int argc, char** argv) {
         const std::string& who = read_failed ? file : out.empty() ? std::string("<stdout>") : out;
         std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
+    }
+    return 0;
+}
+
+int cmd_merge(int argc, char** argv) {
+    std::vector<std::string> files;
+    std::string out, to;
+    bool verbose = false;
+    bbx::dec::merge_options mo;
+    bbx::dec::filter_spec filter;
+    std::string ferr;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (is_help(a)) return std::fputs(usage_merge, stdout), 0;
+        if (a == "--verbose" || a == "-v") {
+            verbose = true;
+        } else if (a == "--no-correct") {
+            mo.correct = false;
+        } else if (a == "-o" || a == "--output") {
+            if (++i == argc) return usage_error(usage_merge, "option " + a + " needs a path");
+            out = argv[i];
+        } else if (a.rfind("--output=", 0) == 0) {
+            out = a.substr(9);
+        } else if (a == "--to") {
+            if (++i == argc) return usage_error(usage_merge, "option --to needs a format (perfetto, chrome or otlp)");
+            to = argv[i];
+        } else if (a.rfind("--to=", 0) == 0) {
+            to = a.substr(5);
+        } else if (int fr = parse_filter_option(argc, argv, i, filter, ferr); fr != 0) {
+            if (fr < 0) return usage_error(usage_merge, ferr);
+        } else if (a.size() > 1 && a[0] == '-') {
+            return usage_error(usage_merge, "unknown option '" + a + "'");
+        } else {
+            files.push_back(a);
+        }
+    }
+    if (files.size() < 2)
+        return usage_error(usage_merge, files.empty() ? "no input files" : "merge needs at least two captures");
+    if (to.empty()) return usage_error(usage_merge, "merge needs --to perfetto, --to chrome or --to otlp");
+    if (to != "perfetto" && to != "chrome" && to != "otlp")
+        return usage_error(usage_merge, "unknown output format '" + to + "' (perfetto, chrome or otlp)");
+    if (out.empty()) return usage_error(usage_merge, "merge needs -o OUT (or -o - for standard output)");
+    if (out == "-" && to == "perfetto" && isatty(1))
+        return usage_error(usage_merge, "refusing to write a binary trace to a terminal");
+    std::vector<capture_ptr> held;
+    std::vector<bbx::dec::capture*> caps;
+    for (const std::string& f : files) {
+        capture_ptr c = open_input(f);
+        if (!c) return 1;
+        caps.push_back(c.get());
+        held.push_back(std::move(c));
+    }
+    bbx::dec::merge_plan plan;
+    std::string err;
+    if (!bbx::dec::plan_merge(caps, mo, plan, err)) {
+        std::fprintf(stderr, "bbx: %s\n", err.c_str());  // err names the file
+        return 1;
+    }
+    if (verbose) std::fputs(bbx::dec::merge_report(plan).c_str(), stderr);
+    // Filters choose what is written; the clocks were aligned from every event.
+    if (int rc = set_merge_filters(filter, caps, files)) return rc;
+    output o;
+    if (!o.open(out)) return 1;
+    const auto fmt = to == "perfetto" ? bbx::dec::merge_format::perfetto
+                     : to == "otlp"   ? bbx::dec::merge_format::otlp
+                                      : bbx::dec::merge_format::chrome;
+    bool ok = bbx::dec::write_merge(caps, plan, fmt, o.f, err);
+    const bool read_failed = !ok && !err.empty() && err.rfind("write failed", 0) != 0;
+    if (!o.finish(ok)) {
+        if (read_failed) std::fprintf(stderr, "bbx: %s\n", err.c_str());  // err names the file
+        else std::fprintf(stderr, "bbx: %s: %s\n", out == "-" ? "<stdout>" : out.c_str(), err.empty() ? "write failed" : err.c_str());
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_snapshot(int argc, char** argv) {
+    std::string file, out;
+    bbx::dec::snapshot_options so;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        if (is_help(a)) return std::fputs(usage_snapshot, stdout), 0;
+        if (a == "-o" || a == "--output") {
+            if (++i == argc) return usage_error(usage_snapshot, "option " + a + " needs a path");
+            out = argv[i];
+        } else if (a.rfind("--output=", 0) == 0) {
+            out = a.substr(9);
+        } else if (a == "--level" || a.rfind("--level=", 0) == 0) {
+            std::string v;
+            if (a == "--level") {
+                if (++i == argc) return usage_error(usage_snapshot, "option --level needs a number from 1 to 12");
+                v = argv[i];
+            } else {
+                v = a.substr(8);
+            }
+            char* end = nullptr;
+            errno = 0;
+            long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || errno != 0 || n < 1 || n > 12)
+                return usage_error(usage_snapshot, "--level needs a number from 1 to 12, not '" + v + "'");
+            so.level = int(n);
+        } else if (a.size() > 1 && a[0] == '-') {
+            return usage_error(usage_snapshot, "unknown option '" + a + "'");
+        } else if (file.empty()) {
+            file = a;
+        } else {
+            return usage_error(usage_snapshot, "more than one input file ('" + file + "' and '" + a + "')");
+        }
+    }
+    if (file.empty()) return usage_error(usage_snapshot, "no input file");
+    if (out.empty()) return usage_error(usage_snapshot, "snapshot needs -o OUT (or -o - for standard output)");
+    if (out == "-" && isatty(1)) return usage_error(usage_snapshot, "refusing to write a binary capture to a terminal");
+    capture_ptr c = open_input(file);
+    if (!c) return 1;
+    bbx::dec::result<bbx::dec::snapshot_stats> r = bbx::dec::snapshot_stats{};
+    if (out == "-") {
+        r = c->write_container([](const void* p, size_t n) { return std::fwrite(p, 1, n, stdout) == n; }, so);
+        if (!r.is_error() && std::fflush(stdout) != 0) r = bbx::dec::error{bbx::dec::errc::io, 0, "write failed"};
+    } else {
+        r = bbx::dec::write_snapshot(*c, out, so);
+    }
+    if (r.is_error()) {
+        // Output trouble names the output; a ring file that changed shape while copied names the input.
+        bool input = r.err().code != bbx::dec::errc::io;
+        std::fprintf(stderr, "bbx: %s: %s\n", input ? file.c_str() : out == "-" ? "<stdout>" : out.c_str(),
+                     r.err().what.c_str());
+        return 1;
+    }
+    if (isatty(2)) {
+        const auto& st = r.value();
+        std::fprintf(stderr, "bbx: %s: %llu bytes of ring file in %llu bytes (%.2f%%), %u chunks\n",
+                     out == "-" ? "<stdout>" : out.c_str(), (unsigned long long)st.image_bytes,
+                     (unsigned long long)st.container_bytes, 100.0 * double(st.container_bytes) / double(st.image_bytes),
+                     st.chunks);
     }
     return 0;
 }
@@ -351,6 +644,8 @@ int main(int argc, char** argv) {
     if (verb == "dump") return cmd_dump(argc, argv);
     if (verb == "convert") return cmd_convert(argc, argv);
     if (verb == "analyze") return cmd_analyze(argc, argv);
+    if (verb == "merge") return cmd_merge(argc, argv);
+    if (verb == "snapshot") return cmd_snapshot(argc, argv);
     std::fprintf(stderr, "bbx: unknown verb '%s'\n%s", verb.c_str(), usage_main);
     return 2;
 }

@@ -81,6 +81,9 @@ struct thread_info {
     uint64_t write_pos = 0;      // slots written in total
     uint64_t events_written = 0; // events written in total
     uint64_t events_dropped = 0; // discard mode: not written because the ring was full
+    // 1.1: when the first and the latest of those drops happened, in ticks
+    // (capture::ticks_to_ns); 0: not noted (none, or a 1.0 writer).
+    uint64_t first_drop_ticks = 0, last_drop_ticks = 0;
 };
 
 // What a full pass over one ring found (filled by for_each_event).
@@ -152,11 +155,36 @@ struct header_info {
     unsigned char boot_id[16] = {};  // all zero: unknown (1.0 files)
 };
 
+class event_filter;  // filters (end of this header)
+
+// The capture container a capture was read from (spec/format.md, "Capture
+// container"), as bbx snapshot and bbx::snapshot() write them.
+struct container_info {
+    bool present = false;         // false: the file was a ring file itself
+    uint16_t version_major = 0, version_minor = 0;
+    uint64_t file_bytes = 0;      // the container's size
+    uint64_t image_bytes = 0;     // the ring-file image it holds
+    uint32_t chunk_size = 0, chunks = 0;
+};
+
+struct snapshot_options {
+    int level = 1;  // 1, 2: LZ4's fast compressor; 3 .. 12: LZ4 HC at that level (as lz4 -1 .. -12)
+};
+
+struct snapshot_stats {
+    uint64_t image_bytes = 0;      // the ring-file image
+    uint64_t container_bytes = 0;  // the container: header, chunk headers and LZ4 blocks
+    uint32_t chunks = 0;
+};
+
 // An open capture. Not thread-safe; cheap to keep open (the file is mapped).
 class capture {
 public:
     // Maps and validates a ring file: header, ring table and metadata. A file
     // whose writer still runs is fine: events are validated as they are read.
+    // A capture container (bbx snapshot) is unpacked into memory first, every
+    // chunk's sizes and checksums checked; an error inside its image names
+    // the image offset and the file offset of the chunk that holds it.
     static result<std::shared_ptr<capture>> open(const std::string& path);
     // The same from bytes in memory (fuzzing, tests). The bytes are copied.
     static result<std::shared_ptr<capture>> from_bytes(const uint8_t* data, size_t size, std::string name = "<memory>");
@@ -173,6 +201,15 @@ public:
     const std::vector<resource>& resources() const { return resources_; }
     const resource* find_resource(uint64_t id) const;
     const std::vector<ring_stats>& stats() const { return stats_; }      // valid after for_each_event
+    // What the file was when it was a capture container (present = false: a ring file).
+    const container_info& container() const { return container_; }
+    // Takes the capture's image as a snapshot does (from a live ring file
+    // each slot under its sequence lock: a slot being written shows as torn,
+    // never mixed) and packs it into a capture container, handing its bytes
+    // in order to sink (return false to stop: an io error). Allocates one
+    // image of the file's size. container.cpp.
+    result<snapshot_stats> write_container(const std::function<bool(const void*, size_t)>& sink,
+                                           const snapshot_options& opt = {}) const;
 
     // Counter ticks to nanoseconds since anchor 0 (may be negative).
     int64_t ticks_to_ns(uint64_t ticks) const;
@@ -186,10 +223,19 @@ public:
     // not grow with the number of events. Fills stats(). Returns an error only
     // if the file can no longer be read; damaged slots are counted, not fatal.
     result<bool> for_each_event(const std::function<void(const event&)>& fn);
+    // From now on for_each_event yields only the events f keeps (null: all),
+    // and stats() counts those as `events`. f must be made for this capture
+    // (event_filter::make).
+    void set_filter(std::shared_ptr<const event_filter> f) { filter_ = std::move(f); }
+    std::shared_ptr<const event_filter> filter() const { return filter_; }
 
 private:
     capture() = default;
     result<bool> parse();
+    result<bool> open_image();  // container.cpp: unpacks a capture container, then parse()
+    container_info container_;
+    result<bool> for_each_filtered(const std::function<void(const event&)>& fn);  // filter.cpp
+    std::shared_ptr<const event_filter> filter_;
     std::string name_;
     const unsigned char* data_ = nullptr;
     uint64_t size_ = 0;
@@ -222,6 +268,11 @@ bool write_info(capture& c, std::FILE* out, std::string& err);
 bool write_chrome(capture& c, std::FILE* out, std::string& err);
 // Perfetto protobuf TrackEvent trace.
 bool write_perfetto(capture& c, std::FILE* out, std::string& err);
+// bbx snapshot: c's image, packed as by capture::write_container, into a new
+// file at path, created with mode 0600 and O_EXCL | O_NOFOLLOW (an existing
+// file or symlink is an error: nothing is overwritten); removed again if
+// writing fails.
+result<snapshot_stats> write_snapshot(const capture& c, const std::string& path, const snapshot_options& opt = {});
 
 // Escapes s as the inside of a JSON string; invalid UTF-8 becomes U+FFFD.
 void json_escape(std::string& out, std::string_view s);
@@ -434,5 +485,230 @@ namespace bbx::dec {
 // and crash records become span events. The mapping is the comment block
 // atop otlp.cpp. Streams. Returns false when reading or writing failed.
 bool write_otlp(capture& c, std::FILE* out, std::string& err);
+
+}  // namespace bbx::dec
+
+// ---- bbx merge: several captures on one timeline (merge.cpp) ------------------------
+// How clocks are aligned, spans matched and offsets corrected is the comment
+// block atop merge.cpp.
+namespace bbx::dec {
+
+// One capture among several written into one output. An event's time in
+// the output is its time in its capture (ns since that capture's anchor 0)
+// plus offset_ns; pid is the process id the output shows for it.
+struct merge_source {
+    capture* c = nullptr;
+    int64_t offset_ns = 0;
+    uint32_t pid = 0;
+};
+
+// A span as the converters pair begins and ends: its source (an index into
+// the sources), its ring, and its span_begin's ticks and call-site id.
+struct span_key {
+    uint32_t source = 0, ring = 0;
+    uint64_t ticks = 0;
+    uint32_t site = 0;
+    friend bool operator==(const span_key&, const span_key&) = default;
+};
+
+// An arrow from one span's begin to another's (a client span to the server
+// span it caused).
+struct span_flow {
+    span_key from, to;
+};
+
+// The converters over several captures, written one after another into one
+// trace; sources[0] is the reference:
+// - Perfetto: timestamps are the reference's CLOCK_BOOTTIME at its anchor 0
+//   plus the output time; only the reference's ClockSnapshot is written;
+//   each source has its own process track (its pid) and sequences; a
+//   span_flow is flow_ids on the from slice's begin and terminating_flow_ids
+//   on the to slice's begin, a unique id per flow.
+// - Chrome: ts is the output time in microseconds; pid per source; a
+//   span_flow is a flow v1 pair {"ph":"s"} after the from slice's B and
+//   {"ph":"f","bp":"e"} after the to slice's B, name and cat "rpc", ids 1 ..
+//   flows.size() (wake flows are numbered after them).
+// - OTLP: Unix ns = the reference's CLOCK_REALTIME at its anchor 0 plus the
+//   output time; one resource (service.name, process.pid) per source.
+// With one source (offset 0, its own pid) and no flows they write the same
+// bytes as the one-capture forms. A read error names the capture that failed
+// when there are several ("<name>: <message>").
+bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
+                    std::string& err);
+bool write_chrome(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
+                  std::string& err);
+bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err);
+
+// How a capture's clock is first put on the reference's timeline.
+enum class merge_base : uint8_t {
+    reference,  // it is the reference (capture 0)
+    monotonic,  // the same non-zero boot id as the reference: CLOCK_MONOTONIC
+    realtime,   // another boot id, or one unknown: CLOCK_REALTIME
+};
+
+struct merge_options {
+    bool correct = true;  // apply the correction the request/response pairs give (bbx merge --no-correct: false)
+};
+
+// A client span and the server span it caused: the server span's parent
+// span id is the client span's id, in the same trace.
+struct merge_pair {
+    uint32_t client = 0, server = 0;  // capture indexes
+    span_key client_span, server_span;
+    // t1, t4: the client span's begin and end; t2, t3: the server span's.
+    // Each in ns since its own capture's anchor 0.
+    int64_t t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+    bool complete = false;  // both spans ended in their captures (else: no sample, only the flow)
+};
+
+struct merge_capture {
+    std::string name;           // capture::name()
+    std::string process_name;
+    uint32_t pid = 0;           // in its header
+    uint32_t shown_pid = 0;     // in the output: pid, or a stand-in if an earlier capture has the same
+    merge_base base = merge_base::reference;
+    int64_t base_offset_ns = 0;  // the base alignment: its times plus this are the reference's (its start there)
+    int64_t first_ns = 0, last_ns = 0;  // its earliest and latest event, own time (first > last: none)
+    uint64_t context_spans = 0;  // spans with a client or server span_context
+    // The correction, from its complete pairs with captures placed before it:
+    uint32_t aligned_to = 0;    // the placed capture it shares the most pairs with (itself: none)
+    uint64_t pairs = 0;         // complete pairs used
+    uint64_t outside_base = 0;  // of them, server spans outside their client span under the base alignment
+    bool has_estimate = false;  // pairs > 0
+    bool consistent = false;    // one offset puts the server span inside the client span in every pair
+    int64_t estimate_ns = 0;    // how far its base-aligned clock runs ahead of the placed captures'
+    int64_t uncertainty_ns = 0; // the estimate is good to +-this
+    bool applied = false;
+    int64_t correction_ns = 0;  // added to its base-aligned times: -estimate_ns if applied, else 0
+    int64_t offset_ns = 0;      // the result: base_offset_ns + correction_ns
+    // After the merge, complete pairs with any capture placed before it (or
+    // within it), and of them those whose server span is outside:
+    uint64_t checked = 0, outside_final = 0;
+};
+
+struct merge_plan {
+    std::vector<merge_capture> captures;  // in input order; [0] is the reference
+    std::vector<merge_pair> pairs;
+    int64_t earliest_ns = 0;  // the earliest event of all captures on the reference's timeline
+    bool corrected = true;    // merge_options::correct
+};
+
+// One pass over each capture: spans with contexts, pairs, alignments. On a
+// read error returns false with err = "<capture name>: <message>".
+bool plan_merge(const std::vector<capture*>& caps, const merge_options& opt, merge_plan& plan, std::string& err);
+
+enum class merge_format : uint8_t { perfetto, chrome, otlp };
+
+// The sources and flows for caps under plan (Chrome's times start at the
+// earliest event of all), then the converter.
+std::vector<merge_source> merge_sources(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f);
+std::vector<span_flow> merge_flows(const merge_plan& plan);
+bool write_merge(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f, std::FILE* out,
+                 std::string& err);
+
+// bbx merge --verbose: per capture its pid, process, base alignment, pairs,
+// the offset estimated, its uncertainty, and the correction applied.
+std::string merge_report(const merge_plan& plan);
+
+}  // namespace bbx::dec
+
+// ---- filters (filter.cpp) ------------------------------------------------------------
+// --level, --category, --thread, --task, --since/--until, --name and
+// --user-only: which events every verb that reads a capture sees. What each
+// keeps, how span pairs stay whole and what a time window carries in is the
+// comment block atop filter.cpp.
+namespace bbx::dec {
+
+// A --since or --until as given.
+struct filter_time {
+    enum class base : uint8_t {
+        none,   // not given: the window is open on that side
+        start,  // ns after the capture's start (anchor 0)
+        end,    // ns before the capture's last event (given negative)
+        wall,   // ns is CLOCK_REALTIME, ns since the Unix epoch (RFC 3339)
+    };
+    base from = base::none;
+    int64_t ns = 0;
+};
+
+struct name_pattern;  // a compiled --name regex (filter.cpp)
+
+// The filter options, each checked as it is added; no capture needed yet.
+struct filter_spec {
+    int level = 0;                          // 1 error .. 5 trace; 0: any
+    std::vector<std::string> categories;    // exact, or a prefix ending in '*'
+    std::vector<std::string> threads;       // "T3", "3", a tid or a thread name, resolved by event_filter::make
+    std::vector<uint64_t> tasks;
+    filter_time since, until;
+    std::string name;                       // the --name regex as given ("" none)
+    std::shared_ptr<const name_pattern> name_re;  // compiled once, here
+    bool user_only = false;
+    std::vector<std::string> given;         // the options added, "--opt value", in order
+
+    // 1: `option` ("--level", ...) is a filter option that takes a value;
+    // 0: one that takes none (--user-only); -1: not a filter option.
+    static int arity(std::string_view option);
+    // Adds one option and its value. A repeated --category, --thread or
+    // --task adds to the list; a repeated --level, --since, --until or
+    // --name replaces. Returns "" or a usage error naming the option
+    // ("--name: '(' is not a valid regular expression ...").
+    std::string add(std::string_view option, std::string_view value = {});
+    bool empty() const { return given.empty(); }
+    // The options as given, space-separated (for bbx info).
+    std::string describe() const;
+};
+
+// The value parsers add() uses: "" or what is wrong with v.
+std::string parse_filter_level(std::string_view v, int& level);  // error|warn|info|debug|trace or 1-5
+std::string parse_filter_time(std::string_view v, filter_time& t);
+
+// Why event_filter::make failed.
+struct filter_error {
+    bool usage = false;  // true: the spec does not fit the capture (bbx exits 2); false: reading it failed (exit 1)
+    std::string what;
+};
+
+// A filter_spec bound to one capture: its threads resolved to rings, its
+// times to ns since the capture's start, each call site judged once. Give it
+// to that capture's set_filter; it is immutable, so several passes (and
+// several verbs) may share it.
+class event_filter {
+public:
+    // Binds spec to c. A --since or --until counted from the end costs one
+    // pass over c to find its last event. Returns null with err set when a
+    // --thread names no thread of c (unless threads_required is false: then
+    // it selects nothing in c, and unmatched_threads() lists it), the window
+    // is empty, a wall-clock time meets a capture without a realtime anchor
+    // (usage), or c could not be read.
+    static std::shared_ptr<const event_filter> make(const filter_spec& spec, capture& c, filter_error& err,
+                                                    bool threads_required = true);
+
+    const filter_spec& spec() const { return spec_; }
+    const capture* bound_to() const { return cap_; }
+    // The window in ns since the capture's start, both ends included
+    // (INT64_MIN, INT64_MAX: open).
+    int64_t since_ns() const { return since_; }
+    int64_t until_ns() const { return until_; }
+    bool keeps_ring(uint32_t ring) const;
+    // The --thread values (comma lists split) that name no thread of the capture.
+    const std::vector<std::string>& unmatched_threads() const { return unmatched_; }
+
+private:
+    event_filter() = default;
+    friend struct filter_pass;
+    enum : uint8_t { site_event_ok = 1, site_task_name_ok = 2 };
+    bool selects_task(uint64_t task) const;
+    uint8_t site_bits(const site* s) const;
+
+    filter_spec spec_;
+    const capture* cap_ = nullptr;
+    std::vector<uint8_t> rings_;      // by ring: its events may pass
+    std::vector<uint8_t> site_bits_;  // by index into cap_->sites()
+    std::vector<uint64_t> tasks_;     // sorted
+    std::vector<std::string> unmatched_;
+    int64_t since_ = 0, until_ = 0;
+    bool task_category_ok_ = true;    // --category admits "task"
+    bool no_name_ok_ = true;          // --name matches the empty name (tasks whose spawn is not seen)
+};
 
 }  // namespace bbx::dec
