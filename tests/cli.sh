@@ -160,5 +160,8 @@ expect_exit 2 "merge --thread nobody" $BBX merge "$T/p.bbx" "$T/p.bbx" --to chro
 grep -q "^bbx: --thread: no capture has a thread 'nobody'" "$T/err" && ok "merge names the thread no capture has" \
     || bad "merge unknown thread: $(head -1 "$T/err")"
 
+# Writing to a device goes straight to it: a rename over /dev/null would replace the device.
+"$BBX" convert tests/golden/ok/all_kinds.bbx --to chrome -o /dev/null >/dev/null 2>&1
+if [ -c /dev/null ]; then ok "convert -o /dev/null leaves /dev/null a device"; else bad "/dev/null is no longer a character device"; fi
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 1 bad input (or a failed write), 2 bad usage.
 #include <mimalloc-new-delete.h>  // mimalloc serves every allocation of the tool
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -276,12 +277,26 @@ capture_ptr open_input(const std::string& file) {
 struct output {
     std::string path, tmp;
     std::FILE* f = nullptr;
+    bool direct = false;  // writing straight to a device or FIFO
 
     bool open(const std::string& p) {
         path = p;
         if (p == "-" || p.empty()) {
             f = stdout;
             return true;
+        }
+        // A device or a FIFO (/dev/null, a pipe) is written as it is: renaming a
+        // temporary file over it would replace the device (as root, for everyone).
+        struct stat st;
+        if (stat(p.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+            if (S_ISDIR(st.st_mode)) {
+                std::fprintf(stderr, "bbx: %s: is a directory\n", p.c_str());
+                return false;
+            }
+            f = std::fopen(p.c_str(), "wb");
+            if (!f) std::fprintf(stderr, "bbx: %s: cannot open: %s\n", p.c_str(), std::strerror(errno));
+            direct = f != nullptr;
+            return direct;
         }
         tmp = p + ".tmp." + std::to_string(getpid());
         // 0600, as the capture: a trace holds the same data (argument strings, paths).
@@ -300,6 +315,11 @@ struct output {
     bool finish(bool ok) {
         if (f == stdout) {
             if (std::fflush(stdout) != 0) ok = false;
+            return ok;
+        }
+        if (direct) {
+            if (std::fclose(f) != 0) ok = false;
+            f = nullptr;
             return ok;
         }
         if (std::fclose(f) != 0) ok = false;
