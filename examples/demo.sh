@@ -64,6 +64,33 @@ section "bbx info $OUT/service-deadlock.bbx"
 section "a thread-based workload: $B/examples/pipeline (a reader, 3 compressing workers, a writer)"
 "$B/examples/pipeline" --out "$OUT/pipeline.bbx" --blocks 500
 
+section "across services: a client calls a second service over TCP on 127.0.0.1, passing traceparent"
+# tests/programs/rpc_peer.cpp: the server handles each request in a span with a
+# server context whose parent is the client's span; request 3 (and 11) take its slow path.
+rm -f "$OUT/rpc-client.bbx" "$OUT/rpc-server.bbx" "$OUT/rpc-port" "$OUT/rpc-merged."*
+"$B/tests/rpc_peer" server "$OUT/rpc-port" "$OUT/rpc-server.bbx" >/dev/null &
+SERVER=$!
+i=0
+while [ ! -s "$OUT/rpc-port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+"$B/tests/rpc_peer" client "$(cat "$OUT/rpc-port")" "$OUT/rpc-client.bbx" 16 >/dev/null
+wait $SERVER
+section "bbx merge --verbose $OUT/rpc-client.bbx $OUT/rpc-server.bbx --to perfetto"
+"$BBX" merge --verbose "$OUT/rpc-client.bbx" "$OUT/rpc-server.bbx" --to perfetto -o "$OUT/rpc-merged.pftrace"
+"$BBX" merge "$OUT/rpc-client.bbx" "$OUT/rpc-server.bbx" --to chrome -o "$OUT/rpc-merged.json"
+"$BBX" merge "$OUT/rpc-client.bbx" "$OUT/rpc-server.bbx" --to otlp -o "$OUT/rpc-merged.jsonl"
+echo
+echo "The slowest calls, from the client's capture, and where their time went in the server's:"
+"$BBX" dump "$OUT/rpc-client.bbx" --name '^call$' | awk '
+    $3 == "begin" { split($6, a, "="); open[$2] = a[2]; start[a[2]] = $1 }
+    $3 == "end"   { s = open[$2]; d[s] = ($1 - start[s]) * 1000 }
+    END { for (s in d) printf "%s %.1f\n", s, d[s] }' | sort -k2 -n -r | head -n 3 |
+while read -r seq ms; do
+    where=$("$BBX" dump "$OUT/rpc-server.bbx" --name '_path$' | grep "request=$seq\$" | awk '{print $5}' | head -n 1)
+    echo "  request $seq: $ms ms in the client's call; the server spent it in backend/$where"
+done
+echo "-> On the merged timeline ($OUT/rpc-merged.pftrace) each call has an arrow to the"
+echo "   server span it caused; requests 3 and 11 sit in the second service's slow_path."
+
 section "converting"
 for f in service-blocking service-deadlock service-fixed pipeline; do
     "$BBX" convert "$OUT/$f.bbx" --to perfetto -o "$OUT/$f.pftrace"
@@ -78,6 +105,7 @@ cat <<MSG
 Open the traces:
   $OUT/*.pftrace  in https://ui.perfetto.dev  (Open trace file)
   $OUT/*.json     in chrome://tracing, or ui.perfetto.dev
+  $OUT/rpc-merged.jsonl  OTLP/JSON Lines, for the OpenTelemetry Collector (otlpjsonfile receiver)
   e.g. $OUT/service-blocking.pftrace: the exec-0 thread runs long 'decompress'
   spans, and the heartbeat_late_us counter climbs while they run.
 Read a capture yourself: $BBX dump $OUT/service-deadlock.bbx | grep -E 'wait|poll_end'

@@ -84,7 +84,14 @@ bool read_line(int fd, std::string& buf, std::string& line) {
 }
 
 void work(uint64_t seq) {
-    std::this_thread::sleep_for(std::chrono::microseconds(seq % 8 == 3 ? 15000 : 2000));
+    if (seq % 8 == 3) {
+        // The slow path `make demo` points at on the merged timeline.
+        BBX_SPAN(INFO, "backend", "slow_path", bbx::arg("request", seq));
+        std::this_thread::sleep_for(std::chrono::microseconds(15000));
+        return;
+    }
+    BBX_SPAN(INFO, "backend", "fast_path", bbx::arg("request", seq));
+    std::this_thread::sleep_for(std::chrono::microseconds(2000));
 }
 
 int server(const char* portfile, const char* out) {
