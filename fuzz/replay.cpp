@@ -1,14 +1,26 @@
-// Replays files through the fuzz entry point without libFuzzer, so that the
-// corpus is a regression suite on any compiler: every file named on the
-// command line (directories are walked) goes through LLVMFuzzerTestOneInput
-// once. A crash, or an input that runs longer than the time limit, ends the
-// run with the file's name on stderr and a non-zero status.
+// Replays files through a fuzz target's entry point without libFuzzer, so
+// that the corpus is a regression suite on any compiler: every file named on
+// the command line (directories are walked) goes through
+// LLVMFuzzerTestOneInput once, in a child process of its own, so that a
+// crash or hang names its file and the other files still run. Built once per
+// target (fuzz/fuzz.mk links it with fuzz_NAME.cpp).
 //
-//   replay [--timeout SECONDS] FILE|DIR...      (default timeout: 20 s per file)
+//   replay [--name NAME] [--timeout SECONDS] [--rss-limit-mb MB] [--no-fork] FILE|DIR...
+//
+// --name NAME    the summary reads "fuzz-replay NAME: N passed, M failed"
+//                (default: "fuzz-replay: N passed, M failed")
+// --timeout S    an input running longer fails as a hang (default 20 s)
+// --rss-limit-mb an input whose child process peaked above MB megabytes of
+//                resident memory fails (default 2048, as `make fuzz`)
+// --no-fork      run every input in this process (for a debugger); the first
+//                crash or hang ends the run with the file's name on stderr
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -25,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
 
-// The file being run, for the signal handlers (written before each run).
+// The file being run in-process, for the signal handlers (written before each run).
 char g_current[4096];
 
 void write_err(const char* s) {
@@ -33,7 +45,7 @@ void write_err(const char* s) {
     (void)r;
 }
 
-// Names the input that crashed or hung, then dies of the same signal.
+// --no-fork: names the input that crashed or hung, then dies of the same signal.
 void on_fatal(int sig) {
     write_err(sig == SIGALRM ? "fuzz-replay: time limit exceeded (hang) on " : "fuzz-replay: crash on ");
     write_err(g_current);
@@ -49,16 +61,65 @@ bool read_file(const std::string& path, std::vector<uint8_t>& out) {
     return !f.bad();
 }
 
+// One run of the entry point on a heap buffer of exactly the input's size,
+// never null, as libFuzzer gives.
+void run_one(const std::vector<uint8_t>& data) {
+    std::unique_ptr<uint8_t[]> copy(new uint8_t[data.size() + (data.empty() ? 1 : 0)]);
+    if (!data.empty()) std::memcpy(copy.get(), data.data(), data.size());
+    LLVMFuzzerTestOneInput(copy.get(), data.size());
+}
+
+// Runs one input in a child; "" if it passed, else why not.
+std::string run_forked(const std::vector<uint8_t>& data, unsigned timeout, unsigned long rss_limit_mb) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return std::string("fork failed: ") + std::strerror(errno);
+    if (pid == 0) {
+        alarm(timeout);
+        run_one(data);
+        std::exit(0);  // exit, not _exit: LeakSanitizer checks at exit
+    }
+    int status = 0;
+    struct rusage ru {};
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR) return std::string("wait4 failed: ") + std::strerror(errno);
+    }
+    const unsigned long rss_mb = static_cast<unsigned long>(ru.ru_maxrss) / 1024;  // ru_maxrss is in KiB
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return rss_mb > rss_limit_mb ? "peaked at " + std::to_string(rss_mb) + " MB of memory, above the limit of " +
+                                           std::to_string(rss_limit_mb) + " MB"
+                                     : "";
+    if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+    if (WTERMSIG(status) == SIGALRM) return "ran over " + std::to_string(timeout) + " s (a hang?)";
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     unsigned timeout = 20;
+    unsigned long rss_limit_mb = 2048;
+    bool fork_each = true;
+    std::string name;
     std::vector<std::string> files;
     unsigned failed = 0;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--timeout" && i + 1 < argc) {
             timeout = unsigned(std::strtoul(argv[++i], nullptr, 10));
+            continue;
+        }
+        if (a == "--rss-limit-mb" && i + 1 < argc) {
+            rss_limit_mb = std::strtoul(argv[++i], nullptr, 10);
+            continue;
+        }
+        if (a == "--name" && i + 1 < argc) {
+            name = argv[++i];
+            continue;
+        }
+        if (a == "--no-fork") {
+            fork_each = false;
             continue;
         }
         std::error_code ec;
@@ -78,10 +139,11 @@ int main(int argc, char** argv) {
         }
     }
     if (files.empty() && !failed) {
-        std::fprintf(stderr, "usage: replay [--timeout SECONDS] FILE|DIR...\n");
+        std::fprintf(stderr, "usage: replay [--name NAME] [--timeout SECONDS] [--rss-limit-mb MB] [--no-fork] FILE|DIR...\n");
         return 2;
     }
-    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM}) signal(sig, on_fatal);
+    if (!fork_each)
+        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM}) signal(sig, on_fatal);
 
     unsigned passed = 0;
     std::vector<uint8_t> data;
@@ -91,15 +153,22 @@ int main(int argc, char** argv) {
             ++failed;
             continue;
         }
-        std::snprintf(g_current, sizeof g_current, "%s", f.c_str());
-        alarm(timeout);
-        // A heap buffer of exactly the input's size, never null, as libFuzzer gives.
-        std::unique_ptr<uint8_t[]> copy(new uint8_t[data.size()]);
-        if (!data.empty()) std::memcpy(copy.get(), data.data(), data.size());
-        LLVMFuzzerTestOneInput(copy.get(), data.size());
-        alarm(0);
+        if (fork_each) {
+            std::string why = run_forked(data, timeout, rss_limit_mb);
+            if (!why.empty()) {
+                std::printf("FAIL fuzz-replay%s%s: %s: %s\n", name.empty() ? "" : " ", name.c_str(), f.c_str(),
+                            why.c_str());
+                ++failed;
+                continue;
+            }
+        } else {
+            std::snprintf(g_current, sizeof g_current, "%s", f.c_str());
+            alarm(timeout);
+            run_one(data);
+            alarm(0);
+        }
         ++passed;
     }
-    std::printf("fuzz-replay: %u passed, %u failed\n", passed, failed);
+    std::printf("fuzz-replay%s%s: %u passed, %u failed\n", name.empty() ? "" : " ", name.c_str(), passed, failed);
     return failed ? 1 : 0;
 }

@@ -864,7 +864,7 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
     // Damage the capture: inner's end slot gets a kind this version does not
     // know, so the reader skips it, as it would a torn slot.
     uint32_t inner_id = 0;
-    for (const auto& s : open_capture(tc.path)->sites())
+    for (auto cap = open_capture(tc.path); const auto& s : cap->sites())  // cap outlives the loop
         if (s.name == "inner") inner_id = s.id;
     REQUIRE(inner_id != 0);
     std::string bytes = read_file(tc.path);

@@ -443,7 +443,10 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
         const char* st = t.state == fmt::ring_released ? "exited" : t.state == fmt::ring_owned ? "live" : "free";
         std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %6" PRIu64
                                    "  %s\n",
-                      t.ring, t.tid, t.name.empty() ? "-" : printable(t.name).c_str(), s.events, t.events_written,
+                      t.ring, t.tid,
+                      // a longer (hostile) name is cut here, not by snprintf: mid-character, with the line end
+                      t.name.empty() ? "-" : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
+                      s.events, t.events_written,
                       s.overwritten, t.events_dropped, s.torn + s.overwritten_in_read, st);
         o += b;
     }

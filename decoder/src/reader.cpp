@@ -50,6 +50,18 @@ T load_acquire(const void* p) {
     return __atomic_load_n(static_cast<const T*>(p), __ATOMIC_ACQUIRE);
 }
 
+// memcpy for bytes a writer may be storing into at the same time (the header
+// of a live file): relaxed atomic loads, 8 bytes at a time (src is 8-aligned).
+void copy_relaxed(void* dst, const unsigned char* src, size_t n) {
+    unsigned char* d = static_cast<unsigned char*>(dst);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint64_t w = __atomic_load_n(reinterpret_cast<const uint64_t*>(src + i), __ATOMIC_RELAXED);
+        std::memcpy(d + i, &w, 8);
+    }
+    for (; i < n; ++i) d[i] = __atomic_load_n(src + i, __ATOMIC_RELAXED);
+}
+
 error fail(errc c, uint64_t off, std::string what) { return error{c, off, std::move(what)}; }
 
 std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
@@ -152,7 +164,7 @@ result<bool> capture::parse() {
         return fail(errc::bad_magic, 0, "not a blackbox file (magic is not \\x89BBX\\r\\n\\x1a\\n)");
     if (size_ < 12) return fail(errc::truncated, size_, "file ends inside the version");
     fmt::file_header h;
-    std::memcpy(&h, p, std::min<uint64_t>(size_, sizeof h));
+    copy_relaxed(&h, p, size_t(std::min<uint64_t>(size_, sizeof h)));
     if (h.version_major != fmt::version_major)
         return fail(errc::unsupported_version, 8,
                     "version_major is " + std::to_string(h.version_major) + ", this decoder reads 1");
@@ -219,7 +231,7 @@ result<bool> capture::parse() {
     bool anchor1_torn = true;
     for (int attempt = 0; attempt < 1000 && anchor1_torn; ++attempt) {
         uint32_t s1 = load_acquire<uint32_t>(p + BBX_FIELD(calib_seq));
-        std::memcpy(&h.anchors, p + BBX_FIELD(anchors), sizeof h.anchors);
+        copy_relaxed(&h.anchors, p + BBX_FIELD(anchors), sizeof h.anchors);
         h.anchor_count = load<uint32_t>(p + BBX_FIELD(anchor_count));
         std::atomic_thread_fence(std::memory_order_acquire);
         uint32_t s2 = load<uint32_t>(p + BBX_FIELD(calib_seq));

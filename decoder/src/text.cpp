@@ -126,15 +126,23 @@ std::string valid_utf8(std::string_view s) {
 std::string printable(std::string_view s) {
     std::string v = valid_utf8(s), out;
     out.reserve(v.size());
-    for (char ch : v) {
-        unsigned char c = static_cast<unsigned char>(ch);
+    static const char hex[] = "0123456789abcdef";
+    auto esc = [&](unsigned char c) {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    };
+    for (size_t i = 0; i < v.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(v[i]);
+        unsigned char next = i + 1 < v.size() ? static_cast<unsigned char>(v[i + 1]) : 0;
         if (c < 0x20 || c == 0x7f) {
-            static const char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            esc(c);
+        } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {  // C1 controls (U+0080..U+009F): CSI and friends
+            esc(c);
+            esc(next);
+            ++i;
         } else {
-            out += ch;
+            out += char(c);
         }
     }
     return out;

@@ -77,9 +77,11 @@ __attribute__((noinline)) int overflow_stack(int depth) {
 }
 
 // The unwinder starts from a stack pointer of 16: its first read faults.
+// The frame pointer goes too, so that a build with frame pointers (which
+// the unwinder would follow instead) faults the same way.
 __attribute__((noinline)) void crash_with_bad_sp() {
 #if defined(__x86_64__)
-    asm volatile("mov $16, %%rsp\n\tmovl $42, (%0)" : : "r"(g_null) : "memory");
+    asm volatile("mov $16, %%rsp\n\tmov $16, %%rbp\n\tmovl $42, (%0)" : : "a"(g_null) : "memory");
 #endif
 }
 
