@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "pairing.hpp"
 
 namespace bbx::dec {
 namespace {
@@ -51,8 +52,7 @@ namespace {
 namespace fmt = bbx::format;
 
 constexpr size_t flush_at = 1 << 20;
-constexpr size_t max_depth = 4096;  // open spans kept per thread; deeper ones are not written
-constexpr size_t max_unwind = 64;  // how far below the top an end looks for its begin
+using pairing::max_depth;
 constexpr uint32_t max_pending_wakes = 4;  // wakes before a poll that each get an arrow to it
 constexpr size_t max_waits = 64;           // open waits kept per task; deeper ones are not written
 constexpr uint64_t poll_entry = uint64_t(1) << 63;  // a thread's open poll: poll_entry | task index
@@ -405,10 +405,8 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
                 }
                 // As span ends: the innermost open poll of the task; what
                 // opened inside it and is still open closes first.
-                size_t n = t.open.size();
-                const size_t lowest = n > max_unwind ? n - max_unwind : 0;
-                while (n > lowest && t.open[n - 1] != (poll_entry | ki)) --n;
-                if (n == lowest) return;
+                const size_t n = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == (poll_entry | ki); });
+                if (n == pairing::none) return;
                 while (t.open.size() > n) {
                     end_event(t, t.open.back(), ns, false);
                     t.open.pop_back();
@@ -496,10 +494,8 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
                 // Ends pair with the innermost open begin of the same site. An
                 // end with no such begin lost it to the ring's overwrite; spans
                 // opened inside it and never ended (damaged slots) close here.
-                size_t k = t.open.size();
-                const size_t lowest = k > max_unwind ? k - max_unwind : 0;
-                while (k > lowest && t.open[k - 1] != si) --k;
-                if (k == lowest) return;
+                const size_t k = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == si; });
+                if (k == pairing::none) return;
                 while (t.open.size() > k) {
                     end_event(t, t.open.back(), ns, false);
                     t.open.pop_back();

@@ -85,6 +85,7 @@
 #include <unordered_map>
 
 #include "bbx/decoder.hpp"
+#include "pairing.hpp"
 
 namespace bbx::dec {
 
@@ -96,8 +97,7 @@ struct name_pattern {
 
 namespace {
 
-constexpr size_t max_depth = 4096;     // open begins tracked per ring, as the converters keep
-constexpr size_t max_unwind = 64;      // how far below the top an end looks for its begin
+using pairing::max_depth;
 constexpr size_t max_waits = 64;       // open waits tracked per task
 constexpr size_t max_carried = 16384;  // begins held back before the window opens
 constexpr size_t max_name_search = 4096;
@@ -670,10 +670,9 @@ struct filter_pass {
             return;
         }
         const uint64_t key = poll ? e.task : e.where->id;
-        size_t k = rs.open.size();
-        const size_t lowest = k > max_unwind ? k - max_unwind : 0;
-        while (k > lowest && (rs.open[k - 1].poll != poll || rs.open[k - 1].key != key)) --k;
-        if (k == lowest) {  // its begin is not in the capture
+        const size_t k =
+            pairing::find_begin(rs.open, rs.open.size(), [&](const auto& o) { return o.poll == poll && o.key == key; });
+        if (k == pairing::none) {  // its begin is not in the capture
             if (passes(e, rs) && in_window(e)) emit(e);
             return;
         }

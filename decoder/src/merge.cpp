@@ -69,14 +69,14 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "pairing.hpp"
 
 namespace bbx::dec {
 namespace {
 
 namespace fmt = bbx::format;
 
-constexpr size_t max_depth = 4096;  // as the converters: open spans kept per ring
-constexpr size_t max_unwind = 64;   // how far below the top an end looks for its begin
+using pairing::max_depth;
 constexpr uint32_t pid_stand_in = 10'000'000;
 
 struct ctx_span {
@@ -164,10 +164,8 @@ bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
                     return;
                 }
                 const auto si = uint32_t(e.where - sites.data());
-                size_t k = t.stack.size();
-                const size_t lowest = k > max_unwind ? k - max_unwind : 0;
-                while (k > lowest && t.stack[k - 1].site != si) --k;
-                if (k == lowest) return;
+                const size_t k = pairing::find_begin(t.stack, t.stack.size(), [&](const auto& s) { return s.site == si; });
+                if (k == pairing::none) return;
                 while (t.stack.size() >= k) {
                     keep(t.stack.back(), e.ring, e.ns, true);
                     t.stack.pop_back();

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "pairing.hpp"
 
 namespace bbx::dec {
 namespace {
@@ -73,8 +74,7 @@ namespace fmt = bbx::format;
 
 constexpr size_t flush_at = 1 << 20;
 constexpr size_t spans_per_line = 1000;
-constexpr size_t max_depth = 4096;  // open spans kept per thread; deeper ones are not written
-constexpr size_t max_unwind = 64;   // how far below the top an end looks for its begin
+using pairing::max_depth;
 constexpr uint32_t max_events = 128;  // span events per span
 constexpr uint32_t flag_parent_known_local = 0x100;  // SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, IS_REMOTE clear
 
@@ -545,10 +545,8 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
                     return;
                 }
                 const auto si = uint32_t(e.where - sites.data());
-                size_t k = t.depth;
-                const size_t lowest = k > max_unwind ? k - max_unwind : 0;
-                while (k > lowest && t.stack[k - 1].site != si) --k;
-                if (k == lowest) return;  // its begin was overwritten
+                const size_t k = pairing::find_begin(t.stack, t.depth, [&](const auto& s) { return s.site == si; });
+                if (k == pairing::none) return;  // its begin was overwritten
                 // Spans opened inside it and never ended (damaged slots) end here too.
                 while (t.depth >= k) {
                     write_span(t, t.stack[t.depth - 1], e.ns, false);

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "pairing.hpp"
 
 namespace bbx::dec {
 namespace {
@@ -61,8 +62,7 @@ namespace {
 namespace fmt = bbx::format;
 
 constexpr size_t buffer_size = 1 << 20;
-constexpr size_t max_depth = 4096;  // open slices kept per thread; deeper ones are not written
-constexpr size_t max_unwind = 64;  // how far below the top an end looks for its begin
+using pairing::max_depth;
 constexpr uint32_t max_pending_wakes = 4;  // wakes before a poll that each get an arrow to it
 constexpr size_t max_waits = 64;           // open waits kept per task; deeper ones are not written
 constexpr uint64_t poll_entry = uint64_t(1) << 63;  // a thread's open poll: poll_entry | task index
@@ -637,10 +637,8 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
                 }
                 // As span ends: the innermost open poll of the task; what
                 // opened inside it and is still open closes first.
-                size_t n = t.open.size();
-                const size_t lowest = n > max_unwind ? n - max_unwind : 0;
-                while (n > lowest && t.open[n - 1] != (poll_entry | ki)) --n;
-                if (n == lowest) return;
+                const size_t n = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == (poll_entry | ki); });
+                if (n == pairing::none) return;
                 while (t.open.size() > n) {
                     slice_end(t, t.uuid, ts, false);
                     t.open.pop_back();
@@ -714,10 +712,8 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
                     return;
                 }
                 // As in chrome.cpp: pair with the innermost open slice of the site.
-                size_t k = t.open.size();
-                const size_t lowest = k > max_unwind ? k - max_unwind : 0;
-                while (k > lowest && t.open[k - 1] != si) --k;
-                if (k == lowest) return;
+                const size_t k = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == si; });
+                if (k == pairing::none) return;
                 while (t.open.size() >= k) {
                     slice_end(t, t.uuid, ts, false);
                     t.open.pop_back();
