@@ -82,12 +82,30 @@ struct start_result {
 // Creates the capture file (mode 0600, O_EXCL|O_NOFOLLOW: an existing file or
 // symlink at the path is an error), maps it and switches recording on. Not
 // signal-safe; costs one file creation plus ~2 ms of clock calibration.
+//
+// fork(): a child of a recording process records into a capture of its own,
+// "<path>.<child pid>" (or "<path>.<child pid>.1", ... if that exists), with
+// the same configuration and the parent's pid in its header; `bbx merge
+// parent.bbx parent.bbx.<pid>` shows both on one timeline. The file is made
+// by the child's first event (so a child that records nothing, e.g. one that
+// execs at once, makes none); if it cannot be made, the child's threads and
+// events are counted as dropped in the parent's capture. bbx::stop() in the
+// child before its first event: it records nothing. A span open across the
+// fork is ended only in the parent.
 start_result start(const config& cfg = {});
 
 // start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_LEVEL
 // (a number or error|warn|info|debug|trace) and BBX_DISCARD=1. Returns
 // not_configured when BBX_FILE is unset. A program linked with the recorder
 // runs this before main() when BBX_FILE is set, so tracing needs no code.
+// Unlike start(), an existing file or symlink at BBX_FILE is not an error:
+// the capture goes to the first free name of "<path>.<pid>", then
+// "<path>.<pid>.1" .. "<path>.<pid>.999" (never overwriting, never following
+// a link), and the start before main() says so on stderr. So a program that
+// execs itself or another recorded program with its environment (exec keeps
+// the pid), or one started again, records to a fresh file; the capture of
+// the program replaced by exec keeps every event it committed, with neither
+// end flag set (exec skips stop()).
 start_result start_from_env();
 
 // Switches recording off, records a last clock anchor, marks the capture as
@@ -103,7 +121,8 @@ int level();
 // Names the calling thread in the capture (cut at 63 bytes). Cold path.
 void set_thread_name(const char* name);
 
-// The path of the running session's file, or nullptr.
+// The path of the running session's file, or nullptr (also in a forked
+// child until its first event has made its capture).
 const char* current_path();
 
 namespace detail {
