@@ -11,6 +11,8 @@
 //   segv       main records 2000 events, two helpers record on; main writes through a null pointer
 //   abort      main records 2000 events, then abort()
 //   overflow   main records 2000 events, then recurses until its stack overflows
+//   thread-overflow  main records 2000 events, then starts a thread named "overflower" that has never
+//              recorded and recurses until its stack overflows
 //   bad-sp     main records 2000 events, then loads garbage into its stack pointer and
 //              writes through a null pointer (x86-64 only; elsewhere it exits with 5)
 //   ringless   a helper records 2000 events; main, which never recorded, writes through a null pointer
@@ -187,6 +189,12 @@ int main(int argc, char** argv) {
         std::abort();
     } else if (mode == "overflow") {
         return overflow_stack(0);
+    } else if (mode == "thread-overflow") {
+        std::thread t([] {
+            bbx::set_thread_name("overflower");  // the name only: this records nothing
+            overflow_stack(0);
+        });
+        t.join();
     } else if (mode == "bad-sp") {
 #if defined(__x86_64__)
         crash_with_bad_sp();
