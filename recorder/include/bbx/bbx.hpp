@@ -288,13 +288,51 @@ inline uint32_t string_bytes(const T& v) {
     else return 0;
 }
 
+// Bytes 8k .. 8k+7 of the n bytes at p, zero past the end, as one little-endian
+// word, without reading outside the n bytes: whole words with one 8-byte load,
+// the tail with one load that overlaps the word before (or, in a string
+// shorter than 8 bytes, two overlapping smaller ones). No variable-length
+// copy: g++ 12 turns one into `rep movsq`, a microcoded string instruction
+// that made the 32-byte string instant 1.8x the floor instead of 1.2x
+// (bench/RESULTS.md, "The 32-byte string").
+inline uint64_t string_chunk(const char* p, uint32_t n, uint32_t k) {
+    const uint32_t at = k * 8;
+    uint64_t w = 0;
+    if (at + 8 <= n) {
+        std::memcpy(&w, p + at, 8);
+        return w;
+    }
+    if (at >= n) return 0;
+    const uint32_t left = n - at;  // 1 .. 7
+    if (n >= 8) {
+        std::memcpy(&w, p + n - 8, 8);
+        return w >> (8 * (8 - left));
+    }
+    const auto* b = reinterpret_cast<const unsigned char*>(p);
+    if (left >= 4) {
+        uint32_t lo, hi;
+        std::memcpy(&lo, b, 4);
+        std::memcpy(&hi, b + left - 4, 4);
+        return uint64_t(lo) | (uint64_t(hi) << (8 * (left - 4)));
+    }
+    return uint64_t(b[0]) | (uint64_t(b[left >> 1]) << (8 * (left >> 1))) | (uint64_t(b[left - 1]) << (8 * (left - 1)));
+}
+
 template <class T>
 inline void copy_string(unsigned char*& at, const T& v) {
     if constexpr (std::is_same_v<T, std::string_view>) {
-        uint32_t n = uint32_t(word_of(v));
-        std::memcpy(at, v.data(), n);
+        const uint32_t n = uint32_t(word_of(v));
+        for (uint32_t k = 0; k * 8 < n; ++k) {  // whole words; the last may write zeros past the string
+            const uint64_t w = string_chunk(v.data(), n, k);
+            std::memcpy(at + k * 8, &w, 8);
+        }
         at += n;
     }
+}
+
+template <class T>
+inline void pick_string(std::string_view& out, const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) out = v;
 }
 
 // Writes the head slot of an event at position `pos`.
@@ -377,15 +415,36 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         // Words 1..n-1, two to a slot; words[n] is the zero pad.
         for (uint32_t i = 0; i < n / 2; ++i) put_continuation(r, pos + 1 + i, words[1 + 2 * i], words[2 + 2 * i]);
     } else if constexpr (arg_pack<V...>::has_strings) {
-        // Words, then string bytes, laid out in a stack buffer and written 16 bytes a slot.
         constexpr uint32_t nstr = (0u + ... + (std::is_same_v<V, std::string_view> ? 1u : 0u));
-        uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
-        unsigned char* at = reinterpret_cast<unsigned char*>(units);
-        std::memcpy(at, words + 1, (n - 1) * 8);
-        at += (n - 1) * 8;
-        (copy_string(at, args.value), ...);
-        std::memset(at, 0, 16);  // pad to the slot
-        for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
+        if constexpr (nstr == 1) {
+            // Words 1..n-1, then the string's bytes from a word boundary: each
+            // payload word comes straight from its argument.
+            std::string_view str;
+            (pick_string(str, args.value), ...);
+            const uint32_t bytes = uint32_t(word_of(str)), whole = bytes / 8;
+            const uint64_t tail = string_chunk(str.data(), bytes, whole);  // the partial last word, or 0
+            auto unit = [&](uint32_t u) {
+                if (u < n - 1) return words[1 + u];
+                const uint32_t chunk = u - (n - 1);
+                if (__builtin_expect(chunk < whole, 1)) {
+                    uint64_t w;
+                    std::memcpy(&w, str.data() + 8 * chunk, 8);
+                    return w;
+                }
+                return chunk == whole ? tail : 0;
+            };
+            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, unit(2 * i), unit(2 * i + 1));
+        } else {
+            // Words, then the strings' bytes back to back, laid out in a stack
+            // buffer (a string may start inside a word) and written 16 bytes a slot.
+            uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
+            unsigned char* at = reinterpret_cast<unsigned char*>(units);
+            for (uint32_t i = 0; i + 1 < n; ++i) std::memcpy(at + 8 * i, &words[1 + i], 8);
+            at += (n - 1) * 8;
+            (copy_string(at, args.value), ...);
+            std::memset(at, 0, 16);  // pad to the slot
+            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
+        }
     }
     publish(r, pos + 1 + cont);
     (void)info;
