@@ -94,6 +94,33 @@ size_t alt_stack_size() {
     return size;
 }
 
+// The stacks of threads that exited, for new threads to take: an mmap, an
+// mprotect and an munmap (with its TLB shootdown) for every thread would
+// cost a short-lived thread more than the thread itself. Bounded; never
+// waited for (a thread that finds it busy maps or unmaps its own), so that
+// a fork while another thread held it cannot leave the child stuck.
+struct stack_cache {
+    std::atomic_flag busy = ATOMIC_FLAG_INIT;
+    int count = 0;
+    void* maps[64] = {};
+};
+constinit stack_cache g_stacks;
+
+void* take_cached_stack() {
+    if (g_stacks.busy.test_and_set(std::memory_order_acquire)) return nullptr;
+    void* m = g_stacks.count > 0 ? g_stacks.maps[--g_stacks.count] : nullptr;
+    g_stacks.busy.clear(std::memory_order_release);
+    return m;
+}
+
+bool cache_stack(void* m) {
+    if (g_stacks.busy.test_and_set(std::memory_order_acquire)) return false;
+    const bool room = g_stacks.count < int(sizeof g_stacks.maps / sizeof g_stacks.maps[0]);
+    if (room) g_stacks.maps[g_stacks.count++] = m;
+    g_stacks.busy.clear(std::memory_order_release);
+    return room;
+}
+
 // Gives the calling thread an alternate signal stack, unless it has one
 // (ours, or one of its own that we leave alone).
 void give_alt_stack() {
@@ -101,14 +128,17 @@ void give_alt_stack() {
     stack_t cur{};
     if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;
     const size_t page = 4096, size = alt_stack_size();
-    void* m = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) return;
-    mprotect(m, page, PROT_NONE);  // guard page: a handler that overflows faults instead of writing below
+    void* m = take_cached_stack();
+    if (!m) {
+        m = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED) return;
+        mprotect(m, page, PROT_NONE);  // guard page: a handler that overflows faults instead of writing below
+    }
     stack_t ss{};
     ss.ss_sp = static_cast<char*>(m) + page;
     ss.ss_size = size;
     if (sigaltstack(&ss, nullptr) != 0) {
-        munmap(m, page + size);
+        if (!cache_stack(m)) munmap(m, page + size);
         return;
     }
     t_alt = {m, page + size, false};
@@ -125,7 +155,7 @@ void free_alt_stack() {
         off.ss_flags = SS_DISABLE;
         if (sigaltstack(&off, nullptr) != 0) return;  // on it right now (cannot happen at exit): keep it
     }
-    munmap(t_alt.map, t_alt.size);
+    if (!cache_stack(t_alt.map)) munmap(t_alt.map, t_alt.size);
     t_alt = {};
 }
 

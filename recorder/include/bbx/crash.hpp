@@ -33,9 +33,11 @@ inline constexpr uint32_t crash_stack_depth = format::max_crash_frames;
 // page, mmap), and from then on so does every thread: one created with
 // pthread_create (std::thread, std::async, thread pools) gets it before its
 // start routine runs and frees it at its exit, whether or not it ever
-// records; the recorder interposes pthread_create for this (crash.cpp), at a
-// cost of one malloc, an mmap, an mprotect and two sigaltstack calls per
-// thread (measured in bench/RESULTS.md). Other threads get theirs when they
+// records; the recorder interposes pthread_create for this (crash.cpp). That
+// costs a thread a malloc and four sigaltstack calls (and an mmap when none
+// of the up to 64 stacks left by exited threads is free): about 4 us more
+// to start and join a thread (`footprint` in bench/, bench/RESULTS.md), and
+// 64 KiB of address space while it runs. Other threads get theirs when they
 // first record. So a stack overflow goes unrecorded only in a thread that
 // existed before this call and never recorded after it, a thread the
 // interposition does not reach (the recorder loaded with dlopen, glibc's own
