@@ -214,28 +214,33 @@ result measure(const setup& s, const std::string& dir) {
     return r;
 }
 
-// Runs measure() in a child process and reads its result.
-result measure_in_child(const setup& s, const std::string& dir) {
-    result r{};
+// Runs f() in a fresh child process and reads back the plain struct it
+// returns; false (with the wait status) if the child failed.
+template <class T, class F>
+bool in_child(F f, T& out, int& status) {
+    status = 0;
     int fds[2];
-    if (pipe(fds) != 0) {
-        std::snprintf(r.error, sizeof r.error, "pipe: %s", std::strerror(errno));
-        return r;
-    }
+    if (pipe(fds) != 0) return false;
     std::fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        result c = measure(s, dir);
+        T c = f();
         ssize_t n = write(fds[1], &c, sizeof c);
         _exit(n == ssize_t(sizeof c) ? 0 : 1);
     }
     close(fds[1]);
-    ssize_t n = pid > 0 ? read(fds[0], &r, sizeof r) : -1;
+    ssize_t n = pid > 0 ? read(fds[0], &out, sizeof out) : -1;
     close(fds[0]);
-    int status = 0;
     if (pid > 0) waitpid(pid, &status, 0);
-    if (n != ssize_t(sizeof r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return n == ssize_t(sizeof out) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Runs measure() in a child process and reads its result.
+result measure_in_child(const setup& s, const std::string& dir) {
+    result r{};
+    int status = 0;
+    if (!in_child([&] { return measure(s, dir); }, r, status)) {
         r = result{};
         std::snprintf(r.error, sizeof r.error, "the child process failed (status %d)", status);
     }
@@ -281,22 +286,8 @@ thread_cost time_thread_starts(bool handler, int threads) {
 
 thread_cost thread_cost_in_child(bool handler, int threads) {
     thread_cost r;
-    int fds[2];
-    if (pipe(fds) != 0) return r;
-    std::fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        thread_cost c = time_thread_starts(handler, threads);
-        ssize_t n = write(fds[1], &c, sizeof c);
-        _exit(n == ssize_t(sizeof c) ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t n = pid > 0 ? read(fds[0], &r, sizeof r) : -1;
-    close(fds[0]);
     int status = 0;
-    if (pid > 0) waitpid(pid, &status, 0);
-    if (n != ssize_t(sizeof r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) r = thread_cost{};
+    if (!in_child([&] { return time_thread_starts(handler, threads); }, r, status)) r = thread_cost{};
     return r;
 }
 

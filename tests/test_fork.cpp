@@ -20,6 +20,7 @@
 
 #include "bbx/bbx.hpp"
 #include "bbx/decoder.hpp"
+#include "proto_reader.hpp"  // read_file
 #include "test_util.hpp"
 
 extern char** environ;
@@ -43,6 +44,14 @@ struct remove_at_end {
     std::string path;
     ~remove_at_end() { unlink(path.c_str()); }
 };
+
+void start_recording(const std::string& path, uint32_t ring_kb, uint32_t threads) {
+    bbx::config cfg;
+    cfg.path = path.c_str();
+    cfg.ring_kb = ring_kb;
+    cfg.max_threads = threads;
+    REQUIRE(bbx::start(cfg).ok());
+}
 
 bool exists(const std::string& path) {
     struct stat st;
@@ -155,11 +164,7 @@ std::vector<chrome_event> read_chrome(const std::string& json) {
 
 TEST_CASE("fork: the child records into <path>.<pid> with its parent's pid, and bbx merge puts both on one timeline") {
     temp_capture tc("fork");
-    bbx::config cfg;
-    cfg.path = tc.path.c_str();
-    cfg.ring_kb = 64;
-    cfg.max_threads = 4;
-    REQUIRE(bbx::start(cfg).ok());
+    start_recording(tc.path, 64, 4);
     record("before_fork", 10);
     int fds[2];
     REQUIRE(pipe(fds) == 0);
@@ -265,11 +270,7 @@ TEST_CASE("fork: the child records into <path>.<pid> with its parent's pid, and 
 
 TEST_CASE("fork: a child that records nothing makes no file, and one that calls stop() first records nothing") {
     temp_capture tc("fork-quiet");
-    bbx::config cfg;
-    cfg.path = tc.path.c_str();
-    cfg.ring_kb = 4;
-    cfg.max_threads = 2;
-    REQUIRE(bbx::start(cfg).ok());
+    start_recording(tc.path, 4, 2);
     record("before_fork", 3);
     pid_t quiet = fork();
     REQUIRE(quiet >= 0);
@@ -300,11 +301,7 @@ TEST_CASE("fork: a child that cannot make its capture counts its threads and eve
     char dir_template[] = "/tmp/bbx-test-fork-lost.XXXXXX";
     REQUIRE(mkdtemp(dir_template));
     const std::string dir = dir_template, path = dir + "/parent.bbx";
-    bbx::config cfg;
-    cfg.path = path.c_str();
-    cfg.ring_kb = 4;
-    cfg.max_threads = 2;
-    REQUIRE(bbx::start(cfg).ok());
+    start_recording(path, 4, 2);
     const int keep = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(keep >= 0);
     REQUIRE(unlink(path.c_str()) == 0);
@@ -363,13 +360,7 @@ TEST_CASE("exec with BBX_FILE inherited: each program records to a fresh file, <
     REQUIRE(wait_for(pid, status) == pid);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
-    std::string err;
-    if (std::FILE* f = std::fopen(err_path.c_str(), "r")) {
-        char buf[1024];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) err.append(buf, n);
-        std::fclose(f);
-    }
+    const std::string err = bbx_test::read_file(err_path);
     unlink(err_path.c_str());
     INFO("stderr of the exec chain:\n" << err);
 
