@@ -759,7 +759,7 @@ bool start_forked_child_locked(uint32_t session, int level) {
     c.level = level;
     c.discard = g.discard;
     start_result r = start_session_locked(c, g.anonymous, naming::forked);
-    if (r.ok() && g.session == session) return true;
+    if (r.ok()) return true;  // g.session is now `session`: the gate was armed with g.session + 1
     g.fork_pending = false;
     g.fork_failed_session = session;
     g.session = session;
