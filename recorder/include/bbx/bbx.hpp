@@ -293,8 +293,8 @@ inline uint32_t string_bytes(const T& v) {
 // the tail with one load that overlaps the word before (or, in a string
 // shorter than 8 bytes, two overlapping smaller ones). No variable-length
 // copy: g++ 12 turns one into `rep movsq`, a microcoded string instruction
-// that made the 32-byte string instant cost 1.2-1.8x the floor instead of
-// 1.02x (bench/RESULTS.md, "The 32-byte string").
+// that cost the 32-byte string instant 0.15-0.5x of the floor more
+// (bench/RESULTS.md, "The 32-byte string").
 inline uint64_t string_chunk(const char* p, uint32_t n, uint32_t k) {
     const uint32_t at = k * 8;
     uint64_t w = 0;
