@@ -3,17 +3,22 @@
 // recorded, and the capture's size, for 1, 8 and 64 threads with the default
 // configuration and for the smallest one (a small device). Each measurement
 // runs in a fresh child process, so that one does not inherit another's pages.
+// Then what the crash handler adds to starting a thread (each new thread gets
+// an alternate signal stack before it runs, bbx/crash.hpp).
 //
 //   footprint [--smoke]
 #include <bbx/bbx.hpp>
+#include <bbx/crash.hpp>
 #include <bbx/task.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
@@ -209,28 +214,33 @@ result measure(const setup& s, const std::string& dir) {
     return r;
 }
 
-// Runs measure() in a child process and reads its result.
-result measure_in_child(const setup& s, const std::string& dir) {
-    result r{};
+// Runs f() in a fresh child process and reads back the plain struct it
+// returns; false (with the wait status) if the child failed.
+template <class T, class F>
+bool in_child(F f, T& out, int& status) {
+    status = 0;
     int fds[2];
-    if (pipe(fds) != 0) {
-        std::snprintf(r.error, sizeof r.error, "pipe: %s", std::strerror(errno));
-        return r;
-    }
+    if (pipe(fds) != 0) return false;
     std::fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        result c = measure(s, dir);
+        T c = f();
         ssize_t n = write(fds[1], &c, sizeof c);
         _exit(n == ssize_t(sizeof c) ? 0 : 1);
     }
     close(fds[1]);
-    ssize_t n = pid > 0 ? read(fds[0], &r, sizeof r) : -1;
+    ssize_t n = pid > 0 ? read(fds[0], &out, sizeof out) : -1;
     close(fds[0]);
-    int status = 0;
     if (pid > 0) waitpid(pid, &status, 0);
-    if (n != ssize_t(sizeof r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return n == ssize_t(sizeof out) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Runs measure() in a child process and reads its result.
+result measure_in_child(const setup& s, const std::string& dir) {
+    result r{};
+    int status = 0;
+    if (!in_child([&] { return measure(s, dir); }, r, status)) {
         r = result{};
         std::snprintf(r.error, sizeof r.error, "the child process failed (status %d)", status);
     }
@@ -238,6 +248,48 @@ result measure_in_child(const setup& s, const std::string& dir) {
 }
 
 double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+// ---- thread start with the crash handler -------------------------------------------
+
+struct thread_cost {
+    double median_us = 0;  // one pthread_create + join of a thread that does nothing
+    bool alt_stack = false;  // a new thread found an alternate signal stack set up
+    bool ok = false;
+};
+
+double now_us() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return double(t.tv_sec) * 1e6 + double(t.tv_nsec) / 1e3;
+}
+
+// In a child process: starts and joins `threads` empty threads one after
+// another, with or without the crash handler installed first.
+thread_cost time_thread_starts(bool handler, int threads) {
+    thread_cost c;
+    if (handler && !bbx::install_crash_handler()) return c;
+    std::thread([&] {
+        stack_t ss{};
+        c.alt_stack = sigaltstack(nullptr, &ss) == 0 && !(ss.ss_flags & SS_DISABLE);
+    }).join();
+    std::vector<double> us;
+    for (int i = 0; i < threads; ++i) {
+        const double t0 = now_us();
+        std::thread([] {}).join();
+        us.push_back(now_us() - t0);
+    }
+    std::sort(us.begin(), us.end());
+    c.median_us = us[us.size() / 2];
+    c.ok = true;
+    return c;
+}
+
+thread_cost thread_cost_in_child(bool handler, int threads) {
+    thread_cost r;
+    int status = 0;
+    if (!in_child([&] { return time_thread_starts(handler, threads); }, r, status)) r = thread_cost{};
+    return r;
+}
 
 }  // namespace
 
@@ -306,5 +358,31 @@ int main(int argc, char** argv) {
                 "faulted in when its thread gets it; the threads' stacks and TLS). 'capture resident' is the capture\n"
                 "mapping's own resident pages (/proc/self/smaps); anon/file/shmem split the whole increase: the\n"
                 "capture's pages count as file (a disk file) or shmem (tmpfs).\n");
-    return all_ok ? 0 : 1;
+
+    // Thread start: without and with the crash handler, alternating, each run in a fresh process.
+    const int threads = smoke ? 50 : 2000, rounds = smoke ? 2 : 7;
+    std::vector<double> without, with;
+    bool alt_without = false, alt_with = true, costs_ok = true;
+    for (int r = 0; r < rounds; ++r)
+        for (int handler = 0; handler < 2; ++handler) {
+            const bool h = (handler + r) % 2 == 1;
+            thread_cost c = thread_cost_in_child(h, threads);
+            costs_ok = costs_ok && c.ok;
+            (h ? with : without).push_back(c.median_us);
+            if (h) alt_with = alt_with && c.alt_stack;
+            else alt_without = alt_without || c.alt_stack;
+        }
+    std::sort(without.begin(), without.end());
+    std::sort(with.begin(), with.end());
+    const double a = without[without.size() / 2], b = with[with.size() / 2];
+    std::printf("\nthread start: pthread_create + join of a thread that does nothing, %d threads one after another per\n"
+                "process, %d processes each way, alternating; the median process's median, in microseconds\n",
+                threads, rounds);
+    std::printf("  without the crash handler   %7.2f us   (a new thread has an alternate signal stack: %s)\n", a,
+                alt_without ? "yes" : "no");
+    std::printf("  with bbx::install_crash_handler() %7.2f us   (a new thread has an alternate signal stack: %s): +%.2f us a thread\n",
+                b, alt_with ? "yes" : "no", b - a);
+    const bool threads_ok = costs_ok && alt_with && !alt_without;
+    if (!threads_ok) std::printf("  FAILED: %s\n", costs_ok ? "the alternate stacks are not as expected" : "a child process failed");
+    return all_ok && threads_ok ? 0 : 1;
 }

@@ -311,6 +311,23 @@ TEST_CASE("a stack overflow is recorded: the handler runs on its alternate stack
     for (auto& fr : f) CHECK(names(fr, "overflow_stack"));
 }
 
+TEST_CASE("a stack overflow in a thread that never recorded is recorded: it had its alternate stack from its start") {
+    temp_capture tc("crash-thread-overflow");
+    side_file side("crash-thread-overflow");
+    recovered r = run_crash("thread-overflow", SIGSEGV, side, tc);
+    CHECK(r.invalid == 0);
+    check_complete(r, 0, 2000);
+    REQUIRE(r.crashes.size() == 1);
+    const uint32_t ring = r.crashes[0].ring;
+    CHECK(ring != r.ring_of.at(0));
+    const crash_info& c = only_crash(r, ring, SIGSEGV);
+    REQUIRE(ring < r.threads.size());
+    CHECK(r.threads[ring].name == "overflower");
+    CHECK(c.nframes == bbx::format::max_crash_frames);
+    auto f = symbols(c);
+    for (auto& fr : f) CHECK(names(fr, "overflow_stack"));
+}
+
 TEST_CASE("a corrupt stack pointer: the unwinder's own fault ends the walk, the record is still written") {
 #if defined(__x86_64__)
     temp_capture tc("crash-bad-sp");

@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,6 +109,52 @@ TEST_CASE("4 threads x 200,000 events of every kind come back exactly, in order 
         CHECK(c.stats()[i].overwritten == 0);
         CHECK(c.threads()[i].events_written == 4u * iterations);
     }
+}
+
+TEST_CASE("string arguments of every length from 0 to 140 bytes come back exactly: alone, after words, two in one event") {
+    // Each string lives in a heap block of exactly its length, so that under
+    // ASan (make test-asan) a read past its end, or before it, is an error.
+    temp_capture tc("strings");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 1024;
+    cfg.max_threads = 2;
+    REQUIRE(bbx::start(cfg).ok());
+    auto text = [](size_t len, size_t salt) {
+        std::string s(len, ' ');
+        for (size_t i = 0; i < len; ++i) s[i] = char(33 + (salt * 31 + i * 7) % 90);
+        return s;
+    };
+    const size_t longest = 140;
+    for (size_t len = 0; len <= longest; ++len) {
+        const std::string a = text(len, len), b = text(len / 3, len + 1000);
+        auto ha = std::make_unique<char[]>(a.size()), hb = std::make_unique<char[]>(b.size());
+        std::memcpy(ha.get(), a.data(), a.size());
+        std::memcpy(hb.get(), b.data(), b.size());
+        const std::string_view sa(ha.get(), a.size()), sb(hb.get(), b.size());
+        BBX_INSTANT(INFO, "str", "alone", bbx::arg("s", sa));
+        BBX_INSTANT(INFO, "str", "after_words", bbx::arg("n", int64_t(len)), bbx::arg("s", sa), bbx::arg("x", double(len) / 2));
+        BBX_INSTANT(INFO, "str", "two", bbx::arg("a", sa), bbx::arg("n", int64_t(len)), bbx::arg("b", sb));
+    }
+    bbx::stop();
+    auto r = capture::open(tc.path);
+    REQUIRE(!r.is_error());
+    size_t seen = 0, wrong = 0;
+    REQUIRE(!r.value()->for_each_event([&](const event& e) {
+        const size_t len = seen / 3, which = seen % 3;
+        ++seen;
+        std::string a = text(len, len), b = text(len / 3, len + 1000);
+        if (a.size() > 128) a.resize(128);
+        bool ok = false;
+        if (which == 0) ok = e.where->name == "alone" && e.nargs == 1 && e.args[0].str == a;
+        else if (which == 1)
+            ok = e.where->name == "after_words" && e.nargs == 3 && e.args[0].as_i64() == int64_t(len) && e.args[1].str == a &&
+                 e.args[2].as_f64() == double(len) / 2;
+        else ok = e.where->name == "two" && e.nargs == 3 && e.args[0].str == a && e.args[1].as_i64() == int64_t(len) && e.args[2].str == b;
+        if (!ok && ++wrong < 5) FAIL_CHECK("event " << which << " with a string of " << len << " bytes differs");
+    }).is_error());
+    CHECK(seen == 3 * (longest + 1));
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("overwrite mode keeps exactly the newest events") {

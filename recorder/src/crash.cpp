@@ -5,17 +5,20 @@
 #include "bbx/crash.hpp"
 #include "bbx/image.hpp"
 
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <threads.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <mutex>
 
 namespace bbx {
@@ -51,8 +54,9 @@ struct handler_state {
 constinit handler_state hs;
 
 struct alt_stack {
-    void* map;    // guard page + stack, or null
-    size_t size;  // of the whole mapping
+    void* map;         // guard page + stack, or null
+    size_t size;       // of the whole mapping
+    bool until_exit;   // given at thread start (start_with_alt_stack): freed at thread exit, not with the ring
 };
 constinit thread_local alt_stack t_alt{};
 
@@ -90,6 +94,33 @@ size_t alt_stack_size() {
     return size;
 }
 
+// The stacks of threads that exited, for new threads to take: an mmap, an
+// mprotect and an munmap (with its TLB shootdown) for every thread would
+// cost a short-lived thread more than the thread itself. Bounded; never
+// waited for (a thread that finds it busy maps or unmaps its own), so that
+// a fork while another thread held it cannot leave the child stuck.
+struct stack_cache {
+    std::atomic_flag busy = ATOMIC_FLAG_INIT;
+    int count = 0;
+    void* maps[64] = {};
+};
+constinit stack_cache g_stacks;
+
+void* take_cached_stack() {
+    if (g_stacks.busy.test_and_set(std::memory_order_acquire)) return nullptr;
+    void* m = g_stacks.count > 0 ? g_stacks.maps[--g_stacks.count] : nullptr;
+    g_stacks.busy.clear(std::memory_order_release);
+    return m;
+}
+
+bool cache_stack(void* m) {
+    if (g_stacks.busy.test_and_set(std::memory_order_acquire)) return false;
+    const bool room = g_stacks.count < int(sizeof g_stacks.maps / sizeof g_stacks.maps[0]);
+    if (room) g_stacks.maps[g_stacks.count++] = m;
+    g_stacks.busy.clear(std::memory_order_release);
+    return room;
+}
+
 // Gives the calling thread an alternate signal stack, unless it has one
 // (ours, or one of its own that we leave alone).
 void give_alt_stack() {
@@ -97,17 +128,35 @@ void give_alt_stack() {
     stack_t cur{};
     if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;
     const size_t page = 4096, size = alt_stack_size();
-    void* m = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) return;
-    mprotect(m, page, PROT_NONE);  // guard page: a handler that overflows faults instead of writing below
+    void* m = take_cached_stack();
+    if (!m) {
+        m = mmap(nullptr, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED) return;
+        mprotect(m, page, PROT_NONE);  // guard page: a handler that overflows faults instead of writing below
+    }
     stack_t ss{};
     ss.ss_sp = static_cast<char*>(m) + page;
     ss.ss_size = size;
     if (sigaltstack(&ss, nullptr) != 0) {
-        munmap(m, page + size);
+        if (!cache_stack(m)) munmap(m, page + size);
         return;
     }
-    t_alt = {m, page + size};
+    t_alt = {m, page + size, false};
+}
+
+// Frees the stack give_alt_stack() made, first switching it off if it is
+// still this thread's (the program may have installed one of its own since).
+void free_alt_stack() {
+    if (!t_alt.map) return;
+    stack_t cur{};
+    const char* ours = static_cast<const char*>(t_alt.map) + 4096;
+    if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp == ours) {
+        stack_t off{};
+        off.ss_flags = SS_DISABLE;
+        if (sigaltstack(&off, nullptr) != 0) return;  // on it right now (cannot happen at exit): keep it
+    }
+    if (!cache_stack(t_alt.map)) munmap(t_alt.map, t_alt.size);
+    t_alt = {};
 }
 
 int first_object(dl_phdr_info* info, size_t, void* out) {
@@ -319,11 +368,7 @@ void crash_thread_setup() {
 }
 
 void crash_thread_exit() {
-    if (!t_alt.map) return;
-    stack_t ss{};
-    ss.ss_flags = SS_DISABLE;
-    if (sigaltstack(&ss, nullptr) == 0) munmap(t_alt.map, t_alt.size);
-    t_alt = {};
+    if (!t_alt.until_exit) free_alt_stack();
 }
 
 bool write_image(int fd, const unsigned char* base, uint64_t size) {
@@ -369,3 +414,105 @@ bool install_crash_handler() {
 }
 
 }  // namespace bbx
+
+// ---- an alternate stack for every thread, before it runs ----------------------------
+//
+// A stack overflow can be caught only on an alternate signal stack made
+// before it, and a thread got one only when it first recorded. So, while the
+// crash handler is installed, every thread created with pthread_create
+// (std::thread, std::async and thread pools all come here) gets one before
+// its start routine runs, freed at its exit: pthread_create is interposed
+// below, and calls on to the real one.
+//
+// How the definition here takes precedence: in a dynamically linked program
+// the executable (the static library is part of it) and libraries loaded
+// before libc (libbbx_recorder.so linked in) come first in symbol lookup,
+// for every caller in the process. It is weak so that it never collides at
+// link time with another interposer (sanitizer runtimes define a weak one
+// too; whichever the linker meets first is kept). Not covered, documented in
+// crash.hpp: a recorder loaded with dlopen (it is not searched first),
+// threads made before install_crash_handler(), and glibc's own internal
+// threads.
+namespace bbx::detail {
+namespace {
+
+using create_fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+
+extern "C" {
+// A sanitizer runtime linked into the program intercepts pthread_create too:
+// call its interceptor, which calls libc's. LLVM 17 renamed it.
+int __interceptor_pthread_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) __attribute__((weak));
+int ___interceptor_pthread_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) __attribute__((weak));
+// glibc's implementation, by the name it has in libc.a: a statically linked
+// program has no dynamic symbol table for dlsym to search.
+int __pthread_create_2_1(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) __attribute__((weak));
+}
+// The reference that makes a static link (-static) take libc.a's pthread_create
+// object (thrd_create calls it), which the definition below would otherwise
+// stand in for, leaving __pthread_create_2_1 undefined. Harmless when linked
+// dynamically: thrd_create is an exported libc function, never called here.
+[[maybe_unused]] int (*volatile keep_libc_pthread_create)(thrd_t*, thrd_start_t, void*) = thrd_create;
+
+std::atomic<create_fn> g_real_create{nullptr};
+
+create_fn real_pthread_create() {
+    create_fn f = g_real_create.load(std::memory_order_acquire);
+    if (f) return f;
+    if (__interceptor_pthread_create) f = __interceptor_pthread_create;
+    else if (___interceptor_pthread_create) f = ___interceptor_pthread_create;
+    else {
+        f = reinterpret_cast<create_fn>(dlsym(RTLD_NEXT, "pthread_create"));
+        if (!f) f = __pthread_create_2_1;
+    }
+    g_real_create.store(f, std::memory_order_release);
+    return f;
+}
+
+// Found at load time, so that the first pthread_create (perhaps inside an
+// allocator's initialisation) does not call dlsym.
+__attribute__((constructor)) void find_real_pthread_create() { real_pthread_create(); }
+
+struct thread_start {
+    void* (*routine)(void*);
+    void* arg;
+};
+
+// Frees the stack at thread exit. Registered before the start routine runs,
+// so it runs after every thread_local destructor the thread's own code
+// registered (they run in reverse order): a destructor that overflows is
+// still caught.
+struct alt_stack_release {
+    bool armed = false;
+    ~alt_stack_release() {
+        if (armed) free_alt_stack();
+    }
+};
+constinit thread_local alt_stack_release t_alt_release;
+
+void* start_with_alt_stack(void* p) {
+    const thread_start start = *static_cast<thread_start*>(p);
+    std::free(p);
+    give_alt_stack();
+    if (t_alt.map) {
+        t_alt.until_exit = true;
+        t_alt_release.armed = true;
+    }
+    return start.routine(start.arg);
+}
+
+}  // namespace
+}  // namespace bbx::detail
+
+extern "C" __attribute__((weak, visibility("default"))) int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
+                                                                         void* (*routine)(void*), void* arg) noexcept {
+    using namespace bbx::detail;
+    const create_fn real = real_pthread_create();
+    if (!real) return EAGAIN;  // no pthread_create in this process: cannot happen with glibc
+    if (!hs.installed.load(std::memory_order_acquire)) return real(thread, attr, routine, arg);
+    auto* start = static_cast<thread_start*>(std::malloc(sizeof(thread_start)));
+    if (!start) return real(thread, attr, routine, arg);  // no stack before it runs, as without the hook
+    *start = {routine, arg};
+    const int e = real(thread, attr, start_with_alt_stack, start);
+    if (e != 0) std::free(start);
+    return e;
+}

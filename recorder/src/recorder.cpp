@@ -45,6 +45,17 @@ struct session_state {
     bool discard = false;
     bool anonymous = false;  // rings in anonymous memory; fd is the file the image is written to
     int64_t test_clock_offset_ns = 0;  // BBX_TEST_CLOCK_OFFSET_NS (see start_locked); 0 outside tests
+    // The last session's sizes and measured counter rate: what a forked child records with.
+    uint32_t ring_kb = 0, max_threads = 0, meta_kb = 0;
+    double tick_hz = 0;
+    // fork() (see fork_child): a child that has not yet made its own capture.
+    bool fork_pending = false;
+    uint32_t fork_parent_pid = 0;
+    // A child whose capture could not be made: its events are counted as
+    // dropped in the header it inherited (the parent's, still mapped).
+    uint32_t fork_failed_session = 0;
+    unsigned char* inherited_base = nullptr;  // the parent's mapping, unmapped once the child has its own
+    uint64_t inherited_size = 0;
     char path[4096] = {};
 };
 constinit session_state g;
@@ -255,14 +266,53 @@ bool parse_u32(const char* s, uint32_t& out) {
 void stop_at_exit() { stop(); }
 
 // fork(): the child shares the parent's MAP_SHARED rings, and two processes
-// writing one ring would break its one-writer rule. So the child stops
-// recording (its stop() is then a no-op and never marks the parent's file);
-// it may start() a session of its own. The lock is held across fork so the
-// child never inherits it locked by a thread that does not exist there.
+// writing one ring would break its one-writer rule. So the child records into
+// a capture of its own, <parent's path>.<child pid>, made by its first event
+// (start_forked_child): this handler runs in the child right after fork(),
+// where a multithreaded parent may have left any lock held (malloc's, stdio's),
+// so it only arms that start, with async-signal-safe work. The gate gets the
+// next session number, which no thread's ring has: every thread's next event
+// takes the slow path once, into acquire_ring. The lock is held across fork
+// so the child never inherits it locked by a thread that does not exist there.
 void fork_prepare() { g.mu.lock(); }
 void fork_parent() { g.mu.unlock(); }
+
+// Appends ".<n>" to the NUL-terminated text in buf; false if it does not fit.
+// Async-signal-safe (no snprintf).
+bool append_number(char* buf, size_t size, uint32_t n) {
+    char digits[12];
+    int k = 0;
+    do digits[k++] = char('0' + n % 10);
+    while ((n /= 10) != 0);
+    size_t len = strnlen(buf, size);
+    if (len + 1 + size_t(k) + 1 > size) return false;
+    buf[len++] = '.';
+    while (k) buf[len++] = digits[--k];
+    buf[len] = 0;
+    return true;
+}
+
 void fork_child() {
-    g_gate.value.store(0, std::memory_order_relaxed);
+    const uint64_t gate = g_gate.value.load(std::memory_order_relaxed);
+    if (g.running) {
+        // The parent's capture: the base of the child's name, where a child
+        // that cannot make its own counts its losses, and unmapped once it has.
+        g.inherited_base = g.base;
+        g.inherited_size = g.file_size;
+        g.fork_pending = true;
+    } else if (g.fork_pending) {
+        // Forked again before this process made its capture: the grandchild's
+        // name is based on the one this process would have had.
+        if (!append_number(g.path, sizeof g.path, uint32_t(getppid()))) g.fork_pending = false;
+    }
+    if (g.fork_pending) {
+        g.fork_parent_pid = uint32_t(getppid());
+        g.fork_failed_session = 0;
+        g_gate.value.store((uint64_t(g.session + 1) << 8) | (gate & 0xff), std::memory_order_relaxed);
+    } else {
+        g.fork_failed_session = 0;
+        g_gate.value.store(0, std::memory_order_relaxed);
+    }
     g.running = false;
     if (g.fd >= 0) close(g.fd);
     g.fd = -1;
@@ -272,20 +322,31 @@ void fork_child() {
 
 }  // namespace
 
+bool start_forked_child_locked(uint32_t session, int level);  // below, with start()
+
 namespace {
 
+// A forked child whose own capture could not be made, in the session its gate names.
+bool failed_child(uint32_t session) { return !g.running && session != 0 && g.fork_failed_session == session; }
+
 // acquire_ring with g.mu held. In the crash handler (in_signal) it leaves
-// out what is not signal-safe: the alternate stack and the thread-exit hook.
+// out what is not signal-safe: the alternate stack, the thread-exit hook,
+// and a forked child's start.
 bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     thread_ring& r = t_ring;
     uint32_t session = uint32_t(gate >> 8);
-    if (!g.running || g.session != session) return false;  // stopped meanwhile
+    if (g.fork_pending && !g.running && session == g.session + 1) {
+        if (in_signal) return false;
+        start_forked_child_locked(session, int(gate & 0xff));
+    }
+    const bool lost_child = failed_child(session);
+    if (!lost_child && (!g.running || g.session != session)) return false;  // stopped meanwhile
     if (r.session == session) return r.limit != 0;
     r = thread_ring{};
     r.session = session;
     fmt::file_header* h = g.header;
     uint32_t index = atom(h->rings_used).load(std::memory_order_relaxed);
-    if (index >= h->ring_count) {
+    if (lost_child || index >= h->ring_count) {
         atom(h->threads_dropped).fetch_add(1, std::memory_order_relaxed);
         r.drop_counter = &h->events_dropped;
         count_drop();
@@ -335,6 +396,11 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
         return 0;
     }
     std::lock_guard lock(g.mu);
+    if (failed_child(session)) {  // counted, and from now on without the lock (the test above)
+        count_drop();
+        ref.state.store(uint64_t(session) << 32, std::memory_order_release);
+        return 0;
+    }
     if (!g.running || g.session != session) return 0;
     uint64_t st = ref.state.load(std::memory_order_relaxed);
     if (uint32_t(st >> 32) == session) {  // another thread won, or it failed before
@@ -485,7 +551,42 @@ const char* start_result::message() const {
 
 namespace {
 
-// Creates the file, calibrates the clock and opens the gate.
+// How a session's file is named.
+enum class naming {
+    exact,   // cfg.path (or the default name); something already there is an error: start(), start_anonymous()
+    fresh,   // BBX_FILE: the path, or if something is there, the first free of path.<pid>, path.<pid>.1, ...
+    forked,  // a forked child: the first free of <parent's path>.<pid>, <parent's path>.<pid>.1, ...
+};
+constexpr int max_numbered_names = 1000;  // path.<pid>.1 .. path.<pid>.999
+
+// Creates the capture file under the first name `rule` allows and leaves
+// that name in g.path. Never opens an existing file or follows a symlink
+// (O_EXCL | O_NOFOLLOW): a name that exists is skipped, not reused.
+int create_capture_file(const char* base_path, naming rule, int flags) {
+    char base[sizeof g.path];
+    std::snprintf(base, sizeof base, "%s", base_path);
+    const int pid = int(getpid());
+    for (int i = rule == naming::forked ? 1 : 0; i <= max_numbered_names; ++i) {
+        int n = i == 0   ? std::snprintf(g.path, sizeof g.path, "%s", base)
+                : i == 1 ? std::snprintf(g.path, sizeof g.path, "%s.%d", base, pid)
+                         : std::snprintf(g.path, sizeof g.path, "%s.%d.%d", base, pid, i - 1);
+        if (n < 0 || size_t(n) >= sizeof g.path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = open(g.path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST || rule == naming::exact) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+// Creates the file, calibrates the clock and opens the gate. Caller holds g.mu.
+//
+// A forked child (naming::forked) takes its process name, executable, boot
+// id and counter rate from the parent's header, which it still maps: they
+// are the same for both, and so its first event does no stdio and no 2 ms
+// calibration.
 //
 // Test hook for merge alignment: BBX_TEST_CLOCK_OFFSET_NS, a signed decimal
 // number of nanoseconds, is added to the monotonic, realtime and boottime
@@ -494,9 +595,9 @@ namespace {
 // process's clocks ran that far ahead. tests/test_merge.cpp sets it in one
 // of two processes to check that `bbx merge` finds and removes the offset.
 // Unset, empty or not a whole number: no offset.
-start_result start_locked(const config& cfg, bool anonymous) {
-    std::lock_guard lock(g.mu);
+start_result start_session_locked(const config& cfg, bool anonymous, naming rule) {
     if (g.running) return {start_status::already_started};
+    const fmt::file_header* parent = rule == naming::forked ? g.header : nullptr;
     g.test_clock_offset_ns = 0;
     if (const char* v = env("BBX_TEST_CLOCK_OFFSET_NS")) {
         char* end = nullptr;
@@ -512,18 +613,21 @@ start_result start_locked(const config& cfg, bool anonymous) {
         return {start_status::bad_config};
 
     char comm[64] = {};
-    if (FILE* f = std::fopen("/proc/self/comm", "r")) {
+    if (parent) {
+        std::memcpy(comm, parent->process_name, sizeof comm - 1);
+    } else if (FILE* f = std::fopen("/proc/self/comm", "r")) {
         if (std::fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
         std::fclose(f);
     }
     if (!comm[0]) std::strcpy(comm, "program");
-    if (cfg.path) std::snprintf(g.path, sizeof g.path, "%s", cfg.path);
-    else std::snprintf(g.path, sizeof g.path, "./%s.%d.bbx", comm, int(getpid()));
+    char default_path[128];
+    std::snprintf(default_path, sizeof default_path, "./%s.%d.bbx", comm, int(getpid()));
+    const char* base = parent ? g.path : cfg.path ? cfg.path : default_path;
 
     fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024);
     // Anonymous mode: the file only receives the image, written at stop() or
     // a crash; it gets its full size now so that the dump finds room.
-    int fd = open(g.path, (anonymous ? O_WRONLY : O_RDWR) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = create_capture_file(base, rule, anonymous ? O_WRONLY : O_RDWR);
     if (fd < 0) return {errno == EEXIST ? start_status::file_exists : start_status::open_failed, errno};
     int e = posix_fallocate(fd, 0, off_t(l.file_size));
     if (e == EOPNOTSUPP || e == EINVAL) e = ftruncate(fd, off_t(l.file_size)) ? errno : 0;
@@ -540,50 +644,72 @@ start_result start_locked(const config& cfg, bool anonymous) {
         unlink(g.path);
         return {start_status::map_failed, err};
     }
-    g.base = static_cast<unsigned char*>(m);
-    g.header = reinterpret_cast<fmt::file_header*>(m);
-    g.file_size = l.file_size;
-    g.fd = fd;
-    g.ring_size = ring_kb * 1024;
-    g.next_site_id = 0;
-    g.discard = cfg.discard;
-    g.anonymous = anonymous;
-
-    fmt::file_header* h = g.header;
+    auto* h = static_cast<fmt::file_header*>(m);
     h->version_major = fmt::version_major;
     h->version_minor = fmt::version_minor;
     h->header_size = fmt::header_size;
     h->file_size = l.file_size;
     h->slot_size = fmt::slot_size;
-    h->ring_size = g.ring_size;
+    h->ring_size = ring_kb * 1024;
     h->ring_count = threads;
     h->ring_table_offset = l.ring_table_offset;
     h->meta_offset = l.meta_offset;
     h->meta_capacity = l.meta_capacity;
     h->rings_offset = l.rings_offset;
     h->pid = uint32_t(getpid());
+    h->parent_pid = parent ? g.fork_parent_pid : 0;
     h->flags = cfg.discard ? uint32_t(fmt::flag_discard) : 0u;
     h->level = uint32_t(cfg.level);
     std::snprintf(h->process_name, sizeof h->process_name, "%s", comm);
-    ssize_t n = readlink("/proc/self/exe", h->exe_path, sizeof h->exe_path - 1);
-    if (n < 0) h->exe_path[0] = 0;
-    read_boot_id(h->boot_id);
+    if (parent) {
+        std::memcpy(h->exe_path, parent->exe_path, sizeof h->exe_path);
+        std::memcpy(h->boot_id, parent->boot_id, sizeof h->boot_id);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", h->exe_path, sizeof h->exe_path - 1);
+        if (n < 0) h->exe_path[0] = 0;
+        read_boot_id(h->boot_id);
+    }
     metadata_arena();  // constructed now, never first inside a signal handler
 
-    // Calibrate the counter against CLOCK_MONOTONIC over ~2 ms.
     fmt::clock_anchor a = read_anchor();
+    if (parent && g.tick_hz > 0) {
+        h->tick_hz = g.tick_hz;  // the same counter, measured by the parent
+    } else {
+        // Calibrate the counter against CLOCK_MONOTONIC over ~2 ms.
 #if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
-    fmt::clock_anchor b;
-    do b = read_anchor();
-    while (b.monotonic_ns - a.monotonic_ns < 2000000);
-    h->tick_hz = double(b.ticks - a.ticks) * 1e9 / double(b.monotonic_ns - a.monotonic_ns);
+        fmt::clock_anchor b;
+        do b = read_anchor();
+        while (b.monotonic_ns - a.monotonic_ns < 2000000);
+        h->tick_hz = double(b.ticks - a.ticks) * 1e9 / double(b.monotonic_ns - a.monotonic_ns);
 #else
-    h->tick_hz = 1e9;
+        h->tick_hz = 1e9;
 #endif
+    }
     write_anchor(h, 0, a);
-    prefault(g.base + l.meta_offset, l.meta_capacity);
+    prefault(static_cast<unsigned char*>(m) + l.meta_offset, l.meta_capacity);
     std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(h->magic, fmt::ring_magic, sizeof fmt::ring_magic);  // last: a half-made file is not a capture
+
+    // A forked child's copy of its parent's mapping: no longer needed (no
+    // thread of this process writes into it: each takes a ring of the new session).
+    if (g.inherited_base) munmap(g.inherited_base, g.inherited_size);
+    g.inherited_base = nullptr;
+    g.inherited_size = 0;
+    g.fork_pending = false;
+    g.fork_failed_session = 0;
+
+    g.base = static_cast<unsigned char*>(m);
+    g.header = h;
+    g.file_size = l.file_size;
+    g.fd = fd;
+    g.ring_size = ring_kb * 1024;
+    g.next_site_id = 0;
+    g.discard = cfg.discard;
+    g.anonymous = anonymous;
+    g.ring_kb = ring_kb;
+    g.max_threads = threads;
+    g.meta_kb = meta_kb;
+    g.tick_hz = h->tick_hz;
 
     static bool hooks = false;
     if (!hooks) {
@@ -598,19 +724,54 @@ start_result start_locked(const config& cfg, bool anonymous) {
     return {};
 }
 
+// A start asked for by the program (or BBX_FILE) replaces a forked child's
+// pending start: the child's gate closes until it succeeds.
+start_result start_locked(const config& cfg, bool anonymous, naming rule) {
+    std::lock_guard lock(g.mu);
+    if (!g.running && (g.fork_pending || g.fork_failed_session)) {
+        g_gate.value.store(0, std::memory_order_release);
+        g.fork_pending = false;
+        g.fork_failed_session = 0;
+    }
+    return start_session_locked(cfg, anonymous, rule);
+}
+
 // BBX_CRASH=1 installs the crash handler with the first session. Outside
 // g.mu: installing loads libgcc's unwinder (the dynamic loader's lock).
-start_result start_with_crash_env(const config& cfg, bool anonymous) {
-    start_result r = start_locked(cfg, anonymous);
+start_result start_with_crash_env(const config& cfg, bool anonymous, naming rule) {
+    start_result r = start_locked(cfg, anonymous, rule);
     if (const char* v = env("BBX_CRASH"); r.ok() && v && std::strcmp(v, "0") != 0) install_crash_handler();
     return r;
 }
 
 }  // namespace
 
-start_result start(const config& cfg) { return start_with_crash_env(cfg, false); }
+// The first event of a forked child (acquire_ring_locked, g.mu held): its own
+// capture, with the parent's configuration and the level the gate holds. If
+// that fails, the child records nothing: its threads and events are counted
+// as dropped in the parent's header, which it still maps.
+namespace detail {
+bool start_forked_child_locked(uint32_t session, int level) {
+    config c;
+    c.ring_kb = g.ring_kb;
+    c.max_threads = g.max_threads;
+    c.meta_kb = g.meta_kb;
+    c.level = level;
+    c.discard = g.discard;
+    start_result r = start_session_locked(c, g.anonymous, naming::forked);
+    if (r.ok()) return true;  // g.session is now `session`: the gate was armed with g.session + 1
+    g.fork_pending = false;
+    g.fork_failed_session = session;
+    g.session = session;
+    std::fprintf(stderr, "bbx: forked child %d cannot record to %s: %s%s%s; its events are counted as dropped in the parent's capture\n",
+                 int(getpid()), g.path, r.message(), r.sys_errno ? ": " : "", r.sys_errno ? std::strerror(r.sys_errno) : "");
+    return false;
+}
+}  // namespace detail
 
-start_result start_anonymous(const config& cfg) { return start_with_crash_env(cfg, true); }
+start_result start(const config& cfg) { return start_with_crash_env(cfg, false, naming::exact); }
+
+start_result start_anonymous(const config& cfg) { return start_with_crash_env(cfg, true, naming::exact); }
 
 start_result start_from_env() {
     const char* path = env("BBX_FILE");
@@ -624,12 +785,20 @@ start_result start_from_env() {
         if (c.level < 0) return {start_status::bad_config};
     }
     if (const char* v = env("BBX_DISCARD")) c.discard = std::strcmp(v, "0") != 0;
-    if (const char* v = env("BBX_ANONYMOUS"); v && std::strcmp(v, "0") != 0) return start_anonymous(c);
-    return start(c);
+    const bool anonymous = [] {
+        const char* v = env("BBX_ANONYMOUS");
+        return v && std::strcmp(v, "0") != 0;
+    }();
+    return start_with_crash_env(c, anonymous, naming::fresh);
 }
 
 void stop() {
     std::lock_guard lock(g.mu);
+    if (!g.running && (g.fork_pending || g.fork_failed_session)) {  // a forked child: record nothing after all
+        g_gate.value.store(0, std::memory_order_release);
+        g.fork_pending = false;
+        g.fork_failed_session = 0;
+    }
     if (!g.running) return;
     g_gate.value.store(0, std::memory_order_release);
     g.running = false;
@@ -683,6 +852,8 @@ __attribute__((constructor)) void start_from_environment() {
     if (!r.ok())
         std::fprintf(stderr, "bbx: cannot start recording to %s: %s%s%s\n", env("BBX_FILE"), r.message(),
                      r.sys_errno ? ": " : "", r.sys_errno ? std::strerror(r.sys_errno) : "");
+    else if (const char* p = current_path(); p && std::strcmp(p, env("BBX_FILE")) != 0)  // the path was taken
+        std::fprintf(stderr, "bbx: %s exists; recording to %s\n", env("BBX_FILE"), p);
 }
 }  // namespace
 

@@ -11,6 +11,8 @@
 //   segv       main records 2000 events, two helpers record on; main writes through a null pointer
 //   abort      main records 2000 events, then abort()
 //   overflow   main records 2000 events, then recurses until its stack overflows
+//   thread-overflow  main records 2000 events, then starts a thread named "overflower" that has never
+//              recorded and recurses until its stack overflows
 //   bad-sp     main records 2000 events, then loads garbage into its stack pointer and
 //              writes through a null pointer (x86-64 only; elsewhere it exits with 5)
 //   ringless   a helper records 2000 events; main, which never recorded, writes through a null pointer
@@ -21,6 +23,14 @@
 //   anon-stop  main and a helper record 2000 events each in anonymous mode, then stop(); exit 0
 //   env        as anon-segv, but the child calls neither start() nor install_crash_handler():
 //              BBX_FILE (CAPTURE is ignored), BBX_ANONYMOUS=1 and BBX_CRASH=1 do it before main
+//
+// and one mode that neither crashes nor uses a side file (tests/test_fork.cpp):
+//
+//     crash_child exec CAPTURE N
+//
+//   exec       BBX_FILE (CAPTURE is ignored) started the recording before main; records 100
+//              events "seq" with t = N, then, while N > 0, execs itself as exec N-1 with the
+//              same environment; exits 0
 //
 // The crash handler is installed by install_crash_handler(), except with
 // BBX_CRASH=1 in the environment (start() then installs it).
@@ -108,14 +118,35 @@ bool start(const char* path, bool anonymous, uint32_t ring_kb) {
     return true;
 }
 
+// exec N: see the top of this file.
+int exec_chain(char** argv) {
+    const uint64_t t = std::strtoull(argv[3], nullptr, 10);
+    if (!bbx::current_path()) {
+        std::fprintf(stderr, "crash_child: exec: not recording (is BBX_FILE set?)\n");
+        return 3;
+    }
+    for (uint64_t n = 0; n < 100; ++n) {
+        std::string s = seq_text(n);
+        BBX_INSTANT(INFO, "crash", "seq", bbx::arg("a", n), bbx::arg("b", ~n), bbx::arg("t", t),
+                    bbx::arg("s", std::string_view(s)));
+    }
+    if (t == 0) return 0;
+    std::string next = std::to_string(t - 1);
+    char* args[] = {argv[0], argv[1], argv[2], next.data(), nullptr};
+    execv("/proc/self/exe", args);
+    std::perror("crash_child: exec");
+    return 4;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 4) {
-        std::fprintf(stderr, "usage: crash_child MODE CAPTURE SIDE\n");
+        std::fprintf(stderr, "usage: crash_child MODE CAPTURE SIDE\n       crash_child exec CAPTURE N\n");
         return 2;
     }
     const std::string mode = argv[1];
+    if (mode == "exec") return exec_chain(argv);
     int fd = open(argv[3], O_RDWR);
     void* m = fd < 0 ? MAP_FAILED : mmap(nullptr, sizeof(crash_side), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
@@ -158,6 +189,12 @@ int main(int argc, char** argv) {
         std::abort();
     } else if (mode == "overflow") {
         return overflow_stack(0);
+    } else if (mode == "thread-overflow") {
+        std::thread t([] {
+            bbx::set_thread_name("overflower");  // the name only: this records nothing
+            overflow_stack(0);
+        });
+        t.join();
     } else if (mode == "bad-sp") {
 #if defined(__x86_64__)
         crash_with_bad_sp();

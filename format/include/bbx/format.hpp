@@ -1,4 +1,4 @@
-// blackbox capture format, version 1.1: the byte layout shared by the
+// blackbox capture format, version 1.2: the byte layout shared by the
 // recorder (which writes it) and the decoder (which reads it).
 //
 // This header is the code twin of spec/format.md and spec/ring-buffer.md; a
@@ -26,7 +26,7 @@ namespace bbx::format {
 inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
-inline constexpr uint16_t version_minor = 1;  // a decoder reads any minor of its major
+inline constexpr uint16_t version_minor = 2;  // a decoder reads any minor of its major
 
 inline constexpr uint32_t header_size = 4096;
 inline constexpr uint32_t slot_size = 32;
@@ -83,7 +83,8 @@ struct file_header {
     uint32_t level;               // 184 the run-time level at start (1 error .. 5 trace)
     uint32_t reserved0;           // 188 reserved: 0
     unsigned char boot_id[16];    // 192 1.1: the kernel's boot id (/proc/sys/kernel/random/boot_id); all 0: unknown
-    unsigned char reserved1[48];  // 208 reserved: 0
+    unsigned char reserved1[44];  // 208 reserved: 0
+    uint32_t parent_pid;          // 252 1.2: a forked child's capture: the pid of the process it was forked from; else 0
     char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
     char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
     unsigned char reserved2[3520];  // 576 .. 4095 reserved: 0
@@ -100,6 +101,7 @@ static_assert(offsetof(file_header, events_dropped) == 96);
 static_assert(offsetof(file_header, calib_seq) == 104);
 static_assert(offsetof(file_header, anchors) == 112);
 static_assert(offsetof(file_header, tick_hz) == 176);
+static_assert(offsetof(file_header, parent_pid) == 252);
 static_assert(offsetof(file_header, process_name) == 256);
 static_assert(offsetof(file_header, exe_path) == 320);
 

@@ -82,12 +82,30 @@ struct start_result {
 // Creates the capture file (mode 0600, O_EXCL|O_NOFOLLOW: an existing file or
 // symlink at the path is an error), maps it and switches recording on. Not
 // signal-safe; costs one file creation plus ~2 ms of clock calibration.
+//
+// fork(): a child of a recording process records into a capture of its own,
+// "<path>.<child pid>" (or "<path>.<child pid>.1", ... if that exists), with
+// the same configuration and the parent's pid in its header; `bbx merge
+// parent.bbx parent.bbx.<pid>` shows both on one timeline. The file is made
+// by the child's first event (so a child that records nothing, e.g. one that
+// execs at once, makes none); if it cannot be made, the child's threads and
+// events are counted as dropped in the parent's capture. bbx::stop() in the
+// child before its first event: it records nothing. A span open across the
+// fork is ended only in the parent.
 start_result start(const config& cfg = {});
 
 // start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_LEVEL
 // (a number or error|warn|info|debug|trace) and BBX_DISCARD=1. Returns
 // not_configured when BBX_FILE is unset. A program linked with the recorder
 // runs this before main() when BBX_FILE is set, so tracing needs no code.
+// Unlike start(), an existing file or symlink at BBX_FILE is not an error:
+// the capture goes to the first free name of "<path>.<pid>", then
+// "<path>.<pid>.1" .. "<path>.<pid>.999" (never overwriting, never following
+// a link), and the start before main() says so on stderr. So a program that
+// execs itself or another recorded program with its environment (exec keeps
+// the pid), or one started again, records to a fresh file; the capture of
+// the program replaced by exec keeps every event it committed, with neither
+// end flag set (exec skips stop()).
 start_result start_from_env();
 
 // Switches recording off, records a last clock anchor, marks the capture as
@@ -103,7 +121,8 @@ int level();
 // Names the calling thread in the capture (cut at 63 bytes). Cold path.
 void set_thread_name(const char* name);
 
-// The path of the running session's file, or nullptr.
+// The path of the running session's file, or nullptr (also in a forked
+// child until its first event has made its capture).
 const char* current_path();
 
 namespace detail {
@@ -269,13 +288,51 @@ inline uint32_t string_bytes(const T& v) {
     else return 0;
 }
 
+// Bytes 8k .. 8k+7 of the n bytes at p, zero past the end, as one little-endian
+// word, without reading outside the n bytes: whole words with one 8-byte load,
+// the tail with one load that overlaps the word before (or, in a string
+// shorter than 8 bytes, two overlapping smaller ones). No variable-length
+// copy: g++ 12 turns one into `rep movsq`, a microcoded string instruction
+// that cost the 32-byte string instant 0.15-0.5x of the floor more
+// (bench/RESULTS.md, "The 32-byte string").
+inline uint64_t string_chunk(const char* p, uint32_t n, uint32_t k) {
+    const uint32_t at = k * 8;
+    uint64_t w = 0;
+    if (at + 8 <= n) {
+        std::memcpy(&w, p + at, 8);
+        return w;
+    }
+    if (at >= n) return 0;
+    const uint32_t left = n - at;  // 1 .. 7
+    if (n >= 8) {
+        std::memcpy(&w, p + n - 8, 8);
+        return w >> (8 * (8 - left));
+    }
+    const auto* b = reinterpret_cast<const unsigned char*>(p);
+    if (left >= 4) {
+        uint32_t lo, hi;
+        std::memcpy(&lo, b, 4);
+        std::memcpy(&hi, b + left - 4, 4);
+        return uint64_t(lo) | (uint64_t(hi) << (8 * (left - 4)));
+    }
+    return uint64_t(b[0]) | (uint64_t(b[left >> 1]) << (8 * (left >> 1))) | (uint64_t(b[left - 1]) << (8 * (left - 1)));
+}
+
 template <class T>
 inline void copy_string(unsigned char*& at, const T& v) {
     if constexpr (std::is_same_v<T, std::string_view>) {
-        uint32_t n = uint32_t(word_of(v));
-        std::memcpy(at, v.data(), n);
+        const uint32_t n = uint32_t(word_of(v));
+        for (uint32_t k = 0; k * 8 < n; ++k) {  // whole words; the last may write zeros past the string
+            const uint64_t w = string_chunk(v.data(), n, k);
+            std::memcpy(at + k * 8, &w, 8);
+        }
         at += n;
     }
+}
+
+template <class T>
+inline void pick_string(std::string_view& out, const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) out = v;
 }
 
 // Writes the head slot of an event at position `pos`.
@@ -358,15 +415,36 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         // Words 1..n-1, two to a slot; words[n] is the zero pad.
         for (uint32_t i = 0; i < n / 2; ++i) put_continuation(r, pos + 1 + i, words[1 + 2 * i], words[2 + 2 * i]);
     } else if constexpr (arg_pack<V...>::has_strings) {
-        // Words, then string bytes, laid out in a stack buffer and written 16 bytes a slot.
         constexpr uint32_t nstr = (0u + ... + (std::is_same_v<V, std::string_view> ? 1u : 0u));
-        uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
-        unsigned char* at = reinterpret_cast<unsigned char*>(units);
-        std::memcpy(at, words + 1, (n - 1) * 8);
-        at += (n - 1) * 8;
-        (copy_string(at, args.value), ...);
-        std::memset(at, 0, 16);  // pad to the slot
-        for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
+        if constexpr (nstr == 1) {
+            // Words 1..n-1, then the string's bytes from a word boundary: each
+            // payload word comes straight from its argument.
+            std::string_view str;
+            (pick_string(str, args.value), ...);
+            const uint32_t bytes = uint32_t(word_of(str)), whole = bytes / 8;
+            const uint64_t tail = string_chunk(str.data(), bytes, whole);  // the partial last word, or 0
+            auto unit = [&](uint32_t u) {
+                if (u < n - 1) return words[1 + u];
+                const uint32_t chunk = u - (n - 1);
+                if (__builtin_expect(chunk < whole, 1)) {
+                    uint64_t w;
+                    std::memcpy(&w, str.data() + 8 * chunk, 8);
+                    return w;
+                }
+                return chunk == whole ? tail : 0;
+            };
+            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, unit(2 * i), unit(2 * i + 1));
+        } else {
+            // Words, then the strings' bytes back to back, laid out in a stack
+            // buffer (a string may start inside a word) and written 16 bytes a slot.
+            uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
+            unsigned char* at = reinterpret_cast<unsigned char*>(units);
+            for (uint32_t i = 0; i + 1 < n; ++i) std::memcpy(at + 8 * i, &words[1 + i], 8);
+            at += (n - 1) * 8;
+            (copy_string(at, args.value), ...);
+            std::memset(at, 0, 16);  // pad to the slot
+            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
+        }
     }
     publish(r, pos + 1 + cont);
     (void)info;

@@ -26,11 +26,26 @@ namespace bbx {
 inline constexpr uint32_t crash_stack_depth = format::max_crash_frames;
 
 // Installs the crash handler for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT,
-// keeping the handlers installed before to pass the signal on to. Gives the
-// calling thread an alternate signal stack (64 KiB, mmap), and so does every
-// thread that gets a ring from then on, so that a stack overflow is recorded
-// too; a thread that had its ring before this call and overflows its stack
-// dies without a record (other crashes of it are recorded). Idempotent;
+// keeping the handlers installed before to pass the signal on to.
+//
+// A stack overflow can be recorded only on an alternate signal stack made
+// before it. This call gives the calling thread one (64 KiB and a guard
+// page, mmap), and from then on so does every thread: one created with
+// pthread_create (std::thread, std::async, thread pools) gets it before its
+// start routine runs and frees it at its exit, whether or not it ever
+// records; the recorder interposes pthread_create for this (crash.cpp). That
+// costs a thread a malloc and four sigaltstack calls (and an mmap when none
+// of the up to 64 stacks left by exited threads is free): about 4 us more
+// to start and join a thread (`footprint` in bench/, bench/RESULTS.md), and
+// 64 KiB of address space while it runs. Other threads get theirs when they
+// first record. So a stack overflow goes unrecorded only in a thread that
+// existed before this call and never recorded after it, a thread the
+// interposition does not reach (the recorder loaded with dlopen, glibc's own
+// helper threads), or one whose program replaced the alternate stack with a
+// smaller one of its own. Other crashes of those threads are recorded. A
+// program that defines pthread_create itself keeps its own (the recorder's
+// is weak); with a sanitizer runtime, the recorder's calls the sanitizer's.
+// Works in programs linked dynamically or fully statically. Idempotent;
 // independent of start()/stop() (a crash outside a session records nothing
 // and only passes the signal on). start() calls it when BBX_CRASH is set to
 // anything but 0. Returns false if sigaction failed. Not signal-safe;
@@ -72,7 +87,9 @@ extern crash_target g_crash_target;
 // A thread got its ring: gives it an alternate signal stack if the crash
 // handler is installed and it has none (crash.cpp). Cold path.
 void crash_thread_setup();
-// The thread's ring is released at its exit: frees the stack set up above.
+// The thread's ring is released at its exit: frees the stack set up above
+// (one given at thread start is freed later, after the thread's own
+// thread_local destructors).
 void crash_thread_exit();
 
 // Writes the capture's image to fd (anonymous mode) as a reader takes it
