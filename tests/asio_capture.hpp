@@ -30,7 +30,8 @@ struct task_summary {
     int events_after_complete = 0;
     std::multiset<uint64_t> wakers;
     int64_t spawn_ring = -1, first_wake_ring = -1;
-    std::set<std::string> poll_threads;
+    std::set<std::string> poll_threads;    // by name
+    std::set<uint32_t> poll_rings;         // by ring: one per thread
     std::map<code_line, int> await_sites;  // poll_end sites (site 0 is not counted)
     int poll_ends_without_site = 0;
     std::multiset<std::string> ops;        // "asio"/"start" instants: the operations started for it
@@ -114,6 +115,7 @@ inline std::string read(const std::string& path, summary& s) {
                 for (uint64_t open : stack) s.nested_same_task_polls += open == e.task;
                 stack.push_back(e.task);
                 t.poll_threads.insert(s.thread_of_ring[e.ring]);
+                t.poll_rings.insert(e.ring);
                 break;
             }
             case fmt::kind::task_poll_end: {

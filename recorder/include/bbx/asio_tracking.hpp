@@ -26,13 +26,14 @@
 //   session's socket writes as that session). An object nobody owns yet is
 //   taken:
 //     * outside any handler (main, another thread): by a new task;
-//     * by the running handler's task, if that task owns no object yet (a
-//       posted handler that opens a socket becomes that connection's task);
-//     * otherwise by a new child task of the running one: the first new
+//     * from a handler of a task that accepts connections (it started an
+//       async_accept): by a new child task, "asio.connection"; the first new
 //       object one handler invocation touches starts it, the others that
-//       invocation touches join it. So an accept loop is one task and each
-//       accepted connection (its socket, and the timer a Beast stream keeps
-//       beside it) a child of it.
+//       invocation touches join it (an accepted socket, and the timers a
+//       Beast stream keeps beside it);
+//     * otherwise by the running handler's task (a connection's next timer,
+//       a proxy's upstream socket, a posted handler that opens a socket).
+//   So an accept loop is one task and each accepted connection a child.
 //   Posts, dispatches, defers and executes (also on strands) belong to the
 //   task that issues them; from outside any handler, each starts a task
 //   "asio.post" (20,000 handlers posted from main are 20,000 tasks).
@@ -61,9 +62,10 @@
 //   was posted to it), its wake is recorded when it runs, by the task running
 //   then: the strand's invoker, whose own post is the wake that counts.
 //   asio::post to a strand from the task's own handler is one self-wake. The
-//   invoker re-posting itself after running handlers at once, for handlers
-//   queued behind it from another thread (a timer's completion racing a
-//   read's), has waker 0: what queued them woke the task, not the task.
+//   invoker re-posting itself after running a handler, for handlers queued
+//   behind it from another thread (a timer's completion racing a read's),
+//   is counted to the task whose handler it ran, with waker 0: what queued
+//   them woke the task, not the task.
 // - One wake per handler at most.
 //
 // POLLS
@@ -121,8 +123,9 @@
 // - Operations an object's owner did not start still run as that owner:
 //   right for the chat room, surprising for a task that borrows another's
 //   socket for good (hand the socket over by moving it: a new object).
-// - One handler invocation that opens several unrelated objects (a client
-//   connecting to two servers at once) makes them one child task.
+// - One handler invocation of an accept loop that opens several unrelated
+//   objects makes them one child task; a timer an accept loop opens for
+//   itself from its handler becomes a "connection" too.
 // - A coroutine that hands an accepted socket to callback code keeps those
 //   callbacks as its own task (a coroutine's handlers are its own).
 // - A coroutine resumed by another's completion (co_await co_spawn(...,
@@ -131,6 +134,9 @@
 // - Boost 1.74 only: co_spawn of a coroutine returning a value (awaitable<T>,
 //   T not void) pushes no location, so it is not seen as a new task: its
 //   coroutine runs as the task that spawned it (awaitable<void> is fine).
+// - A strand's invoker is a handler of the task that first posted to the
+//   idle strand (Beast: the accept loop, for a session's first step); the
+//   strand's handlers of other tasks run as polls nested in its poll.
 // - A callback task with operations in flight in parallel, on an io_context
 //   run by several threads, can have two polls at once on two threads.
 // - A timer's, signal set's or resolver's address reused by a new object
@@ -181,6 +187,7 @@ enum handler_flags : uint16_t {
     hf_coroutine = 2,  // its task is a co_spawned coroutine
     hf_executor = 4,   // post, dispatch, defer, execute: woken by a task, not by I/O
     hf_user_site = 8,  // bbx_site_ is where the program waits (a use_awaitable location), or unknown there
+    hf_strand = 16,    // given to a strand, which may run it at once
 };
 struct tracked_handler {
     task_id bbx_task_ = 0;                // 0: not created through the hooks (Asio internals)
@@ -250,8 +257,7 @@ inline uint64_t hash_word(uint64_t v) { return (v ^ (v >> 29)) * 0x9e3779b97f4a7
 // starting) in the low 48 bits of `count`; the task completes when the count
 // drops to zero, and the entry is free again.
 inline constexpr uint64_t count_mask = (uint64_t(1) << 48) - 1;
-inline constexpr uint64_t owns_object = uint64_t(1) << 48;  // the task owns an I/O object
-inline constexpr uint64_t accepts = uint64_t(1) << 49;      // the task has accepted connections
+inline constexpr uint64_t accepts = uint64_t(1) << 48;  // the task has accepted connections
 
 struct alignas(16) task_entry {
     std::atomic<uint64_t> task{0};
@@ -310,11 +316,6 @@ inline bool retain_if_alive(task_entry* e, task_id task) {
     if (e->task.load(std::memory_order_acquire) == task) return true;
     release(e, e->task.load(std::memory_order_acquire));  // reused meanwhile: give back what was taken
     return false;
-}
-
-// Marks the task as owning an object; true if it owned none before.
-inline bool adopt(task_entry* e) {
-    return e && (e->count.fetch_or(owns_object, std::memory_order_relaxed) & owns_object) == 0;
 }
 
 inline void mark(task_entry* e, uint64_t flag) {
@@ -488,10 +489,13 @@ struct thread_state {
     uint32_t ctx_site;  // where the polled task waits: its handler's site, or the last one it started here
     bool ctx_user;      // ctx_site is a program's use_awaitable location (or unknown there)
     // Strands, in the current poll: the last strand operation the polled task
-    // started that has not run yet, and whether a strand handler has just run
-    // at once in it (so a post now is the strand's invoker re-posting itself).
+    // started that has not run yet, and whether a strand's handler has just
+    // run in it, and whose (so a post now is the strand's invoker re-posting
+    // itself for handlers queued behind it).
     const void* pending_strand;
     bool after_inline;
+    task_id last_strand_task;
+    task_entry* last_strand_entry;
 };
 inline constinit thread_local thread_state t_hooks{};
 
@@ -600,7 +604,11 @@ public:
     }
     ~completion() {
         if (poll_.active) poll_.end();  // the handler threw
-        if (inline_) t_hooks.after_inline = true;
+        if (task_ && (flags_ & hf_strand)) {
+            t_hooks.after_inline = true;
+            t_hooks.last_strand_task = task_;
+            t_hooks.last_strand_entry = entry_;
+        }
         t_hooks.innermost_completion = next_;
         --t_hooks.depth;
         if (task_) release(entry_, task_);
@@ -613,12 +621,9 @@ public:
     void invocation_begin(const Args&...) {
         if (!task_) return;
         if (op_ == t_hooks.pending_strand) t_hooks.pending_strand = nullptr;
+        if (flags_ & hf_strand) t_hooks.after_inline = false;
         if (!(flags_ & hf_woken)) {
-            if (task_ == t_task.current) {  // run at once inside its own task's poll: part of it
-                inline_ = true;
-                t_hooks.after_inline = false;
-                return;
-            }
+            if (task_ == t_task.current) return;  // run at once inside its own task's poll: part of it
             task_wake(task_, (flags_ & hf_executor) ? t_task.current : 0);
             flags_ |= hf_woken;
         }
@@ -641,7 +646,6 @@ public:
     uint32_t depth_;
     task_id fresh_task_ = 0;  // the child task the new objects this invocation touched joined
     task_entry* fresh_entry_ = nullptr;
-    bool inline_ = false;  // ran inside its own task's poll, without a poll of its own
     poll_state poll_;
 };
 
@@ -693,18 +697,17 @@ inline task_id task_for(const walk& w, op_class oc, const void* object, const ch
     }
     task_id task;
     if (!w.task) {
-        task = start_task(kind_of_object(object_type, op_name), current, owns_object, entry);
+        task = start_task(kind_of_object(object_type, op_name), current, 0, entry);
+    } else if (!marked(w.entry, accepts) || same(op_name, "async_accept")) {
+        task = w.task;  // its own new object: a connection's second timer, a proxy's upstream socket
+        entry = w.entry;
+        retain(entry);
     } else if (w.c && w.c->fresh_task_) {
         task = w.c->fresh_task_;
         entry = w.c->fresh_entry_;
         retain(entry);
-    } else if (adopt(w.entry)) {
-        task = w.task;
-        entry = w.entry;
-        retain(entry);
-    } else {
-        const task_kind kind = marked(w.entry, accepts) ? task_kind::connection : kind_of_object(object_type, op_name);
-        task = start_task(kind, w.task, owns_object, entry);
+    } else {  // an accept loop's handler: an accepted connection
+        task = start_task(task_kind::connection, w.task, 0, entry);
         if (w.c) {
             w.c->fresh_task_ = task;
             w.c->fresh_entry_ = entry;
@@ -723,9 +726,22 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
     const op_class oc = classify(object_type, op_name);
     const task_id current = t_task.current;
     task_entry* entry = nullptr;
-    const task_id task = task_for(w, oc, object, object_type, op_name, current, entry);
+    // A strand's invoker, having run handlers, re-posts itself for handlers
+    // queued behind it from elsewhere (another thread): that post serves the
+    // task whose handler the strand ran, and was caused by what queued them,
+    // not by a task (waker 0). A post the task's own handler made to the
+    // strand (pending_strand) is that task's.
+    task_id task = 0;
+    bool strand_repost = false;
+    if (oc == op_class::executor && current && t_hooks.after_inline && !t_hooks.pending_strand) {
+        task = t_hooks.last_strand_task;
+        entry = t_hooks.last_strand_entry;
+        strand_repost = !entry || retain_if_alive(entry, task);
+    }
+    if (!strand_repost) task = task_for(w, oc, object, object_type, op_name, current, entry);
     if (oc == op_class::io && same(op_name, "async_accept")) mark(entry, accepts);
     uint16_t flags = w.task == task && w.coroutine ? hf_coroutine : 0;
+    if (oc == op_class::maybe_inline) flags |= hf_strand;
 
     // Where the task waits while this handler is pending.
     const uint64_t g = task_gate();
@@ -755,14 +771,8 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
     if (oc != op_class::io) flags |= hf_executor;
     if (oc == op_class::maybe_inline && task == current) t_hooks.pending_strand = &h;
     if (oc == op_class::executor) {  // runnable now; a strand dispatch may run at once instead
-        task_id waker = current;
-        if (waker == task) {
-            if (w.spawn && w.spawn->poll_.active) waker = w.spawn->poll_.prev;  // a co_spawn start that waits
-            // A strand's invoker, having run handlers at once, re-posts itself
-            // for handlers queued behind it from elsewhere (another thread):
-            // they were woken by what queued them, not by this task.
-            else if (t_hooks.after_inline && !t_hooks.pending_strand) waker = 0;
-        }
+        task_id waker = strand_repost ? 0 : current;
+        if (waker == task && w.spawn && w.spawn->poll_.active) waker = w.spawn->poll_.prev;  // a co_spawn start that waits
         task_wake(task, waker);
         flags |= hf_woken;
     }
