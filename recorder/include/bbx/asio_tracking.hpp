@@ -475,6 +475,44 @@ inline bool asio_file(const char* file) {
            std::strstr(file, "asio/experimental/");
 }
 
+// Asio's strings (object types, operation names, file names) are literals, so
+// their addresses repeat: what the hooks make of them is computed once per
+// address on each thread, in small direct-mapped caches in front of the
+// string compares above (which cost more than the rest of a hook).
+struct op_info {
+    op_class oc;
+    task_kind kind;  // the name of a task this operation starts
+    bool accept;
+};
+struct op_key {
+    const char* object;
+    const char* op;
+    op_info info;
+    bool valid;
+};
+inline constinit thread_local op_key t_ops[32]{};
+
+inline op_info describe(const char* object_type, const char* op_name) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(object_type), b = reinterpret_cast<uintptr_t>(op_name);
+    op_key& k = t_ops[((a >> 3) ^ (b >> 1) ^ (b >> 6)) & 31];
+    if (k.valid && k.object == object_type && k.op == op_name) return k.info;
+    const op_info info{classify(object_type, op_name), kind_of_object(object_type, op_name), same(op_name, "async_accept")};
+    k = {object_type, op_name, info, true};
+    return info;
+}
+
+struct file_key {
+    const char* file;
+    bool asio;
+};
+inline constinit thread_local file_key t_files[16]{};
+
+inline bool asio_file_cached(const char* file) {
+    file_key& k = t_files[(reinterpret_cast<uintptr_t>(file) >> 4) & 15];
+    if (k.file != file) k = {file, asio_file(file)};
+    return k.asio;
+}
+
 // ---- per-thread state ---------------------------------------------------------------
 class completion;
 class location;
@@ -558,7 +596,7 @@ public:
                 poll_.begin(task_, 0, false);
             }
         } else {
-            user_ = !file_ || !asio_file(file_);
+            user_ = !file_ || !asio_file_cached(file_);
         }
     }
     ~location() {
@@ -683,8 +721,8 @@ struct walk {
 };
 
 // The task a new handler belongs to (one reference taken), by the rules atop.
-inline task_id task_for(const walk& w, op_class oc, const void* object, const char* object_type, const char* op_name,
-                        task_id current, task_entry*& entry) {
+inline task_id task_for(const walk& w, const op_info& info, const void* object, task_id current, task_entry*& entry) {
+    const op_class oc = info.oc;
     if (w.task && (w.coroutine || oc != op_class::io)) {
         entry = w.entry;
         retain(entry);
@@ -697,8 +735,8 @@ inline task_id task_for(const walk& w, op_class oc, const void* object, const ch
     }
     task_id task;
     if (!w.task) {
-        task = start_task(kind_of_object(object_type, op_name), current, 0, entry);
-    } else if (!marked(w.entry, accepts) || same(op_name, "async_accept")) {
+        task = start_task(info.kind, current, 0, entry);
+    } else if (!marked(w.entry, accepts) || info.accept) {
         task = w.task;  // its own new object: a connection's second timer, a proxy's upstream socket
         entry = w.entry;
         retain(entry);
@@ -723,7 +761,8 @@ inline task_id task_for(const walk& w, op_class oc, const void* object, const ch
 inline void on_creation(tracked_handler& h, const char* object_type, const void* object, std::uintmax_t native_handle,
                         const char* op_name) {
     const walk w;
-    const op_class oc = classify(object_type, op_name);
+    const op_info info = describe(object_type, op_name);
+    const op_class oc = info.oc;
     const task_id current = t_task.current;
     task_entry* entry = nullptr;
     // A strand's invoker, having run handlers, re-posts itself for handlers
@@ -738,8 +777,8 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
         entry = t_hooks.last_strand_entry;
         strand_repost = !entry || retain_if_alive(entry, task);
     }
-    if (!strand_repost) task = task_for(w, oc, object, object_type, op_name, current, entry);
-    if (oc == op_class::io && same(op_name, "async_accept")) mark(entry, accepts);
+    if (!strand_repost) task = task_for(w, info, object, current, entry);
+    if (info.accept) mark(entry, accepts);
     uint16_t flags = w.task == task && w.coroutine ? hf_coroutine : 0;
     if (oc == op_class::maybe_inline) flags |= hf_strand;
 
