@@ -21,19 +21,28 @@
 #
 # The machine is shared: the load average is printed before and after each
 # server's runs. Exit status 1 if a server failed to serve every request.
+#
+# --instructions: instead of CPU time, the user-space instructions the server
+# executes per request under valgrind's callgrind (counters zeroed after the
+# warm-up, read after the load; one run per setting): repeatable where the
+# times are not, but blind to the kernel, where a server spends most of its
+# time, so the ratios overstate the cost; the difference per request is what
+# to read.
 B=${1:-build}
 [ $# -gt 0 ] && shift
 requests=20000
 runs=5
 conc=4
 smoke=""
+instructions=""
 while [ $# -gt 0 ]; do
     case $1 in
+        --instructions) instructions=1; requests=2000; runs=1; shift ;;
         --requests) requests=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --concurrency) conc=$2; shift 2 ;;
         --smoke) smoke=1; requests=200; runs=1; shift ;;
-        *) echo "usage: bench/asio.sh BUILD_DIR [--requests N] [--runs R] [--concurrency C] [--smoke]" >&2; exit 2 ;;
+        *) echo "usage: bench/asio.sh BUILD_DIR [--requests N] [--runs R] [--concurrency C] [--smoke] [--instructions]" >&2; exit 2 ;;
     esac
 done
 A=$B/tests/asio
@@ -70,10 +79,13 @@ run() {
     cap=$tmp/$server.bbx
     rm -f "$cap"
     if [ "$setting" = on ]; then export BBX_FILE="$cap"; else unset BBX_FILE; fi
+    vg=""
+    [ -n "$instructions" ] && vg="valgrind --tool=callgrind --callgrind-out-file=$tmp/cg.out"
+    rm -f "$tmp"/cg.out*
     if [ "$server" = http_server ]; then
-        $pin_server "$bin" 127.0.0.1 0 "$tmp/doc" >/dev/null 2>&1 &
+        $pin_server $vg "$bin" 127.0.0.1 0 "$tmp/doc" >/dev/null 2>&1 &
     else
-        $pin_server "$bin" >/dev/null 2>&1 &
+        $pin_server $vg "$bin" >/dev/null 2>&1 &
     fi
     pid=$!
     unset BBX_FILE
@@ -88,24 +100,39 @@ run() {
         else $pin_client "$load" echo "$port" $(($1 / 10)) 10 "$conc"; fi
     }
     drive 500 >/dev/null || failed=1
-    before=$(cpu_ns $pid)
-    out=$(drive "$requests") || failed=1
-    after=$(cpu_ns $pid)
-    kill -TERM $pid
-    wait $pid 2>/dev/null
-    pid=""
-    us=$(echo "$before $after $requests" | awk '{ printf "%.2f", ($2 - $1) / $3 / 1000 }')
+    if [ -n "$instructions" ]; then
+        callgrind_control -z $pid >/dev/null 2>&1
+        out=$(drive "$requests") || failed=1
+        callgrind_control -d $pid >/dev/null 2>&1
+        kill -TERM $pid
+        wait $pid 2>/dev/null
+        pid=""
+        # the dump taken after the load: the instructions since the zeroing
+        dump=$(ls "$tmp"/cg.out.* 2>/dev/null | head -n 1)
+        ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dump" | head -n 1)
+        us=$(echo "$ir $requests" | awk '{ printf "%.0f", $1 / $2 }')
+    else
+        before=$(cpu_ns $pid)
+        out=$(drive "$requests") || failed=1
+        after=$(cpu_ns $pid)
+        kill -TERM $pid
+        wait $pid 2>/dev/null
+        pid=""
+        us=$(echo "$before $after $requests" | awk '{ printf "%.2f", ($2 - $1) / $3 / 1000 }')
+    fi
     events=""
     if [ "$setting" = on ]; then
         events=$("$B/bbx" info "$cap" 2>/dev/null | sed -n 's/^events *\([0-9]*\) readable, \([0-9]*\) overwritten.*/\1 \2/p' | awk '{ print $1 + $2 }')
     fi
     echo "$setting $us" >> "$tmp/$server.txt"
-    printf '  %-12s %-6s %8s us/request  (%s%s)\n' "$server" "$setting" "$us" "$out" "${events:+, $events events written}"
+    printf '  %-12s %-6s %8s %s  (%s%s)\n' "$server" "$setting" "$us" "$unit" "$out" "${events:+, $events events written}"
 }
 
-echo "blackbox on Asio: server CPU time with and without tracing${smoke:+   [--smoke: a tiny run, the numbers mean nothing]}"
+unit="us/request"
+[ -n "$instructions" ] && unit="instructions/request"
+echo "blackbox on Asio: server ${instructions:+user-space instructions}${instructions:-CPU time} with and without tracing${smoke:+   [--smoke: a tiny run, the numbers mean nothing]}"
 echo "cpu:      $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cpus"
-echo "command:  sh bench/asio.sh $B --requests $requests --runs $runs --concurrency $conc"
+echo "command:  sh bench/asio.sh $B --requests $requests --runs $runs --concurrency $conc${instructions:+ --instructions}"
 echo "servers:  Asio $(sed -n 's/^#define ASIO_VERSION \([0-9]*\).*/\1/p' /usr/include/asio/version.hpp) examples cpp11/http/server (one thread) and cpp17/coroutines_ts/echo_server"
 for server in http_server echo_server; do
     [ "$server" = echo_server ] && exec 9>/tmp/bbx-test-port-55555.lock && flock 9  # its port is hard-coded
@@ -125,6 +152,17 @@ for server in http_server echo_server; do
 done
 
 echo
+if [ -n "$instructions" ]; then
+    echo "server user-space instructions per request (callgrind; the kernel's work not counted):"
+    echo
+    echo "| server | plain | off | on | off - plain | on - plain | on - off |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for server in http_server echo_server; do
+        echo "$server $(awk '$1 == "plain" { print $2 }' "$tmp/$server.txt") $(awk '$1 == "off" { print $2 }' "$tmp/$server.txt") $(awk '$1 == "on" { print $2 }' "$tmp/$server.txt")" |
+            awk '{ printf "| %s | %d | %d | %d | %+d | %+d | %+d |\n", $1, $2, $3, $4, $3 - $2, $4 - $2, $4 - $3 }'
+    done
+    exit $failed
+fi
 echo "server CPU us per request, median (p25..p75) of $runs runs:"
 echo
 echo "| server | plain | off | on | off / plain | on / plain | target: on <= 1.05 x plain |"
