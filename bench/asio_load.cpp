@@ -8,54 +8,21 @@
 //
 // Prints "ok N of M, X s" (N requests or round trips that got the right
 // answer); exit status 1 unless all did.
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../tests/loopback.hpp"
+
 namespace {
 
-int connect_to(uint16_t port) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return -1;
-    int one = 1;
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval tv{10, 0};
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(s);
-        return -1;
-    }
-    return s;
-}
-
-bool send_all(int s, const char* p, size_t n) {
-    while (n > 0) {
-        ssize_t w = send(s, p, n, MSG_NOSIGNAL);
-        if (w <= 0) return false;
-        p += w;
-        n -= size_t(w);
-    }
-    return true;
-}
+using loopback::connect_to;
+using loopback::send_all;
 
 bool http_once(uint16_t port) {
     int s = connect_to(port);
@@ -89,29 +56,6 @@ int echo_connection(uint16_t port, int rounds) {
     return ok;
 }
 
-uint16_t port_of(const std::string& pid) {
-    std::set<std::string> inodes;
-    const std::string fd_dir = "/proc/" + pid + "/fd";
-    if (DIR* d = opendir(fd_dir.c_str())) {
-        while (dirent* e = readdir(d)) {
-            char target[256];
-            ssize_t n = readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
-            if (n > 0 && std::strncmp(target, "socket:[", 8) == 0) inodes.insert(std::string(target + 8, size_t(n) - 9));
-        }
-        closedir(d);
-    }
-    std::ifstream tcp("/proc/net/tcp");
-    std::string row;
-    std::getline(tcp, row);
-    while (std::getline(tcp, row)) {
-        std::istringstream in(row);
-        std::string slot, local, remote, state, queues, timer, retr, uid, timeout, inode;
-        in >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
-        if (state == "0A" && inodes.count(inode)) return uint16_t(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
-    }
-    return 0;
-}
-
 int usage() {
     std::fprintf(stderr,
                  "usage: asio_load http PORT REQUESTS CONCURRENCY\n"
@@ -124,7 +68,7 @@ int usage() {
 
 int main(int argc, char** argv) {
     if (argc == 3 && std::strcmp(argv[1], "port") == 0) {
-        uint16_t p = port_of(argv[2]);
+        uint16_t p = loopback::listening_port(std::atol(argv[2]));
         if (!p) return 1;
         std::printf("%u\n", unsigned(p));
         return 0;

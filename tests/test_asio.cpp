@@ -314,7 +314,8 @@ TEST_CASE("an Asio echo server and its clients, as awaitable coroutines, are tra
     // async_write with the plain use_awaitable names no site, not Asio's.
     std::set<uint32_t> seen_lines;
     for (bbx::task_id id : mine) {
-        for (const auto& [at, n] : tasks[id].await_sites) {
+        for (const auto& site_count : tasks[id].await_sites) {
+            const asio_capture::code_line& at = site_count.first;
             CAPTURE(at.file);
             CAPTURE(at.line);
             CHECK_FALSE(asio_capture::library_file(at.file));
@@ -450,7 +451,9 @@ TEST_CASE("a callback server: the accept loop is one task, each connection a chi
     const bbx::task_id acceptor = *run.accept_tasks.begin();
     CHECK(acceptor != 0);
     std::set<bbx::task_id> conns;
-    for (const auto& [index, ids] : run.connection_tasks) {
+    for (const auto& connection_entry : run.connection_tasks) {
+        const int index = connection_entry.first;
+        const std::set<bbx::task_id>& ids = connection_entry.second;
         CAPTURE(index);
         CHECK(ids.size() == 1);
         CHECK(ids.count(0) == 0);
@@ -491,7 +494,8 @@ TEST_CASE("a callback server: the accept loop is one task, each connection a chi
         CHECK(t.polls >= 3);
         CHECK(t.wakers.count(0) == size_t(t.wakes));
         // Callback code gives no location but Asio's own for async_write.
-        for (const auto& [at, n] : t.await_sites) {
+        for (const auto& site_count : t.await_sites) {
+            const asio_capture::code_line& at = site_count.first;
             CAPTURE(at.file);
             CHECK(asio_capture::ends_with(at.file, "asio/impl/write.hpp"));
         }

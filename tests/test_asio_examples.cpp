@@ -8,10 +8,7 @@
 // make a task look as if it woke itself. tests/asio.mk builds the programs; a
 // program that could not be built (no libasio-doc, no Boost) is skipped with
 // a message.
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -27,12 +24,12 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "asio_capture.hpp"
+#include "loopback.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -122,59 +119,18 @@ struct child {
     }
 };
 
-// The port the process listens on (TCP, IPv4), from /proc: its socket inodes,
-// then /proc/net/tcp's LISTEN rows. 0 when none appears within 10 s.
+// The port the process listens on, once it does (0 if not within 10 s).
 uint16_t listening_port(pid_t pid) {
     for (int attempt = 0; attempt < 1000; ++attempt) {
-        std::set<std::string> inodes;
-        const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
-        if (DIR* d = opendir(fd_dir.c_str())) {
-            while (dirent* e = readdir(d)) {
-                char target[256];
-                ssize_t n = readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
-                if (n > 0 && std::strncmp(target, "socket:[", 8) == 0) inodes.insert(std::string(target + 8, size_t(n) - 9));
-            }
-            closedir(d);
-        }
-        std::ifstream tcp("/proc/net/tcp");
-        std::string row;
-        std::getline(tcp, row);  // the header
-        while (std::getline(tcp, row)) {
-            std::istringstream in(row);
-            std::string slot, local, remote, state, queues, timer, retr, uid, timeout, inode;
-            in >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
-            if (state == "0A" && inodes.count(inode)) return uint16_t(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
-        }
+        if (uint16_t port = loopback::listening_port(pid)) return port;
         usleep(10000);
     }
     return 0;
 }
 
-int connect_to(uint16_t port) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return -1;
-    timeval tv{10, 0};
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(s);
-        return -1;
-    }
-    return s;
-}
+using loopback::connect_to;
 
-bool send_all(int s, const std::string& data) {
-    size_t at = 0;
-    while (at < data.size()) {
-        ssize_t n = send(s, data.data() + at, data.size() - at, MSG_NOSIGNAL);
-        if (n <= 0) return false;
-        at += size_t(n);
-    }
-    return true;
-}
+bool send_all(int s, const std::string& data) { return loopback::send_all(s, data.data(), data.size()); }
 
 // One HTTP/1.0 GET on a connection of its own; the reply's status line, "" on failure.
 std::string http_get(uint16_t port, const std::string& path) {
@@ -256,7 +212,8 @@ void check_callback_server(const summary& s, int requests) {
     for (const auto& [id, t] : s.tasks) {
         CHECK(t.spawned_at.file == "");  // Asio gives no location for where a handler comes from
         CHECK(t.spawned_at.line == 0);
-        for (const auto& [at, n] : t.await_sites) {
+        for (const auto& site_count : t.await_sites) {
+            const asio_capture::code_line& at = site_count.first;
             CAPTURE(at.file);
             CHECK_FALSE(asio_capture::ends_with(at.file, "asio_tracking.hpp"));
         }
@@ -396,7 +353,8 @@ TEST_CASE("Asio's C++20 coroutine echo server, unchanged: a task per connection,
     int sessions = 0, bad = 0;
     std::set<uint32_t> lines_seen;
     for (const auto& [id, t] : s.tasks) {
-        for (const auto& [at, n] : t.await_sites) {
+        for (const auto& site_count : t.await_sites) {
+            const asio_capture::code_line& at = site_count.first;
             CAPTURE(at.file);
             CAPTURE(at.line);
             CHECK(at.file == source);  // never Asio's headers, never this integration's
@@ -459,7 +417,8 @@ TEST_CASE("a Beast HTTP server through the Boost.Asio definitions: a task per re
         // in this program's source; callback code has none of its own to give.
         std::set<uint32_t> lines;
         for (const auto& [id, t] : s.tasks)
-            for (const auto& [at, n] : t.await_sites) {
+            for (const auto& site_count : t.await_sites) {
+                const asio_capture::code_line& at = site_count.first;
                 CAPTURE(at.file);
                 CHECK_FALSE(asio_capture::ends_with(at.file, "asio_tracking.hpp"));
                 if (coro) CHECK(asio_capture::ends_with(at.file, source));
