@@ -427,7 +427,7 @@ TEST_CASE("a Beast HTTP server through the Boost.Asio definitions: a task per re
             }
         if (coro) {
             std::set<uint32_t> expected;
-            std::ifstream in(source);
+            std::ifstream in(build_dir() + "/../" + source);
             std::string l;
             for (uint32_t n = 1; std::getline(in, l); ++n)
                 if (l.find("co_await ") != std::string::npos && l.find("use_awaitable_t<>()") != std::string::npos)
@@ -437,7 +437,7 @@ TEST_CASE("a Beast HTTP server through the Boost.Asio definitions: a task per re
         CHECK(self_wake_warnings(tc.path) == 0);
 
         // Perfetto's own reader loads the conversion: no errors, a track per task.
-        const std::string tp = "../shared/tools/trace_processor";
+        const std::string tp = build_dir() + "/../../shared/tools/trace_processor";
         if (!executable(tp)) {
             MESSAGE("skipped the Perfetto check: " << tp << " is not there");
             continue;
