@@ -100,7 +100,8 @@
 // alive at once. A task that finds no entry (out of memory, or past that) is
 // traced but never gets its task_complete, and is recorded as a WARN instant
 // "asio"/"untracked_task" (args: task, untracked = how many so far), so a
-// reader can say how many. Objects are tracked in a table that grows alike.
+// reader can say how many. Objects are tracked in a table that grows alike
+// (an object that finds no entry: WARN instant "asio"/"untracked_object").
 //
 // OTHER EVENTS, category "asio": "start" at each handler creation (DEBUG:
 // task, object type, operation name, native handle), "op" for operations
@@ -134,9 +135,13 @@
 // - Boost 1.74 only: co_spawn of a coroutine returning a value (awaitable<T>,
 //   T not void) pushes no location, so it is not seen as a new task: its
 //   coroutine runs as the task that spawned it (awaitable<void> is fine).
-// - A strand's invoker is a handler of the task that first posted to the
-//   idle strand (Beast: the accept loop, for a session's first step); the
-//   strand's handlers of other tasks run as polls nested in its poll.
+// - Work handed to an executor belongs to the task that hands it over: when
+//   an accept loop's handler dispatches a new connection's first step onto
+//   the connection's strand (Beast's session::run), that step runs inside
+//   the accept loop's poll and counts to it (the connection's task starts
+//   with the first operation on its socket or timer). A strand's invoker is
+//   a handler of the task that posted to the idle strand; the strand's
+//   handlers of other tasks run as polls nested in its poll.
 // - A callback task with operations in flight in parallel, on an io_context
 //   run by several threads, can have two polls at once on two threads.
 // - A timer's, signal set's or resolver's address reused by a new object
