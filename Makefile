@@ -28,7 +28,8 @@ ALLFLAGS := -std=c++20 $(WARN) $(CXXFLAGS) $(MOREFLAGS) -MMD -MP
 B := build
 INC := -Iformat/include -I$(B)/gen
 
-DEB_PACKAGES := flatbuffers-compiler libflatbuffers-dev liblz4-dev libmimalloc-dev doctest-dev libbenchmark-dev libasio-dev python3
+DEB_PACKAGES := flatbuffers-compiler libflatbuffers-dev liblz4-dev libmimalloc-dev doctest-dev libbenchmark-dev libasio-dev python3 \
+                libasio-doc libboost-dev
 
 GEN := $(B)/gen/bbx_meta_generated.h
 REC_SRC := $(wildcard recorder/src/*.cpp)
@@ -48,6 +49,9 @@ RPC_PEER := $(B)/tests/rpc_peer
 
 .PHONY: all deps check-deps demo test test-unit test-golden test-gating test-fuzz-replay test-bench-smoke bench clean
 all: check-deps $(BBX) $(LIBREC) $(EXAMPLES)
+
+# Asio's example servers and a Beast server, traced (ASIO_PROGRAMS; tests/asio.mk)
+include tests/asio.mk
 
 deps:
 	@sh tools/deps.sh install $(DEB_PACKAGES)
@@ -91,7 +95,7 @@ $(B)/examples/%: $(B)/obj/examples/%.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
-$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER)
+$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER) $(ASIO_PROGRAMS)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 

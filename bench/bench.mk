@@ -10,6 +10,8 @@
 #   make -f bench/bench.mk B=build smoke       every benchmark binary on a tiny count (< 20 s), checked;
 #                                              last line "bench-smoke: N passed, M failed" (make test runs it)
 #   make -f bench/bench.mk B=build instr       instructions per event of each case (valgrind's callgrind)
+#   make -f bench/bench.mk B=build asio        server CPU of Asio's HTTP and echo servers, plain / traced /
+#                                              recording, 5 alternating runs (~3 min; ASIO_ARGS="--runs 7")
 #   make -f bench/bench.mk B=build build       only build the binaries
 #   make -f bench/bench.mk bench-deps          install the peers' Debian packages (as root)
 #
@@ -27,6 +29,7 @@ CXXFLAGS ?= -O2 -g
 MOREFLAGS ?=
 ARGS ?=
 DECODER_ARGS ?=
+ASIO_ARGS ?=
 PEERS ?= auto
 B ?= build
 WARN := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual -Wformat=2 -Wcast-qual -Wundef
@@ -73,7 +76,7 @@ PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_L
 
 OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(PEER_OBJ)
 
-.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes FORCE
+.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes asio FORCE
 run: $(BIN) peer-notes
 	@sh bench/hot_path.sh $(BIN) $(ARGS)
 
@@ -84,6 +87,15 @@ decoder: $(GEN) $(BBX)
 	@sh bench/decoder.sh $(B) $(DECODER_ARGS)
 
 all: run footprint decoder
+
+# Asio's example servers, with and without tracing (tests/asio.mk, through the top Makefile).
+ASIO_LOAD := $(B)/bench/asio_load
+asio: $(ASIO_LOAD) $(BBX)
+	@$(MAKE) --no-print-directory -f Makefile B=$(B) $(foreach p,http_server echo_server,$(B)/tests/asio/$(p) $(B)/tests/asio/plain/$(p))
+	@sh bench/asio.sh $(B) $(ASIO_ARGS)
+
+$(ASIO_LOAD): $(OBJDIR)/asio_load.o
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread
 
 smoke: $(BINS) $(BBX) peer-notes
 	@sh bench/smoke.sh $(B)

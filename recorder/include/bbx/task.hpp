@@ -92,6 +92,14 @@ inline void task_wake(task_id task) {
     detail::task_event(format::kind::task_wake, 0, task, true, detail::t_task.current, 0);
 }
 
+// Records that `task` was made runnable by `waker`: another task, or 0 when
+// no task made it runnable even though one is running now (an I/O operation
+// that completed inside the call that started it: the I/O woke the task, not
+// the task itself).
+inline void task_wake(task_id task, task_id waker) {
+    detail::task_event(format::kind::task_wake, 0, task, true, waker, 0);
+}
+
 // Records that `task` finished and will not be polled again.
 inline void task_complete(task_id task) { detail::task_event(format::kind::task_complete, 0, task, false); }
 
