@@ -39,14 +39,14 @@ struct walk {
     std::vector<uint64_t> per_ring;
 };
 
-walk walk_events(bbx::dec::capture& c) {
+walk walk_events(const bbx::dec::capture& c) {
     walk w;
     w.per_ring.assign(c.threads().size(), 0);
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
         ++w.events;
         w.sum += e.ticks ^ (uint64_t(e.kind) << 56) ^ e.nargs;
-        BBX_FUZZ_CHECK(e.ring < w.per_ring.size());
-        ++w.per_ring[e.ring];
+        BBX_FUZZ_CHECK(e.thread < w.per_ring.size());
+        ++w.per_ring[e.thread];
         for (uint32_t i = 0; i < e.nargs; ++i) w.sum += e.args[i].word + e.args[i].str.size();
     });
     BBX_FUZZ_CHECK(!r.is_error());

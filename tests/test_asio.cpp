@@ -244,25 +244,25 @@ TEST_CASE("an Asio echo server and its clients, as awaitable coroutines, are tra
                    switch (e.kind) {
                        case fmt::kind::task_spawn:
                            ++t.spawns;
-                           t.parent = e.w1;
+                           t.parent = e.spawn.parent;
                            t.spawn_name = e.where ? e.where->name : "";
-                           t.spawn_ring = e.ring;
+                           t.spawn_ring = e.thread;
                            break;
                        case fmt::kind::task_wake:
                            ++t.wakes;
-                           t.wakers.insert(e.w1);
-                           if (t.first_wake_ring < 0) t.first_wake_ring = e.ring;
+                           t.wakers.insert(e.wake.waker);
+                           if (t.first_wake_ring < 0) t.first_wake_ring = e.thread;
                            ++pending_wakes[e.task];
                            break;
                        case fmt::kind::task_poll_begin:
                            ++t.polls;
                            if (pending_wakes[e.task] == 0) ++t.polls_without_wake;
                            else --pending_wakes[e.task];
-                           open_polls[e.ring].push_back(e.task);
-                           t.poll_threads.insert(thread_of_ring[e.ring]);
+                           open_polls[e.thread].push_back(e.task);
+                           t.poll_threads.insert(thread_of_ring[e.thread]);
                            break;
                        case fmt::kind::task_poll_end: {
-                           auto& stack = open_polls[e.ring];
+                           auto& stack = open_polls[e.thread];
                            if (stack.empty() || stack.back() != e.task) ++unpaired_poll_ends;
                            else stack.pop_back();
                            if (e.where) {

@@ -133,10 +133,10 @@ struct readback {
 // The times (ns since the start) of the events the reader yields, per tid:
 // every event a converter writes must carry one of its thread's.
 using event_times = std::map<uint32_t, std::set<int64_t>>;
-event_times times_of(capture& c) {
+event_times times_of(const capture& c) {
     event_times t;
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
-        if (e.ring < c.threads().size()) t[c.threads()[e.ring].tid].insert(e.ns);
+        if (e.thread < c.threads().size()) t[c.threads()[e.thread].tid].insert(e.ns);
     });
     REQUIRE(!r.is_error());
     return t;
@@ -754,7 +754,7 @@ TEST_CASE("a capture converts to Chrome JSON and Perfetto protobuf that read bac
 
     auto cap = open_capture(tc.path);
     convert(*cap, out);
-    for (const auto& s : cap->stats()) CHECK(s.overwritten == 0);  // else the expectations would not hold
+    for (const auto& s : stats_of(*cap).threads) CHECK(s.overwritten == 0);  // else the expectations would not hold
     const event_times times = times_of(*cap);
 
     const readback chrome = read_chrome(out.chrome, cap->header().pid, times, "convert");
@@ -828,7 +828,7 @@ TEST_CASE("an end whose begin was overwritten is dropped, so both outputs stay b
     auto cap = open_capture(tc.path);
     convert(*cap, out);
     uint64_t overwritten = 0;
-    for (const auto& s : cap->stats()) overwritten += s.overwritten;
+    for (const auto& s : stats_of(*cap).threads) overwritten += s.overwritten;
     REQUIRE(overwritten > 0);
     const event_times times = times_of(*cap);
     const readback chrome = read_chrome(out.chrome, cap->header().pid, times, "overwritten");
@@ -887,7 +887,7 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
 
     convert(cap, out);
     uint64_t skipped = 0;
-    for (const auto& st : cap.stats()) skipped += st.unknown_kind;
+    for (const auto& st : stats_of(cap).threads) skipped += st.unknown_kind;
     CHECK(skipped == 1);
     expected want;
     want.add(tid, "B conv/outer");

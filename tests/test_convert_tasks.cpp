@@ -684,7 +684,7 @@ TEST_CASE("tasks convert to Perfetto task tracks, polls on their threads, wake a
     REQUIRE(tid_a != tid_b);
 
     auto cap = convert_both(tc.path, out);
-    for (const auto& s : cap->stats()) REQUIRE(s.overwritten == 0);  // else the expectations would not hold
+    for (const auto& s : stats_of(*cap).threads) REQUIRE(s.overwritten == 0);  // else the expectations would not hold
 
     const task_view perfetto = read_perfetto_tasks(out.perfetto, cap->header().pid);
     compare(want, perfetto, "perfetto");
@@ -726,7 +726,7 @@ TEST_CASE("task output stays balanced, and every arrow has a wake, when the ring
 
     auto cap = convert_both(tc.path, out);
     uint64_t overwritten = 0;
-    for (const auto& s : cap->stats()) overwritten += s.overwritten;
+    for (const auto& s : stats_of(*cap).threads) overwritten += s.overwritten;
     REQUIRE(overwritten > 0);
     // The readers fail on an end without a begin, a slice left open, a flow
     // that ends before it starts, ends twice, or ends at another task's poll.

@@ -133,9 +133,9 @@ recovered decode(const std::string& path) {
     capture& cap = *c.value();
     r.flags = cap.header().flags;
     auto done = cap.for_each_event([&](const event& e) {
-        r.last_kind[e.ring] = e.kind;
+        r.last_kind[e.thread] = e.kind;
         if (e.kind == fmt::kind::crash) {
-            r.crashes.push_back({e.ring, *e.crash});
+            r.crashes.push_back({e.thread, *e.crash});
             return;
         }
         if (e.kind == fmt::kind::thread_name) return;
@@ -146,8 +146,8 @@ recovered decode(const std::string& path) {
         uint64_t a = e.args[0].word, b = e.args[1].word, t = e.args[2].word;
         bool ok = b == ~a && t < 8 && e.args[3].str == seq_text(a);
         if (ok) {
-            auto [it, fresh] = r.ring_of.emplace(uint32_t(t), e.ring);
-            ok = fresh || it->second == e.ring;
+            auto [it, fresh] = r.ring_of.emplace(uint32_t(t), e.thread);
+            ok = fresh || it->second == e.thread;
         }
         if (!ok) {
             ++r.invalid;
@@ -156,7 +156,7 @@ recovered decode(const std::string& path) {
         r.seqs[uint32_t(t)].push_back(a);
     });
     REQUIRE(!done.is_error());
-    for (auto& s : cap.stats()) r.malformed += s.malformed + s.bad_site;
+    for (auto& s : done.value().threads) r.malformed += s.malformed + s.bad_site;
     r.threads = cap.threads();
     return r;
 }

@@ -494,14 +494,14 @@ const char* name_of(merge_format f) {
 // Merges client + server (client first: the reference) into `f` and reads it back.
 readback merged(merge_format f, bool correct, merge_plan* plan_out = nullptr) {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.s.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.s.get()};
     merge_plan plan;
     std::string err;
     REQUIRE_MESSAGE(bbx::dec::plan_merge(caps, {.correct = correct}, plan, err), err);
     const std::string out = "/tmp/bbx-test-" + std::to_string(getpid()) + "-merged." + name_of(f);
     std::FILE* fp = std::fopen(out.c_str(), "wb");
     REQUIRE(fp);
-    const bool ok = bbx::dec::write_merge(caps, plan, f, fp, err);
+    const bool ok = bbx::dec::write_merge({*p.c, *p.s}, plan, f, fp, err);
     std::fclose(fp);
     REQUIRE_MESSAGE(ok, err);
     readback rb = read_back(f, out);
@@ -511,7 +511,7 @@ readback merged(merge_format f, bool correct, merge_plan* plan_out = nullptr) {
 }
 
 // The client's first span begin, ns since its anchor 0 (from the decoder).
-int64_t first_client_span_ns(capture& c) {
+int64_t first_client_span_ns(const capture& c) {
     int64_t first = INT64_MAX;
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
         if (e.kind == bbx::format::kind::span_begin && first == INT64_MAX) first = e.ns;
@@ -539,7 +539,7 @@ cli_result run_bbx(const std::string& args) {
 
 TEST_CASE("merge: the clock offset injected into the server is estimated from the request/response pairs") {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.s.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.s.get()};
     merge_plan plan;
     std::string err;
     REQUIRE(bbx::dec::plan_merge(caps, {}, plan, err));
@@ -572,7 +572,7 @@ TEST_CASE("merge: the clock offset injected into the server is estimated from th
     CHECK(srv.outside_final == 0);
 
     // The other way round: the client's clock runs 250 ms behind the server's.
-    std::vector<capture*> rev = {p.s.get(), p.c.get()};
+    std::vector<const capture*> rev = {p.s.get(), p.c.get()};
     merge_plan back;
     REQUIRE(bbx::dec::plan_merge(rev, {}, back, err));
     REQUIRE(back.captures[1].has_estimate);
@@ -642,7 +642,7 @@ TEST_CASE("merge: without the correction the server spans come out outside their
 
 TEST_CASE("merge: a capture merged with itself is shown under a stand-in pid") {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.c.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.c.get()};
     merge_plan plan;
     std::string err;
     REQUIRE(bbx::dec::plan_merge(caps, {}, plan, err));
@@ -655,7 +655,7 @@ TEST_CASE("merge: a capture merged with itself is shown under a stand-in pid") {
     const std::string out = "/tmp/bbx-test-" + std::to_string(getpid()) + "-self.pftrace";
     std::FILE* fp = std::fopen(out.c_str(), "wb");
     REQUIRE(fp);
-    CHECK(bbx::dec::write_merge(caps, plan, merge_format::perfetto, fp, err));
+    CHECK(bbx::dec::write_merge({*p.c, *p.c}, plan, merge_format::perfetto, fp, err));
     std::fclose(fp);
     const readback rb = read_perfetto(out);
     unlink(out.c_str());

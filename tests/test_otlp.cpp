@@ -396,7 +396,7 @@ std::map<uint32_t, std::set<uint64_t>> unix_times(const std::string& path, std::
     capture& c = *r.value();
     std::map<uint32_t, std::set<uint64_t>> t;
     REQUIRE(!c.for_each_event([&](const bbx::dec::event& e) {
-                   const uint32_t tid = c.threads()[e.ring].tid;
+                   const uint32_t tid = c.threads()[e.thread].tid;
                    const uint64_t u = c.start_realtime_ns() + uint64_t(e.ns);
                    t[tid].insert(u);
                    if (last) (*last)[tid] = u;

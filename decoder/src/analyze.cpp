@@ -538,7 +538,7 @@ int op_slot(uint8_t op) { return op == op_send ? 0 : op == op_recv ? 1 : -1; }
 
 class analyzer {
 public:
-    analyzer(capture& c, const analyze_options& o) : c_(c), opt_(o) {}
+    analyzer(const capture& c, const analyze_options& o) : c_(c), opt_(o) {}
 
     void on_event(const event& e) {
         ++events_;
@@ -547,40 +547,40 @@ public:
         const int64_t t = e.ns;
         switch (e.kind) {
             case fmt::kind::span_begin: {
-                auto& sp = ring(e.ring).spans;
+                auto& sp = ring(e.thread).spans;
                 if (sp.size() >= max_span_depth) sp.erase(sp.begin());  // begins without ends: keep the innermost
                 sp.push_back({e.where, t});
                 return;
             }
-            case fmt::kind::span_end: span_end(ring(e.ring), e.where, t); return;
+            case fmt::kind::span_end: span_end(ring(e.thread), e.where, t); return;
             default: break;
         }
         if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
         ++task_events_;
         if (e.kind == fmt::kind::resource_op) {
             if (e.task) {
-                const task_ref k = task(e.task, t, e.ring);
-                resource_event(k.ti, k.T, e.w1, uint8_t(e.w2), t, true);
+                const task_ref k = task(e.task, t, e.thread);
+                resource_event(k.ti, k.T, e.res.id, uint8_t(e.res.op), t, true);
             } else {
-                resource_event(no_task, nullptr, e.w1, uint8_t(e.w2), t, true);
+                resource_event(no_task, nullptr, e.res.id, uint8_t(e.res.op), t, true);
             }
             return;
         }
         if (e.task == 0) return;
-        const task_ref k = task(e.task, t, e.ring);
+        const task_ref k = task(e.task, t, e.thread);
         const uint32_t ti = k.ti;
         task_state& T = *k.T;
         switch (e.kind) {
             case fmt::kind::task_spawn:
                 T.spawn_seen = true;
                 if (e.where) T.spawn = e.where;
-                T.parent = e.w1;
-                T.frame = e.w2;
+                T.parent = e.spawn.parent;
+                T.frame = e.spawn.frame_bytes;
                 T.first = std::min(T.first, t);
                 break;
-            case fmt::kind::task_wake: wake(ti, T, e.w1, t); break;
-            case fmt::kind::task_poll_begin: poll_begin(ti, T, e.ring, t); break;
-            case fmt::kind::task_poll_end: poll_end(ti, T, e.ring, t, e.where); break;
+            case fmt::kind::task_wake: wake(ti, T, e.wake.waker, t); break;
+            case fmt::kind::task_poll_begin: poll_begin(ti, T, e.thread, t); break;
+            case fmt::kind::task_poll_end: poll_end(ti, T, e.thread, t, e.where); break;
             case fmt::kind::task_complete:
                 if (T.done) break;
                 T.done = true;
@@ -592,19 +592,19 @@ public:
                 T.wait.open = false;
                 break;
             case fmt::kind::wait_begin:
-                T.wait = {e.w1, t, e.where, uint8_t(e.w2), true};
-                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
+                T.wait = {e.res.id, t, e.where, uint8_t(e.res.op), true};
+                resource_event(ti, &T, e.res.id, uint8_t(e.res.op), t, false);
                 break;
             case fmt::kind::wait_end:
-                if (T.wait.open && T.wait.res == e.w1) {
+                if (T.wait.open && T.wait.res == e.res.id) {
                     T.wait.open = false;
                     if (!T.done && !T.running && !T.scheduled) {
                         T.wait_ended_idle = true;
                         T.wait_ended_at = t;
-                        T.wait_ended_res = e.w1;
+                        T.wait_ended_res = e.res.id;
                     }
                 }
-                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
+                resource_event(ti, &T, e.res.id, uint8_t(e.res.op), t, false);
                 break;
             default: break;
         }
@@ -612,13 +612,13 @@ public:
 
     // The analysis; its tasks: the first `limit` reports in report order
     // (fill_report and report_order give the others).
-    analysis finish(size_t limit = SIZE_MAX) {
+    analysis finish(const read_stats& stats, size_t limit = SIZE_MAX) {
         analysis a;
         a.file = c_.name();
         a.long_poll_ns = opt_.long_poll_ns;
         a.events = events_;
         a.task_events = task_events_;
-        for (const ring_stats& s : c_.stats()) a.events_overwritten += s.overwritten;
+        for (const ring_stats& s : stats.threads) a.events_overwritten += s.overwritten;
         const header_info& h = c_.header();
         const bool any_ = events_ > 0;
         if (!any_) start_ = last_ = 0;
@@ -1334,11 +1334,10 @@ private:
             if (!R.npolls) continue;
             thread_report t;
             t.ring = r;
-            for (const thread_info& ti : c_.threads())
-                if (ti.ring == r) {
-                    t.tid = ti.tid;
-                    t.name = printable(ti.name);
-                }
+            if (r < c_.threads().size()) {
+                t.tid = c_.threads()[r].tid;
+                t.name = printable(c_.threads()[r].name);
+            }
             t.polls = R.npolls;
             t.busy_ns = R.busy;
             t.busy_fraction = span > 0 ? std::min(1.0, double(R.busy) / double(span)) : 0;
@@ -1371,13 +1370,12 @@ public:
     }
     std::string thread_text(uint32_t r) const {
         std::string s = "T" + std::to_string(r);
-        for (const thread_info& ti : c_.threads())
-            if (ti.ring == r && !ti.name.empty()) s += " \"" + printable(ti.name) + "\"";
+        if (r < c_.threads().size() && !c_.threads()[r].name.empty()) s += " \"" + printable(c_.threads()[r].name) + "\"";
         return s;
     }
 
 private:
-    capture& c_;
+    const capture& c_;
     const analyze_options& opt_;
     int64_t start_ = INT64_MAX, last_ = INT64_MIN, end_ = 0;  // first and last event (any: events_ > 0)
     uint64_t events_ = 0, task_events_ = 0;
@@ -1792,16 +1790,16 @@ void json_report(const analysis& a, size_t ntasks, const TaskAt& task_at, const 
 
 }  // namespace
 
-result<analysis> analyze(capture& c, const analyze_options& opt) {
-    analyzer z(c, opt);
-    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
+result<analysis> analyze(const input& in, const analyze_options& opt) {
+    analyzer z(*in.cap, opt);
+    auto r = in.read([&](const event& e) { z.on_event(e); });
     if (r.is_error()) return r.err();
-    return z.finish();
+    return z.finish(r.value());
 }
 
-bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std::string& err) {
-    analyzer z(c, opt);
-    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
+bool write_analysis(const input& in, const analyze_options& opt, std::FILE* out, std::string& err) {
+    analyzer z(*in.cap, opt);
+    auto r = in.read([&](const event& e) { z.on_event(e); });
     if (r.is_error()) {
         err = r.err().message();
         return false;
@@ -1815,7 +1813,7 @@ bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std:
     // Reports are made as they are written, the JSON ones one at a time
     // into the same object: the capture's tasks may be many.
     if (opt.json) {
-        analysis a = z.finish(0);
+        analysis a = z.finish(r.value(), 0);
         const std::vector<uint32_t> order = z.report_order(SIZE_MAX);
         task_report t;
         json_report(
@@ -1829,7 +1827,7 @@ bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std:
             },
             o);
     } else {
-        analysis a = z.finish(opt.all ? SIZE_MAX : default_rows);
+        analysis a = z.finish(r.value(), opt.all ? SIZE_MAX : default_rows);
         std::vector<task_report> more;  // threads' longest-polling tasks not among a.tasks
         for (const thread_report& th : a.threads)
             if (uint32_t ti; !a.find_task(th.longest_poll_task) && z.task_index(th.longest_poll_task, ti))

@@ -140,7 +140,7 @@ struct site_text {
 
 struct open_wait {
     uint64_t resource, op;
-    uint32_t ring;  // whose tid the end carries if the capture ends first
+    uint32_t thread;  // whose tid the end carries if the capture ends first
 };
 
 struct task_state {
@@ -165,16 +165,16 @@ void write_arg_value(json_out& o, const arg& a) {
 }
 
 // One end of a flow between spans (bbx merge), on a span's begin: the span
-// (ring, its begin's ticks and site id) and the flow's id.
+// (thread, its begin's ticks and site id) and the flow's id.
 struct flow_mark {
-    uint32_t ring = 0;
+    uint32_t thread = 0;
     uint64_t ticks = 0;
     uint32_t site = 0;
     uint64_t id = 0;
     bool start = false;  // "s"; else "f"
 };
 bool same_span_before(const flow_mark& a, const flow_mark& b) {
-    if (a.ring != b.ring) return a.ring < b.ring;
+    if (a.thread != b.thread) return a.thread < b.thread;
     if (a.ticks != b.ticks) return a.ticks < b.ticks;
     return a.site < b.site;
 }
@@ -197,8 +197,9 @@ struct shared_out {
 
 // Writes one capture's events into so.o. Returns false when reading failed
 // (err says why); write errors stay in so.o.
-bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_pid, const std::vector<flow_mark>& marks,
+bool write_source(shared_out& so, const input& in, int64_t offset_ns, uint32_t shown_pid, const std::vector<flow_mark>& marks,
                   std::string& err) {
+    const capture& c = *in.cap;
     json_out& o = so.o;
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
@@ -303,7 +304,7 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
         next();
         o.lit("{\"name\":\"");
         wait_name(w.resource, w.op);
-        async_head(k, "e", ns, threads[w.ring]);
+        async_head(k, "e", ns, threads[w.thread]);
         if (unfinished) o.lit(",\"args\":{\"unfinished\":true}");
         o.ch('}');
     };
@@ -327,16 +328,16 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
                 o.lit(spawn ? "{\"name\":\"spawn " : "{\"name\":\"complete ");
                 task_name(k);
                 async_head(k, "n", ns, t);
-                if (spawn && (e.w1 || e.w2)) {
+                if (spawn && (e.spawn.parent || e.spawn.frame_bytes)) {
                     o.lit(",\"args\":{");
-                    if (e.w1) {
+                    if (e.spawn.parent) {
                         o.lit("\"parent\":");
-                        o.u64(e.w1);
+                        o.u64(e.spawn.parent);
                     }
-                    if (e.w2) {
-                        if (e.w1) o.ch(',');
+                    if (e.spawn.frame_bytes) {
+                        if (e.spawn.parent) o.ch(',');
                         o.lit("\"frame_bytes\":");
-                        o.u64(e.w2);
+                        o.u64(e.spawn.frame_bytes);
                     }
                     o.ch('}');
                 }
@@ -354,9 +355,9 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
                 o.lit(t.ids);
                 o.lit(",\"args\":{\"task\":");
                 o.u64(k.id);
-                if (e.w1) {
+                if (e.wake.waker) {
                     o.lit(",\"waker\":");
-                    o.u64(e.w1);
+                    o.u64(e.wake.waker);
                 }
                 o.lit("}}");
                 if (flow) {
@@ -417,13 +418,13 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
             }
             case fmt::kind::wait_begin: {
                 if (k.waits.size() >= max_waits) return;
-                k.waits.push_back({e.w1, e.w2, e.ring});
+                k.waits.push_back({e.res.id, e.res.op, e.thread});
                 next();
                 o.lit("{\"name\":\"");
-                wait_name(e.w1, e.w2);
+                wait_name(e.res.id, e.res.op);
                 async_head(k, "b", ns, t);
                 o.lit(",\"args\":{\"resource\":");
-                o.u64(e.w1);
+                o.u64(e.res.id);
                 if (!at.empty()) {
                     o.lit(",\"await\":\"");
                     o.lit(at);
@@ -434,7 +435,7 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
             }
             case fmt::kind::wait_end: {
                 size_t n = k.waits.size();
-                while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
+                while (n > 0 && (k.waits[n - 1].resource != e.res.id || k.waits[n - 1].op != e.res.op)) --n;
                 if (n == 0) return;  // its begin was overwritten
                 while (k.waits.size() >= n) {
                     wait_end(k, k.waits.back(), ns, false);
@@ -458,13 +459,13 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
     for (size_t i = 0; i < threads.size(); ++i)
         if (!c.threads()[i].name.empty()) thread_name(threads[i], c.threads()[i].name);
 
-    auto r = c.for_each_event([&](const event& e) {
-        if (e.ring >= threads.size()) return;  // the reader only yields rings of the ring table
-        thread_state& t = threads[e.ring];
+    auto r = in.read([&](const event& e) {
+        if (e.thread >= threads.size()) return;  // the reader only yields threads of the capture
+        thread_state& t = threads[e.thread];
         const int64_t ns = shifted(e.ns, offset_ns);
         t.last_ns = ns;
         if (e.kind == fmt::kind::thread_name) {
-            thread_name(t, e.text);
+            thread_name(t, e.thread_name);
             o.maybe_flush();
             return;
         }
@@ -533,7 +534,7 @@ bool write_source(shared_out& so, capture& c, int64_t offset_ns, uint32_t shown_
         o.ch('}');
         if (ph == 'B' && !marks.empty()) {
             // Flows of bbx merge that start or end on this span.
-            auto m = std::equal_range(marks.begin(), marks.end(), flow_mark{e.ring, e.ticks, e.where->id, 0, false},
+            auto m = std::equal_range(marks.begin(), marks.end(), flow_mark{e.thread, e.ticks, e.where->id, 0, false},
                                       same_span_before);
             for (auto i = m.first; i != m.second; ++i) {
                 next();
@@ -583,15 +584,15 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     for (size_t k = 0; k < flows.size(); ++k) {
         const span_key& f = flows[k].from;
         const span_key& t = flows[k].to;
-        if (f.source < sources.size()) marks[f.source].push_back({f.ring, f.ticks, f.site, k + 1, true});
-        if (t.source < sources.size()) marks[t.source].push_back({t.ring, t.ticks, t.site, k + 1, false});
+        if (f.source < sources.size()) marks[f.source].push_back({f.thread, f.ticks, f.site, k + 1, true});
+        if (t.source < sources.size()) marks[t.source].push_back({t.thread, t.ticks, t.site, k + 1, false});
     }
     for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
     so.flows = flows.size();
     o.lit("{\"traceEvents\":[\n");
     for (size_t i = 0; i < sources.size(); ++i) {
-        capture& c = *sources[i].c;
-        if (!write_source(so, c, sources[i].offset_ns, sources[i].pid, marks[i], err)) {
+        const capture& c = *sources[i].c;
+        if (!write_source(so, input(c, sources[i].filter), sources[i].offset_ns, sources[i].pid, marks[i], err)) {
             if (sources.size() > 1) err = c.name() + ": " + err;
             return false;
         }
@@ -606,8 +607,8 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     return true;
 }
 
-bool write_chrome(capture& c, std::FILE* out, std::string& err) {
-    return write_chrome({merge_source{&c, 0, c.header().pid}}, {}, out, err);
+bool write_chrome(const input& in, std::FILE* out, std::string& err) {
+    return write_chrome({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -109,7 +109,7 @@ struct scan_result {
 
 // One pass: the spans with a client or server context, and the first and
 // last event times.
-bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
+bool scan(const capture& c, uint32_t source, scan_result& out, std::string& err) {
     const std::vector<site>& sites = c.sites();
     std::vector<ring_state> rings(c.threads().size());
     auto keep = [&](const open_span& s, uint32_t ring, int64_t end_ns, bool ended) {
@@ -129,8 +129,8 @@ bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
     auto r = c.for_each_event([&](const event& e) {
         out.first_ns = std::min(out.first_ns, e.ns);
         out.last_ns = std::max(out.last_ns, e.ns);
-        if (e.ring >= rings.size()) return;
-        ring_state& t = rings[e.ring];
+        if (e.thread >= rings.size()) return;
+        ring_state& t = rings[e.thread];
         t.last_ns = e.ns;
         switch (e.kind) {
             case fmt::kind::span_begin: {
@@ -150,11 +150,11 @@ bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
                 open_span& s = t.stack.back();
                 if (s.has_ctx) return;
                 s.has_ctx = true;
-                s.span_id = e.span_id;
-                s.trace_hi = e.w1;
-                s.trace_lo = e.w2;
-                s.parent = e.w3;
-                s.role = uint8_t(e.w4 & 0xff);
+                s.span_id = e.context.span_id;
+                s.trace_hi = e.context.trace_hi;
+                s.trace_lo = e.context.trace_lo;
+                s.parent = e.context.parent_span_id;
+                s.role = e.context.role;
                 return;
             }
             case fmt::kind::span_end: {
@@ -167,7 +167,7 @@ bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
                 const size_t k = pairing::find_begin(t.stack, t.stack.size(), [&](const auto& s) { return s.site == si; });
                 if (k == pairing::none) return;
                 while (t.stack.size() >= k) {
-                    keep(t.stack.back(), e.ring, e.ns, true);
+                    keep(t.stack.back(), e.thread, e.ns, true);
                     t.stack.pop_back();
                 }
                 return;
@@ -243,7 +243,7 @@ bool inside(const merge_pair& p, const std::vector<merge_capture>& caps) {
 
 }  // namespace
 
-bool plan_merge(const std::vector<capture*>& caps, const merge_options& opt, merge_plan& plan, std::string& err) {
+bool plan_merge(const std::vector<const capture*>& caps, const merge_options& opt, merge_plan& plan, std::string& err) {
     plan = merge_plan{};
     plan.corrected = opt.correct;
     const size_t n = caps.size();
@@ -390,13 +390,13 @@ bool plan_merge(const std::vector<capture*>& caps, const merge_options& opt, mer
     return true;
 }
 
-std::vector<merge_source> merge_sources(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f) {
+std::vector<merge_source> merge_sources(const std::vector<input>& ins, const merge_plan& plan, merge_format f) {
     std::vector<merge_source> s;
-    for (size_t i = 0; i < caps.size() && i < plan.captures.size(); ++i) {
+    for (size_t i = 0; i < ins.size() && i < plan.captures.size(); ++i) {
         const merge_capture& m = plan.captures[i];
         int64_t off = m.offset_ns;
         if (f == merge_format::chrome) off = clamp64(__int128(off) - plan.earliest_ns);
-        s.push_back({caps[i], off, m.shown_pid});
+        s.push_back({ins[i].cap, off, m.shown_pid, ins[i].filter});
     }
     return s;
 }
@@ -408,9 +408,9 @@ std::vector<span_flow> merge_flows(const merge_plan& plan) {
     return f;
 }
 
-bool write_merge(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f, std::FILE* out,
+bool write_merge(const std::vector<input>& ins, const merge_plan& plan, merge_format f, std::FILE* out,
                  std::string& err) {
-    const std::vector<merge_source> sources = merge_sources(caps, plan, f);
+    const std::vector<merge_source> sources = merge_sources(ins, plan, f);
     switch (f) {
         case merge_format::perfetto: return write_perfetto(sources, merge_flows(plan), out, err);
         case merge_format::chrome: return write_chrome(sources, merge_flows(plan), out, err);

@@ -261,7 +261,8 @@ int64_t shifted(int64_t ns, int64_t d) {
 // Writes one capture's spans into o, on lines of their own (its resource).
 // Its times plus offset_ns are ns after base_rt (Unix ns). Returns false
 // when reading failed (err says why); write errors stay in o.
-bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt, std::string& err) {
+bool write_source(json_out& o, const input& in, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt, std::string& err) {
+    const capture& c = *in.cap;
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
 
@@ -482,9 +483,9 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
     open_span crash_span;  // the stand-in for a crash outside every span
     uint32_t crash_site = UINT32_MAX;
 
-    auto r = c.for_each_event([&](const event& e) {
-        if (e.ring >= threads.size()) return;
-        thread_state& t = threads[e.ring];
+    auto r = in.read([&](const event& e) {
+        if (e.thread >= threads.size()) return;
+        thread_state& t = threads[e.thread];
         t.last_ns = e.ns;
         switch (e.kind) {
             case fmt::kind::span_begin: {
@@ -496,7 +497,7 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
                 }
                 if (t.stack.size() == t.depth) t.stack.emplace_back();
                 open_span& s = t.stack[t.depth];
-                const uint64_t hash = derive(e.ring, e.ticks, ordinal);
+                const uint64_t hash = derive(e.thread, e.ticks, ordinal);
                 s.site = uint32_t(e.where - sites.data());
                 s.start_ns = s.latest_ns = e.ns;
                 s.span_id = derive_span_id(hash);
@@ -528,12 +529,12 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
                 open_span& s = t.stack[t.depth - 1];
                 if (s.has_context) return;
                 s.has_context = true;
-                s.span_id = e.span_id;
-                s.trace_hi = e.w1;
-                s.trace_lo = e.w2;
-                s.parent_id = e.w3;
-                s.kind = uint32_t(e.w4 & 0xff);
-                s.flags = uint32_t(e.w4 >> 8 & 0xff);
+                s.span_id = e.context.span_id;
+                s.trace_hi = e.context.trace_hi;
+                s.trace_lo = e.context.trace_lo;
+                s.parent_id = e.context.parent_span_id;
+                s.kind = e.context.role;
+                s.flags = e.context.flags;
                 if (s.parent_id && t.depth > 1 && t.stack[t.depth - 2].span_id == s.parent_id)
                     s.flags |= flag_parent_known_local;
                 return;
@@ -587,7 +588,7 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
                     site_text& st = text.emplace_back();
                     st.name = "\"crash\"";
                 }
-                const uint64_t hash = derive(e.ring, e.ticks, t.begins++);
+                const uint64_t hash = derive(e.thread, e.ticks, t.begins++);
                 open_span& s = crash_span;
                 s = open_span{};
                 s.site = crash_site;
@@ -600,7 +601,7 @@ bool write_source(json_out& o, capture& c, int64_t offset_ns, uint32_t shown_pid
                 write_span(t, s, e.ns, false);
                 return;
             }
-            case fmt::kind::thread_name: t.name = std::string(e.text); return;
+            case fmt::kind::thread_name: t.name = std::string(e.thread_name); return;
             default: return;  // counters, task events
         }
     });
@@ -625,7 +626,7 @@ bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::s
     json_out o(out);
     const uint64_t base_rt = sources.empty() ? 0 : sources[0].c->start_realtime_ns();
     for (const merge_source& src : sources) {
-        if (!write_source(o, *src.c, src.offset_ns, src.pid, base_rt, err)) {
+        if (!write_source(o, input(*src.c, src.filter), src.offset_ns, src.pid, base_rt, err)) {
             if (sources.size() > 1) err = src.c->name() + ": " + err;
             return false;
         }
@@ -639,8 +640,8 @@ bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::s
     return true;
 }
 
-bool write_otlp(capture& c, std::FILE* out, std::string& err) {
-    return write_otlp({merge_source{&c, 0, c.header().pid}}, out, err);
+bool write_otlp(const input& in, std::FILE* out, std::string& err) {
+    return write_otlp({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, out, err);
 }
 
 }  // namespace bbx::dec

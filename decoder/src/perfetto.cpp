@@ -265,7 +265,7 @@ struct decimal {
 
 struct open_wait {
     uint64_t resource, op;
-    uint32_t ring;  // whose sequence closes it if the capture ends first
+    uint32_t thread;  // whose sequence closes it if the capture ends first
 };
 
 struct task_state {
@@ -300,16 +300,16 @@ struct site_state {
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
 // One end of a flow between spans (bbx merge), on a span's begin: the span
-// (ring, its begin's ticks and site id) and the flow's id.
+// (thread, its begin's ticks and site id) and the flow's id.
 struct flow_mark {
-    uint32_t ring = 0;
+    uint32_t thread = 0;
     uint64_t ticks = 0;
     uint32_t site = 0;
     uint64_t id = 0;
     bool start = false;  // flow_ids; else terminating_flow_ids
 };
 bool same_span_before(const flow_mark& a, const flow_mark& b) {
-    if (a.ring != b.ring) return a.ring < b.ring;
+    if (a.thread != b.thread) return a.thread < b.thread;
     if (a.ticks != b.ticks) return a.ticks < b.ticks;
     return a.site < b.site;
 }
@@ -323,7 +323,7 @@ int64_t shifted(int64_t ns, int64_t d) {
 
 // One capture's part of the output.
 struct source_args {
-    capture& c;
+    const input in;
     int64_t offset_ns;    // added to its times
     uint32_t pid;         // shown for it
     uint64_t base_boot;   // the CLOCK_BOOTTIME of output time 0
@@ -335,7 +335,7 @@ struct source_args {
 // Writes one capture's packets into o. Returns false when reading failed
 // (err says why); write errors stay in o.
 bool write_source(out_buffer& o, const source_args& src, std::string& err) {
-    capture& c = src.c;
+    const capture& c = *src.in.cap;
     const header_info& h = c.header();
     const std::vector<site>& sites = c.sites();
     const uint64_t base_boot = src.base_boot;
@@ -595,8 +595,8 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
                 w = o.reserve(room);
                 p = task_packet(w, t, ts, iid, {spawn ? "spawn" : "complete"});
                 te = task_event_begin(w, track_event::instant, k.uuid, iid);
-                if (spawn && e.w1) annotate_uint(w, "parent", e.w1);
-                if (spawn && e.w2) annotate_uint(w, "frame_bytes", e.w2);
+                if (spawn && e.spawn.parent) annotate_uint(w, "parent", e.spawn.parent);
+                if (spawn && e.spawn.frame_bytes) annotate_uint(w, "frame_bytes", e.spawn.frame_bytes);
                 break;
             }
             case fmt::kind::task_wake: {
@@ -608,7 +608,7 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
                 p = task_packet(w, t, ts, iid, {"wake ", base, " #", id.sv()});
                 te = task_event_begin(w, track_event::instant, t.uuid, iid);
                 annotate_uint(w, "task", k.id);
-                if (e.w1) annotate_uint(w, "waker", e.w1);
+                if (e.wake.waker) annotate_uint(w, "waker", e.wake.waker);
                 if (flow) w.fixed64(track_event::flow_ids, mix(flow_salt + flow));
                 break;
             }
@@ -649,22 +649,22 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
             }
             case fmt::kind::wait_begin: {
                 if (k.waits.size() >= max_waits) return;
-                k.waits.push_back({e.w1, e.w2, e.ring});
-                auto r = resource_index.find(e.w1);
+                k.waits.push_back({e.res.id, e.res.op, e.thread});
+                auto r = resource_index.find(e.res.id);
                 const uint64_t ri = r == resource_index.end() ? resources.size() : r->second;
-                const uint64_t op = e.w2 <= fmt::resource_op_last ? e.w2 : 0;
+                const uint64_t op = e.res.op <= fmt::resource_op_last ? e.res.op : 0;
                 const uint64_t iid = wait_iid0 + ri * (fmt::resource_op_last + 1) + op;
                 const std::string_view rname = ri < resources.size() ? std::string_view(resource_names[ri]) : std::string_view();
                 w = o.reserve(room + rname.size());
                 p = task_packet(w, t, ts, iid, {"wait ", op_names[op], rname.empty() ? "" : " ", rname});
                 te = task_event_begin(w, track_event::slice_begin, k.uuid, iid);
-                annotate_uint(w, "resource", e.w1);
+                annotate_uint(w, "resource", e.res.id);
                 if (!at.empty()) annotate_text(w, "await", at);
                 break;
             }
             case fmt::kind::wait_end: {
                 size_t n = k.waits.size();
-                while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
+                while (n > 0 && (k.waits[n - 1].resource != e.res.id || k.waits[n - 1].op != e.res.op)) --n;
                 if (n == 0) return;  // its begin was overwritten
                 while (k.waits.size() >= n) {
                     slice_end(t, k.uuid, ts, false);
@@ -679,13 +679,13 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         o.commit(w);
     };
 
-    auto r = c.for_each_event([&](const event& e) {
-        if (e.ring >= threads.size()) return;  // the reader only yields rings of the ring table
-        thread_state& t = threads[e.ring];
+    auto r = src.in.read([&](const event& e) {
+        if (e.thread >= threads.size()) return;  // the reader only yields threads of the capture
+        thread_state& t = threads[e.thread];
         t.last_ns = e.ns;
         const uint64_t ts = boottime(e.ns);
         if (e.kind == fmt::kind::thread_name) {
-            thread_track(t, e.text, ts, false);
+            thread_track(t, e.thread_name, ts, false);
             return;
         }
         if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
@@ -743,7 +743,7 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         // Flows of bbx merge that start or end on this span.
         auto marks = std::make_pair(src.marks.end(), src.marks.end());
         if (type == track_event::slice_begin && !src.marks.empty()) {
-            marks = std::equal_range(src.marks.begin(), src.marks.end(), flow_mark{e.ring, e.ticks, e.where->id, 0, false},
+            marks = std::equal_range(src.marks.begin(), src.marks.end(), flow_mark{e.thread, e.ticks, e.where->id, 0, false},
                                      same_span_before);
             room += 16 * size_t(marks.second - marks.first);
         }
@@ -818,7 +818,7 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
     for (const thread_state& t : threads) last_ns = std::max(last_ns, t.last_ns);
     for (task_state& k : tasks) {
         while (!k.waits.empty()) {
-            slice_end(threads[k.waits.back().ring], k.uuid, boottime(last_ns), true);
+            slice_end(threads[k.waits.back().thread], k.uuid, boottime(last_ns), true);
             k.waits.pop_back();
         }
     }
@@ -835,15 +835,15 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
         const uint64_t id = mix(0x7270632d666c6f77ull ^ mix(k + 1));  // "rpc-flow"
         const span_key& f = flows[k].from;
         const span_key& t = flows[k].to;
-        if (f.source < sources.size()) marks[f.source].push_back({f.ring, f.ticks, f.site, id, true});
-        if (t.source < sources.size()) marks[t.source].push_back({t.ring, t.ticks, t.site, id, false});
+        if (f.source < sources.size()) marks[f.source].push_back({f.thread, f.ticks, f.site, id, true});
+        if (t.source < sources.size()) marks[t.source].push_back({t.thread, t.ticks, t.site, id, false});
     }
     for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
     const uint64_t base_boot = sources.empty() ? 0 : sources[0].c->start_boottime_ns();
     uint32_t seq = 1;
     for (size_t i = 0; i < sources.size(); ++i) {
-        capture& c = *sources[i].c;
-        const source_args a{c, sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
+        const capture& c = *sources[i].c;
+        const source_args a{input(c, sources[i].filter), sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
         if (!write_source(o, a, err)) {
             if (sources.size() > 1) err = c.name() + ": " + err;
             return false;
@@ -859,8 +859,8 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
     return true;
 }
 
-bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
-    return write_perfetto({merge_source{&c, 0, c.header().pid}}, {}, out, err);
+bool write_perfetto(const input& in, std::FILE* out, std::string& err) {
+    return write_perfetto({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -383,7 +383,6 @@ result<bool> capture::parse() {
         t.name = thread_names[i];
         threads_.push_back(std::move(t));
     }
-    stats_.assign(threads_.size(), ring_stats{});
     rings_offset_ = h.rings_offset;
     return true;
 }
@@ -524,11 +523,13 @@ struct ring_cursor {
             st->malformed++;
             return false;
         }
-        ev.span_id = word0;
-        ev.w1 = w[0];
-        ev.w2 = w[1];
-        ev.w3 = w[2];
-        ev.w4 = w[3];
+        ev.context.trace_hi = w[0];
+        ev.context.trace_lo = w[1];
+        ev.context.span_id = word0;
+        ev.context.parent_span_id = w[2];
+        ev.context.role = uint8_t(w[3]);
+        ev.context.flags = uint8_t(w[3] >> 8);
+        ev.context.unused = w[3] >> 16;
         return true;
     }
 
@@ -537,7 +538,7 @@ struct ring_cursor {
             st->malformed++;
             return false;
         }
-        ev.text = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
+        ev.thread_name = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
         return true;
     }
 
@@ -562,17 +563,20 @@ struct ring_cursor {
         return true;
     }
 
+    // The named fields of each task kind are the payload's two words (w1, w2).
     [[gnu::always_inline]] bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
         ev.task = word0;
-        ev.w1 = ev.w2 = 0;
+        uint64_t w[2] = {0, 0};
         if (fmt::task_kind_has_words(k)) {
             if (plen < 16) [[unlikely]] {
                 count(&ring_stats::malformed);
                 return false;
             }
-            std::memcpy(&ev.w1, payload, 8);
-            std::memcpy(&ev.w2, payload + 8, 8);
+            std::memcpy(w, payload, 16);
         }
+        if (k == fmt::kind::task_spawn) ev.spawn = {w[0], w[1]};
+        else if (k == fmt::kind::task_wake) ev.wake = {w[0]};
+        else ev.res = {w[0], w[1]};  // waits and resource_op (zero for the kinds without words)
         return site_id == 0 || task_site(k, site_id);
     }
 
@@ -612,10 +616,7 @@ struct ring_cursor {
         ev.ns = ns_since(ticks, ctx->anchor_ticks, ctx->ns_per_tick);
         ev.nargs = 0;
         ev.where = nullptr;
-        ev.text = {};
         ev.task = 0;
-        ev.span_id = 0;
-        ev.crash = nullptr;
         fmt::site_kind want;
         switch (k) {
             case fmt::kind::span_begin:
@@ -718,9 +719,9 @@ private:
 
 }  // namespace
 
-result<bool> capture::for_each_event(const std::function<void(const event&)>& fn) {
-    if (filter_) return for_each_filtered(fn);  // filter.cpp: runs this pass unfiltered under the filter
-    stats_.assign(threads_.size(), ring_stats{});
+result<read_stats> capture::for_each_event(const event_fn& fn) const {
+    read_stats stats;
+    stats.threads.assign(threads_.size(), ring_stats{});
     walk_context ctx;
     ctx.cap = this;
     ctx.anchor_ticks = hdr_.anchors[0].ticks;
@@ -741,17 +742,17 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
     for (size_t i = 0; i < n; ++i) {
         ring_cursor& c = cursors[i];
         c.ctx = &ctx;
-        c.slots = data_ + rings_offset_ + uint64_t(i) * hdr_.ring_size;
+        c.slots = data_ + rings_offset_ + uint64_t(threads_[i].ring) * hdr_.ring_size;
         c.mask = nslots - 1;
         // Re-read the live write position: the writer may have gone on since open().
-        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
         c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         c.pos = c.end > nslots ? c.end - nslots : 0;
-        c.st = &stats_[i];
-        c.ev.ring = uint32_t(i);
+        c.st = &stats.threads[i];
+        c.ev.thread = uint32_t(i);
         heads[i] = c.next() ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
     }
-    // k-way merge on (ticks, ring).
+    // k-way merge on (ticks, thread).
     if (n > 0) {
         loser_tree t(heads);
         while (!t.done()) {
@@ -769,19 +770,18 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
             t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
         }
     }
-    for (size_t i = 0; i < threads_.size(); ++i) {
-        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
-        uint64_t written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
-        threads_[i].events_written = written;
-        threads_[i].write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
-        threads_[i].events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
-        threads_[i].first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
-        threads_[i].last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
-        const ring_stats& s = stats_[i];
+    for (size_t i = 0; i < n; ++i) {
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
+        ring_stats& s = stats.threads[i];
+        s.events_written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
+        s.write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        s.events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        s.first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
+        s.last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
         uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
-        stats_[i].overwritten = written > seen ? written - seen : 0;
+        s.overwritten = s.events_written > seen ? s.events_written - seen : 0;
     }
-    return true;
+    return stats;
 }
 
 }  // namespace bbx::dec

@@ -333,27 +333,30 @@ struct output {
     }
 };
 
-// Binds the filter options to the capture and sets them on it. Returns 0,
-// or the exit status after printing why not: 2 when they do not fit the
-// capture (a thread it does not have, an empty window), 1 when it could not
-// be read.
-int set_filters(const bbx::dec::filter_spec& fs, bbx::dec::capture& c, const std::string& file, const char* verb_usage) {
+using filter_ptr = std::shared_ptr<const bbx::dec::event_filter>;
+
+// Binds the filter options to the capture (into f; null when none are
+// given). Returns 0, or the exit status after printing why not: 2 when they
+// do not fit the capture (a thread it does not have, an empty window), 1
+// when it could not be read.
+int make_filter(const bbx::dec::filter_spec& fs, const bbx::dec::capture& c, const std::string& file, const char* verb_usage,
+                filter_ptr& f) {
+    f = nullptr;
     if (fs.empty()) return 0;
     bbx::dec::filter_error fe;
-    auto f = bbx::dec::event_filter::make(fs, c, fe);
-    if (f) {
-        c.set_filter(std::move(f));
-        return 0;
-    }
+    f = bbx::dec::event_filter::make(fs, c, fe);
+    if (f) return 0;
     const std::string who = file == "-" ? "<stdin>" : file;
     if (fe.usage) return usage_error(verb_usage, who + ": " + fe.what);
     std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), fe.what.c_str());
     return 1;
 }
 
-// set_filters for bbx merge: a --thread need only name a thread of one capture.
-int set_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<bbx::dec::capture*>& caps,
-                      const std::vector<std::string>& files) {
+// make_filter for bbx merge, one filter per capture (into fs_out): a --thread
+// need only name a thread of one capture.
+int make_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<const bbx::dec::capture*>& caps,
+                       const std::vector<std::string>& files, std::vector<filter_ptr>& fs_out) {
+    fs_out.assign(caps.size(), nullptr);
     if (fs.empty()) return 0;
     std::vector<std::string> nowhere;  // --thread values no capture has
     for (size_t k = 0; k < caps.size(); ++k) {
@@ -368,7 +371,7 @@ int set_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<bbx::de
         const auto& un = f->unmatched_threads();
         if (k == 0) nowhere = un;
         else std::erase_if(nowhere, [&](const std::string& t) { return std::find(un.begin(), un.end(), t) == un.end(); });
-        caps[k]->set_filter(std::move(f));
+        fs_out[k] = std::move(f);
     }
     if (!nowhere.empty()) return usage_error(usage_merge, "--thread: no capture has a thread '" + nowhere[0] + "'");
     return 0;
@@ -397,13 +400,14 @@ int cmd_info(int argc, char** argv) {
     if (o.help) return std::fputs(usage_info, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_info)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_info, f)) return rc;
     bbx::dec::crash_options co;
     if (!symbols_for(o, *c, co)) return 1;
     if (!o.filter.empty())
         std::printf("%-12s%s (counts, span and threads: the events that pass)\n", "filtered", o.filter.describe().c_str());
     std::string err;
-    if (!bbx::dec::write_info(*c, stdout, err, co)) {
+    if (!bbx::dec::write_info({*c, f.get()}, stdout, err, co)) {
         std::fprintf(stderr, "bbx: %s: %s\n", o.file.c_str(), err.c_str());
         return 1;
     }
@@ -416,13 +420,14 @@ int cmd_dump(int argc, char** argv) {
     if (o.help) return std::fputs(usage_dump, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_dump)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_dump, f)) return rc;
     bbx::dec::crash_options co;
     if (!symbols_for(o, *c, co)) return 1;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
-    bool ok = bbx::dec::write_dump(*c, out.f, err, co);
+    bool ok = bbx::dec::write_dump({*c, f.get()}, out.f, err, co);
     if (!out.finish(ok)) {
         std::fprintf(stderr, "bbx: %s: %s\n", o.out.empty() ? "<stdout>" : o.out.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
@@ -445,13 +450,15 @@ int cmd_convert(int argc, char** argv) {
         return usage_error(usage_convert, "refusing to write a binary trace to a terminal");
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_convert)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_convert, f)) return rc;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
-    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(*c, out.f, err)
-              : o.to == "otlp"   ? bbx::dec::write_otlp(*c, out.f, err)
-                                 : bbx::dec::write_chrome(*c, out.f, err);
+    const bbx::dec::input in(*c, f.get());
+    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err)
+              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err)
+                                 : bbx::dec::write_chrome(in, out.f, err);
     if (!out.finish(ok)) {
         std::fprintf(stderr, "bbx: %s: %s\n", o.out.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
@@ -503,11 +510,12 @@ int cmd_analyze(int argc, char** argv) {
     if (file.empty()) return usage_error(usage_analyze, "no input file");
     capture_ptr c = open_input(file);
     if (!c) return 1;
-    if (int rc = set_filters(filter, *c, file, usage_analyze)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(filter, *c, file, usage_analyze, f)) return rc;
     output o;
     if (!o.open(out)) return 1;
     std::string err;
-    bool ok = bbx::dec::write_analysis(*c, ao, o.f, err);
+    bool ok = bbx::dec::write_analysis({*c, f.get()}, ao, o.f, err);
     bool read_failed = !ok && !err.empty() && err != "write failed";
     if (!o.finish(ok)) {
         const std::string& who = read_failed ? file : out.empty() ? std::string("<stdout>") : out;
@@ -558,7 +566,7 @@ int cmd_merge(int argc, char** argv) {
     if (out == "-" && to == "perfetto" && isatty(1))
         return usage_error(usage_merge, "refusing to write a binary trace to a terminal");
     std::vector<capture_ptr> held;
-    std::vector<bbx::dec::capture*> caps;
+    std::vector<const bbx::dec::capture*> caps;
     for (const std::string& f : files) {
         capture_ptr c = open_input(f);
         if (!c) return 1;
@@ -573,13 +581,16 @@ int cmd_merge(int argc, char** argv) {
     }
     if (verbose) std::fputs(bbx::dec::merge_report(plan).c_str(), stderr);
     // Filters choose what is written; the clocks were aligned from every event.
-    if (int rc = set_merge_filters(filter, caps, files)) return rc;
+    std::vector<filter_ptr> filters;
+    if (int rc = make_merge_filters(filter, caps, files, filters)) return rc;
+    std::vector<bbx::dec::input> ins;
+    for (size_t k = 0; k < caps.size(); ++k) ins.emplace_back(*caps[k], filters[k].get());
     output o;
     if (!o.open(out)) return 1;
     const auto fmt = to == "perfetto" ? bbx::dec::merge_format::perfetto
                      : to == "otlp"   ? bbx::dec::merge_format::otlp
                                       : bbx::dec::merge_format::chrome;
-    bool ok = bbx::dec::write_merge(caps, plan, fmt, o.f, err);
+    bool ok = bbx::dec::write_merge(ins, plan, fmt, o.f, err);
     const bool read_failed = !ok && !err.empty() && err.rfind("write failed", 0) != 0;
     if (!o.finish(ok)) {
         if (read_failed) std::fprintf(stderr, "bbx: %s\n", err.c_str());  // err names the file
