@@ -1,0 +1,62 @@
+// The JSON writer's number formats and the end of a JSON file (json.hpp).
+#include "json.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "bbx/decoder/text.hpp"
+
+namespace bbx::dec {
+
+void json_writer::escape(std::string_view s) { json_escape(o_, s); }
+
+void json_writer::f64(double v, bool mark_whole) {
+    separate();
+    if (std::isnan(v)) {
+        o_ += "\"NaN\"";
+        return;
+    }
+    if (std::isinf(v)) {
+        o_ += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+        return;
+    }
+    char t[32];
+    auto r = std::to_chars(t, t + sizeof t, v);
+    o_.append(t, size_t(r.ptr - t));
+    if (mark_whole && std::find_if(t, r.ptr, [](char c) { return c == '.' || c == 'e'; }) == r.ptr) o_ += ".0";
+}
+
+void json_writer::f64_fixed(double v, int decimals) {
+    separate();
+    char t[64];
+    const int n = std::snprintf(t, sizeof t, "%.*f", decimals, v);
+    o_.append(t, n > 0 ? std::min(size_t(n), sizeof t - 1) : 0);
+}
+
+void json_writer::decimal(int64_t units, unsigned scale) {
+    separate();
+    uint64_t a = uint64_t(units);
+    if (units < 0) {
+        o_ += '-';
+        a = uint64_t(0) - a;
+    }
+    uint64_t p = 1;
+    for (unsigned i = 0; i < scale; ++i) p *= 10;
+    digits(a / p);
+    if (!scale) return;
+    char d[24];
+    uint64_t frac = a % p;
+    for (unsigned i = scale; i > 0; --i, frac /= 10) d[i] = char('0' + frac % 10);
+    d[0] = '.';
+    o_.append(d, scale + 1);
+}
+
+std::string json_file::finish() {
+    flush();
+    if (!failed_ && std::fflush(f_) != 0) failed_ = true, errno_ = errno;
+    if (failed_ || std::ferror(f_)) return std::string("write failed: ") + std::strerror(errno_ ? errno_ : EIO);
+    return "";
+}
+
+}  // namespace bbx::dec
