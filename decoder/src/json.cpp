@@ -5,11 +5,20 @@
 #include <cmath>
 #include <cstring>
 
-#include "bbx/decoder/text.hpp"
+#include "utf8.hpp"
 
 namespace bbx::dec {
 
-void json_writer::escape(std::string_view s) { json_escape(o_, s); }
+void json_text::grow(size_t more) {
+    size_t cap = cap_ ? cap_ * 2 : 256;
+    while (cap - n_ < more) cap *= 2;
+    std::unique_ptr<char[]> p(new char[cap]);
+    if (n_) std::memcpy(p.get(), p_.get(), n_);
+    p_ = std::move(p);
+    cap_ = cap;
+}
+
+void json_writer::escape(std::string_view s) { utf8::json_escape_into(o_, s); }
 
 void json_writer::f64(double v, bool mark_whole) {
     separate();

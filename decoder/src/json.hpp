@@ -14,10 +14,66 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 namespace bbx::dec {
+
+// The text a json_writer appends to: a growing byte buffer whose appends are
+// inline (a writer makes dozens per event; std::string's are calls).
+class json_text {
+public:
+    json_text() = default;
+    json_text(const json_text& o) { append(o.data(), o.size()); }
+    json_text& operator=(const json_text& o) {
+        if (this != &o) {
+            clear();
+            append(o.data(), o.size());
+        }
+        return *this;
+    }
+    void append(const char* s, size_t n) {
+        if (cap_ - n_ < n) [[unlikely]] grow(n);
+        if (n) std::memcpy(p_.get() + n_, s, n);
+        n_ += n;
+    }
+    void append(std::string_view s) { append(s.data(), s.size()); }
+    void push_back(char c) {
+        if (n_ == cap_) [[unlikely]] grow(1);
+        p_[n_++] = c;
+    }
+    json_text& operator+=(std::string_view s) {
+        append(s);
+        return *this;
+    }
+    json_text& operator+=(char c) {
+        push_back(c);
+        return *this;
+    }
+    void reserve(size_t n) {
+        if (n > cap_) grow(n - n_);
+    }
+    // Room for n more bytes at the end: write them there, then commit(n).
+    char* room(size_t n) {
+        if (cap_ - n_ < n) [[unlikely]] grow(n);
+        return p_.get() + n_;
+    }
+    void commit(size_t n) { n_ += n; }
+    void clear() { n_ = 0; }
+    bool empty() const { return n_ == 0; }
+    size_t size() const { return n_; }
+    const char* data() const { return p_.get(); }
+    std::string_view view() const { return {p_.get(), n_}; }
+    std::string str() const { return std::string(view()); }
+
+private:
+    void grow(size_t more);
+    std::unique_ptr<char[]> p_;
+    size_t n_ = 0, cap_ = 0;
+};
 
 // Where a container puts whitespace: `open` right after its bracket,
 // `first` before its first member, `between` before each later one (with the
@@ -29,17 +85,20 @@ struct json_layout {
 class json_writer {
 public:
     // inside: the writer starts inside an object or array whose brackets are
-    // not its own (a fragment of members or of elements); 0: at the top.
+    // not its own (a fragment of members or of elements); nothing: at the top.
     enum class inside : uint8_t { nothing, object, array };
-    explicit json_writer(std::string& out, inside at = inside::nothing) : o_(out) {
-        if (at != inside::nothing) push(at == inside::object ? '}' : ']', json_layout{});
+    explicit json_writer(json_text& out, inside at = inside::nothing) : o_(out) {
+        if (at != inside::nothing) push(at == inside::object ? '}' : ']', nullptr);
     }
 
-    std::string& text() { return o_; }
+    json_text& text() { return o_; }
 
-    void begin_object(const json_layout& l = {}) { open('{', '}', l); }
+    // Containers; a layout must outlive the container (a static one).
+    void begin_object() { open('{', '}', nullptr); }
+    void begin_object(const json_layout& l) { open('{', '}', &l); }
     void end_object() { close(); }
-    void begin_array(const json_layout& l = {}) { open('[', ']', l); }
+    void begin_array() { open('[', ']', nullptr); }
+    void begin_array(const json_layout& l) { open('[', ']', &l); }
     void end_array() { close(); }
 
     // A member's key (escaped); its value comes next.
@@ -47,7 +106,27 @@ public:
         separate();
         o_ += '"';
         escape(k);
-        o_ += "\":";
+        o_.append("\":", 2);
+        after_key_ = true;
+    }
+    // A literal key, plain ASCII that needs no escape: copied as it is.
+    template <size_t N>
+    void key(const char (&k)[N]) {
+        separate();
+        char* p = o_.room(N + 2);
+        p[0] = '"';
+        std::memcpy(p + 1, k, N - 1);
+        p[N] = '"';
+        p[N + 1] = ':';
+        o_.commit(N + 2);
+        after_key_ = true;
+    }
+    // A key escaped before (json_escape).
+    void escaped_key(std::string_view k) {
+        separate();
+        o_ += '"';
+        o_ += k;
+        o_.append("\":", 2);
         after_key_ = true;
     }
 
@@ -58,11 +137,29 @@ public:
         escape(s);
         o_ += '"';
     }
-    // A string escaped before (by json_escape): quoted, copied as it is.
+    // A literal, plain ASCII that needs no escape.
+    template <size_t N>
+    void str(const char (&s)[N]) {
+        separate();
+        char* p = o_.room(N + 1);
+        p[0] = '"';
+        std::memcpy(p + 1, s, N - 1);
+        p[N] = '"';
+        o_.commit(N + 1);
+    }
+    // A string escaped before (by json_escape), or plain ASCII: quoted, copied as it is.
     void escaped(std::string_view s) {
         separate();
         o_ += '"';
         o_ += s;
+        o_ += '"';
+    }
+    // A string value made of pieces escaped before (json_escape), or plain
+    // ASCII that needs no escape: copied between quotes as they are.
+    void escaped_of(std::initializer_list<std::string_view> parts) {
+        separate();
+        o_ += '"';
+        for (std::string_view p : parts) o_ += p;
         o_ += '"';
     }
     void u64(uint64_t v) {
@@ -98,20 +195,12 @@ public:
     void decimal(int64_t units, unsigned scale);
     void boolean(bool v) {
         separate();
-        o_ += v ? "true" : "false";
+        if (v) o_.append("true", 4);
+        else o_.append("false", 5);
     }
     void null() {
         separate();
-        o_ += "null";
-    }
-    // A value whose text is made of the given pieces, each escaped: for
-    // string values built from parts ("poll " + name + " #" + id).
-    template <class... Parts>
-    void str_of(const Parts&... parts) {
-        separate();
-        o_ += '"';
-        (escape(std::string_view(parts)), ...);
-        o_ += '"';
+        o_.append("null", 4);
     }
     // Members (in an object) or elements (in an array) that a json_writer
     // made inside::object or inside::array; nothing when empty.
@@ -120,23 +209,25 @@ public:
         separate();
         o_ += f;
     }
+
     // Escapes s as the inside of a JSON string (json_escape).
     void escape(std::string_view s);
 
 private:
     static constexpr unsigned max_depth = 32;
-    void open(char bracket, char closer, const json_layout& l) {
+    struct level {
+        const json_layout* layout;  // null: compact
+        uint64_t count;             // members or elements so far
+        char closer;
+    };
+    void open(char bracket, char closer, const json_layout* l) {
         separate();
         o_ += bracket;
-        o_ += l.open;
+        if (l) o_ += l->open;
         push(closer, l);
     }
-    void push(char closer, const json_layout& l) {
-        if (depth_ < max_depth) {
-            closer_[depth_] = closer;
-            layout_[depth_] = l;
-            count_[depth_] = 0;
-        }
+    void push(char closer, const json_layout* l) {
+        if (depth_ < max_depth) lv_[depth_] = level{l, 0, closer};
         ++depth_;
         after_key_ = false;
     }
@@ -144,8 +235,8 @@ private:
         if (depth_ == 0) return;
         --depth_;
         if (depth_ < max_depth) {
-            o_ += layout_[depth_].close;
-            o_ += closer_[depth_];
+            if (lv_[depth_].layout) o_ += lv_[depth_].layout->close;
+            o_ += lv_[depth_].closer;
         }
         after_key_ = false;
     }
@@ -155,23 +246,24 @@ private:
             after_key_ = false;
             return;
         }
-        if (depth_ == 0 || depth_ > max_depth) return;
-        const json_layout& l = layout_[depth_ - 1];
-        o_ += count_[depth_ - 1]++ ? l.between : l.first;
+        if (depth_ == 0 || depth_ > max_depth) [[unlikely]] return;
+        level& l = lv_[depth_ - 1];
+        if (!l.layout) {
+            if (l.count++) o_ += ',';
+        } else {
+            o_ += l.count++ ? l.layout->between : l.layout->first;
+        }
     }
     template <class T>
     void digits(T v) {
-        char t[24];
-        auto r = std::to_chars(t, t + sizeof t, v);
-        o_.append(t, size_t(r.ptr - t));
+        char* p = o_.room(24);
+        o_.commit(size_t(std::to_chars(p, p + 24, v).ptr - p));
     }
 
-    std::string& o_;
+    json_text& o_;
     unsigned depth_ = 0;
     bool after_key_ = false;
-    char closer_[max_depth];
-    json_layout layout_[max_depth];
-    uint64_t count_[max_depth];
+    level lv_[max_depth];
 };
 
 // A json_writer whose text goes out to a file in large writes: flush() when
@@ -181,6 +273,8 @@ public:
     explicit json_file(std::FILE* f, size_t flush_at = size_t(1) << 20) : f_(f), flush_at_(flush_at), w_(buf_) {
         buf_.reserve(flush_at + 65536);
     }
+    json_file(const json_file&) = delete;
+    json_file& operator=(const json_file&) = delete;
     json_writer& w() { return w_; }
     void maybe_flush() {
         if (buf_.size() >= flush_at_) flush();
@@ -198,7 +292,7 @@ public:
 private:
     std::FILE* f_;
     size_t flush_at_;
-    std::string buf_;
+    json_text buf_;
     json_writer w_;
     bool failed_ = false;
     int errno_ = 0;
