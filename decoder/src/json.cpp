@@ -43,24 +43,6 @@ void json_writer::f64_fixed(double v, int decimals) {
     o_.append(t, n > 0 ? std::min(size_t(n), sizeof t - 1) : 0);
 }
 
-void json_writer::decimal(int64_t units, unsigned scale) {
-    separate();
-    uint64_t a = uint64_t(units);
-    if (units < 0) {
-        o_ += '-';
-        a = uint64_t(0) - a;
-    }
-    uint64_t p = 1;
-    for (unsigned i = 0; i < scale; ++i) p *= 10;
-    digits(a / p);
-    if (!scale) return;
-    char d[24];
-    uint64_t frac = a % p;
-    for (unsigned i = scale; i > 0; --i, frac /= 10) d[i] = char('0' + frac % 10);
-    d[0] = '.';
-    o_.append(d, scale + 1);
-}
-
 std::string json_file::finish() {
     flush();
     if (!failed_ && std::fflush(f_) != 0) failed_ = true, errno_ = errno;

@@ -85,21 +85,24 @@ struct json_layout {
 class json_writer {
 public:
     // inside: the writer starts inside an object or array whose brackets are
-    // not its own (a fragment of members or of elements); nothing: at the top.
+    // not its own (a fragment of members or of elements, continued after
+    // what `out` already holds); nothing: at the top.
     enum class inside : uint8_t { nothing, object, array };
     explicit json_writer(json_text& out, inside at = inside::nothing) : o_(out) {
-        if (at != inside::nothing) push(at == inside::object ? '}' : ']', nullptr);
+        if (at == inside::nothing) return;
+        push(at == inside::object ? '}' : ']', nullptr);
+        lv_[0].count = out.empty() ? 0 : 1;
     }
 
     json_text& text() { return o_; }
 
     // Containers; a layout must outlive the container (a static one).
-    void begin_object() { open('{', '}', nullptr); }
+    [[gnu::always_inline]] void begin_object() { open('{', '}', nullptr); }
     void begin_object(const json_layout& l) { open('{', '}', &l); }
-    void end_object() { close(); }
-    void begin_array() { open('[', ']', nullptr); }
+    [[gnu::always_inline]] void end_object() { close(); }
+    [[gnu::always_inline]] void begin_array() { open('[', ']', nullptr); }
     void begin_array(const json_layout& l) { open('[', ']', &l); }
-    void end_array() { close(); }
+    [[gnu::always_inline]] void end_array() { close(); }
 
     // A member's key (escaped); its value comes next.
     void key(std::string_view k) {
@@ -111,7 +114,7 @@ public:
     }
     // A literal key, plain ASCII that needs no escape: copied as it is.
     template <size_t N>
-    void key(const char (&k)[N]) {
+    [[gnu::always_inline]] void key(const char (&k)[N]) {
         separate();
         char* p = o_.room(N + 2);
         p[0] = '"';
@@ -122,7 +125,7 @@ public:
         after_key_ = true;
     }
     // A key escaped before (json_escape).
-    void escaped_key(std::string_view k) {
+    [[gnu::always_inline]] void escaped_key(std::string_view k) {
         separate();
         o_ += '"';
         o_ += k;
@@ -139,7 +142,7 @@ public:
     }
     // A literal, plain ASCII that needs no escape.
     template <size_t N>
-    void str(const char (&s)[N]) {
+    [[gnu::always_inline]] void str(const char (&s)[N]) {
         separate();
         char* p = o_.room(N + 1);
         p[0] = '"';
@@ -148,7 +151,7 @@ public:
         o_.commit(N + 1);
     }
     // A string escaped before (by json_escape), or plain ASCII: quoted, copied as it is.
-    void escaped(std::string_view s) {
+    [[gnu::always_inline]] void escaped(std::string_view s) {
         separate();
         o_ += '"';
         o_ += s;
@@ -162,22 +165,22 @@ public:
         for (std::string_view p : parts) o_ += p;
         o_ += '"';
     }
-    void u64(uint64_t v) {
+    [[gnu::always_inline]] void u64(uint64_t v) {
         separate();
         digits(v);
     }
-    void i64(int64_t v) {
+    [[gnu::always_inline]] void i64(int64_t v) {
         separate();
         digits(v);
     }
     // 64-bit integers as proto3's JSON mapping writes them: decimal strings.
-    void quoted_u64(uint64_t v) {
+    [[gnu::always_inline]] void quoted_u64(uint64_t v) {
         separate();
         o_ += '"';
         digits(v);
         o_ += '"';
     }
-    void quoted_i64(int64_t v) {
+    [[gnu::always_inline]] void quoted_i64(int64_t v) {
         separate();
         o_ += '"';
         digits(v);
@@ -190,10 +193,29 @@ public:
     void f64(double v, bool mark_whole = true);
     // printf's %.<decimals>f.
     void f64_fixed(double v, int decimals);
-    // units / 10^scale with `scale` decimals, exactly (no floating point):
-    // decimal(12345, 3) is 12.345.
-    void decimal(int64_t units, unsigned scale);
-    void boolean(bool v) {
+    // units / 10^scale with `scale` (at most 18) decimals, exactly (no
+    // floating point): decimal(12345, 3) is 12.345.
+    [[gnu::always_inline]] void decimal(int64_t units, unsigned scale) {
+        separate();
+        char* p = o_.room(48);
+        char* q = p;
+        uint64_t a = uint64_t(units);
+        if (units < 0) {
+            *q++ = '-';
+            a = uint64_t(0) - a;
+        }
+        uint64_t pow = 1;
+        for (unsigned i = 0; i < scale; ++i) pow *= 10;
+        q = std::to_chars(q, q + 24, a / pow).ptr;
+        if (scale) {
+            *q = '.';
+            uint64_t frac = a % pow;
+            for (unsigned i = scale; i > 0; --i, frac /= 10) q[i] = char('0' + frac % 10);
+            q += scale + 1;
+        }
+        o_.commit(size_t(q - p));
+    }
+    [[gnu::always_inline]] void boolean(bool v) {
         separate();
         if (v) o_.append("true", 4);
         else o_.append("false", 5);
@@ -204,7 +226,7 @@ public:
     }
     // Members (in an object) or elements (in an array) that a json_writer
     // made inside::object or inside::array; nothing when empty.
-    void fragment(std::string_view f) {
+    [[gnu::always_inline]] void fragment(std::string_view f) {
         if (f.empty()) return;
         separate();
         o_ += f;
@@ -220,18 +242,18 @@ private:
         uint64_t count;             // members or elements so far
         char closer;
     };
-    void open(char bracket, char closer, const json_layout* l) {
+    [[gnu::always_inline]] void open(char bracket, char closer, const json_layout* l) {
         separate();
         o_ += bracket;
         if (l) o_ += l->open;
         push(closer, l);
     }
-    void push(char closer, const json_layout* l) {
+    [[gnu::always_inline]] void push(char closer, const json_layout* l) {
         if (depth_ < max_depth) lv_[depth_] = level{l, 0, closer};
         ++depth_;
         after_key_ = false;
     }
-    void close() {
+    [[gnu::always_inline]] void close() {
         if (depth_ == 0) return;
         --depth_;
         if (depth_ < max_depth) {
@@ -241,7 +263,7 @@ private:
         after_key_ = false;
     }
     // Before a key, or a value that is not a member's: the comma and layout.
-    void separate() {
+    [[gnu::always_inline]] void separate() {
         if (after_key_) {
             after_key_ = false;
             return;
@@ -255,7 +277,7 @@ private:
         }
     }
     template <class T>
-    void digits(T v) {
+    [[gnu::always_inline]] void digits(T v) {
         char* p = o_.room(24);
         o_.commit(size_t(std::to_chars(p, p + 24, v).ptr - p));
     }

@@ -9,10 +9,9 @@
 // number. Empty fields are left out: a root span has no parentSpanId.
 //
 // What becomes what:
-//   - every BBX_SPAN begin/end pair on a thread is a span; ends pair with
-//     the innermost open begin of the same site, as in the Chrome converter.
-//     A span still open at the end of the capture ends at its thread's last
-//     timestamp with the attribute bbx.unfinished = true;
+//   - every BBX_SPAN begin/end pair of the timeline (timeline.hpp) is a
+//     span. A span still open at the end of the capture ends at its thread's
+//     last timestamp with the attribute bbx.unfinished = true;
 //   - a span_context event (bbx::context_scope) gives the innermost open span
 //     of its thread its identity: trace id, span id, parent span id (0: a
 //     root), kind (span_role: 1 internal, 2 server, 3 client, ...) and W3C
@@ -20,7 +19,7 @@
 //     ignored. A context that arrives after a child span of it has already
 //     ended leaves that child pointing at the span's derived id;
 //   - a span without one gets a derived span id (a hash of the pid, boot id,
-//     start time, ring and the begin's time and ordinal; never 0), the trace
+//     start time, thread and the begin's time and ordinal; never 0), the trace
 //     id of the span enclosing it on its thread, and that span as its parent
 //     (flags bit 8, "parent is local and known"). An outermost span without a
 //     context starts a trace of its own, with a trace id derived the same way,
@@ -54,7 +53,6 @@
 // Streams: memory grows with call sites, threads and open spans (at most
 // 4096 deep per thread, 128 events each), never with the number of spans.
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cmath>
@@ -65,127 +63,78 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
-#include "pairing.hpp"
+#include "json.hpp"
+#include "timeline.hpp"
 
 namespace bbx::dec {
 namespace {
 
 namespace fmt = bbx::format;
 
-constexpr size_t flush_at = 1 << 20;
 constexpr size_t spans_per_line = 1000;
-using pairing::max_depth;
 constexpr uint32_t max_events = 128;  // span events per span
 constexpr uint32_t flag_parent_known_local = 0x100;  // SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, IS_REMOTE clear
 
-// JSON text into a large buffer that goes out with one fwrite when full.
-struct json_out {
-    std::FILE* f;
-    std::string b;
-    bool failed = false;
-    int sys_errno = 0;
-
-    explicit json_out(std::FILE* file) : f(file) { b.reserve(flush_at + 65536); }
-    void maybe_flush() {
-        if (b.size() >= flush_at) flush();
-    }
-    void flush() {
-        if (!b.empty() && !failed && std::fwrite(b.data(), 1, b.size(), f) != b.size()) {
-            failed = true;
-            sys_errno = errno;
-        }
-        b.clear();
-    }
-};
-
-void put_u64(std::string& o, uint64_t v) {
-    char t[24];
-    auto r = std::to_chars(t, t + sizeof t, v);
-    o.append(t, size_t(r.ptr - t));
-}
-
-void put_i64(std::string& o, int64_t v) {
-    char t[24];
-    auto r = std::to_chars(t, t + sizeof t, v);
-    o.append(t, size_t(r.ptr - t));
-}
-
-// A 64-bit integer as proto3 JSON writes it: a quoted decimal.
-void put_quoted_u64(std::string& o, uint64_t v) {
-    o += '"';
-    put_u64(o, v);
-    o += '"';
-}
-
-void put_hex(std::string& o, uint64_t v, int digits) {
+// The id as lowercase hex of `digits` digits, into b.
+std::string_view hex(char* b, uint64_t v, int digits) {
     static constexpr char d[] = "0123456789abcdef";
-    char t[16];
-    for (int i = digits - 1; i >= 0; --i, v >>= 4) t[i] = d[v & 0xf];
-    o.append(t, size_t(digits));
+    for (int i = digits - 1; i >= 0; --i, v >>= 4) b[i] = d[v & 0xf];
+    return {b, size_t(digits)};
 }
 
-void put_str(std::string& o, std::string_view s) {
-    o += '"';
-    json_escape(o, s);
-    o += '"';
+// A KeyValue: {"key":k,"value":{"stringValue":v}} and its kin.
+void string_attr(json_writer& w, std::string_view key, std::string_view value) {
+    w.begin_object();
+    w.key("key");
+    w.str(key);
+    w.key("value");
+    w.begin_object();
+    w.key("stringValue");
+    w.str(value);
+    w.end_object();
+    w.end_object();
 }
-
-// {"key":"<key>","value":
-void put_key(std::string& o, std::string_view key) {
-    o += "{\"key\":";
-    put_str(o, key);
-    o += ",\"value\":";
-}
-
-void put_string_attr(std::string& o, std::string_view key, std::string_view value) {
-    put_key(o, key);
-    o += "{\"stringValue\":";
-    put_str(o, value);
-    o += "}}";
-}
-
-void put_int_attr(std::string& o, std::string_view key, int64_t value) {
-    put_key(o, key);
-    o += "{\"intValue\":\"";
-    put_i64(o, value);
-    o += "\"}}";
+void int_attr(json_writer& w, std::string_view key, int64_t value) {
+    w.begin_object();
+    w.key("key");
+    w.str(key);
+    w.key("value");
+    w.begin_object();
+    w.key("intValue");
+    w.quoted_i64(value);
+    w.end_object();
+    w.end_object();
 }
 
 // An AnyValue for one recorded argument.
-void put_value(std::string& o, const arg& a) {
+void any_value(json_writer& w, const arg& a) {
+    w.begin_object();
     switch (a.decl->type) {
         case fmt::arg_type::i64:
-            o += "{\"intValue\":\"";
-            put_i64(o, a.as_i64());
-            o += "\"}";
+            w.key("intValue");
+            w.quoted_i64(a.as_i64());
             break;
         case fmt::arg_type::u64:
             // OTLP integers are int64: a larger u64 keeps its value as text.
-            o += a.word <= uint64_t(INT64_MAX) ? "{\"intValue\":\"" : "{\"stringValue\":\"";
-            put_u64(o, a.word);
-            o += "\"}";
+            if (a.word <= uint64_t(INT64_MAX)) w.key("intValue");
+            else w.key("stringValue");
+            w.quoted_u64(a.word);
             break;
-        case fmt::arg_type::f64: {
-            const double v = a.as_f64();
-            o += "{\"doubleValue\":";
-            if (std::isnan(v)) o += "\"NaN\"";
-            else if (std::isinf(v)) o += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-            else {
-                char t[32];
-                auto r = std::to_chars(t, t + sizeof t, v);
-                o.append(t, size_t(r.ptr - t));
-            }
-            o += '}';
+        case fmt::arg_type::f64:
+            w.key("doubleValue");
+            w.f64(a.as_f64(), false);
             break;
-        }
-        case fmt::arg_type::boolean: o += a.word ? "{\"boolValue\":true}" : "{\"boolValue\":false}"; break;
+        case fmt::arg_type::boolean:
+            w.key("boolValue");
+            w.boolean(a.word != 0);
+            break;
         case fmt::arg_type::string:
-            o += "{\"stringValue\":";
-            put_str(o, a.str);
-            o += '}';
+            w.key("stringValue");
+            w.str(a.str);
             break;
-        default: o += "{}"; break;  // an empty AnyValue: no value
+        default: break;  // an empty AnyValue: no value
     }
+    w.end_object();
 }
 
 const char* signal_name(int s) {
@@ -215,40 +164,32 @@ uint64_t mix(uint64_t z) {  // splitmix64's finaliser
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
 }
+uint64_t nonzero(uint64_t v) { return v ? v : 1; }
 
-// Per call site: the escaped name, which argument keys to keep, and the
-// fixed attributes that do not collide with an argument's key.
+// Per call site: the name, which argument keys to keep, and the fixed
+// attributes that do not collide with an argument's key.
 struct site_text {
-    std::string name;          // escaped, quoted
+    std::string name;          // the span's name (escaped)
     std::vector<bool> keep;    // per argument: false for a repeated key
+    std::vector<std::string> keys;  // per argument: its name, escaped
     uint32_t repeated = 0;     // arguments dropped for a repeated key
-    std::string fixed;         // ,{code.*},{bbx.category} not named by an argument
+    std::string fixed;         // elements: code.*, bbx.category not named by an argument
     bool thread_id = true, thread_name = true, unfinished = true;  // these keys are free
 };
 
+// What a span being written holds until it ends.
 struct open_span {
-    uint32_t site = 0;
+    uint32_t site = 0;         // index into the site texts
     int64_t start_ns = 0;
     int64_t latest_ns = 0;     // the latest time in it so far (start, events)
     uint64_t span_id = 0, trace_hi = 0, trace_lo = 0, parent_id = 0;
     uint32_t kind = 1;
     uint32_t flags = 0;
-    bool has_context = false;
     bool error = false;        // a crash happened in it
     std::string status_message;
-    std::string attrs;         // the arguments, rendered (comma-separated KeyValues)
-    std::string events;        // rendered span events, comma-separated
+    json_text attrs;           // the arguments: KeyValue elements
+    json_text events;          // span events: Event elements
     uint32_t nevents = 0, dropped_events = 0;
-};
-
-struct thread_state {
-    std::vector<open_span> stack;  // entries up to depth are live; the rest keep their buffers
-    size_t depth = 0;
-    uint64_t hidden = 0;           // open spans deeper than max_depth
-    uint64_t begins = 0;           // span begins seen: the ordinal in derived ids
-    int64_t last_ns = 0;
-    uint32_t tid = 0;
-    std::string name;
 };
 
 // ns + d, saturated: a damaged clock must not wrap around.
@@ -258,213 +199,217 @@ int64_t shifted(int64_t ns, int64_t d) {
     return d > 0 ? INT64_MAX : INT64_MIN;
 }
 
-// Writes one capture's spans into o, on lines of their own (its resource).
-// Its times plus offset_ns are ns after base_rt (Unix ns). Returns false
-// when reading failed (err says why); write errors stay in o.
-bool write_source(json_out& o, const input& in, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt, std::string& err) {
-    const capture& c = *in.cap;
-    const header_info& h = c.header();
-    const std::vector<site>& sites = c.sites();
-
-    std::vector<site_text> text(sites.size());
-    for (size_t i = 0; i < sites.size(); ++i) {
-        const site& s = sites[i];
-        site_text& t = text[i];
-        t.name = '"';
-        json_escape(t.name, s.name.empty() ? std::string_view("(unnamed)") : std::string_view(s.name));
-        t.name += '"';
-        std::set<std::string> keys;
-        for (const arg_decl& d : s.args) {
-            bool fresh = keys.insert(d.name).second;
-            t.keep.push_back(fresh);
-            if (!fresh) ++t.repeated;
+// Writes one capture's spans into the file, on lines of their own (its
+// resource). Its times plus offset_ns are ns after base_rt (Unix ns).
+class source_writer : public tl::sink {
+public:
+    source_writer(json_file& o, const capture& c, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt)
+        : o_(o), w_(o.w()), c_(c), sites_(c.sites()), offset_(offset_ns), base_rt_(base_rt) {
+        const header_info& h = c.header();
+        text_.resize(sites_.size());
+        for (size_t i = 0; i < sites_.size(); ++i) site_texts(sites_[i], text_[i]);
+        // Derived ids: unique per capture (pid, boot, start time), stable across runs of the converter.
+        seed_ = mix(uint64_t(h.pid) + 0x9e3779b97f4a7c15u);
+        seed_ = mix(seed_ ^ h.anchors[0].realtime_ns);
+        seed_ = mix(seed_ ^ h.anchors[0].ticks);
+        for (int i = 0; i < 16; i += 8) {
+            uint64_t w;
+            std::memcpy(&w, h.boot_id + i, 8);
+            seed_ = mix(seed_ ^ w);
         }
-        auto free_key = [&](const char* k) { return keys.insert(k).second; };
-        if (!s.function.empty() && free_key("code.function.name")) {
-            t.fixed += ',';
-            put_string_attr(t.fixed, "code.function.name", s.function);
-        }
-        if (!s.file.empty() && free_key("code.file.path")) {
-            t.fixed += ',';
-            put_string_attr(t.fixed, "code.file.path", s.file);
-        }
-        if (s.line && free_key("code.line.number")) {
-            t.fixed += ',';
-            put_int_attr(t.fixed, "code.line.number", s.line);
-        }
-        if (!s.category.empty() && free_key("bbx.category")) {
-            t.fixed += ',';
-            put_string_attr(t.fixed, "bbx.category", s.category);
-        }
-        t.thread_id = free_key("thread.id");
-        t.thread_name = free_key("thread.name");
-        t.unfinished = free_key("bbx.unfinished");
-    }
-
-    // Derived ids: unique per capture (pid, boot, start time), stable across runs of the converter.
-    uint64_t seed = mix(uint64_t(h.pid) + 0x9e3779b97f4a7c15u);
-    seed = mix(seed ^ h.anchors[0].realtime_ns);
-    seed = mix(seed ^ h.anchors[0].ticks);
-    for (int i = 0; i < 16; i += 8) {
-        uint64_t w;
-        std::memcpy(&w, h.boot_id + i, 8);
-        seed = mix(seed ^ w);
-    }
-
-    // Every line opens with the resource and the scope.
-    std::string line_head = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
-    {
+        // Every line opens with the resource: service.name, process.pid, process.executable.path.
+        json_writer r(resource_, json_writer::inside::array);
         std::string service = h.process_name;
         if (service.empty()) {
             service = "unknown_service";
             if (!h.exe_path.empty()) service += ":" + h.exe_path.substr(h.exe_path.rfind('/') + 1);
         }
-        put_string_attr(line_head, "service.name", service);
-        line_head += ',';
-        put_int_attr(line_head, "process.pid", shown_pid);
-        if (!h.exe_path.empty()) {
-            line_head += ',';
-            put_string_attr(line_head, "process.executable.path", h.exe_path);
-        }
-    }
-    line_head += "]},\"scopeSpans\":[{\"scope\":{\"name\":\"blackbox\"},\"spans\":[";
-    const std::string_view line_tail = "]}]}]}\n";
-    size_t in_line = 0;  // spans written to the current line
-
-    const uint64_t start_rt = base_rt;
-    auto unix_ns = [&](int64_t ns) -> uint64_t {
-        ns = shifted(ns, offset_ns);
-        if (ns >= 0) return start_rt + uint64_t(ns);
-        const uint64_t before = uint64_t(-(ns + 1)) + 1;  // |ns|, also for INT64_MIN
-        return before > start_rt ? 0 : start_rt - before;
-    };
-
-    std::vector<thread_state> threads(c.threads().size());
-    for (size_t i = 0; i < threads.size(); ++i) {
-        threads[i].tid = c.threads()[i].tid;
-        threads[i].name = c.threads()[i].name;
+        string_attr(r, "service.name", service);
+        int_attr(r, "process.pid", shown_pid);
+        if (!h.exe_path.empty()) string_attr(r, "process.executable.path", h.exe_path);
+        crash_site_ = uint32_t(text_.size());
+        site_text& cs = text_.emplace_back();  // the stand-in span of a crash outside every span
+        json_escape(cs.name, "crash");
     }
 
-    auto derive = [&](uint32_t ring, uint64_t ticks, uint64_t ordinal) {
-        return mix(mix(mix(seed ^ (uint64_t(ring) + 1)) ^ ticks) ^ ordinal);
-    };
-    auto nonzero = [](uint64_t v) { return v ? v : 1; };
-    auto derive_span_id = [&](uint64_t hash) { return nonzero(mix(hash ^ 0x5350414eu)); };
+    void begin(const tl::model& m) {
+        model_ = &m;
+        stacks_.resize(m.threads.size());
+        crash_spans_.assign(m.threads.size(), 0);
+    }
 
-    // Writes one finished span into the current line.
-    auto write_span = [&](thread_state& t, open_span& s, int64_t end_ns, bool unfinished) {
-        std::string& b = o.b;
-        if (in_line == 0) b += line_head;
-        else b += ',';
-        b += "{\"traceId\":\"";
-        put_hex(b, s.trace_hi, 16);
-        put_hex(b, s.trace_lo, 16);
-        b += "\",\"spanId\":\"";
-        put_hex(b, s.span_id, 16);
-        b += '"';
-        if (s.parent_id) {
-            b += ",\"parentSpanId\":\"";
-            put_hex(b, s.parent_id, 16);
-            b += '"';
+    void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
+        if (s.kind != tl::slice_kind::span) return;
+        const size_t d = t.open.size() - 1;
+        open_span& o = at(t, d);
+        const uint64_t hash = derive(t.index, e.ticks, s.ordinal + crash_spans_[t.index]);
+        o.site = uint32_t(index_of(e.where));
+        o.start_ns = o.latest_ns = e.ns;
+        o.span_id = nonzero(mix(hash ^ 0x5350414eu));
+        if (const size_t pd = t.span_under(d); pd != tl::npos) {
+            const open_span& p = at(t, pd);
+            o.trace_hi = p.trace_hi;
+            o.trace_lo = p.trace_lo;
+            o.parent_id = p.span_id;
+            o.flags = (p.flags & 0xff) | flag_parent_known_local;
+        } else {
+            o.trace_hi = mix(hash ^ 0x7472616365u);
+            o.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
+            o.parent_id = 0;
+            o.flags = 0x01;  // recorded: sampled
         }
-        if (s.flags) {
-            b += ",\"flags\":";
-            put_u64(b, s.flags);
+        o.kind = 1;
+        o.error = false;
+        o.status_message.clear();
+        o.attrs.clear();
+        o.events.clear();
+        o.nevents = o.dropped_events = 0;
+        json_writer a(o.attrs, json_writer::inside::array);
+        args(a, e, text_[o.site]);
+    }
+
+    void identified(tl::thread& t, tl::slice& s, const event&) {
+        const size_t d = size_t(&s - t.open.data());
+        open_span& o = at(t, d);
+        o.span_id = s.identity.span_id;
+        o.trace_hi = s.identity.trace_hi;
+        o.trace_lo = s.identity.trace_lo;
+        o.parent_id = s.identity.parent_span_id;
+        o.kind = s.identity.role;
+        o.flags = s.identity.flags;
+        const size_t pd = t.span_under(d);
+        if (o.parent_id && pd != tl::npos && at(t, pd).span_id == o.parent_id) o.flags |= flag_parent_known_local;
+    }
+
+    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site*) {
+        if (s.kind != tl::slice_kind::span) return;
+        write_span(t, at(t, t.open.size() - 1), ns, how == tl::end_how::unfinished);
+    }
+
+    void instant(tl::thread& t, const event& e) {
+        const size_t d = t.innermost_span();
+        if (d == tl::npos) return;  // outside every span: not exported
+        open_span& o = at(t, d);
+        if (o.nevents >= max_events) {
+            ++o.dropped_events;
+            return;
         }
-        const site_text& st = text[s.site];
-        b += ",\"name\":";
-        b += st.name;
-        b += ",\"kind\":";
-        put_u64(b, s.kind);
-        b += ",\"startTimeUnixNano\":";
-        put_quoted_u64(b, unix_ns(s.start_ns));
-        b += ",\"endTimeUnixNano\":";
-        put_quoted_u64(b, unix_ns(std::max(end_ns, s.latest_ns)));
-        b += ",\"attributes\":[";
-        size_t mark = b.size();
-        b += s.attrs;
-        auto sep = [&] {
-            if (b.size() > mark) b += ',';
-        };
-        if (!st.fixed.empty()) {
-            if (b.size() > mark) b += st.fixed;
-            else b.append(st.fixed, 1, std::string::npos);  // without its leading comma
+        const site_text& st = text_[index_of(e.where)];
+        json_writer w(o.events, json_writer::inside::array);
+        begin_event(w, o, e.ns, st.name);
+        if (e.nargs) {
+            w.key("attributes");
+            w.begin_array();
+            args(w, e, st);
+            w.end_array();
         }
-        if (st.thread_id) {
-            sep();
-            put_int_attr(b, "thread.id", t.tid);
-        }
-        if (st.thread_name && !t.name.empty()) {
-            sep();
-            put_string_attr(b, "thread.name", t.name);
-        }
-        if (unfinished && st.unfinished) {
-            sep();
-            put_key(b, "bbx.unfinished");
-            b += "{\"boolValue\":true}}";
-        }
-        b += ']';
         if (st.repeated) {
-            b += ",\"droppedAttributesCount\":";
-            put_u64(b, st.repeated);
+            w.key("droppedAttributesCount");
+            w.u64(st.repeated);
         }
-        if (s.nevents) {
-            b += ",\"events\":[";
-            b += s.events;
-            b += ']';
-        }
-        if (s.dropped_events) {
-            b += ",\"droppedEventsCount\":";
-            put_u64(b, s.dropped_events);
-        }
-        if (s.error) {
-            b += ",\"status\":{\"message\":";
-            put_str(b, s.status_message);
-            b += ",\"code\":2}";
-        }
-        b += '}';
-        if (++in_line == spans_per_line) {
-            b += line_tail;
-            in_line = 0;
-        }
-        o.maybe_flush();
-    };
+        w.end_object();
+    }
 
-    // A span event's head: {"timeUnixNano":"T","name":N
-    auto event_head = [&](open_span& s, int64_t ns, std::string_view escaped_quoted_name) {
-        if (ns < s.start_ns) ns = s.start_ns;
-        if (ns > s.latest_ns) s.latest_ns = ns;
-        if (s.nevents++) s.events += ',';
-        s.events += "{\"timeUnixNano\":";
-        put_quoted_u64(s.events, unix_ns(ns));
-        s.events += ",\"name\":";
-        s.events += escaped_quoted_name;
-    };
+    void crash(tl::thread& t, const event& e) {
+        if (const size_t d = t.innermost_span(); d != tl::npos) return exception(at(t, d), e);
+        // No span to hold it: a zero-length span named "crash".
+        const uint64_t hash = derive(t.index, e.ticks, t.span_begins + crash_spans_[t.index]++);
+        open_span& o = crash_span_;
+        o = open_span{};
+        o.site = crash_site_;
+        o.start_ns = o.latest_ns = e.ns;
+        o.span_id = nonzero(mix(hash ^ 0x5350414eu));
+        o.trace_hi = mix(hash ^ 0x7472616365u);
+        o.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
+        o.flags = 0x01;
+        exception(o, e);
+        write_span(t, o, e.ns, false);
+    }
 
-    auto put_args = [&](std::string& b, const event& e, const site_text& st) {
-        size_t mark = b.size();
+    // The line still open ends with the capture's spans.
+    void end() {
+        if (in_line_) end_line();
+    }
+
+private:
+    size_t index_of(const site* s) const { return size_t(s - sites_.data()); }
+    open_span& at(const tl::thread& t, size_t depth) {
+        std::vector<open_span>& v = stacks_[t.index];
+        if (v.size() <= depth) v.resize(depth + 1);  // entries keep their buffers for the next span there
+        return v[depth];
+    }
+    uint64_t derive(uint32_t thread, uint64_t ticks, uint64_t ordinal) const {
+        return mix(mix(mix(seed_ ^ (uint64_t(thread) + 1)) ^ ticks) ^ ordinal);
+    }
+    uint64_t unix_ns(int64_t ns) const {
+        ns = shifted(ns, offset_);
+        if (ns >= 0) return base_rt_ + uint64_t(ns);
+        const uint64_t before = uint64_t(-(ns + 1)) + 1;  // |ns|, also for INT64_MIN
+        return before > base_rt_ ? 0 : base_rt_ - before;
+    }
+
+    void site_texts(const site& s, site_text& t) {
+        json_escape(t.name, s.name.empty() ? std::string_view("(unnamed)") : std::string_view(s.name));
+        std::set<std::string> keys;
+        for (const arg_decl& d : s.args) {
+            bool fresh = keys.insert(d.name).second;
+            t.keep.push_back(fresh);
+            if (!fresh) ++t.repeated;
+            json_escape(t.keys.emplace_back(), d.name);
+        }
+        auto free_key = [&](const char* k) { return keys.insert(k).second; };
+        json_text fixed;
+        json_writer w(fixed, json_writer::inside::array);
+        if (!s.function.empty() && free_key("code.function.name")) string_attr(w, "code.function.name", s.function);
+        if (!s.file.empty() && free_key("code.file.path")) string_attr(w, "code.file.path", s.file);
+        if (s.line && free_key("code.line.number")) int_attr(w, "code.line.number", s.line);
+        if (!s.category.empty() && free_key("bbx.category")) string_attr(w, "bbx.category", s.category);
+        t.fixed = fixed.str();
+        t.thread_id = free_key("thread.id");
+        t.thread_name = free_key("thread.name");
+        t.unfinished = free_key("bbx.unfinished");
+    }
+
+    // An event's arguments as KeyValues, those with a repeated key left out.
+    static void args(json_writer& w, const event& e, const site_text& st) {
         for (uint32_t i = 0; i < e.nargs; ++i) {
             if (i < st.keep.size() && !st.keep[i]) continue;
-            if (b.size() > mark) b += ',';
-            put_key(b, e.args[i].decl->name);
-            put_value(b, e.args[i]);
-            b += '}';
+            w.begin_object();
+            w.key("key");
+            if (i < st.keys.size()) w.escaped(st.keys[i]);
+            else w.str(e.args[i].decl->name);
+            w.key("value");
+            any_value(w, e.args[i]);
+            w.end_object();
         }
-    };
+    }
 
-    auto put_crash = [&](open_span& s, const event& e) {
+    // Opens a span event: {"timeUnixNano":"T","name":N  (the caller closes it).
+    void begin_event(json_writer& w, open_span& s, int64_t ns, std::string_view escaped_name) {
+        if (ns < s.start_ns) ns = s.start_ns;
+        if (ns > s.latest_ns) s.latest_ns = ns;
+        ++s.nevents;
+        w.begin_object();
+        w.key("timeUnixNano");
+        w.quoted_u64(unix_ns(ns));
+        w.key("name");
+        w.escaped(escaped_name);
+    }
+
+    // A crash record as the span's "exception" event; the span's status becomes ERROR.
+    void exception(open_span& s, const event& e) {
         const crash_info& k = *e.crash;
         const char* sn = signal_name(k.signo);
         std::string type = sn ? sn : "signal " + std::to_string(k.signo);
-        event_head(s, e.ns, "\"exception\"");
-        s.events += ",\"attributes\":[";
-        put_string_attr(s.events, "exception.type", type);
+        json_writer w(s.events, json_writer::inside::array);
+        begin_event(w, s, e.ns, "exception");
+        w.key("attributes");
+        w.begin_array();
+        string_attr(w, "exception.type", type);
         char b[160];
-        std::snprintf(b, sizeof b, "signal %d (%s), si_code %d, fault address 0x%llx, pc 0x%llx", k.signo,
-                      type.c_str(), k.code, static_cast<unsigned long long>(k.addr),
-                      static_cast<unsigned long long>(k.pc));
-        s.events += ',';
-        put_string_attr(s.events, "exception.message", b);
+        std::snprintf(b, sizeof b, "signal %d (%s), si_code %d, fault address 0x%llx, pc 0x%llx", k.signo, type.c_str(),
+                      k.code, static_cast<unsigned long long>(k.addr), static_cast<unsigned long long>(k.pc));
+        string_attr(w, "exception.message", b);
         std::string trace;
         std::snprintf(b, sizeof b, "executable loaded at 0x%llx\n#0 0x%016llx (pc)",
                       static_cast<unsigned long long>(k.exe_base), static_cast<unsigned long long>(k.pc));
@@ -473,171 +418,157 @@ bool write_source(json_out& o, const input& in, int64_t offset_ns, uint32_t show
             std::snprintf(b, sizeof b, "\n#%u 0x%016llx", i + 1, static_cast<unsigned long long>(k.frames[i]));
             trace += b;
         }
-        s.events += ',';
-        put_string_attr(s.events, "exception.stacktrace", trace);
-        s.events += "]}";
+        string_attr(w, "exception.stacktrace", trace);
+        w.end_array();
+        w.end_object();
         s.error = true;
         s.status_message = type;
-    };
-
-    open_span crash_span;  // the stand-in for a crash outside every span
-    uint32_t crash_site = UINT32_MAX;
-
-    auto r = in.read([&](const event& e) {
-        if (e.thread >= threads.size()) return;
-        thread_state& t = threads[e.thread];
-        t.last_ns = e.ns;
-        switch (e.kind) {
-            case fmt::kind::span_begin: {
-                if (!e.where) return;
-                const uint64_t ordinal = t.begins++;
-                if (t.depth >= max_depth) {
-                    ++t.hidden;
-                    return;
-                }
-                if (t.stack.size() == t.depth) t.stack.emplace_back();
-                open_span& s = t.stack[t.depth];
-                const uint64_t hash = derive(e.thread, e.ticks, ordinal);
-                s.site = uint32_t(e.where - sites.data());
-                s.start_ns = s.latest_ns = e.ns;
-                s.span_id = derive_span_id(hash);
-                if (t.depth > 0) {
-                    const open_span& p = t.stack[t.depth - 1];
-                    s.trace_hi = p.trace_hi;
-                    s.trace_lo = p.trace_lo;
-                    s.parent_id = p.span_id;
-                    s.flags = (p.flags & 0xff) | flag_parent_known_local;
-                } else {
-                    s.trace_hi = mix(hash ^ 0x7472616365u);
-                    s.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
-                    s.parent_id = 0;
-                    s.flags = 0x01;  // recorded: sampled
-                }
-                s.kind = 1;
-                s.has_context = false;
-                s.error = false;
-                s.status_message.clear();
-                s.attrs.clear();
-                s.events.clear();
-                s.nevents = s.dropped_events = 0;
-                put_args(s.attrs, e, text[s.site]);
-                ++t.depth;
-                return;
-            }
-            case fmt::kind::span_context: {
-                if (t.depth == 0 || t.hidden) return;  // no span, or the innermost one is not kept
-                open_span& s = t.stack[t.depth - 1];
-                if (s.has_context) return;
-                s.has_context = true;
-                s.span_id = e.context.span_id;
-                s.trace_hi = e.context.trace_hi;
-                s.trace_lo = e.context.trace_lo;
-                s.parent_id = e.context.parent_span_id;
-                s.kind = e.context.role;
-                s.flags = e.context.flags;
-                if (s.parent_id && t.depth > 1 && t.stack[t.depth - 2].span_id == s.parent_id)
-                    s.flags |= flag_parent_known_local;
-                return;
-            }
-            case fmt::kind::span_end: {
-                if (!e.where) return;
-                if (t.hidden) {
-                    --t.hidden;
-                    return;
-                }
-                const auto si = uint32_t(e.where - sites.data());
-                const size_t k = pairing::find_begin(t.stack, t.depth, [&](const auto& s) { return s.site == si; });
-                if (k == pairing::none) return;  // its begin was overwritten
-                // Spans opened inside it and never ended (damaged slots) end here too.
-                while (t.depth >= k) {
-                    write_span(t, t.stack[t.depth - 1], e.ns, false);
-                    --t.depth;
-                }
-                return;
-            }
-            case fmt::kind::instant: {
-                if (!e.where || t.depth == 0) return;
-                open_span& s = t.stack[t.depth - 1];
-                if (s.nevents >= max_events) {
-                    ++s.dropped_events;
-                    return;
-                }
-                const site_text& st = text[size_t(e.where - sites.data())];
-                event_head(s, e.ns, st.name);
-                if (e.nargs) {
-                    s.events += ",\"attributes\":[";
-                    put_args(s.events, e, st);
-                    s.events += ']';
-                }
-                if (st.repeated) {
-                    s.events += ",\"droppedAttributesCount\":";
-                    put_u64(s.events, st.repeated);
-                }
-                s.events += '}';
-                return;
-            }
-            case fmt::kind::crash: {
-                if (!e.crash) return;
-                if (t.depth > 0) {
-                    put_crash(t.stack[t.depth - 1], e);
-                    return;
-                }
-                // No span to hold it: a zero-length span named "crash".
-                if (crash_site == UINT32_MAX) {
-                    crash_site = uint32_t(text.size());
-                    site_text& st = text.emplace_back();
-                    st.name = "\"crash\"";
-                }
-                const uint64_t hash = derive(e.thread, e.ticks, t.begins++);
-                open_span& s = crash_span;
-                s = open_span{};
-                s.site = crash_site;
-                s.start_ns = s.latest_ns = e.ns;
-                s.span_id = derive_span_id(hash);
-                s.trace_hi = mix(hash ^ 0x7472616365u);
-                s.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
-                s.flags = 0x01;
-                put_crash(s, e);
-                write_span(t, s, e.ns, false);
-                return;
-            }
-            case fmt::kind::thread_name: t.name = std::string(e.thread_name); return;
-            default: return;  // counters, task events
-        }
-    });
-    if (r.is_error()) {
-        err = r.err().message();
-        return false;
     }
-    // Spans still open: they end at their thread's last timestamp, innermost first.
-    for (thread_state& t : threads) {
-        while (t.depth > 0) {
-            write_span(t, t.stack[t.depth - 1], t.last_ns, true);
-            --t.depth;
-        }
+
+    void begin_line() {
+        w_.begin_object();
+        w_.key("resourceSpans");
+        w_.begin_array();
+        w_.begin_object();
+        w_.key("resource");
+        w_.begin_object();
+        w_.key("attributes");
+        w_.begin_array();
+        w_.fragment(resource_.view());
+        w_.end_array();
+        w_.end_object();
+        w_.key("scopeSpans");
+        w_.begin_array();
+        w_.begin_object();
+        w_.key("scope");
+        w_.begin_object();
+        w_.key("name");
+        w_.str("blackbox");
+        w_.end_object();
+        w_.key("spans");
+        w_.begin_array();
     }
-    if (in_line) o.b += line_tail;
-    return true;
-}
+    void end_line() {
+        w_.end_array();   // spans
+        w_.end_object();  // the ScopeSpans
+        w_.end_array();
+        w_.end_object();  // the ResourceSpans
+        w_.end_array();
+        w_.end_object();
+        w_.text() += '\n';  // JSON Lines: one TracesData per line
+        in_line_ = 0;
+    }
+
+    // Writes one finished span into the current line.
+    void write_span(const tl::thread& t, open_span& s, int64_t end_ns, bool unfinished) {
+        if (in_line_ == 0) begin_line();
+        char b[32];
+        w_.begin_object();
+        w_.key("traceId");
+        hex(b, s.trace_hi, 16);
+        hex(b + 16, s.trace_lo, 16);
+        w_.escaped(std::string_view(b, 32));
+        w_.key("spanId");
+        w_.escaped(hex(b, s.span_id, 16));
+        if (s.parent_id) {
+            w_.key("parentSpanId");
+            w_.escaped(hex(b, s.parent_id, 16));
+        }
+        if (s.flags) {
+            w_.key("flags");
+            w_.u64(s.flags);
+        }
+        const site_text& st = text_[s.site];
+        w_.key("name");
+        w_.escaped(st.name);
+        w_.key("kind");
+        w_.u64(s.kind);
+        w_.key("startTimeUnixNano");
+        w_.quoted_u64(unix_ns(s.start_ns));
+        w_.key("endTimeUnixNano");
+        w_.quoted_u64(unix_ns(std::max(end_ns, s.latest_ns)));
+        w_.key("attributes");
+        w_.begin_array();
+        w_.fragment(s.attrs.view());
+        w_.fragment(st.fixed);
+        if (st.thread_id) int_attr(w_, "thread.id", t.info->tid);
+        if (st.thread_name && !t.name.empty()) string_attr(w_, "thread.name", t.name);
+        if (unfinished && st.unfinished) {
+            w_.begin_object();
+            w_.key("key");
+            w_.str("bbx.unfinished");
+            w_.key("value");
+            w_.begin_object();
+            w_.key("boolValue");
+            w_.boolean(true);
+            w_.end_object();
+            w_.end_object();
+        }
+        w_.end_array();
+        if (st.repeated) {
+            w_.key("droppedAttributesCount");
+            w_.u64(st.repeated);
+        }
+        if (s.nevents) {
+            w_.key("events");
+            w_.begin_array();
+            w_.fragment(s.events.view());
+            w_.end_array();
+        }
+        if (s.dropped_events) {
+            w_.key("droppedEventsCount");
+            w_.u64(s.dropped_events);
+        }
+        if (s.error) {
+            w_.key("status");
+            w_.begin_object();
+            w_.key("message");
+            w_.str(s.status_message);
+            w_.key("code");
+            w_.u64(2);
+            w_.end_object();
+        }
+        w_.end_object();
+        if (++in_line_ == spans_per_line) end_line();
+        o_.maybe_flush();
+    }
+
+    json_file& o_;
+    json_writer& w_;
+    const capture& c_;
+    const std::vector<site>& sites_;
+    const int64_t offset_;
+    const uint64_t base_rt_;
+    uint64_t seed_ = 0;
+    std::vector<site_text> text_;  // by site index, then the stand-in "crash"
+    uint32_t crash_site_ = 0;
+    json_text resource_;           // the resource's attributes
+    size_t in_line_ = 0;           // spans written to the current line
+    std::vector<std::vector<open_span>> stacks_;  // per thread, by depth in the timeline's open slices
+    std::vector<uint64_t> crash_spans_;            // per thread: "crash" spans so far (they take ordinals)
+    open_span crash_span_;
+    const tl::model* model_ = nullptr;
+};
 
 }  // namespace
 
 bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err) {
-    json_out o(out);
+    json_file o(out);
     const uint64_t base_rt = sources.empty() ? 0 : sources[0].c->start_realtime_ns();
     for (const merge_source& src : sources) {
-        if (!write_source(o, input(*src.c, src.filter), src.offset_ns, src.pid, base_rt, err)) {
+        source_writer sw(o, *src.c, src.offset_ns, src.pid, base_rt);
+        tl::timeline<source_writer> t(*src.c, sw);
+        sw.begin(t);
+        auto r = tl::run(input(*src.c, src.filter), t);
+        if (r.is_error()) {
+            err = r.err().message();
             if (sources.size() > 1) err = src.c->name() + ": " + err;
             return false;
         }
+        sw.end();
     }
-    o.flush();
-    if (!o.failed && std::fflush(out) != 0) o.sys_errno = errno;
-    if (o.failed || o.sys_errno || std::ferror(out)) {
-        err = std::string("write failed: ") + std::strerror(o.sys_errno ? o.sys_errno : EIO);
-        return false;
-    }
-    return true;
+    err = o.finish();
+    return err.empty();
 }
 
 bool write_otlp(const input& in, std::FILE* out, std::string& err) {
