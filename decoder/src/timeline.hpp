@@ -144,6 +144,7 @@ struct model {
     uint64_t flows = 0;                       // flows started
     int64_t first_ns = INT64_MAX, last_ns = INT64_MIN;  // the earliest and latest event (first > last: none)
     uint64_t events = 0;
+    uint64_t task_events = 0;                 // of the task kinds (16..23), task id 0 too
 
     explicit model(const capture& c) : cap(&c), threads(c.threads().size()) {
         for (size_t i = 0; i < threads.size(); ++i) {
@@ -195,6 +196,7 @@ public:
             default: break;
         }
         if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
+        ++task_events;
         if (e.task == 0) {  // "no task": only a resource operation means something without one
             if (e.kind == fmt::kind::resource_op) sink_.resource_op(t, nullptr, e);
             return;
