@@ -402,8 +402,8 @@ public:
         if (how == tl::end_how::cut) poll_cut(t.index);
         else poll_end(s.task, tasks_[s.task], t, ns, await);
     }
-    void lone_end(tl::thread&, const event& e) {
-        if (e.kind != fmt::kind::task_poll_end) return;
+    void lone_end(tl::thread&, tl::slice_kind kind, const event& e) {
+        if (kind != tl::slice_kind::poll) return;
         // Its poll_begin was overwritten: only the suspension is known.
         const tl::task* k = model_->find_task(e.task);
         if (!k) return;

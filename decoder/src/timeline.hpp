@@ -118,7 +118,7 @@ struct sink {
     void slice_begin(thread&, slice&, const event&, std::span<const uint64_t> /*flows_in*/) {}
     // A slice ends (still on top of t.open). await: a poll's await site, from its end event.
     void slice_end(thread&, const slice&, int64_t /*ns*/, end_how, const site* /*await*/) {}
-    void lone_end(thread&, const event&) {}                 // a span_end or poll_end whose begin is not in the capture
+    void lone_end(thread&, slice_kind, const event&) {}     // a span_end or poll_end whose begin is not in the capture
     void identified(thread&, slice&, const event&) {}       // a span_context named this span
     void instant(thread&, const event&) {}
     void counter(thread&, const event&) {}
@@ -291,7 +291,7 @@ private:
         }
         const size_t k = pairing::find_begin(t.open, t.open.size(),
                                              [&](const slice& s) { return s.kind == slice_kind::span && s.where == e.where; });
-        if (k == pairing::none) return sink_.lone_end(t, e);
+        if (k == pairing::none) return sink_.lone_end(t, slice_kind::span, e);
         end_at(t, k, e.ns, nullptr);
     }
 
@@ -319,7 +319,7 @@ private:
         const uint32_t ki = k.index;
         const size_t n = pairing::find_begin(t.open, t.open.size(),
                                              [&](const slice& s) { return s.kind == slice_kind::poll && s.task == ki; });
-        if (n == pairing::none) return sink_.lone_end(t, e);
+        if (n == pairing::none) return sink_.lone_end(t, slice_kind::poll, e);
         end_at(t, n, e.ns, e.where);
     }
 
