@@ -44,6 +44,7 @@
 
 #include "bbx/decoder.hpp"
 #include "json.hpp"
+#include "merge_output.hpp"
 #include "timeline.hpp"
 
 namespace bbx::dec {
@@ -62,28 +63,6 @@ struct site_text {
 };
 
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
-
-// One end of a flow between spans (bbx merge), on a span's begin: the span
-// (thread, its begin's ticks and site id) and the flow's id.
-struct flow_mark {
-    uint32_t thread = 0;
-    uint64_t ticks = 0;
-    uint32_t site = 0;
-    uint64_t id = 0;
-    bool start = false;  // "s"; else "f"
-};
-bool same_span_before(const flow_mark& a, const flow_mark& b) {
-    if (a.thread != b.thread) return a.thread < b.thread;
-    if (a.ticks != b.ticks) return a.ticks < b.ticks;
-    return a.site < b.site;
-}
-
-// ns + d, saturated: a damaged clock must not wrap around.
-int64_t shifted(int64_t ns, int64_t d) {
-    int64_t r;
-    if (!__builtin_add_overflow(ns, d, &r)) return r;
-    return d > 0 ? INT64_MAX : INT64_MIN;
-}
 
 // A number as decimal text, on the stack.
 struct decimal {
@@ -222,8 +201,7 @@ public:
         site_event(t, e, ns, "B");
         if (!marks_.empty()) {
             // Flows of bbx merge that start or end on this span.
-            auto m = std::equal_range(marks_.begin(), marks_.end(), flow_mark{t.index, e.ticks, e.where->id, 0, false},
-                                      same_span_before);
+            auto m = marks_on(marks_, t.index, e.ticks, e.where->id);
             for (auto i = m.first; i != m.second; ++i) flow_event("rpc", "rpc", i->start ? "s" : "f", i->id, ns, t);
         }
         o_.maybe_flush();
@@ -484,14 +462,7 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     shared_out so(out);
     json_writer& w = so.f.w();
     // Span flows take ids 1 .. flows.size(); wake flows follow.
-    std::vector<std::vector<flow_mark>> marks(sources.size());
-    for (size_t k = 0; k < flows.size(); ++k) {
-        const span_key& f = flows[k].from;
-        const span_key& t = flows[k].to;
-        if (f.source < sources.size()) marks[f.source].push_back({f.thread, f.ticks, f.site, k + 1, true});
-        if (t.source < sources.size()) marks[t.source].push_back({t.thread, t.ticks, t.site, k + 1, false});
-    }
-    for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
+    const auto marks = flow_marks(sources.size(), flows, [](size_t k) { return uint64_t(k + 1); });
     so.flows = flows.size();
     w.begin_object();
     w.key("traceEvents");

@@ -64,6 +64,7 @@
 
 #include "bbx/decoder.hpp"
 #include "json.hpp"
+#include "merge_output.hpp"
 #include "timeline.hpp"
 
 namespace bbx::dec {
@@ -191,13 +192,6 @@ struct open_span {
     json_text events;          // span events: Event elements
     uint32_t nevents = 0, dropped_events = 0;
 };
-
-// ns + d, saturated: a damaged clock must not wrap around.
-int64_t shifted(int64_t ns, int64_t d) {
-    int64_t r;
-    if (!__builtin_add_overflow(ns, d, &r)) return r;
-    return d > 0 ? INT64_MAX : INT64_MIN;
-}
 
 // Writes one capture's spans into the file, on lines of their own (its
 // resource). Its times plus offset_ns are ns after base_rt (Unix ns).

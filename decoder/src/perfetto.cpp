@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "merge_output.hpp"
 #include "timeline.hpp"
 
 namespace bbx::dec {
@@ -279,28 +280,6 @@ struct site_state {
 };
 
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
-
-// One end of a flow between spans (bbx merge), on a span's begin: the span
-// (thread, its begin's ticks and site id) and the flow's id.
-struct flow_mark {
-    uint32_t thread = 0;
-    uint64_t ticks = 0;
-    uint32_t site = 0;
-    uint64_t id = 0;
-    bool start = false;  // flow_ids; else terminating_flow_ids
-};
-bool same_span_before(const flow_mark& a, const flow_mark& b) {
-    if (a.thread != b.thread) return a.thread < b.thread;
-    if (a.ticks != b.ticks) return a.ticks < b.ticks;
-    return a.site < b.site;
-}
-
-// ns + d, saturated: a damaged clock must not wrap around.
-int64_t shifted(int64_t ns, int64_t d) {
-    int64_t r;
-    if (!__builtin_add_overflow(ns, d, &r)) return r;
-    return d > 0 ? INT64_MAX : INT64_MIN;
-}
 
 // One capture's part of the output.
 struct source_args {
@@ -676,8 +655,7 @@ private:
         // Flows of bbx merge that start or end on this span.
         auto marks = std::make_pair(src_.marks.end(), src_.marks.end());
         if (type == track_event::slice_begin && !src_.marks.empty()) {
-            marks = std::equal_range(src_.marks.begin(), src_.marks.end(),
-                                     flow_mark{t.index, e.ticks, e.where->id, 0, false}, same_span_before);
+            marks = marks_on(src_.marks, t.index, e.ticks, e.where->id);
             room += 16 * size_t(marks.second - marks.first);
         }
         pb w = o_.reserve(room);
@@ -775,15 +753,8 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
 bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
                     std::string& err) {
     out_buffer o(out);
-    std::vector<std::vector<flow_mark>> marks(sources.size());
-    for (size_t k = 0; k < flows.size(); ++k) {
-        const uint64_t id = mix(0x7270632d666c6f77ull ^ mix(k + 1));  // "rpc-flow"
-        const span_key& f = flows[k].from;
-        const span_key& t = flows[k].to;
-        if (f.source < sources.size()) marks[f.source].push_back({f.thread, f.ticks, f.site, id, true});
-        if (t.source < sources.size()) marks[t.source].push_back({t.thread, t.ticks, t.site, id, false});
-    }
-    for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
+    // A span flow's id: "rpc-flow" and its number, mixed.
+    const auto marks = flow_marks(sources.size(), flows, [](size_t k) { return mix(0x7270632d666c6f77ull ^ mix(k + 1)); });
     const uint64_t base_boot = sources.empty() ? 0 : sources[0].c->start_boottime_ns();
     uint32_t seq = 1;
     for (size_t i = 0; i < sources.size(); ++i) {
