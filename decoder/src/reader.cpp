@@ -14,6 +14,7 @@
 
 #include "bbx/decoder.hpp"
 #include "bbx_meta_generated.h"
+#include "container_reader.hpp"
 
 namespace bbx::dec {
 
@@ -94,7 +95,8 @@ inline int64_t ns_since(uint64_t ticks, uint64_t anchor, double ns_per_tick) {
 }  // namespace
 
 capture::~capture() {
-    if (map_) munmap(map_, size_);
+    box_.reset();  // (before the bytes it inflates from)
+    if (map_) munmap(map_, map_size_);
 }
 
 result<std::shared_ptr<capture>> capture::open(const std::string& path) {
@@ -121,6 +123,7 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
             return fail(errc::io, 0, std::string("cannot map: ") + std::strerror(e));
         }
         c->map_ = m;
+        c->map_size_ = c->size_;
         c->data_ = static_cast<const unsigned char*>(m);
     }
     close(fd);
@@ -275,6 +278,15 @@ result<bool> capture::parse() {
     }
     ns_per_tick_ = 1e9 / hdr_.fit_hz;
 
+    // A container's image: the header (chunk 0) is good; now every other
+    // chunk's unpacked bytes are checked, and the ring table and metadata
+    // inflated to be read.
+    if (box_) {
+        if (auto r = box_->check_chunks(); r.is_error()) return r;
+        const uint64_t table_end = h.ring_table_offset + uint64_t(h.rings_used) * fmt::ring_descriptor_size;
+        if (auto r = box_->keep(0, std::max(table_end, h.meta_offset + h.meta_used)); r.is_error()) return r;
+    }
+
     // Metadata records.
     std::unordered_map<uint32_t, size_t> by_id;
     std::vector<std::string> thread_names(h.ring_count);
@@ -415,13 +427,60 @@ struct ring_cursor {
     event ev;
     unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
     crash_info crash;
+    // The slots that may be read: [win_lo, win_lo + win_n), slot i at
+    // win_base + (i - win_lo) * 32. A ring file: all of them, in place. A
+    // container: those of the chunk the cursor is in, pinned (inflated) while
+    // it reads them; a zero chunk's slots, a page at a time, from a page of
+    // zeros (an image page read is a page allocated, zero or not).
+    capture::container_reader* box = nullptr;
+    uint64_t ring_offset = 0;  // of slot 0 in the image
+    uint64_t win_lo = 0, win_n = UINT64_MAX;
+    const unsigned char* win_base = nullptr;
+    uint32_t pinned = UINT32_MAX;
+
+    [[gnu::always_inline]] const unsigned char* slot_at(uint64_t at) {
+        const uint64_t i = at & mask;
+        if (i - win_lo >= win_n) [[unlikely]] return enter_chunk(i);
+        return win_base + (i - win_lo) * fmt::slot_size;
+    }
+
+    // The cursor moves into another chunk of a container: it is inflated and
+    // pinned before the last one is let go. If it cannot be, the slot reads
+    // as zero (torn) and the pass reports the container's error.
+    [[gnu::noinline, gnu::cold]] const unsigned char* enter_chunk(uint64_t i) {
+        alignas(8) static const unsigned char zero_page[4096] = {};
+        const uint64_t off = ring_offset + i * fmt::slot_size;
+        const uint32_t k = box->chunk_of(off);
+        const unsigned char* bytes = box->chunks[k].packed ? box->pin(k) : nullptr;
+        if (!bytes) {
+            // A zero chunk (or one that could not be inflated): zeros, a page of slots at a time.
+            leave_chunk();
+            win_lo = i & ~uint64_t(4096 / fmt::slot_size - 1);
+            win_n = std::min<uint64_t>(4096 / fmt::slot_size, mask + 1 - win_lo);
+            win_base = zero_page;
+            return zero_page + (i - win_lo) * fmt::slot_size;
+        }
+        leave_chunk();
+        pinned = k;
+        const uint64_t ring_end = ring_offset + (mask + 1) * fmt::slot_size;
+        const uint64_t lo = std::max(box->chunk_start(k), ring_offset);
+        const uint64_t hi = std::min(box->chunk_start(k) + box->info.chunk_size, ring_end);
+        win_lo = (lo - ring_offset) / fmt::slot_size;
+        win_n = (hi - lo) / fmt::slot_size;
+        win_base = bytes + (lo - box->chunk_start(k));
+        return win_base + (i - win_lo) * fmt::slot_size;
+    }
+    void leave_chunk() {
+        if (pinned != UINT32_MAX) box->unpin(pinned);
+        pinned = UINT32_MAX;
+    }
 
     // Copies slot `at` if its stamp says it holds position `at`: stamp,
     // load-acquire; the other three words; acquire fence; the stamp again.
     // `newer` says a failed slot holds a later lap (the writer overwrote it
     // as we read).
-    [[gnu::always_inline]] bool read_slot(uint64_t at, uint64_t out[4], bool& newer) const {
-        const unsigned char* s = slots + (at & mask) * fmt::slot_size;
+    [[gnu::always_inline]] bool read_slot(uint64_t at, uint64_t out[4], bool& newer) {
+        const unsigned char* s = slot_at(at);
         uint64_t s1 = load_acquire<uint64_t>(s);
         out[1] = load<uint64_t>(s + 8);
         out[2] = load<uint64_t>(s + 16);
@@ -742,8 +801,14 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
     for (size_t i = 0; i < n; ++i) {
         ring_cursor& c = cursors[i];
         c.ctx = &ctx;
-        c.slots = data_ + rings_offset_ + uint64_t(threads_[i].ring) * hdr_.ring_size;
+        c.ring_offset = rings_offset_ + uint64_t(threads_[i].ring) * hdr_.ring_size;
+        c.slots = data_ + c.ring_offset;
+        c.win_base = c.slots;
         c.mask = nslots - 1;
+        if (box_) {  // a container: nothing of the ring is inflated yet
+            c.box = box_.get();
+            c.win_n = 0;
+        }
         // Re-read the live write position: the writer may have gone on since open().
         const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
         c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
@@ -770,6 +835,7 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
             t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
         }
     }
+    for (size_t i = 0; i < n; ++i) cursors[i].leave_chunk();
     for (size_t i = 0; i < n; ++i) {
         const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
         ring_stats& s = stats.threads[i];
@@ -781,6 +847,7 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
         uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
         s.overwritten = s.events_written > seen ? s.events_written - seen : 0;
     }
+    if (box_ && box_->failed) return box_->first_error;  // a chunk that could not be read
     return stats;
 }
 

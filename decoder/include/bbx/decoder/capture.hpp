@@ -185,12 +185,21 @@ class capture {
 public:
     // Maps and validates a ring file: header, ring table and metadata. A file
     // whose writer still runs is fine: events are validated as they are read.
-    // A capture container (bbx snapshot) is unpacked into memory first, every
-    // chunk's sizes and checksums checked; an error inside its image names
-    // the image offset and the file offset of the chunk that holds it.
+    // Only a regular file is read: a FIFO, a device or a directory is an
+    // error at once (opened without blocking). A capture container (bbx
+    // snapshot) is checked whole first (every chunk's sizes and checksums,
+    // the ring file's header before any other chunk is inflated), then its
+    // image is inflated chunk by chunk as passes read it: it costs the chunks
+    // in use, not the image. An error inside its image names the image offset
+    // and the file offset of the chunk that holds it.
     static result<std::shared_ptr<capture>> open(const std::string& path);
     // The same from bytes in memory (fuzzing, tests). The bytes are copied.
     static result<std::shared_ptr<capture>> from_bytes(const uint8_t* data, size_t size, std::string name = "<memory>");
+    // The same from a stream (standard input): read as far as the magic, then
+    // the header, then exactly the size the header declares, so that a
+    // stream that is not a capture, or runs on past its capture, is rejected
+    // as soon as that shows, never read to its end. name: for messages.
+    static result<std::shared_ptr<capture>> from_fd(int fd, std::string name);
 
     ~capture();
     capture(const capture&) = delete;
@@ -208,8 +217,9 @@ public:
     // Takes the capture's image as a snapshot does (from a live ring file
     // each slot under its sequence lock: a slot being written shows as torn,
     // never mixed) and packs it into a capture container, handing its bytes
-    // in order to sink (return false to stop: an io error). Allocates one
-    // image of the file's size. container.cpp.
+    // in order to sink (return false to stop: an io error). A ring file costs
+    // one image of its size; a container is packed again chunk by chunk.
+    // container.cpp.
     result<snapshot_stats> write_container(const std::function<bool(const void*, size_t)>& sink,
                                            const snapshot_options& opt = {}) const;
 
@@ -227,15 +237,19 @@ public:
     // counted, not fatal. (Filtered passes: read_events in filter.hpp.)
     result<read_stats> for_each_event(const event_fn& fn) const;
 
+    struct container_reader;  // container_reader.hpp
+
 private:
     capture() = default;
     result<bool> parse();
-    result<bool> open_image();  // container.cpp: unpacks a capture container, then parse()
+    result<bool> open_image();  // container.cpp: reads a capture container's index, then parse()
     container_info container_;
+    std::unique_ptr<container_reader> box_;  // a capture container: its chunks, inflated as read
     std::string name_;
     const unsigned char* data_ = nullptr;
     uint64_t size_ = 0;
     void* map_ = nullptr;           // when mapped from a file
+    uint64_t map_size_ = 0;
     std::vector<unsigned char> own_; // when copied from memory
     header_info hdr_;
     std::vector<site> sites_;
