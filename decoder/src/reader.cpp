@@ -12,7 +12,10 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <lz4.h>
+
 #include "bbx/decoder.hpp"
+#include "bbx/capture.hpp"
 #include "bbx_meta_generated.h"
 #include "container_reader.hpp"
 
@@ -99,8 +102,24 @@ capture::~capture() {
     if (map_) munmap(map_, map_size_);
 }
 
+namespace {
+
+// What a file that is not a regular file is, for the error.
+const char* file_type(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+}  // namespace
+
 result<std::shared_ptr<capture>> capture::open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; only a regular
+    // file is read, which O_NONBLOCK does not change.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return fail(errc::io, 0, std::string("cannot open: ") + std::strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -110,7 +129,7 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(errc::io, 0, "not a regular file");
+        return fail(errc::io, 0, std::string("not a regular file (") + file_type(st.st_mode) + ")");
     }
     std::shared_ptr<capture> c(new capture());
     c->name_ = path;
@@ -130,6 +149,81 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
     auto r = c->open_image();  // a capture container is unpacked first
     if (r.is_error()) return r.err();
     return c;
+}
+
+namespace {
+
+// Reads until `want` bytes are in buf or the stream ends; false on a read error.
+bool read_upto(int fd, std::vector<uint8_t>& buf, uint64_t want) {
+    while (buf.size() < want) {
+        const size_t step = size_t(std::min<uint64_t>(want - buf.size(), uint64_t(1) << 20));
+        const size_t at = buf.size();
+        buf.resize(at + step);
+        const ssize_t n = ::read(fd, buf.data() + at, step);
+        if (n < 0 && errno == EINTR) {
+            buf.resize(at);
+            continue;
+        }
+        if (n < 0) {
+            buf.resize(at);
+            return false;
+        }
+        buf.resize(at + size_t(n));
+        if (n == 0) break;
+    }
+    return true;
+}
+
+}  // namespace
+
+result<std::shared_ptr<capture>> capture::from_fd(int fd, std::string name) {
+    // The stream is read in steps, each as far as what was read so far says
+    // a capture goes: the magic, the header, then the size it declares (+1
+    // byte, to find a stream that runs on). The capture is then read from
+    // those bytes as from any others, which names what was wrong.
+    std::vector<uint8_t> buf;
+    auto failed_read = [&] {
+        return error{errc::io, buf.size(), std::string("cannot read: ") + std::strerror(errno)};
+    };
+    auto bytes = [&] { return from_bytes(buf.data(), buf.size(), name); };
+    if (!read_upto(fd, buf, 8)) return failed_read();
+    if (buf.size() < 8) return bytes();  // a cut magic, or none
+    const bool ring = std::memcmp(buf.data(), fmt::ring_magic, 8) == 0;
+    const bool box = std::memcmp(buf.data(), fmt::container_magic, 8) == 0;
+    if (!ring && !box) return bytes();  // not a capture: rejected after 8 bytes
+    if (ring) {
+        if (!read_upto(fd, buf, fmt::header_size)) return failed_read();
+        if (buf.size() < fmt::header_size) return bytes();
+        // A valid header: read what it declares (parse() checked every field
+        // the size comes from, else its error is the answer).
+        auto head = bytes();
+        if (!head.is_error() || head.err().code != errc::truncated || head.err().offset != buf.size()) return head;
+        uint64_t file_size;
+        std::memcpy(&file_size, buf.data() + offsetof(fmt::file_header, file_size), 8);
+        if (!read_upto(fd, buf, file_size + 1)) return failed_read();
+        return bytes();
+    }
+    // A container: its header, then chunk by chunk, each as large as its
+    // header declares (at most LZ4's bound of a chunk, checked before).
+    if (!read_upto(fd, buf, fmt::container_header_size)) return failed_read();
+    if (buf.size() < fmt::container_header_size) return bytes();
+    auto head = bytes();
+    if (!head.is_error() || head.err().code != errc::truncated) return head;  // a bad container header
+    fmt::container_header h;
+    std::memcpy(&h, buf.data(), sizeof h);
+    const uint64_t most = uint64_t(LZ4_COMPRESSBOUND(h.chunk_size));
+    for (uint32_t k = 0; k < h.chunk_count; ++k) {
+        const size_t at = buf.size();
+        if (!read_upto(fd, buf, at + fmt::chunk_header_size)) return failed_read();
+        if (buf.size() < at + fmt::chunk_header_size) return bytes();
+        fmt::chunk_header c;
+        std::memcpy(&c, buf.data() + at, sizeof c);
+        if (c.packed_size > most) return bytes();  // named by the checks, at this chunk
+        if (!read_upto(fd, buf, buf.size() + c.packed_size)) return failed_read();
+        if (buf.size() < at + fmt::chunk_header_size + c.packed_size) return bytes();
+    }
+    if (!read_upto(fd, buf, buf.size() + 1)) return failed_read();
+    return bytes();
 }
 
 result<std::shared_ptr<capture>> capture::from_bytes(const uint8_t* data, size_t size, std::string name) {

@@ -257,15 +257,9 @@ using capture_ptr = std::shared_ptr<bbx::dec::capture>;
 
 // Opens FILE (or reads standard input); on failure prints the error and returns null.
 capture_ptr open_input(const std::string& file) {
-    bbx::dec::result<capture_ptr> r = [&]() -> bbx::dec::result<capture_ptr> {
-        if (file != "-") return bbx::dec::capture::open(file);
-        std::vector<uint8_t> data;
-        uint8_t buf[1 << 16];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) data.insert(data.end(), buf, buf + n);
-        if (std::ferror(stdin)) return bbx::dec::error{bbx::dec::errc::io, data.size(), "cannot read standard input"};
-        return bbx::dec::capture::from_bytes(data.data(), data.size(), "-");
-    }();
+    // Standard input is read only as far as a capture goes (capture::from_fd).
+    bbx::dec::result<capture_ptr> r =
+        file == "-" ? bbx::dec::capture::from_fd(0, "-") : bbx::dec::capture::open(file);
     if (r.is_error()) {
         std::fprintf(stderr, "bbx: %s: %s\n", file == "-" ? "<stdin>" : file.c_str(), r.err().message().c_str());
         return nullptr;
