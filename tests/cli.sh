@@ -178,6 +178,12 @@ expect_exit 2 "merge --thread nobody" $BBX merge "$T/p.bbx" "$T/p.bbx" --to chro
 grep -q "^bbx: --thread: no capture has a thread 'nobody'" "$T/err" && ok "merge names the thread no capture has" \
     || bad "merge unknown thread: $(head -1 "$T/err")"
 
+# --symbols: a program that cannot be read is an error only when there is a crash to symbolise.
+expect_exit 0 "info --symbols with no program file and no crash record" $BBX info --symbols "$T/no-such-program" tests/golden/ok/minimal.bbx
+expect_exit 1 "dump --symbols with no program file and a crash record" $BBX dump --symbols "$T/no-such-program" tests/outputs/inputs/seed-crash.bbx
+grep -q "^bbx: $T/no-such-program: cannot open: No such file or directory" "$T/err" && ok "the missing program is named" \
+    || bad "missing program: $(cat "$T/err")"
+
 # Writing to a device goes straight to it: a rename over /dev/null would replace the device.
 "$BBX" convert tests/golden/ok/all_kinds.bbx --to chrome -o /dev/null >/dev/null 2>&1
 if [ -c /dev/null ]; then ok "convert -o /dev/null leaves /dev/null a device"; else bad "/dev/null is no longer a character device"; fi

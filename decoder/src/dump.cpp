@@ -64,7 +64,7 @@ size_t utf8_seq(const unsigned char* p, size_t n) {
 }
 
 // Strings are quoted, with \" and \\ escaped; valid UTF-8 shows as it is,
-// control characters and bytes that are not valid UTF-8 as \xNN.
+// control characters (C0, DEL, C1) and bytes that are not valid UTF-8 as \xNN.
 void put_quoted(std::string& o, std::string_view s) {
     o += '"';
     auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -77,8 +77,8 @@ void put_quoted(std::string& o, std::string_view s) {
         } else if (c >= 0x20 && c < 0x7f) {
             o += char(c);
             ++i;
-        } else if (size_t n = c >= 0x80 ? utf8_seq(p + i, s.size() - i) : 0) {
-            o.append(s.data() + i, n);
+        } else if (size_t n = c >= 0x80 ? utf8_seq(p + i, s.size() - i) : 0; n && !(c == 0xc2 && p[i + 1] < 0xa0)) {
+            o.append(s.data() + i, n);  // (a C1 control, U+0080 .. U+009F, is \xNN as the bytes of no character)
             i += n;
         } else {
             char b[8];

@@ -66,7 +66,7 @@ void json_escape_into(Out& out, std::string_view s) {
         size_t run = i;
         while (run < n) {
             const auto c = static_cast<unsigned char>(s[run]);
-            if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
             ++run;
         }
         if (run != i) {
@@ -79,14 +79,21 @@ void json_escape_into(Out& out, std::string_view s) {
             out.push_back('\\');
             out.push_back(char(c));
             ++i;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c == 0x7f) {
             const char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             out.append(esc, 6);
             ++i;
         } else {
             size_t bad = 0;
             const size_t len = sequence_at(s, i, &bad);
-            if (len) {
+            if (len == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
+                // C1 controls (U+0080 .. U+009F: CSI and friends) escaped too,
+                // so that no JSON output sent to a terminal can steer it.
+                const auto c1 = static_cast<unsigned char>(s[i + 1]);
+                const char esc[6] = {'\\', 'u', '0', '0', hex[c1 >> 4], hex[c1 & 15]};
+                out.append(esc, 6);
+                i += 2;
+            } else if (len) {
                 out.append(s.data() + i, len);
                 i += len;
             } else {

@@ -372,16 +372,29 @@ int make_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<const 
 }
 
 // --symbols: the executable to read (given, or the one the capture names),
-// checked before any output. On failure prints the error and returns false.
-bool symbols_for(const options& o, const bbx::dec::capture& c, bbx::dec::crash_options& co) {
+// checked before any output. When it cannot be read and the events the verb
+// reads hold no crash record, there is nothing to symbolise: the verb goes
+// on without it. On failure prints the error (the path escaped: it may come
+// from the capture) and returns false.
+bool symbols_for(const options& o, const bbx::dec::input& in, bbx::dec::crash_options& co) {
     if (!o.symbols) return true;
-    co.symbols = o.symbols_exe.empty() ? c.header().exe_path : o.symbols_exe;
+    co.symbols = o.symbols_exe.empty() ? in.cap->header().exe_path : o.symbols_exe;
+    bool crashes = false;
+    auto any_crash = [&] {
+        auto r = in.read([&](const bbx::dec::event& e) { crashes = crashes || e.kind == bbx::format::kind::crash; });
+        return r.is_error() || crashes;  // (a read error: the verb will name it)
+    };
     if (co.symbols.empty()) {
+        if (!any_crash()) return true;
         std::fprintf(stderr, "bbx: %s: the capture names no executable: give --symbols PROGRAM\n", o.file.c_str());
         return false;
     }
     auto s = bbx::dec::symbolizer::open(co.symbols);
     if (s.is_error()) {
+        if (!any_crash()) {
+            co.symbols.clear();
+            return true;
+        }
         std::fprintf(stderr, "bbx: %s\n", s.err().what.c_str());
         return false;
     }
@@ -397,7 +410,7 @@ int cmd_info(int argc, char** argv) {
     filter_ptr f;
     if (int rc = make_filter(o.filter, *c, o.file, usage_info, f)) return rc;
     bbx::dec::crash_options co;
-    if (!symbols_for(o, *c, co)) return 1;
+    if (!symbols_for(o, {*c, f.get()}, co)) return 1;
     if (!o.filter.empty())
         std::printf("%-12s%s (counts, span and threads: the events that pass)\n", "filtered", o.filter.describe().c_str());
     std::string err;
@@ -417,7 +430,7 @@ int cmd_dump(int argc, char** argv) {
     filter_ptr f;
     if (int rc = make_filter(o.filter, *c, o.file, usage_dump, f)) return rc;
     bbx::dec::crash_options co;
-    if (!symbols_for(o, *c, co)) return 1;
+    if (!symbols_for(o, {*c, f.get()}, co)) return 1;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
