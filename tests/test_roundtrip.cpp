@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -272,6 +273,28 @@ TEST_CASE("start rejects sizes out of range") {
     CHECK(bbx::start(cfg).status == bbx::start_status::bad_config);
     cfg.max_threads = 4;
     CHECK(bbx::start(cfg).status == bbx::start_status::open_failed);
+}
+
+TEST_CASE("start refuses a path longer than it can hold, rather than create the file its prefix names") {
+    // dir/././.../aaaa...: cut at 4095 bytes it would still name a file in dir.
+    const std::string dir = "/tmp/bbx-test-" + std::to_string(getpid()) + "-longpath";
+    REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+    std::string path = dir + "/";
+    while (path.size() < 4095 - 10) path += "./";
+    const std::string prefix_name = std::string(4095 - path.size(), 'a');
+    path += std::string(100, 'a');
+    REQUIRE(path.size() > 4096);
+    bbx::config cfg;
+    cfg.path = path.c_str();
+    const bbx::start_result r = bbx::start(cfg);
+    CHECK(!r.ok());
+    CHECK(r.status == bbx::start_status::open_failed);
+    CHECK(r.sys_errno == ENAMETOOLONG);
+    if (r.ok()) bbx::stop();
+    const std::string prefix_file = dir + "/" + prefix_name;
+    CHECK(access(prefix_file.c_str(), F_OK) != 0);  // nothing was made at the 4095-byte prefix
+    unlink(prefix_file.c_str());
+    rmdir(dir.c_str());
 }
 
 TEST_CASE("a reader running beside 2 writers never returns a torn event as valid") {

@@ -517,6 +517,8 @@ start_result start_locked(const config& cfg, bool anonymous) {
         std::fclose(f);
     }
     if (!comm[0]) std::strcpy(comm, "program");
+    // A path it cannot hold is refused: cut short, it would name another file.
+    if (cfg.path && std::strlen(cfg.path) >= sizeof g.path) return {start_status::open_failed, ENAMETOOLONG};
     if (cfg.path) std::snprintf(g.path, sizeof g.path, "%s", cfg.path);
     else std::snprintf(g.path, sizeof g.path, "./%s.%d.bbx", comm, int(getpid()));
 
