@@ -7,6 +7,8 @@
 #     test-unit         doctest suites (format, recorder, decoder, converters)
 #     test-golden       the spec's test vectors in tests/golden/
 #     test-outputs      every verb's output for real captures, pinned in tests/outputs/
+#     test-hostile      crafted inputs (LZ4 bombs, FIFOs, stdin, escapes, huge lengths, cut
+#                       files) through every verb: exit 0/1 with a message, bounded memory, no hang
 #     test-gating       a compiled-out event leaves no code and no strings
 #     test-fuzz-replay  every fuzz corpus file through the fuzz entry points
 #     test-bench-smoke  each benchmark binary runs a tiny iteration count
@@ -46,8 +48,9 @@ EXAMPLES := $(B)/examples/pipeline $(B)/examples/async/service
 UNIT := $(B)/tests/unit
 CRASH_CHILD := $(B)/tests/crash_child
 RPC_PEER := $(B)/tests/rpc_peer
+HOSTILE := $(B)/tests/hostile
 
-.PHONY: all deps check-deps demo test test-unit test-golden test-outputs test-gating test-fuzz-replay test-bench-smoke bench clean
+.PHONY: all deps check-deps demo test test-unit test-golden test-outputs test-hostile test-gating test-fuzz-replay test-bench-smoke bench clean
 all: check-deps $(BBX) $(LIBREC) $(EXAMPLES)
 
 deps:
@@ -106,10 +109,15 @@ $(RPC_PEER): $(B)/obj/tests/programs/rpc_peer.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
+# The hostile-input suite (tests/hostile/hostile.cpp): makes its cases, runs bbx on each.
+$(HOSTILE): $(B)/obj/tests/hostile/hostile.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+
 demo: check-deps $(BBX) $(EXAMPLES) $(RPC_PEER)
 	@sh examples/demo.sh $(B)
 
-test: check-deps $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD)
+test: check-deps $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD) $(HOSTILE)
 	@sh tests/run.sh $(B)
 
 test-unit: check-deps $(UNIT)
@@ -118,6 +126,8 @@ test-golden: check-deps $(BBX)
 	@sh tests/run.sh $(B) golden
 test-outputs: check-deps $(BBX)
 	@sh tests/run.sh $(B) outputs
+test-hostile: check-deps $(BBX) $(HOSTILE)
+	@sh tests/run.sh $(B) hostile
 test-gating: check-deps
 	@sh tests/run.sh $(B) gating
 test-fuzz-replay: check-deps $(BBX)

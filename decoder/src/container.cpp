@@ -56,8 +56,9 @@ struct anonymous_map {
 std::string chunk_name(uint32_t k, uint32_t n) { return "chunk " + std::to_string(k) + " of " + std::to_string(n); }
 
 // What may be resident at once beyond the container itself: with the
-// container's own bytes that keeps a reader within 2x the file + 64 MiB.
-constexpr uint64_t inflated_allowance = uint64_t(64) << 20;
+// container's own bytes and the reader's own state (16 MiB), that keeps a
+// reader within 2x the file + 64 MiB.
+constexpr uint64_t inflated_allowance = uint64_t(48) << 20;
 
 }  // namespace
 
@@ -205,7 +206,7 @@ const unsigned char* capture::container_reader::pin(uint32_t k) {
             if (!failed)
                 first_error = fail(errc::corrupt, c.file_offset,
                                    chunk_name(k, info.chunks) + ": reading it needs more than " + std::to_string(budget) +
-                                       " bytes of inflated chunks at once (64 MiB + the file's size)");
+                                       " bytes of inflated chunks at once (48 MiB + the file's size)");
             failed = true;
             return nullptr;
         }

@@ -9,7 +9,7 @@
 // The rings' chunks are inflated as readers reach them (pin), each into a
 // buffer of its own, which goes back to a pool when no reader is in the chunk
 // any more (unpin). So the memory a container costs is the chunks in use at
-// once, at most 64 MiB + the container's own size (an error past that),
+// once, at most 48 MiB + the container's own size (an error past that),
 // however far its image would inflate. Zero chunks are never inflated nor
 // read in the image: readers take zeros for them.
 #pragma once

@@ -909,7 +909,9 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
         c.pos = c.end > nslots ? c.end - nslots : 0;
         c.st = &stats.threads[i];
         c.ev.thread = uint32_t(i);
-        heads[i] = c.next() ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
+        const bool any = c.next();
+        if (!any) c.leave_chunk();  // an exhausted cursor holds no chunk of a container
+        heads[i] = any ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
     }
     // k-way merge on (ticks, thread).
     if (n > 0) {
@@ -926,6 +928,7 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
                 fn(c.ev);
                 more = c.next();
             } while (more && (c.ev.ticks < bound_ticks || (c.ev.ticks == bound_ticks && r_first)));
+            if (!more) c.leave_chunk();
             t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
         }
     }

@@ -255,6 +255,13 @@ std::string parse(int argc, char** argv, options& o, bool allow_to, bool allow_o
 
 using capture_ptr = std::shared_ptr<bbx::dec::capture>;
 
+// How messages name an input file.
+std::string input_name(const std::string& file) { return file == "-" ? "<stdin>" : file; }
+
+// Whether a writer failed reading its capture (not writing its output: those
+// errors say "write failed").
+bool read_error(bool ok, const std::string& err) { return !ok && !err.empty() && err.rfind("write failed", 0) != 0; }
+
 // Opens FILE (or reads standard input); on failure prints the error and returns null.
 capture_ptr open_input(const std::string& file) {
     // Standard input is read only as far as a capture goes (capture::from_fd).
@@ -436,7 +443,9 @@ int cmd_dump(int argc, char** argv) {
     std::string err;
     bool ok = bbx::dec::write_dump({*c, f.get()}, out.f, err, co);
     if (!out.finish(ok)) {
-        std::fprintf(stderr, "bbx: %s: %s\n", o.out.empty() ? "<stdout>" : o.out.c_str(), err.empty() ? "write failed" : err.c_str());
+        // A capture that could not be read is named, else the output.
+        const std::string who = read_error(ok, err) ? input_name(o.file) : o.out.empty() ? "<stdout>" : o.out;
+        std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
     return 0;
@@ -467,7 +476,8 @@ int cmd_convert(int argc, char** argv) {
               : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err)
                                  : bbx::dec::write_chrome(in, out.f, err);
     if (!out.finish(ok)) {
-        std::fprintf(stderr, "bbx: %s: %s\n", o.out.c_str(), err.empty() ? "write failed" : err.c_str());
+        const std::string who = read_error(ok, err) ? input_name(o.file) : o.out == "-" ? "<stdout>" : o.out;
+        std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
     return 0;
