@@ -673,7 +673,10 @@ TEST_CASE("json_escape escapes quotes, backslashes and control characters") {
     CHECK(s == "a\\\"b\\\\c/d");
     s.clear();
     bbx::dec::json_escape(s, std::string_view("\x01\n\t\x1f\0\x7f", 6));
-    CHECK(s == "\\u0001\\u000a\\u0009\\u001f\\u0000\x7f");
+    CHECK(s == "\\u0001\\u000a\\u0009\\u001f\\u0000\\u007f");  // DEL too (it was passed through before)
+    s.clear();
+    bbx::dec::json_escape(s, "\xc2\x9b\xc2\x80\xc2\x9f\xc2\xa0");  // C1 controls; U+00A0 is not one
+    CHECK(s == "\\u009b\\u0080\\u009f\xc2\xa0");
     s = "keep:";
     bbx::dec::json_escape(s, "x");
     CHECK(s == "keep:x");  // appends
