@@ -184,6 +184,15 @@ expect_exit 1 "dump --symbols with no program file and a crash record" $BBX dump
 grep -q "^bbx: $T/no-such-program: cannot open: No such file or directory" "$T/err" && ok "the missing program is named" \
     || bad "missing program: $(cat "$T/err")"
 
+# OTLP with nothing to export: an output with no lines, said on stderr, exit 0.
+expect_exit 0 "convert --to otlp of a capture with no spans or tasks" $BBX convert tests/golden/ok/minimal.bbx --to otlp -o "$T/empty.jsonl"
+[ -e "$T/empty.jsonl" ] && [ ! -s "$T/empty.jsonl" ] && ok "the OTLP output is there, with no lines" || bad "empty OTLP output"
+grep -qx "bbx: tests/golden/ok/minimal.bbx: nothing to export to OTLP: no spans, tasks or crash records; the output has no lines" "$T/err" \
+    && ok "nothing to export is said on stderr" || bad "nothing to export: $(cat "$T/err")"
+expect_exit 0 "convert --to otlp filtered down to nothing" $BBX convert "$T/p.bbx" --to otlp -o "$T/none.jsonl" --name '^no such span$'
+grep -q "nothing to export to OTLP: .* in what the filters keep;" "$T/err" && ok "... and says the filters left nothing" \
+    || bad "filtered nothing to export: $(cat "$T/err")"
+
 # Writing to a device goes straight to it: a rename over /dev/null would replace the device.
 "$BBX" convert tests/golden/ok/all_kinds.bbx --to chrome -o /dev/null >/dev/null 2>&1
 if [ -c /dev/null ]; then ok "convert -o /dev/null leaves /dev/null a device"; else bad "/dev/null is no longer a character device"; fi

@@ -26,6 +26,7 @@
 #include "bbx/context.hpp"
 #include "bbx/crash.hpp"
 #include "bbx/decoder.hpp"
+#include "bbx/task.hpp"
 #include "proto_reader.hpp"
 #include "test_util.hpp"
 
@@ -702,4 +703,82 @@ TEST_CASE("otlp: a crash becomes an exception event and status ERROR on the open
         REQUIRE(e.attrs.count("exception.stacktrace"));
         CHECK(e.time == s.end);  // the thread's last event
     }
+}
+
+TEST_CASE("otlp: a task is a span over its lifetime: parent task, spans in its polls, polls and waits summed, awaits as events") {
+    temp_capture tc("otlp-tasks");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 64;
+    cfg.max_threads = 4;
+    REQUIRE(bbx::start(cfg).ok());
+    uint32_t await_line = 0;
+    const bbx::task_id parent = bbx::new_task_id(), child = bbx::new_task_id();
+    std::thread([&] {
+        const bbx::resource_id queue = bbx::register_resource(bbx::resource_kind::channel, "queue", 1);
+        BBX_TASK_SPAWN("parent_task", parent, 0, 256);
+        bbx::task_wake(parent);
+        {
+            bbx::poll_scope p(parent);
+            BBX_SPAN(INFO, "work", "inside_poll");
+            BBX_TASK_SPAWN("child_task", child, bbx::current_task(), 64);
+            bbx::task_wake(child);
+            await_line = __LINE__ + 1;
+            bbx::note_await();
+        }
+        {
+            bbx::poll_scope p(child);
+            bbx::wait_begin(child, queue, bbx::resource_op::recv);
+        }
+        bbx::wait_end(child, queue, bbx::resource_op::recv);
+        bbx::task_wake(child);
+        {
+            bbx::poll_scope p(child);
+            BBX_INSTANT(INFO, "work", "in_child_poll");  // no span open: an event of the task's span
+            bbx::task_complete(child);
+        }
+    }).join();
+    bbx::stop();
+
+    const std::string jsonl = convert(tc.path);
+    readback rb = read_otlp(jsonl, "", "otlp-tasks");
+    unlink(jsonl.c_str());
+    const span_out& p = only(rb, "parent_task");
+    const span_out& c = only(rb, "child_task");
+    const span_out& in = only(rb, "inside_poll");
+    // The tree: the parent task a root; its poll's span and its child task under it, one trace.
+    CHECK(p.parent == "-");
+    CHECK(in.parent == p.id);
+    CHECK(c.parent == p.id);
+    CHECK(in.trace == p.trace);
+    CHECK(c.trace == p.trace);
+    CHECK(p.attrs.at("bbx.task.id") == "i:" + std::to_string(parent));
+    CHECK(c.attrs.at("bbx.task.parent") == "i:" + std::to_string(parent));
+    CHECK(c.attrs.at("bbx.task.frame_bytes") == "i:64");
+    // The parent never completed: it ends with the capture, unfinished.
+    CHECK(p.attrs.at("bbx.task.state") == "s:" + hex("unfinished"));
+    CHECK(p.attrs.at("bbx.unfinished") == "b:true");
+    CHECK(p.attrs.at("bbx.task.polls") == "i:1");
+    CHECK(c.attrs.at("bbx.task.state") == "s:" + hex("done"));
+    CHECK(c.attrs.count("bbx.unfinished") == 0);
+    CHECK(c.attrs.at("bbx.task.polls") == "i:2");
+    CHECK(c.attrs.at("bbx.task.wakes") == "i:2");
+    CHECK(c.attrs.at("bbx.task.waits") == "i:1");
+    CHECK(std::stoull(c.attrs.at("bbx.task.busy_ns").substr(2)) >= std::stoull(c.attrs.at("bbx.task.longest_poll_ns").substr(2)));
+    CHECK(std::stoull(c.attrs.at("bbx.task.wait_ns").substr(2)) > 0);
+    CHECK(p.attrs.at("bbx.category") == "s:" + hex("task"));
+    // Where the parent suspended: an "await" event at that line.
+    REQUIRE(p.events.size() == 1);
+    CHECK(p.events[0].name == "await");
+    CHECK(p.events[0].attrs.at("code.line.number") == "i:" + std::to_string(await_line));
+    CHECK(p.events[0].attrs.count("bbx.poll_ns") == 1);
+    // The child's wait, with its resource, and the instant of its poll.
+    std::set<std::string> names;
+    for (const ev_out& e : c.events) names.insert(e.name);
+    CHECK(names == std::set<std::string>{"wait", "in_child_poll"});
+    for (const ev_out& e : c.events)
+        if (e.name == "wait") {
+            CHECK(e.attrs.at("bbx.resource.name") == "s:" + hex("queue"));
+            CHECK(e.attrs.at("bbx.resource.op") == "s:" + hex("recv"));
+        }
 }

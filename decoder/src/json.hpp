@@ -27,6 +27,8 @@ namespace bbx::dec {
 class json_text {
 public:
     json_text() = default;
+    json_text(json_text&&) noexcept = default;
+    json_text& operator=(json_text&&) noexcept = default;
     json_text(const json_text& o) { append(o.data(), o.size()); }
     json_text& operator=(const json_text& o) {
         if (this != &o) {

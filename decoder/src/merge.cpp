@@ -350,12 +350,12 @@ std::vector<span_flow> merge_flows(const merge_plan& plan) {
 }
 
 bool write_merge(const std::vector<input>& ins, const merge_plan& plan, merge_format f, std::FILE* out,
-                 std::string& err) {
+                 std::string& err, uint64_t* spans) {
     const std::vector<merge_source> sources = merge_sources(ins, plan, f);
     switch (f) {
         case merge_format::perfetto: return write_perfetto(sources, merge_flows(plan), out, err);
         case merge_format::chrome: return write_chrome(sources, merge_flows(plan), out, err);
-        case merge_format::otlp: return write_otlp(sources, out, err);
+        case merge_format::otlp: return write_otlp(sources, out, err, spans);
     }
     return false;
 }

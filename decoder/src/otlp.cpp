@@ -20,10 +20,33 @@
 //     ended leaves that child pointing at the span's derived id;
 //   - a span without one gets a derived span id (a hash of the pid, boot id,
 //     start time, thread and the begin's time and ordinal; never 0), the trace
-//     id of the span enclosing it on its thread, and that span as its parent
-//     (flags bit 8, "parent is local and known"). An outermost span without a
-//     context starts a trace of its own, with a trace id derived the same way,
-//     so each such tree of spans is one trace. Kind 1 (internal);
+//     id of what encloses it on its thread, and that as its parent (flags bit
+//     8, "parent is local and known"): the innermost open span, or the task
+//     whose poll is running there (its task span, below). An outermost span
+//     without a context starts a trace of its own, with a trace id derived
+//     the same way, so each such tree of spans is one trace. Kind 1
+//     (internal);
+//   - a task (format 1.1) is a span over its lifetime: from the first event
+//     that names it (its spawn) to its completion, or to the end of the
+//     capture (bbx.unfinished = true) when it did not complete. Its name is
+//     its spawn site's ("task" when the spawn is not in the capture), with
+//     that site's code.* attributes and bbx.category; span id and trace
+//     derived from the task id; its parent the parent task's span (the spawn
+//     names it), else the span or task running where it was spawned, else
+//     none (a trace of its own), so that a request's tasks and the spans in
+//     their polls make one trace. Its polls and waits are summed up in
+//     attributes: bbx.task.id, bbx.task.parent, bbx.task.frame_bytes,
+//     bbx.task.state (done, unfinished), bbx.task.polls, bbx.task.busy_ns
+//     (the polls' time), bbx.task.longest_poll_ns, bbx.task.wakes,
+//     bbx.task.waits, bbx.task.wait_ns; and thread.id, thread.name of the
+//     thread that spawned it. Each poll that suspended at an await site is an
+//     event "await" at the poll's end (code.* of the site, bbx.poll_ns); each
+//     wait an event "wait" at its begin (bbx.resource.id, bbx.resource.name,
+//     bbx.resource.op, code.* of the site); at most 128, as for spans. Why
+//     this mapping: OTLP has spans and events only, and a task is what a
+//     request's work is made of in async code; one span per poll would bury
+//     a trace viewer in thousands of slivers, while the sums and the await
+//     events keep what tokio-console shows per task;
 //   - span arguments are attributes (i64 and u64 as intValue, a u64 above
 //     INT64_MAX as stringValue since OTLP integers are signed 64-bit; f64 as
 //     doubleValue, NaN and infinities as the strings proto3 uses; bool;
@@ -34,14 +57,19 @@
 //   - an instant inside a span is a span event of the innermost open span
 //     (name, time, its arguments as attributes), at most 128 per span (the
 //     OpenTelemetry SDKs' default limit) and the rest counted in
-//     droppedEventsCount; an instant outside every span is not exported;
+//     droppedEventsCount; one outside every span but inside a poll, an event
+//     of that task's span; one outside both is not exported;
 //   - a crash record is an event "exception" (OpenTelemetry semantic
 //     conventions for exceptions) of the innermost open span of the crashing
 //     thread, with exception.type = the signal's name, exception.message and
 //     exception.stacktrace (the raw addresses); that span gets status ERROR
-//     (code 2). With no span open, a zero-length span "crash" carries it;
-//   - counters, thread names (other than as thread.name) and task events
-//     are not exported: OTLP traces have no place for them.
+//     (code 2). With no span open, the task being polled there takes it;
+//     with neither, a zero-length span "crash" carries it;
+//   - counters, thread names (other than as thread.name), wakes (other than
+//     counted) and resource operations are not exported: OTLP traces have
+//     no place for them. A capture with nothing to export gives an output
+//     with no lines, and bbx says so on standard error (exit status 0: the
+//     conversion did what was asked).
 // Resource: service.name = the process name, process.pid,
 // process.executable.path; scope: {"name":"blackbox"}. Times are Unix
 // nanoseconds: the capture's start (CLOCK_REALTIME at anchor 0) plus the
@@ -50,8 +78,9 @@
 // with the pid it is shown with), times in the reference's Unix time; the
 // span ids already join client and server spans across captures.
 //
-// Streams: memory grows with call sites, threads and open spans (at most
-// 4096 deep per thread, 128 events each), never with the number of spans.
+// Streams: memory grows with call sites, threads, open spans (at most 4096
+// deep per thread, 128 events each) and the tasks alive at once, never with
+// the number of spans.
 #include <algorithm>
 #include <charconv>
 #include <climits>
@@ -193,6 +222,17 @@ struct open_span {
     uint32_t nevents = 0, dropped_events = 0;
 };
 
+// What a task's span holds until it is written: an open_span, and the
+// summary of its polls and waits.
+struct task_span : open_span {
+    uint32_t thread = 0;      // the thread that first saw it (its spawn's)
+    uint32_t running = 0;     // its polls open now
+    bool done = false;        // it completed
+    uint64_t id = 0, parent_task = 0, frame_bytes = 0;
+    uint64_t polls = 0, wakes = 0, waits = 0;
+    int64_t busy_ns = 0, longest_poll_ns = 0, wait_ns = 0;
+};
+
 // Writes one capture's spans into the file, on lines of their own (its
 // resource). Its times plus offset_ns are ns after base_rt (Unix ns).
 class source_writer : public tl::sink {
@@ -224,6 +264,10 @@ public:
         crash_site_ = uint32_t(text_.size());
         site_text& cs = text_.emplace_back();  // the stand-in span of a crash outside every span
         json_escape(cs.name, "crash");
+        task_site_ = uint32_t(text_.size());
+        site_text& ts = text_.emplace_back();  // the name of a task whose spawn is not in the capture
+        json_escape(ts.name, "task");
+        ts.fixed = fragment_of([](json_writer& w) { string_attr(w, "bbx.category", "task"); });
     }
 
     void begin(const tl::model& m) {
@@ -231,17 +275,19 @@ public:
         stacks_.resize(m.threads.size());
         crash_spans_.assign(m.threads.size(), 0);
     }
+    // The spans written (tasks' too).
+    uint64_t spans() const { return spans_; }
 
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
-        if (s.kind != tl::slice_kind::span) return;
+        if (s.kind == tl::slice_kind::poll) return slice_begin_poll(s);
         const size_t d = t.open.size() - 1;
         open_span& o = at(t, d);
         const uint64_t hash = derive(t.index, e.ticks, s.ordinal + crash_spans_[t.index]);
         o.site = uint32_t(index_of(e.where));
         o.start_ns = o.latest_ns = e.ns;
         o.span_id = nonzero(mix(hash ^ 0x5350414eu));
-        if (const size_t pd = t.span_under(d); pd != tl::npos) {
-            const open_span& p = at(t, pd);
+        if (const open_span* pp = holder(t, d)) {
+            const open_span& p = *pp;
             o.trace_hi = p.trace_hi;
             o.trace_lo = p.trace_lo;
             o.parent_id = p.span_id;
@@ -271,19 +317,19 @@ public:
         o.parent_id = s.identity.parent_span_id;
         o.kind = s.identity.role;
         o.flags = s.identity.flags;
-        const size_t pd = t.span_under(d);
-        if (o.parent_id && pd != tl::npos && at(t, pd).span_id == o.parent_id) o.flags |= flag_parent_known_local;
+        const open_span* p = holder(t, d);
+        if (o.parent_id && p && p->span_id == o.parent_id) o.flags |= flag_parent_known_local;
     }
 
-    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site*) {
-        if (s.kind != tl::slice_kind::span) return;
+    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+        if (s.kind == tl::slice_kind::poll) return poll_end(t, s, ns, how, await);
         write_span(t, at(t, t.open.size() - 1), ns, how == tl::end_how::unfinished);
     }
 
     void instant(tl::thread& t, const event& e) {
-        const size_t d = t.innermost_span();
-        if (d == tl::npos) return;  // outside every span: not exported
-        open_span& o = at(t, d);
+        open_span* h = holder(t, t.open.size());
+        if (!h) return;  // outside every span and poll: not exported
+        open_span& o = *h;
         if (o.nevents >= max_events) {
             ++o.dropped_events;
             return;
@@ -305,7 +351,7 @@ public:
     }
 
     void crash(tl::thread& t, const event& e) {
-        if (const size_t d = t.innermost_span(); d != tl::npos) return exception(at(t, d), e);
+        if (open_span* h = holder(t, t.open.size())) return exception(*h, e);
         // No span to hold it: a zero-length span named "crash".
         const uint64_t hash = derive(t.index, e.ticks, t.span_begins + crash_spans_[t.index]++);
         open_span& o = crash_span_;
@@ -320,12 +366,191 @@ public:
         write_span(t, o, e.ns, false);
     }
 
-    // The line still open ends with the capture's spans.
+    // ---- tasks ----------------------------------------------------------------------
+
+    // A task's span begins with the first event naming it. Its parent: the
+    // parent task's span (its spawn names it), else the span or task being
+    // run on the spawning thread, else none (a trace of its own).
+    void task_seen(tl::thread& t, tl::task& k, const event& e) {
+        task_span& ts = new_task(k.index);
+        ts.id = k.id;
+        ts.thread = t.index;
+        ts.site = k.named_by ? uint32_t(index_of(k.named_by)) : task_site_;
+        ts.start_ns = ts.latest_ns = e.ns;
+        const uint64_t hash = mix(seed_ ^ mix(k.id ^ 0x7461736b00000000ull));
+        ts.span_id = nonzero(mix(hash ^ 0x5441534bu));
+        const open_span* p = nullptr;
+        if (e.kind == fmt::kind::task_spawn && e.spawn.parent)
+            if (const tl::task* pk = model_->find_task(e.spawn.parent)) p = live_task(pk->index);
+        if (!p && e.kind == fmt::kind::task_spawn) p = holder(t, t.open.size());
+        if (p) {
+            ts.trace_hi = p->trace_hi;
+            ts.trace_lo = p->trace_lo;
+            ts.parent_id = p->span_id;
+            ts.flags = (p->flags & 0xff) | flag_parent_known_local;
+        } else {
+            ts.trace_hi = mix(hash ^ 0x7472616365u);
+            ts.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
+            ts.flags = 0x01;
+        }
+    }
+    void spawn(tl::thread&, tl::task& k, const event& e) {
+        task_span* ts = live_task(k.index);
+        if (!ts) return;
+        ts->parent_task = e.spawn.parent;
+        ts->frame_bytes = e.spawn.frame_bytes;
+        if (e.where) ts->site = uint32_t(index_of(e.where));
+    }
+    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) {
+        if (task_span* ts = live_task(k.index)) ++ts->wakes, ts->latest_ns = std::max(ts->latest_ns, e.ns);
+    }
+    void complete(tl::thread&, tl::task& k, const event& e) {
+        task_span* ts = live_task(k.index);
+        if (!ts) return;
+        ts->done = true;
+        ts->latest_ns = std::max(ts->latest_ns, e.ns);
+        if (!ts->running) write_task(k.index, ts->latest_ns, false);
+    }
+    void slice_begin_poll(const tl::slice& s) {
+        task_span* ts = live_task(s.task);
+        if (!ts) return;
+        ++ts->polls;
+        ++ts->running;
+        ts->latest_ns = std::max(ts->latest_ns, s.begin_ns);
+    }
+    // Its polls: counted and timed; where one suspended, an event "await".
+    void poll_end(tl::thread&, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+        task_span* ts = live_task(s.task);
+        if (!ts) return;
+        const int64_t d = ns > s.begin_ns ? ns - s.begin_ns : 0;
+        ts->busy_ns += d;
+        ts->longest_poll_ns = std::max(ts->longest_poll_ns, d);
+        if (ts->running) --ts->running;
+        if (await && how == tl::end_how::ended) {
+            if (ts->nevents >= max_events) {
+                ++ts->dropped_events;
+            } else {
+                json_writer w(ts->events, json_writer::inside::array);
+                begin_event(w, *ts, ns, "await");
+                w.key("attributes");
+                w.begin_array();
+                code_attrs(w, *await);
+                int_attr(w, "bbx.poll_ns", d);
+                w.end_array();
+                w.end_object();
+            }
+        }
+        ts->latest_ns = std::max(ts->latest_ns, ns);
+        if (ts->done && !ts->running) write_task(s.task, ts->latest_ns, false);
+    }
+    // Its waits: counted and timed; each an event "wait" with the resource.
+    void wait_begin(tl::thread&, tl::task& k, const tl::wait*, const event& e) {
+        task_span* ts = live_task(k.index);
+        if (!ts) return;
+        ++ts->waits;
+        if (ts->nevents >= max_events) {
+            ++ts->dropped_events;
+            return;
+        }
+        json_writer w(ts->events, json_writer::inside::array);
+        begin_event(w, *ts, e.ns, "wait");
+        w.key("attributes");
+        w.begin_array();
+        int_attr(w, "bbx.resource.id", int64_t(e.res.id));
+        if (const resource* r = c_.find_resource(e.res.id)) string_attr(w, "bbx.resource.name", r->name);
+        static const char* const ops[] = {"?", "send", "recv", "lock", "timer", "join", "other"};
+        string_attr(w, "bbx.resource.op", ops[e.res.op <= fmt::resource_op_last ? e.res.op : 0]);
+        if (e.where) code_attrs(w, *e.where);
+        w.end_array();
+        w.end_object();
+    }
+    void wait_end(tl::thread&, tl::task& k, const tl::wait& wt, int64_t ns, tl::end_how) {
+        if (task_span* ts = live_task(k.index)) {
+            ts->wait_ns += ns > wt.begin_ns ? ns - wt.begin_ns : 0;
+            ts->latest_ns = std::max(ts->latest_ns, ns);
+        }
+    }
+
+    // The end of the capture: the tasks not done end at its last time,
+    // unfinished; then the line still open ends.
     void end() {
+        const int64_t last = model_->threads_last_ns();
+        for (uint32_t i = 0; i < slot_of_.size(); ++i)
+            if (slot_of_[i]) write_task(i, std::max(last, slots_[slot_of_[i] - 1].latest_ns), true);
         if (in_line_) end_line();
     }
 
 private:
+    template <class Fn>
+    static std::string fragment_of(Fn&& fn) {
+        json_text t;
+        json_writer w(t, json_writer::inside::array);
+        fn(w);
+        return t.str();
+    }
+    static void code_attrs(json_writer& w, const site& s) {
+        if (!s.function.empty()) string_attr(w, "code.function.name", s.function);
+        if (!s.file.empty()) string_attr(w, "code.file.path", s.file);
+        if (s.line) int_attr(w, "code.line.number", s.line);
+    }
+
+    // The span that an event at depth `below` of t's open slices belongs
+    // to: the innermost open span under it, or the span of the task whose
+    // poll is innermost; null when neither.
+    open_span* holder(const tl::thread& t, size_t below) {
+        for (size_t k = below; k > 0; --k) {
+            const tl::slice& s = t.open[k - 1];
+            if (s.kind == tl::slice_kind::span) return &at(t, k - 1);
+            if (task_span* ts = live_task(s.task)) return ts;
+        }
+        return nullptr;
+    }
+
+    // Task spans live in slots, reused once written: memory grows with the
+    // tasks alive at once, not with all the capture's tasks.
+    task_span& new_task(uint32_t index) {
+        if (slot_of_.size() <= index) slot_of_.resize(size_t(index) + 1, 0);
+        uint32_t slot;
+        if (!free_slots_.empty()) {
+            slot = free_slots_.back();
+            free_slots_.pop_back();
+        } else {
+            slot = uint32_t(slots_.size());
+            slots_.emplace_back();
+        }
+        slot_of_[index] = slot + 1;
+        task_span& ts = slots_[slot];
+        json_text attrs = std::move(ts.attrs), events = std::move(ts.events);  // (their buffers, kept)
+        ts = task_span{};
+        ts.attrs = std::move(attrs);
+        ts.events = std::move(events);
+        ts.attrs.clear();
+        ts.events.clear();
+        return ts;
+    }
+    task_span* live_task(uint32_t index) {
+        return index < slot_of_.size() && slot_of_[index] ? &slots_[slot_of_[index] - 1] : nullptr;
+    }
+    // Writes task `index`'s span, its polls and waits summed up in attributes.
+    void write_task(uint32_t index, int64_t end_ns, bool unfinished) {
+        task_span& ts = *live_task(index);
+        ts.attrs.clear();
+        json_writer a(ts.attrs, json_writer::inside::array);
+        int_attr(a, "bbx.task.id", int64_t(ts.id));
+        if (ts.parent_task) int_attr(a, "bbx.task.parent", int64_t(ts.parent_task));
+        if (ts.frame_bytes) int_attr(a, "bbx.task.frame_bytes", int64_t(ts.frame_bytes));
+        string_attr(a, "bbx.task.state", ts.done ? "done" : "unfinished");
+        int_attr(a, "bbx.task.polls", int64_t(ts.polls));
+        int_attr(a, "bbx.task.busy_ns", ts.busy_ns);
+        int_attr(a, "bbx.task.longest_poll_ns", ts.longest_poll_ns);
+        int_attr(a, "bbx.task.wakes", int64_t(ts.wakes));
+        int_attr(a, "bbx.task.waits", int64_t(ts.waits));
+        int_attr(a, "bbx.task.wait_ns", ts.wait_ns);
+        write_span(model_->threads[ts.thread], ts, end_ns, unfinished);
+        free_slots_.push_back(slot_of_[index] - 1);
+        slot_of_[index] = 0;
+    }
+
     size_t index_of(const site* s) const { return size_t(s - sites_.data()); }
     open_span& at(const tl::thread& t, size_t depth) {
         std::vector<open_span>& v = stacks_[t.index];
@@ -523,6 +748,7 @@ private:
             w_.end_object();
         }
         w_.end_object();
+        ++spans_;
         if (++in_line_ == spans_per_line) end_line();
         o_.maybe_flush();
     }
@@ -541,13 +767,19 @@ private:
     std::vector<std::vector<open_span>> stacks_;  // per thread, by depth in the timeline's open slices
     std::vector<uint64_t> crash_spans_;            // per thread: "crash" spans so far (they take ordinals)
     open_span crash_span_;
+    uint32_t task_site_ = 0;                       // the site text of a task whose spawn is not seen
+    std::vector<uint32_t> slot_of_;                // per task index: its slot + 1 (0: none, or written)
+    std::vector<task_span> slots_;
+    std::vector<uint32_t> free_slots_;
+    uint64_t spans_ = 0;
     const tl::model* model_ = nullptr;
 };
 
 }  // namespace
 
-bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err) {
+bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err, uint64_t* spans) {
     json_file o(out);
+    if (spans) *spans = 0;
     const uint64_t base_rt = sources.empty() ? 0 : sources[0].c->start_realtime_ns();
     for (const merge_source& src : sources) {
         source_writer sw(o, *src.c, src.offset_ns, src.pid, base_rt);
@@ -560,13 +792,14 @@ bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::s
             return false;
         }
         sw.end();
+        if (spans) *spans += sw.spans();
     }
     err = o.finish();
     return err.empty();
 }
 
-bool write_otlp(const input& in, std::FILE* out, std::string& err) {
-    return write_otlp({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, out, err);
+bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans) {
+    return write_otlp({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, out, err, spans);
 }
 
 }  // namespace bbx::dec

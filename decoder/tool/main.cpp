@@ -258,6 +258,13 @@ using capture_ptr = std::shared_ptr<bbx::dec::capture>;
 // How messages name an input file.
 std::string input_name(const std::string& file) { return file == "-" ? "<stdin>" : file; }
 
+// An OTLP output with no span: said on stderr, so that an empty file is
+// not taken for a failed export; the conversion itself succeeded (exit 0).
+void nothing_to_export(const std::string& what, bool filtered) {
+    std::fprintf(stderr, "bbx: %s: nothing to export to OTLP: no spans, tasks or crash records%s; the output has no lines\n",
+                 what.c_str(), filtered ? " in what the filters keep" : "");
+}
+
 // Whether a writer failed reading its capture (not writing its output: those
 // errors say "write failed").
 bool read_error(bool ok, const std::string& err) { return !ok && !err.empty() && err.rfind("write failed", 0) != 0; }
@@ -472,14 +479,16 @@ int cmd_convert(int argc, char** argv) {
     if (!out.open(o.out)) return 1;
     std::string err;
     const bbx::dec::input in(*c, f.get());
+    uint64_t spans = 0;
     bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err)
-              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err)
+              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans)
                                  : bbx::dec::write_chrome(in, out.f, err);
     if (!out.finish(ok)) {
         const std::string who = read_error(ok, err) ? input_name(o.file) : o.out == "-" ? "<stdout>" : o.out;
         std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
+    if (o.to == "otlp" && spans == 0) nothing_to_export(input_name(o.file), !o.filter.empty());
     return 0;
 }
 
@@ -607,13 +616,15 @@ int cmd_merge(int argc, char** argv) {
     const auto fmt = to == "perfetto" ? bbx::dec::merge_format::perfetto
                      : to == "otlp"   ? bbx::dec::merge_format::otlp
                                       : bbx::dec::merge_format::chrome;
-    bool ok = bbx::dec::write_merge(ins, plan, fmt, o.f, err);
+    uint64_t spans = 0;
+    bool ok = bbx::dec::write_merge(ins, plan, fmt, o.f, err, &spans);
     const bool read_failed = !ok && !err.empty() && err.rfind("write failed", 0) != 0;
     if (!o.finish(ok)) {
         if (read_failed) std::fprintf(stderr, "bbx: %s\n", err.c_str());  // err names the file
         else std::fprintf(stderr, "bbx: %s: %s\n", out == "-" ? "<stdout>" : out.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
+    if (fmt == bbx::dec::merge_format::otlp && spans == 0) nothing_to_export("the captures", !filter.empty());
     return 0;
 }
 

@@ -58,7 +58,7 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
                     std::string& err);
 bool write_chrome(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
                   std::string& err);
-bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err);
+bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::string& err, uint64_t* spans = nullptr);
 
 // How a capture's clock is first put on the reference's timeline.
 enum class merge_base : uint8_t {
@@ -125,8 +125,9 @@ enum class merge_format : uint8_t { perfetto, chrome, otlp };
 // times start at the earliest event of all), then the converter.
 std::vector<merge_source> merge_sources(const std::vector<input>& ins, const merge_plan& plan, merge_format f);
 std::vector<span_flow> merge_flows(const merge_plan& plan);
+// spans: if given and the format is OTLP, the spans written (0: nothing to export).
 bool write_merge(const std::vector<input>& ins, const merge_plan& plan, merge_format f, std::FILE* out,
-                 std::string& err);
+                 std::string& err, uint64_t* spans = nullptr);
 
 // bbx merge --verbose: per capture its pid, process, base alignment, pairs,
 // the offset estimated, its uncertainty, and the correction applied.

@@ -29,10 +29,12 @@ bool write_perfetto(const input& in, std::FILE* out, std::string& err);
 // OTLP/JSON Lines, as the OpenTelemetry file exporter writes it: one
 // TracesData object per line, at most 1000 spans each. Spans are the
 // BBX_SPAN pairs, with the W3C identities that bbx::context_scope recorded
-// (others get derived ids inside their thread's enclosing trace); instants
-// and crash records become span events. The mapping is the comment block
-// atop otlp.cpp. Streams.
-bool write_otlp(const input& in, std::FILE* out, std::string& err);
+// (others get derived ids inside their thread's enclosing trace), and the
+// tasks, each a span over its lifetime (its polls and waits summed up in
+// attributes, where it suspended as events); instants and crash records
+// become span events. The mapping is the comment block atop otlp.cpp.
+// Streams. spans: if given, the spans written (0: nothing to export).
+bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans = nullptr);
 
 // bbx snapshot: c's image, packed as by capture::write_container, into a new
 // file at path, created with mode 0600 and O_EXCL | O_NOFOLLOW (an existing
