@@ -6,7 +6,8 @@
 // pairs them: an end whose begin was overwritten is not written, and a begin
 // still open at the end of the capture is closed at the thread's last
 // timestamp with args {"unfinished": true}. Times are microseconds since the
-// capture's start, to the nanosecond.
+// capture's start, to the nanosecond; since its first event when that is
+// earlier (Perfetto's importer drops events with a negative time).
 //
 // Async tasks (format 1.1), in what both chrome://tracing (catapult's
 // trace_event_importer) and Perfetto's JSON importer read:
@@ -168,6 +169,7 @@ public:
         for (const tl::thread& t : m.threads)
             if (!t.name.empty()) thread_name(t);
     }
+    void shift_negative_times() { shift_negative_ = true; }
     // The flows this capture numbered, for the next capture's.
     uint64_t flows_after(const tl::model& m) const { return flow_base_ + m.flows; }
 
@@ -329,7 +331,13 @@ public:
     }
 
 private:
-    int64_t time(int64_t ns) const { return shifted(ns, offset_); }
+    int64_t time(int64_t ns) {
+        if (!shift_known_) {  // at the first event written: the earliest of the capture (in order)
+            shift_known_ = true;
+            if (shift_negative_ && model_->first_ns < 0) shift_ = model_->first_ns == INT64_MIN ? INT64_MAX : -model_->first_ns;
+        }
+        return shifted(shifted(ns, offset_), shift_);
+    }
     size_t index_of(const site* s) const { return size_t(s - sites_.data()); }
 
     // "ts":T,"pid":P,"tid":T
@@ -445,6 +453,9 @@ private:
     const capture& c_;
     const std::vector<site>& sites_;
     const int64_t offset_;
+    bool shift_negative_ = false;  // one capture: times before its start shift it all (bbx merge: its offsets do)
+    bool shift_known_ = false;
+    int64_t shift_ = 0;
     const std::vector<flow_mark>& marks_;
     const uint64_t flow_base_;  // wake flow n of this capture has id flow_base_ + n
     uint32_t pid_ = 0;
@@ -470,6 +481,7 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     for (size_t i = 0; i < sources.size(); ++i) {
         const capture& c = *sources[i].c;
         source_writer sw(so, c, sources[i].offset_ns, sources[i].pid, marks[i]);
+        if (sources.size() == 1) sw.shift_negative_times();
         tl::timeline<source_writer> t(c, sw);
         sw.begin(t);
         auto r = tl::run(input(c, sources[i].filter), t);
