@@ -214,7 +214,8 @@ bool terminal_safe(const std::string& s, std::string& why) {
             continue;
         }
         if (c < 0x20 || c == 0x7f) {
-            why = "control byte 0x" + std::to_string(c) + " at " + std::to_string(i);
+            static const char hex[] = "0123456789abcdef";
+            why = std::string("control byte 0x") + hex[c >> 4] + hex[c & 15] + " at " + std::to_string(i);
             return false;
         }
         size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
