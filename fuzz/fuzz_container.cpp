@@ -14,19 +14,12 @@
 
 #include "bbx/capture.hpp"
 #include "bbx/decoder.hpp"
+#include "check.hpp"
 
 namespace {
 
 namespace fmt = ::bbx::format;
 
-// A broken promise is a crash, so that the fuzzer reports it.
-#define BBX_FUZZ_CHECK(cond)                                                                              \
-    do {                                                                                                  \
-        if (!(cond)) {                                                                                    \
-            std::fprintf(stderr, "fuzz_container: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                                 \
-        }                                                                                                 \
-    } while (0)
 
 std::FILE* null_output() {
     static std::FILE* f = std::fopen("/dev/null", "w");

@@ -18,7 +18,7 @@
 
 #include "bbx/context.hpp"
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::parse_traceparent;

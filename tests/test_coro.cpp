@@ -16,7 +16,7 @@
 #include "../examples/async/executor.hpp"
 #include "../examples/async/task.hpp"
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace {
 

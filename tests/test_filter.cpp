@@ -24,7 +24,7 @@
 #include "bbx/context.hpp"
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -406,9 +406,9 @@ TEST_CASE("level, category, thread, name and user-only filters pass exactly the 
         CHECK(some.value().threads[0].events == 0);
         CHECK(some.value().threads[1].events == 0);
         CHECK(some.value().threads[2].events == 2001);
-        auto all = bbx::dec::read_events(*s.cap, nullptr, [](const event&) {});
-        REQUIRE(!all.is_error());
-        CHECK(all.value().threads[2].events > 2001);
+        auto every = bbx::dec::read_events(*s.cap, nullptr, [](const event&) {});
+        REQUIRE(!every.is_error());
+        CHECK(every.value().threads[2].events > 2001);
     }
 }
 

@@ -16,7 +16,7 @@
 
 #include "bbx/bbx.hpp"
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;

@@ -22,7 +22,7 @@
 #include "bbx/capture.hpp"
 #include "bbx/decoder.hpp"
 #include "bbx/snapshot.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;

@@ -9,7 +9,7 @@
 
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
