@@ -17,7 +17,9 @@
 # A case is its command's standard output (expected/CASE), its standard error
 # (expected/CASE.stderr, absent when empty) and its exit status (expected/CASE.exit,
 # absent when 0). Commands run from the top of the tree, so paths in the outputs
-# are relative. Prints one line per case, then `outputs: N passed, M failed`.
+# are relative. Then Perfetto's trace_processor loads every expected trace and
+# must count no error or data loss (skipped, saying why, when it is absent).
+# Prints one line per case, then `outputs: N passed, M failed`.
 set -u
 update=0
 if [ "${1:-}" = "--update" ]; then
@@ -126,6 +128,43 @@ case_ "filter-wrap.analyze.json" "$bbx" analyze --json --task 1 $I/seed-wrap.bbx
 case_ "filter-window.otlp" "$bbx" convert --since 0.00005 $I/seed-context.bbx --to otlp -o -
 case_ "filter-merge.chrome" "$bbx" merge --thread rpc_peer --name call $I/demo-rpc-client.bbx $I/demo-rpc-server.bbx --to chrome -o -
 
+# Perfetto's own reader loads every expected trace (.pftrace, .json but not
+# analyze's, and the merges) with no error or data-loss statistic, the way
+# ui.perfetto.dev would load them. Skipped, with the reason, when
+# ../shared/tools/trace_processor (or $BBX_TRACE_PROCESSOR) is absent.
+tp=${BBX_TRACE_PROCESSOR:-../shared/tools/trace_processor}
+skipped=""
+if [ ! -x "$tp" ]; then
+    skipped="skip outputs/trace_processor: $tp is absent (set BBX_TRACE_PROCESSOR to Perfetto's trace_processor_shell)"
+elif ! "$tp" --version >"$tmp/tp" 2>&1; then
+    skipped="skip outputs/trace_processor: $tp does not run: $(head -c 200 "$tmp/tp" | tr '\n' ' ')"
+else
+    for e in "$E"/*.pftrace "$E"/*.json "$E"/*.perfetto "$E"/*.chrome; do
+        case $e in *.analyze.json) continue ;; esac
+        [ -s "$e" ] && [ ! -f "$e.exit" ] && echo "$e"
+    done >"$tmp/traces"
+    # One line per trace: "ok NAME" or "FAIL NAME: WHY", two at a time.
+    TP=$tp T=$tmp SQL="select name, idx, severity, source, value from stats where value > 0 and severity in ('error', 'data_loss')" \
+    xargs -P 2 -n 1 sh -c '
+        r=$T/$(basename "$1").tp
+        if ! "$TP" query "$1" "$SQL" >"$r" 2>"$r.err"; then
+            echo "FAIL $(basename "$1"): trace_processor failed: $(tail -n 2 "$r.err" | tr "\n" " ")"
+            exit 0
+        fi
+        rows=$(tail -n +2 "$r" | tr "\n" " ")
+        if [ -n "$rows" ]; then echo "FAIL $(basename "$1"): $rows"; else echo "ok $(basename "$1")"; fi
+    ' sh <"$tmp/traces" >"$tmp/tp-results"
+    while read -r verdict rest; do
+        if [ "$verdict" = ok ]; then
+            passed=$((passed + 1))
+            echo "ok   outputs/trace_processor/$rest"
+        else
+            failed=$((failed + 1))
+            echo "FAIL outputs/trace_processor/$rest"
+        fi
+    done <"$tmp/tp-results"
+fi
+
 # An expected file no case wrote is a case lost.
 for e in "$E"/*; do
     b=$(basename "$e")
@@ -136,5 +175,6 @@ for e in "$E"/*; do
     esac
 done
 
+[ -n "$skipped" ] && echo "$skipped"  # next to the summary, where tests/run.sh shows it
 printf 'outputs: %d passed, %d failed\n' "$passed" "$failed"
 [ $failed -eq 0 ]
