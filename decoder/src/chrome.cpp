@@ -103,6 +103,8 @@ struct shared_out {
 // Writes one capture's timeline into the traceEvents array.
 class source_writer : public tl::sink {
 public:
+    static constexpr bool wants_flows = true;  // wake arrows
+
     source_writer(shared_out& so, const capture& c, int64_t offset_ns, uint32_t shown_pid,
                   const std::vector<flow_mark>& marks)
         : so_(so), o_(so.f), w_(so.f.w()), c_(c), sites_(c.sites()), offset_(offset_ns), marks_(marks),

@@ -380,9 +380,9 @@ public:
         const uint64_t hash = mix(seed_ ^ mix(k.id ^ 0x7461736b00000000ull));
         ts.span_id = nonzero(mix(hash ^ 0x5441534bu));
         const open_span* p = nullptr;
-        if (e.kind == fmt::kind::task_spawn && e.spawn.parent)
+        if (k.seen_at_spawn && e.spawn.parent)
             if (const tl::task* pk = model_->find_task(e.spawn.parent)) p = live_task(pk->index);
-        if (!p && e.kind == fmt::kind::task_spawn) p = holder(t, t.open.size());
+        if (!p && k.seen_at_spawn) p = holder(t, t.open.size());
         if (p) {
             ts.trace_hi = p->trace_hi;
             ts.trace_lo = p->trace_lo;

@@ -295,6 +295,8 @@ struct source_args {
 // Writes one capture's timeline as packets into o.
 class source_writer : public tl::sink {
 public:
+    static constexpr bool wants_flows = true;  // wake arrows
+
     source_writer(out_buffer& o, const source_args& src)
         : o_(o), src_(src), c_(*src.in.cap), sites_(c_.sites()),
           process_uuid_(mix(uint64_t(src.pid) | uint64_t(0x62627870) << 32)), start_boot_(boottime(0)) {

@@ -8,7 +8,7 @@
 //     the spans and polls open on each, innermost last;
 //   - tasks: each created by the first event that names it (an index in
 //     order of first sight), with the spawn site that names it when that
-//     first event was its spawn, its open waits, and its pending wake flows;
+//     first event was its spawn, and its open waits;
 //   - slices: spans and polls paired by the one rule of pairing.hpp, at most
 //     max_depth open per thread (deeper begins are hidden with their ends);
 //     an end closes the innermost open begin of its site (span) or task
@@ -18,9 +18,10 @@
 //   - waits: a wait_end closes its task's innermost open wait on the same
 //     resource and operation (cutting those inside it), at most max_waits
 //     open per task; waits open at the end end at the capture's last time;
-//   - flows: each wake starts a flow (numbered 1, 2, ... per capture) unless
-//     its task already has max_pending_flows waiting; the task's next poll
-//     begin ends them all. A poll hidden by the depth cap drops them;
+//   - flows, for a writer that draws them (Sink::wants_flows): each wake
+//     starts a flow (numbered 1, 2, ... per capture) unless its task already
+//     has max_pending_flows waiting; the task's next poll begin ends them
+//     all. A poll hidden by the depth cap drops them;
 //   - identities: a span_context names the innermost open span of its
 //     thread (polls are not spans), the first one winning;
 //   - the time range of the events, and (from the read pass) the losses.
@@ -104,8 +105,7 @@ struct task {
     uint64_t id = 0;
     uint32_t index = 0;
     const site* named_by = nullptr;  // its spawn site, when the first event naming it was its spawn
-    uint32_t pending = 0;            // flows started by its wakes since its last poll began
-    uint64_t flows[max_pending_flows] = {};
+    bool seen_at_spawn = false;      // the first event naming it was its spawn (task_seen's e.spawn is valid)
     small_vec<wait, 1> waits;        // open, innermost last
 };
 
@@ -113,6 +113,8 @@ struct task {
 // the event (for the ends at the end of the capture: the slice's thread, or
 // the thread the wait began on).
 struct sink {
+    // Wake flows numbered and handed to wake() and slice_begin() (else 0 and none).
+    static constexpr bool wants_flows = false;
     void renamed(thread&, const event&) {}                  // a thread_name event; t.name is the new name
     // A span or poll began; flows_in: the wake flows a poll begin ends.
     void slice_begin(thread&, slice&, const event&, std::span<const uint64_t> /*flows_in*/) {}
@@ -141,7 +143,7 @@ struct model {
     const capture* cap = nullptr;
     std::vector<thread> threads;
     stable_vec<task> tasks;
-    uint64_t flows = 0;                       // flows started
+    uint64_t flows = 0;                       // flows started (when the writer wants them)
     int64_t first_ns = INT64_MAX, last_ns = INT64_MIN;  // the earliest and latest event (first > last: none)
     uint64_t events = 0;
     uint64_t task_events = 0;                 // of the task kinds (16..23), task id 0 too
@@ -207,7 +209,10 @@ public:
             case fmt::kind::task_complete: return sink_.complete(t, k, e);
             case fmt::kind::task_wake: {
                 uint64_t flow = 0;
-                if (k.pending < max_pending_flows) k.flows[k.pending++] = flow = ++flows;
+                if constexpr (Sink::wants_flows) {
+                    pending_flows& p = pending_[k.index];
+                    if (p.n < max_pending_flows) p.ids[p.n++] = flow = ++flows;
+                }
                 return sink_.wake(t, k, e, flow);
             }
             case fmt::kind::task_poll_begin: return poll_begin(t, k, e);
@@ -251,7 +256,11 @@ private:
         task& k = tasks.emplace_back();
         k.id = e.task;
         k.index = i;
-        if (e.kind == fmt::kind::task_spawn) k.named_by = e.where;
+        if (e.kind == fmt::kind::task_spawn) {
+            k.named_by = e.where;
+            k.seen_at_spawn = true;
+        }
+        if constexpr (Sink::wants_flows) pending_.emplace_back();
         sink_.task_seen(t, k, e);
         return k;
     }
@@ -298,7 +307,7 @@ private:
     void poll_begin(thread& t, task& k, const event& e) {
         if (t.open.size() >= max_depth) {
             ++t.hidden;
-            k.pending = 0;
+            if constexpr (Sink::wants_flows) pending_[k.index].n = 0;
             return;
         }
         slice& s = t.open.emplace_back();
@@ -306,9 +315,13 @@ private:
         s.task = k.index;
         s.ticks = e.ticks;
         s.begin_ns = e.ns;
-        const uint32_t n = k.pending;
-        k.pending = 0;
-        sink_.slice_begin(t, s, e, std::span<const uint64_t>(k.flows, n));
+        std::span<const uint64_t> in;
+        if constexpr (Sink::wants_flows) {
+            pending_flows& p = pending_[k.index];
+            in = std::span<const uint64_t>(p.ids, p.n);
+            p.n = 0;
+        }
+        sink_.slice_begin(t, s, e, in);
     }
 
     void poll_end(thread& t, task& k, const event& e) {
@@ -352,6 +365,13 @@ private:
         k.waits.pop_back();
     }
 
+    // A task's wakes since its last poll began, by task index (the flows
+    // they started); kept only for a writer that draws flows.
+    struct pending_flows {
+        uint32_t n = 0;
+        uint64_t ids[max_pending_flows];
+    };
+    stable_vec<pending_flows> pending_;
     Sink& sink_;
 };
 
