@@ -6,12 +6,15 @@
 #   make test         every suite below; the last line is "N passed, M failed"
 #     test-unit         doctest suites (format, recorder, decoder, converters)
 #     test-golden       the spec's test vectors in tests/golden/
+#     test-outputs      every verb's output for real captures, pinned in tests/outputs/
+#     test-hostile      crafted inputs (LZ4 bombs, FIFOs, stdin, escapes, huge lengths, cut
+#                       files) through every verb: exit 0/1 with a message, bounded memory, no hang
 #     test-gating       a compiled-out event leaves no code and no strings
 #     test-fuzz-replay  every fuzz corpus file through the fuzz entry points
 #     test-bench-smoke  each benchmark binary runs a tiny iteration count
 #   make bench        hot-path benchmark (prints a table; never part of test)
 #   make test-asan    everything built with ASan + UBSan into build-asan/, then the unit, golden,
-#                     cli and fuzz-replay suites on it
+#                     outputs, cli and fuzz-replay suites on it
 #   make test-tsan    recorder, decoder and a stress test (2-8 writers, a concurrent reader) built
 #                     with TSan into build-tsan/, and run (TSAN_SECONDS per phase, 6 phases)
 #   make fuzz         each fuzz target for FUZZ_SECONDS (default 60) with ASan + UBSan (fuzz/fuzz.mk;
@@ -46,8 +49,9 @@ EXAMPLES := $(B)/examples/pipeline $(B)/examples/async/service
 UNIT := $(B)/tests/unit
 CRASH_CHILD := $(B)/tests/crash_child
 RPC_PEER := $(B)/tests/rpc_peer
+HOSTILE := $(B)/tests/hostile
 
-.PHONY: all deps check-deps demo test test-unit test-golden test-gating test-fuzz-replay test-bench-smoke bench clean
+.PHONY: all deps check-deps demo test test-unit test-golden test-outputs test-hostile test-gating test-fuzz-replay test-bench-smoke bench clean
 all: check-deps $(BBX) $(LIBREC) $(EXAMPLES)
 
 # Asio's example servers and a Beast server, traced (ASIO_PROGRAMS; tests/asio.mk)
@@ -109,16 +113,25 @@ $(RPC_PEER): $(B)/obj/tests/programs/rpc_peer.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
+# The hostile-input suite (tests/hostile/hostile.cpp): makes its cases, runs bbx on each.
+$(HOSTILE): $(B)/obj/tests/hostile/hostile.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+
 demo: check-deps $(BBX) $(EXAMPLES) $(RPC_PEER)
 	@sh examples/demo.sh $(B)
 
-test: check-deps $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD)
+test: check-deps $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD) $(HOSTILE)
 	@sh tests/run.sh $(B)
 
 test-unit: check-deps $(UNIT)
 	@sh tests/run.sh $(B) unit
 test-golden: check-deps $(BBX)
 	@sh tests/run.sh $(B) golden
+test-outputs: check-deps $(BBX)
+	@sh tests/run.sh $(B) outputs
+test-hostile: check-deps $(BBX) $(HOSTILE)
+	@sh tests/run.sh $(B) hostile
 test-gating: check-deps
 	@sh tests/run.sh $(B) gating
 test-fuzz-replay: check-deps $(BBX)
@@ -166,7 +179,7 @@ FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
 test-asan: check-deps
 	@$(MAKE) --no-print-directory B=$(ASAN_B) MOREFLAGS="$(MOREFLAGS) $(ASAN_FLAGS)" \
 	    $(patsubst $(B)/%,$(ASAN_B)/%,$(BBX) $(UNIT) $(EXAMPLES))
-	@$(ASAN_ENV) CXX="$(CXX)" MOREFLAGS="$(MOREFLAGS) $(ASAN_FLAGS)" sh tests/run.sh $(ASAN_B) unit golden cli fuzz-replay
+	@$(ASAN_ENV) CXX="$(CXX)" MOREFLAGS="$(MOREFLAGS) $(ASAN_FLAGS)" sh tests/run.sh $(ASAN_B) unit golden outputs cli fuzz-replay
 
 # The stress program is built only here, never by `make test`.
 $(TSAN_STRESS): $(B)/obj/tests/stress/tsan_stress.o $(LIBREC) $(LIBDEC)

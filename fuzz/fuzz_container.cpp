@@ -14,19 +14,12 @@
 
 #include "bbx/capture.hpp"
 #include "bbx/decoder.hpp"
+#include "check.hpp"
 
 namespace {
 
 namespace fmt = ::bbx::format;
 
-// A broken promise is a crash, so that the fuzzer reports it.
-#define BBX_FUZZ_CHECK(cond)                                                                              \
-    do {                                                                                                  \
-        if (!(cond)) {                                                                                    \
-            std::fprintf(stderr, "fuzz_container: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                                 \
-        }                                                                                                 \
-    } while (0)
 
 std::FILE* null_output() {
     static std::FILE* f = std::fopen("/dev/null", "w");
@@ -39,14 +32,14 @@ struct walk {
     std::vector<uint64_t> per_ring;
 };
 
-walk walk_events(bbx::dec::capture& c) {
+walk walk_events(const bbx::dec::capture& c) {
     walk w;
     w.per_ring.assign(c.threads().size(), 0);
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
         ++w.events;
         w.sum += e.ticks ^ (uint64_t(e.kind) << 56) ^ e.nargs;
-        BBX_FUZZ_CHECK(e.ring < w.per_ring.size());
-        ++w.per_ring[e.ring];
+        BBX_FUZZ_CHECK(e.thread < w.per_ring.size());
+        ++w.per_ring[e.thread];
         for (uint32_t i = 0; i < e.nargs; ++i) w.sum += e.args[i].word + e.args[i].str.size();
     });
     BBX_FUZZ_CHECK(!r.is_error());

@@ -157,7 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint64_t events = walk(c, sum);
     // Every event is returned or counted once, and a record cannot spoil the
     // events that do not name it.
-    const bbx::dec::ring_stats& st = c.stats()[0];
+    const bbx::dec::ring_stats st = stats_of(c).threads[0];
     BBX_FUZZ_CHECK(st.torn == 0 && st.orphan == 0 && st.overwritten == 0 && st.overwritten_in_read == 0);
     BBX_FUZZ_CHECK(st.events + st.unknown_kind + st.bad_site + st.malformed == w.events);
     BBX_FUZZ_CHECK(events >= site_less);

@@ -93,8 +93,8 @@ inline std::string read(const std::string& path, summary& s) {
         switch (e.kind) {
             case fmt::kind::task_spawn:
                 ++t.spawns;
-                t.parent = e.w1;
-                t.spawn_ring = e.ring;
+                t.parent = e.spawn.parent;
+                t.spawn_ring = e.thread;
                 if (e.where) {
                     t.name = e.where->name;
                     t.spawned_at = {e.where->file, e.where->line};
@@ -102,24 +102,24 @@ inline std::string read(const std::string& path, summary& s) {
                 break;
             case fmt::kind::task_wake:
                 ++t.wakes;
-                t.wakers.insert(e.w1);
-                if (e.w1 == e.task) ++t.self_wakes;
-                if (t.first_wake_ring < 0) t.first_wake_ring = e.ring;
+                t.wakers.insert(e.wake.waker);
+                if (e.wake.waker == e.task) ++t.self_wakes;
+                if (t.first_wake_ring < 0) t.first_wake_ring = e.thread;
                 ++pending_wakes[e.task];
                 break;
             case fmt::kind::task_poll_begin: {
                 ++t.polls;
                 if (pending_wakes[e.task] == 0) ++t.polls_without_wake;
                 else --pending_wakes[e.task];
-                auto& stack = open_polls[e.ring];
+                auto& stack = open_polls[e.thread];
                 for (uint64_t open : stack) s.nested_same_task_polls += open == e.task;
                 stack.push_back(e.task);
-                t.poll_threads.insert(s.thread_of_ring[e.ring]);
-                t.poll_rings.insert(e.ring);
+                t.poll_threads.insert(s.thread_of_ring[e.thread]);
+                t.poll_rings.insert(e.thread);
                 break;
             }
             case fmt::kind::task_poll_end: {
-                auto& stack = open_polls[e.ring];
+                auto& stack = open_polls[e.thread];
                 if (stack.empty() || stack.back() != e.task) ++s.unpaired_poll_ends;
                 else stack.pop_back();
                 if (e.where) ++t.await_sites[{e.where->file, e.where->line}];
@@ -132,7 +132,7 @@ inline std::string read(const std::string& path, summary& s) {
     });
     if (done.is_error()) return done.err().message();
     for (const auto& [ring, stack] : open_polls) s.polls_open_at_end += int(stack.size());
-    for (const auto& st : c.stats()) {
+    for (const auto& st : done.value().threads) {
         s.lost.overwritten += st.overwritten;
         s.lost.torn += st.torn;
         s.lost.bad_site += st.bad_site;

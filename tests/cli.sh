@@ -39,6 +39,24 @@ expect_exit 1 "a text file" $BBX dump "$T/text.bbx"
 if grep -q "^bbx: $T/text.bbx: not a blackbox file .* at offset 0$" "$T/err"; then ok "text file: bad magic at offset 0"
 else bad "text file message: $(cat "$T/err")"; fi
 expect_exit 1 "a directory" $BBX info "$T"
+grep -qx "bbx: $T: not a regular file (a directory) at offset 0" "$T/err" && ok "a directory is named as one" \
+    || bad "directory message: $(cat "$T/err")"
+# Nothing that is not a regular file is read, and opening one never waits.
+mkfifo "$T/fifo"
+expect_exit 1 "a FIFO with no writer, at once" timeout 10 $BBX info "$T/fifo"
+grep -qx "bbx: $T/fifo: not a regular file (a FIFO) at offset 0" "$T/err" && ok "a FIFO is named as one" \
+    || bad "FIFO message: $(cat "$T/err")"
+expect_exit 1 "a character device" timeout 10 $BBX dump /dev/zero
+grep -qx "bbx: /dev/zero: not a regular file (a character device) at offset 0" "$T/err" && ok "a device is named as one" \
+    || bad "device message: $(cat "$T/err")"
+# Standard input is read only as far as a capture goes: 1.2 GB of zeros is
+# rejected after its first 8 bytes (the pipe's writer then sees EPIPE).
+expect_exit 1 "stdin that is not a capture" sh -c "head -c 1200000000 /dev/zero | timeout 20 $BBX info -"
+grep -qx "bbx: <stdin>: not a blackbox file (magic is not \\\\x89BBX\\\\r\\\\n\\\\x1a\\\\n) at offset 0" "$T/err" \
+    && ok "stdin of zeros: bad magic at offset 0" || bad "stdin of zeros: $(cat "$T/err")"
+expect_exit 1 "stdin that runs on past its capture" sh -c "{ cat tests/golden/ok/minimal.bbx; echo more; } | $BBX info -"
+grep -q "^bbx: <stdin>: .* past its declared end at offset 16384$" "$T/err" && ok "stdin past its end: named at the declared end" \
+    || bad "stdin past its end: $(cat "$T/err")"
 
 # A real capture from the example program.
 "$EXAMPLES/pipeline" --out "$T/p.bbx" --blocks 200 >/dev/null || bad "pipeline example failed"
@@ -159,6 +177,21 @@ expect_exit 0 "merge --thread writer" $BBX merge "$T/p.bbx" "$T/p.bbx" --to chro
 expect_exit 2 "merge --thread nobody" $BBX merge "$T/p.bbx" "$T/p.bbx" --to chrome -o "$T/m2.json" --thread nobody
 grep -q "^bbx: --thread: no capture has a thread 'nobody'" "$T/err" && ok "merge names the thread no capture has" \
     || bad "merge unknown thread: $(head -1 "$T/err")"
+
+# --symbols: a program that cannot be read is an error only when there is a crash to symbolise.
+expect_exit 0 "info --symbols with no program file and no crash record" $BBX info --symbols "$T/no-such-program" tests/golden/ok/minimal.bbx
+expect_exit 1 "dump --symbols with no program file and a crash record" $BBX dump --symbols "$T/no-such-program" tests/outputs/inputs/seed-crash.bbx
+grep -q "^bbx: $T/no-such-program: cannot open: No such file or directory" "$T/err" && ok "the missing program is named" \
+    || bad "missing program: $(cat "$T/err")"
+
+# OTLP with nothing to export: an output with no lines, said on stderr, exit 0.
+expect_exit 0 "convert --to otlp of a capture with no spans or tasks" $BBX convert tests/golden/ok/minimal.bbx --to otlp -o "$T/empty.jsonl"
+[ -e "$T/empty.jsonl" ] && [ ! -s "$T/empty.jsonl" ] && ok "the OTLP output is there, with no lines" || bad "empty OTLP output"
+grep -qx "bbx: tests/golden/ok/minimal.bbx: nothing to export to OTLP: no spans, tasks or crash records; the output has no lines" "$T/err" \
+    && ok "nothing to export is said on stderr" || bad "nothing to export: $(cat "$T/err")"
+expect_exit 0 "convert --to otlp filtered down to nothing" $BBX convert "$T/p.bbx" --to otlp -o "$T/none.jsonl" --name '^no such span$'
+grep -q "nothing to export to OTLP: .* in what the filters keep;" "$T/err" && ok "... and says the filters left nothing" \
+    || bad "filtered nothing to export: $(cat "$T/err")"
 
 # Writing to a device goes straight to it: a rename over /dev/null would replace the device.
 "$BBX" convert tests/golden/ok/all_kinds.bbx --to chrome -o /dev/null >/dev/null 2>&1

@@ -2,10 +2,10 @@
 # Runs the test suites and adds up their results. The last line is
 # "N passed, M failed" over all suites; exit 1 if anything failed or a suite
 # could not report (a crash or a missing summary counts as one failure).
-#   tests/run.sh BUILD_DIR [unit|golden|gating|cli|fuzz-replay|bench-smoke]...
+#   tests/run.sh BUILD_DIR [unit|golden|outputs|hostile|gating|cli|fuzz-replay|bench-smoke]...
 B=${1:-build}
 shift
-suites=${*:-"unit golden gating cli fuzz-replay bench-smoke"}
+suites=${*:-"unit golden outputs hostile gating cli fuzz-replay bench-smoke"}
 total_pass=0 total_fail=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -39,6 +39,8 @@ for s in $suites; do
     case $s in
         unit) "$B/tests/unit" >"$log" 2>&1 ;;
         golden) sh tests/golden/check.sh "$B/bbx" >"$log" 2>&1 ;;
+        outputs) sh tests/outputs/check.sh "$B/bbx" >"$log" 2>&1 ;;
+        hostile) "$B/tests/hostile" "$B/bbx" >"$log" 2>&1 ;;
         gating) sh tests/gating.sh >"$log" 2>&1 ;;
         cli) sh tests/cli.sh "$B/bbx" >"$log" 2>&1 ;;
         fuzz-replay) make --no-print-directory -f fuzz/fuzz.mk B="$B" replay >"$log" 2>&1 ;;

@@ -25,7 +25,7 @@
 
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_MEMORY__)
 #define BBX_ALLOC_COUNTING 0

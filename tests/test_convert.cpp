@@ -24,8 +24,9 @@
 
 #include "bbx/bbx.hpp"
 #include "bbx/decoder.hpp"
-#include "proto_reader.hpp"
-#include "test_util.hpp"
+#include "support/proto_reader.hpp"
+#include "support/capture.hpp"
+#include "support/python.hpp"
 
 using bbx::dec::capture;
 
@@ -133,10 +134,10 @@ struct readback {
 // The times (ns since the start) of the events the reader yields, per tid:
 // every event a converter writes must carry one of its thread's.
 using event_times = std::map<uint32_t, std::set<int64_t>>;
-event_times times_of(capture& c) {
+event_times times_of(const capture& c) {
     event_times t;
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
-        if (e.ring < c.threads().size()) t[c.threads()[e.ring].tid].insert(e.ns);
+        if (e.thread < c.threads().size()) t[c.threads()[e.thread].tid].insert(e.ns);
     });
     REQUIRE(!r.is_error());
     return t;
@@ -151,119 +152,11 @@ bool has_time(const event_times& t, uint32_t tid, int64_t ns) {
 
 // Validates the file (prefix, UTF-8, strict JSON, B/E balance per thread, the
 // unfinished mark at the thread's last timestamp) and prints what it read.
-constexpr const char* chrome_checker = R"PY(
-import decimal, io, json, sys
-out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
-def fail(msg):
-    out.write("ERROR %s\n" % msg)
-    out.flush()
-    sys.exit(1)
-path, pid = sys.argv[1], int(sys.argv[2])
-raw = open(path, "rb").read()
-if not raw.startswith(b'{"traceEvents":'):
-    fail("does not start with {\"traceEvents\":")
-try:
-    text = raw.decode("utf-8")
-except UnicodeDecodeError as e:
-    fail("not UTF-8: %s" % e)
-def constant(c):
-    raise ValueError("not JSON: " + c)
-try:
-    doc = json.loads(text, parse_constant=constant, parse_float=decimal.Decimal)
-except ValueError as e:
-    fail("JSON: %s" % e)
-if list(doc.keys()) != ["traceEvents", "displayTimeUnit"] or doc["displayTimeUnit"] != "ns":
-    fail("top-level keys %r" % list(doc.keys()))
-def value(v):
-    if isinstance(v, bool):
-        return "b:" + ("true" if v else "false")
-    if isinstance(v, int):
-        return "i:%d" % v
-    if isinstance(v, decimal.Decimal):
-        return "f:" + repr(float(v))
-    if isinstance(v, str):
-        return "s:" + v.encode("utf-8").hex()
-    fail("argument value %r" % (v,))
-def args(e):
-    a = e.get("args", {})
-    if not isinstance(a, dict):
-        fail("args is not an object: %r" % (e,))
-    return "".join(" %s=%s" % (k, value(v)) for k, v in a.items())
-stacks, last = {}, {}
-for e in doc["traceEvents"]:
-    if e.get("pid") != pid:
-        fail("pid %r" % (e,))
-    ph = e.get("ph")
-    tid = e.get("tid")
-    if not isinstance(tid, int):
-        fail("tid %r" % (e,))
-    if ph == "M":
-        if e["name"] == "thread_name":
-            out.write("N %d %s\n" % (tid, e["args"]["name"]))
-        elif e["name"] == "process_name":
-            out.write("P %s\n" % e["args"]["name"])
-        else:
-            fail("metadata %r" % (e,))
-        continue
-    ts = e.get("ts")
-    if not isinstance(ts, decimal.Decimal) or ts.as_tuple().exponent != -3:
-        fail("ts is not microseconds with three decimals: %r" % (e,))
-    if ts < last.get(tid, ts):
-        fail("ts goes back on thread %d: %r" % (tid, e))
-    st = stacks.setdefault(tid, [])
-    label = "%s/%s" % (e.get("cat", ""), e.get("name", ""))
-    if ph == "B":
-        st.append(label)
-        line = "B " + label + args(e)
-    elif ph == "E":
-        if not st:
-            fail("E without B on thread %d: %r" % (tid, e))
-        top = st.pop()
-        if "name" in e and label != top:
-            fail("E %s closes %s" % (label, top))
-        a = e.get("args", {})
-        line = "E " + top
-        if a.get("unfinished") is True:
-            if ts != last.get(tid):
-                fail("unfinished E not at the thread's last timestamp: %r" % (e,))
-            line += " unfinished"
-        elif a:
-            fail("E with args %r" % (e,))
-    elif ph == "i":
-        if e.get("s") != "t":
-            fail("instant scope %r" % (e,))
-        line = "I " + label + args(e)
-    elif ph == "C":
-        a = e.get("args")
-        if not isinstance(a, dict) or list(a.keys()) != ["value"]:
-            fail("counter args %r" % (e,))
-        line = "C %s %s" % (e.get("name"), value(a["value"]))
-    else:
-        fail("phase %r" % (e,))
-    last[tid] = ts
-    out.write("L %d %d %s\n" % (tid, int(ts * 1000), line))
-for tid, st in stacks.items():
-    if st:
-        fail("thread %d ends with open spans %r" % (tid, st))
-out.write("OK\n")
-)PY";
 
-readback read_chrome(const std::string& json_path, uint32_t pid, const event_times& times, const std::string& tag) {
+readback read_chrome(const std::string& json_path, uint32_t pid, const event_times& times, const std::string&) {
     readback rb;
-    const std::string script = "/tmp/bbx-test-" + std::to_string(getpid()) + "-" + tag + "-check_chrome.py";
-    if (std::FILE* f = std::fopen(script.c_str(), "wb")) {
-        std::fputs(chrome_checker, f);
-        std::fclose(f);
-    }
-    const std::string cmd = "python3 " + script + " " + json_path + " " + std::to_string(pid) + " 2>&1";
-    std::FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string output;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-    const int status = pclose(p);
-    unlink(script.c_str());
+    int status = 0;
+    const std::string output = run_python("chrome_convert.py", {json_path, std::to_string(pid)}, status);
     INFO("python3 said:\n" << output.substr(0, 4000));
     REQUIRE(status == 0);
     size_t at = 0;
@@ -673,7 +566,10 @@ TEST_CASE("json_escape escapes quotes, backslashes and control characters") {
     CHECK(s == "a\\\"b\\\\c/d");
     s.clear();
     bbx::dec::json_escape(s, std::string_view("\x01\n\t\x1f\0\x7f", 6));
-    CHECK(s == "\\u0001\\u000a\\u0009\\u001f\\u0000\x7f");
+    CHECK(s == "\\u0001\\u000a\\u0009\\u001f\\u0000\\u007f");  // DEL too (it was passed through before)
+    s.clear();
+    bbx::dec::json_escape(s, "\xc2\x9b\xc2\x80\xc2\x9f\xc2\xa0");  // C1 controls; U+00A0 is not one
+    CHECK(s == "\\u009b\\u0080\\u009f\xc2\xa0");
     s = "keep:";
     bbx::dec::json_escape(s, "x");
     CHECK(s == "keep:x");  // appends
@@ -754,7 +650,7 @@ TEST_CASE("a capture converts to Chrome JSON and Perfetto protobuf that read bac
 
     auto cap = open_capture(tc.path);
     convert(*cap, out);
-    for (const auto& s : cap->stats()) CHECK(s.overwritten == 0);  // else the expectations would not hold
+    for (const auto& s : stats_of(*cap).threads) CHECK(s.overwritten == 0);  // else the expectations would not hold
     const event_times times = times_of(*cap);
 
     const readback chrome = read_chrome(out.chrome, cap->header().pid, times, "convert");
@@ -828,7 +724,7 @@ TEST_CASE("an end whose begin was overwritten is dropped, so both outputs stay b
     auto cap = open_capture(tc.path);
     convert(*cap, out);
     uint64_t overwritten = 0;
-    for (const auto& s : cap->stats()) overwritten += s.overwritten;
+    for (const auto& s : stats_of(*cap).threads) overwritten += s.overwritten;
     REQUIRE(overwritten > 0);
     const event_times times = times_of(*cap);
     const readback chrome = read_chrome(out.chrome, cap->header().pid, times, "overwritten");
@@ -887,7 +783,7 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
 
     convert(cap, out);
     uint64_t skipped = 0;
-    for (const auto& st : cap.stats()) skipped += st.unknown_kind;
+    for (const auto& st : stats_of(cap).threads) skipped += st.unknown_kind;
     CHECK(skipped == 1);
     expected want;
     want.add(tid, "B conv/outer");

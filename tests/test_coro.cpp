@@ -16,7 +16,7 @@
 #include "../examples/async/executor.hpp"
 #include "../examples/async/task.hpp"
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace {
 
@@ -41,7 +41,7 @@ std::vector<seen> read_events(const std::string& path) {
     capture& c = *r.value();
     REQUIRE(!c.for_each_event([&](const event& e) {
                    if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
-                   seen s{e.kind, e.ring, e.task, e.w1, e.w2, "", "", "", 0, fmt::site_kind::span};
+                   seen s{e.kind, e.thread, e.task, task_values(e).first, task_values(e).second, "", "", "", 0, fmt::site_kind::span};
                    if (e.where) {
                        s.site = e.where->name;
                        s.file = e.where->file;

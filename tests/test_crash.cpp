@@ -23,7 +23,8 @@
 
 #include "bbx/decoder.hpp"
 #include "programs/crash_side.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
+#include "support/process.hpp"
 
 extern char** environ;
 
@@ -35,13 +36,7 @@ using bbx::dec::event;
 namespace {
 
 // The child is built next to this binary ($(B)/tests/crash_child).
-std::string child_path() {
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    REQUIRE(n > 0);
-    std::string self(buf, size_t(n));
-    return self.substr(0, self.rfind('/') + 1) + "crash_child";
-}
+std::string child_path() { return build_dir() + "/tests/crash_child"; }
 
 // The shared side file the child reports its committed events into.
 struct side_file {
@@ -73,28 +68,8 @@ struct side_file {
 // minus BBX_* plus `extra_env`.
 pid_t spawn_child(const std::string& mode, const std::string& capture_path, const std::string& side_path,
                   const std::vector<std::string>& extra_env = {}) {
-    std::string exe = child_path();
-    std::vector<std::string> args = {exe, mode, capture_path, side_path};
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, "BBX_", 4) != 0) env.emplace_back(*e);
-    for (auto& e : extra_env) env.push_back(e);
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) dup2(devnull, 2);
-        execve(exe.c_str(), argv.data(), envp.data());
-        _exit(127);
-    }
-    return pid;
+    // stdout as it is; stderr to /dev/null; no core dump (it crashes on purpose).
+    return spawn({child_path(), mode, capture_path, side_path}, {extra_env, false, true, true});
 }
 
 int wait_child(pid_t pid) {
@@ -133,9 +108,9 @@ recovered decode(const std::string& path) {
     capture& cap = *c.value();
     r.flags = cap.header().flags;
     auto done = cap.for_each_event([&](const event& e) {
-        r.last_kind[e.ring] = e.kind;
+        r.last_kind[e.thread] = e.kind;
         if (e.kind == fmt::kind::crash) {
-            r.crashes.push_back({e.ring, *e.crash});
+            r.crashes.push_back({e.thread, *e.crash});
             return;
         }
         if (e.kind == fmt::kind::thread_name) return;
@@ -146,8 +121,8 @@ recovered decode(const std::string& path) {
         uint64_t a = e.args[0].word, b = e.args[1].word, t = e.args[2].word;
         bool ok = b == ~a && t < 8 && e.args[3].str == seq_text(a);
         if (ok) {
-            auto [it, fresh] = r.ring_of.emplace(uint32_t(t), e.ring);
-            ok = fresh || it->second == e.ring;
+            auto [it, fresh] = r.ring_of.emplace(uint32_t(t), e.thread);
+            ok = fresh || it->second == e.thread;
         }
         if (!ok) {
             ++r.invalid;
@@ -156,7 +131,7 @@ recovered decode(const std::string& path) {
         r.seqs[uint32_t(t)].push_back(a);
     });
     REQUIRE(!done.is_error());
-    for (auto& s : cap.stats()) r.malformed += s.malformed + s.bad_site;
+    for (auto& s : done.value().threads) r.malformed += s.malformed + s.bad_site;
     r.threads = cap.threads();
     return r;
 }

@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
+#include "support/process.hpp"
 
 using namespace bbx::dec;
 
@@ -20,15 +21,6 @@ namespace {
 
 const char* const service_source = "examples/async/service.cpp";
 
-// The directory of the test binary (build/tests), so that build/examples is found.
-std::string build_dir() {
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    REQUIRE(n > 0);
-    std::string p(buf, size_t(n));
-    p = p.substr(0, p.rfind('/'));       // build/tests
-    return p.substr(0, p.rfind('/'));    // build
-}
 
 // The line of service.cpp that holds `text` (the first one), or 0.
 uint32_t line_of(const std::string& text) {
@@ -39,15 +31,9 @@ uint32_t line_of(const std::string& text) {
     return 0;
 }
 
-// Runs the service in `mode` into `out`; returns its exit status.
+// Runs the service in `mode` into `out`; returns its exit status (128 + a signal).
 int run_service(const std::string& mode, const std::string& out) {
-    std::string bin = build_dir() + "/examples/async/service";
-    pid_t pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        execl(bin.c_str(), bin.c_str(), "--mode", mode.c_str(), "--out", out.c_str(), (char*)nullptr);
-        _exit(127);
-    }
+    pid_t pid = spawn({build_dir() + "/examples/async/service", "--mode", mode, "--out", out});
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -24,7 +24,7 @@
 #include "bbx/context.hpp"
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -111,7 +111,7 @@ struct scenario {
         auto r = capture::open(tc.path);
         REQUIRE(!r.is_error());
         cap = r.value();
-        for (const auto& s : cap->stats()) REQUIRE(s.overwritten == 0);
+        for (const auto& s : stats_of(*cap).threads) REQUIRE(s.overwritten == 0);
         REQUIRE(cap->threads().size() == 3);
     }
 };
@@ -151,19 +151,20 @@ const char* task_kind(fmt::kind k) {
 }
 
 template <class S>
-std::vector<rec> collect(capture& c, const S& s) {
+std::vector<rec> collect(const bbx::dec::input& in, const S& s) {
     std::vector<rec> out;
-    REQUIRE(!c.for_each_event([&](const event& e) {
-                   rec r{"", e.kind, e.ring, e.ns, e.where ? e.where->id : 0, e.task, e.w1, e.w2};
+    REQUIRE(!in.read([&](const event& e) {
+                   rec r{"", e.kind, e.thread, e.ns, e.where ? e.where->id : 0, e.task, task_values(e).first,
+                         task_values(e).second};
                    switch (e.kind) {
-                       case fmt::kind::thread_name: r.label = "thread_name " + std::string(e.text); break;
+                       case fmt::kind::thread_name: r.label = "thread_name " + std::string(e.thread_name); break;
                        case fmt::kind::span_begin: r.label = "begin " + e.where->name; break;
                        case fmt::kind::span_end: r.label = "end " + e.where->name; break;
                        case fmt::kind::counter: r.label = "counter " + e.where->name; break;
                        case fmt::kind::instant: r.label = e.where->name; break;
                        case fmt::kind::span_context: {
                            static const char* roles[] = {"?", "internal", "server", "client", "producer", "consumer"};
-                           r.label = std::string("context ") + roles[(e.w4 & 0xff) <= 5 ? (e.w4 & 0xff) : 0];
+                           r.label = std::string("context ") + roles[e.context.role <= 5 ? e.context.role : 0];
                            break;
                        }
                        default: {
@@ -193,10 +194,7 @@ std::vector<rec> filtered(S& s, const opts& o) {
     bbx::dec::filter_error err;
     auto f = bbx::dec::event_filter::make(spec_of(o), *s.cap, err);
     REQUIRE_MESSAGE(f, err.what);
-    s.cap->set_filter(f);
-    std::vector<rec> r = collect(*s.cap, s);
-    s.cap->set_filter(nullptr);
-    return r;
+    return collect(bbx::dec::input(*s.cap, f.get()), s);
 }
 
 // Event labels in order; doctest prints them when a comparison fails.
@@ -401,15 +399,16 @@ TEST_CASE("level, category, thread, name and user-only filters pass exactly the 
         const auto v = filtered(s, {{"--thread", "gamma"}, {"--category", "bulk"}});
         CHECK(v.size() == 2001);  // 2000 ticks and the thread name
         bbx::dec::filter_error err;
-        s.cap->set_filter(bbx::dec::event_filter::make(spec_of({{"--thread", "gamma"}, {"--category", "bulk"}}), *s.cap, err));
-        REQUIRE(s.cap->filter());
-        REQUIRE(!s.cap->for_each_event([](const event&) {}).is_error());
-        CHECK(s.cap->stats()[0].events == 0);
-        CHECK(s.cap->stats()[1].events == 0);
-        CHECK(s.cap->stats()[2].events == 2001);
-        s.cap->set_filter(nullptr);
-        REQUIRE(!s.cap->for_each_event([](const event&) {}).is_error());
-        CHECK(s.cap->stats()[2].events > 2001);
+        auto f = bbx::dec::event_filter::make(spec_of({{"--thread", "gamma"}, {"--category", "bulk"}}), *s.cap, err);
+        REQUIRE(f);
+        auto some = bbx::dec::read_events(*s.cap, f.get(), [](const event&) {});
+        REQUIRE(!some.is_error());
+        CHECK(some.value().threads[0].events == 0);
+        CHECK(some.value().threads[1].events == 0);
+        CHECK(some.value().threads[2].events == 2001);
+        auto every = bbx::dec::read_events(*s.cap, nullptr, [](const event&) {});
+        REQUIRE(!every.is_error());
+        CHECK(every.value().threads[2].events > 2001);
     }
 }
 
@@ -502,9 +501,9 @@ TEST_CASE("a filter that does not fit the capture is a usage error") {
     auto f = bbx::dec::event_filter::make(spec_of({{"--thread", "beta,nobody"}, {"--thread", "T7"}}), *s.cap, err, false);
     REQUIRE(f);
     CHECK(f->unmatched_threads() == std::vector<std::string>{"nobody", "T7"});
-    CHECK(!f->keeps_ring(0));
-    CHECK(f->keeps_ring(1));
-    CHECK(!f->keeps_ring(2));
+    CHECK(!f->keeps_thread(0));
+    CHECK(f->keeps_thread(1));
+    CHECK(!f->keeps_thread(2));
 }
 
 namespace {
@@ -577,7 +576,7 @@ std::map<uint64_t, slice_count> slices(const std::string& trace) {
     return per_track;
 }
 
-std::string perfetto_of(capture& c) {
+std::string perfetto_of(const bbx::dec::input& c) {
     char* buf = nullptr;
     size_t len = 0;
     std::FILE* f = open_memstream(&buf, &len);
@@ -614,9 +613,7 @@ TEST_CASE("a filtered Perfetto trace is smaller and still balanced, with no slic
         bbx::dec::filter_error err;
         auto f = bbx::dec::event_filter::make(spec_of(v.o), *s.cap, err);
         REQUIRE(f);
-        s.cap->set_filter(f);
-        const std::string small = perfetto_of(*s.cap);
-        s.cap->set_filter(nullptr);
+        const std::string small = perfetto_of(bbx::dec::input(*s.cap, f.get()));
         CHECK(small.size() < whole.size() / 4);  // the 2000 ticks are gone
         uint64_t begins = 0;
         for (const auto& tc : slices(small)) {

@@ -20,7 +20,7 @@
 
 #include "bbx/bbx.hpp"
 #include "bbx/decoder.hpp"
-#include "proto_reader.hpp"  // read_file
+#include "support/proto_reader.hpp"  // read_file
 #include "test_util.hpp"
 
 extern char** environ;
@@ -90,7 +90,7 @@ contents read_capture(const std::string& path) {
     auto done = cap.for_each_event([&](const event& e) {
         if (!e.where) return;
         c.values[e.where->name].push_back(e.nargs ? int64_t(e.args[0].word) : -1);
-        c.rings[e.where->name].push_back(e.ring);
+        c.rings[e.where->name].push_back(e.thread);
         if (e.nargs > 2) c.third_args[e.where->name].push_back(int64_t(e.args[2].word));
     });
     REQUIRE(!done.is_error());
@@ -237,7 +237,7 @@ TEST_CASE("fork: the child records into <path>.<pid> with its parent's pid, and 
         auto p = capture::open(tc.path), c = capture::open(child_path);
         REQUIRE(!p.is_error());
         REQUIRE(!c.is_error());
-        std::vector<capture*> caps = {p.value().get(), c.value().get()};
+        std::vector<const capture*> caps = {p.value().get(), c.value().get()};
         bbx::dec::merge_plan plan;
         std::string err;
         REQUIRE(bbx::dec::plan_merge(caps, {}, plan, err));

@@ -26,8 +26,10 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
-#include "proto_reader.hpp"
-#include "test_util.hpp"
+#include "support/proto_reader.hpp"
+#include "support/capture.hpp"
+#include "support/process.hpp"
+#include "support/python.hpp"
 
 using bbx::dec::capture;
 using bbx::dec::merge_format;
@@ -41,56 +43,6 @@ namespace {
 constexpr int requests = 8;
 constexpr int64_t injected_ns = 250'000'000;
 
-std::string build_dir() {  // $(B)/tests/, where the unit binary and rpc_peer are
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    REQUIRE(n > 0);
-    std::string self(buf, size_t(n));
-    return self.substr(0, self.rfind('/') + 1);
-}
-
-// fork + exec with the environment minus BBX_* plus `extra_env`; output to /dev/null.
-pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e)
-        if (std::strncmp(*e, "BBX_", 4) != 0) env.emplace_back(*e);
-    for (const std::string& e : extra_env) env.push_back(e);
-    std::vector<std::string> a = args;
-    std::vector<char*> argv, envp;
-    for (std::string& s : a) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    for (std::string& s : env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        execve(argv[0], argv.data(), envp.data());
-        _exit(127);
-    }
-    return pid;
-}
-
-// Waits for pid until `deadline`, then kills it. Returns its exit status, or -1 if it was killed.
-int reap(pid_t pid, std::chrono::steady_clock::time_point deadline) {
-    for (;;) {
-        int status = 0;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (r < 0) return -1;
-        if (std::chrono::steady_clock::now() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -1;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-}
-
 // The two captures, recorded once per test run.
 struct peers {
     temp_capture client{"merge-client"}, server{"merge-server"};
@@ -100,9 +52,10 @@ struct peers {
 
     peers() : portfile("/tmp/bbx-test-" + std::to_string(getpid()) + "-merge.port") {
         unlink(portfile.c_str());
-        const std::string peer = build_dir() + "rpc_peer";
+        const std::string peer = build_dir() + "/tests/rpc_peer";
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        pid_t sp = spawn({peer, "server", portfile, server.path}, {"BBX_TEST_CLOCK_OFFSET_NS=" + std::to_string(injected_ns)});
+        pid_t sp = spawn({peer, "server", portfile, server.path},
+                         {{"BBX_TEST_CLOCK_OFFSET_NS=" + std::to_string(injected_ns)}, true, true});
         std::string port;
         while (std::chrono::steady_clock::now() < deadline - std::chrono::seconds(5)) {
             port = read_file(portfile);
@@ -115,7 +68,7 @@ struct peers {
             FAIL("the server wrote no port");
         }
         port.pop_back();
-        pid_t cp = spawn({peer, "client", port, client.path, std::to_string(requests)});
+        pid_t cp = spawn({peer, "client", port, client.path, std::to_string(requests)}, {{}, true, true});
         const int client_status = reap(cp, deadline);
         const int server_status = reap(sp, deadline);
         unlink(portfile.c_str());
@@ -313,20 +266,10 @@ readback read_perfetto(const std::string& path) {
 
 // ---- Chrome and OTLP, read by python3 -----------------------------------------
 
-std::string run_python(const char* script, const std::string& file, const std::string& tag) {
-    const std::string path = "/tmp/bbx-test-" + std::to_string(getpid()) + "-" + tag + ".py";
-    if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
-        std::fputs(script, f);
-        std::fclose(f);
-    }
-    std::FILE* p = popen(("python3 " + path + " " + file + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    const int status = pclose(p);
-    unlink(path.c_str());
+// tests/support/`script` on `file`: what it printed (it must succeed).
+std::string read_with(const std::string& script, const std::string& file) {
+    int status = 0;
+    const std::string out = run_python(script, {file}, status);
     INFO("python3 said:\n" << out.substr(0, 3000));
     REQUIRE(status == 0);
     return out;
@@ -354,31 +297,6 @@ std::vector<std::vector<std::string>> lines_of(const std::string& out) {
 
 // Prints "S pid tid name begin end seq" per B/E slice (times in ns) and
 // "F s|f id pid tid ts" per flow event, then "OK <min ts>".
-constexpr const char* chrome_reader = R"PY(
-import decimal, json, sys
-doc = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"), parse_float=decimal.Decimal)
-stacks, low = {}, None
-for e in doc["traceEvents"]:
-    ph = e["ph"]
-    if ph == "M":
-        continue
-    ns = int(e["ts"] * 1000)
-    low = ns if low is None else min(low, ns)
-    key = (e["pid"], e["tid"])
-    if ph == "B":
-        stacks.setdefault(key, []).append((e["name"], ns, e.get("args", {}).get("seq", -1)))
-    elif ph == "E":
-        name, begin, seq = stacks[key].pop()
-        print("S %d %d %s %d %d %d" % (e["pid"], e["tid"], name, begin, ns, seq))
-    elif ph in ("s", "f"):
-        if e["name"] != "rpc" or e["cat"] != "rpc" or (ph == "f" and e.get("bp") != "e"):
-            sys.exit("flow event %r" % e)
-        print("F %s %d %d %d %d" % (ph, e["id"], e["pid"], e["tid"], ns))
-for k, st in stacks.items():
-    if st:
-        sys.exit("open slices on %r" % (k,))
-print("OK %d" % low)
-)PY";
 
 readback read_chrome(const std::string& path) {
     readback rb;
@@ -388,7 +306,7 @@ readback read_chrome(const std::string& path) {
     };
     std::map<uint64_t, std::vector<flow_event>> starts, ends;
     bool ok = false;
-    for (const auto& w : lines_of(run_python(chrome_reader, path, "merge-chrome"))) {
+    for (const auto& w : lines_of(read_with("merge_chrome.py", path))) {
         if (w.size() == 7 && w[0] == "S") {
             slice s;
             s.pid = uint32_t(std::stoul(w[1]));
@@ -433,28 +351,11 @@ readback read_chrome(const std::string& path) {
 }
 
 // Prints "S pid kind spanId parentSpanId|- start end seq name" per span.
-constexpr const char* otlp_reader = R"PY(
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    doc = json.loads(line)
-    for rs in doc["resourceSpans"]:
-        attrs = {a["key"]: a["value"] for a in rs["resource"]["attributes"]}
-        pid = int(attrs["process.pid"]["intValue"])
-        for ss in rs["scopeSpans"]:
-            for sp in ss["spans"]:
-                seq = -1
-                for a in sp.get("attributes", []):
-                    if a["key"] == "seq":
-                        seq = int(a["value"]["intValue"])
-                print("S %d %d %s %s %s %s %d %s" % (pid, sp["kind"], sp["spanId"], sp.get("parentSpanId", "-"),
-                      sp["startTimeUnixNano"], sp["endTimeUnixNano"], seq, sp["name"]))
-print("OK")
-)PY";
 
 readback read_otlp(const std::string& path) {
     readback rb;
     bool ok = false;
-    for (const auto& w : lines_of(run_python(otlp_reader, path, "merge-otlp"))) {
+    for (const auto& w : lines_of(read_with("merge_otlp.py", path))) {
         if (w.size() == 9 && w[0] == "S") {
             slice s;
             s.pid = uint32_t(std::stoul(w[1]));
@@ -494,14 +395,14 @@ const char* name_of(merge_format f) {
 // Merges client + server (client first: the reference) into `f` and reads it back.
 readback merged(merge_format f, bool correct, merge_plan* plan_out = nullptr) {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.s.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.s.get()};
     merge_plan plan;
     std::string err;
     REQUIRE_MESSAGE(bbx::dec::plan_merge(caps, {.correct = correct}, plan, err), err);
     const std::string out = "/tmp/bbx-test-" + std::to_string(getpid()) + "-merged." + name_of(f);
     std::FILE* fp = std::fopen(out.c_str(), "wb");
     REQUIRE(fp);
-    const bool ok = bbx::dec::write_merge(caps, plan, f, fp, err);
+    const bool ok = bbx::dec::write_merge({*p.c, *p.s}, plan, f, fp, err);
     std::fclose(fp);
     REQUIRE_MESSAGE(ok, err);
     readback rb = read_back(f, out);
@@ -510,8 +411,20 @@ readback merged(merge_format f, bool correct, merge_plan* plan_out = nullptr) {
     return rb;
 }
 
+// bbx with the words of `args` (paths here hold no spaces): tests/support/process.hpp.
+tool_result bbx_args(const std::string& args) {
+    std::vector<std::string> w;
+    for (size_t at = 0; at < args.size();) {
+        size_t sp = args.find(' ', at);
+        if (sp == std::string::npos) sp = args.size();
+        if (sp > at) w.push_back(args.substr(at, sp - at));
+        at = sp + 1;
+    }
+    return run_bbx(w);
+}
+
 // The client's first span begin, ns since its anchor 0 (from the decoder).
-int64_t first_client_span_ns(capture& c) {
+int64_t first_client_span_ns(const capture& c) {
     int64_t first = INT64_MAX;
     auto r = c.for_each_event([&](const bbx::dec::event& e) {
         if (e.kind == bbx::format::kind::span_begin && first == INT64_MAX) first = e.ns;
@@ -520,26 +433,13 @@ int64_t first_client_span_ns(capture& c) {
     return first;
 }
 
-struct cli_result {
-    int status = -1;
-    std::string err;
-};
-cli_result run_bbx(const std::string& args) {
-    const std::string err_path = "/tmp/bbx-test-" + std::to_string(getpid()) + "-merge-cli.err";
-    const std::string cmd = build_dir() + "../bbx " + args + " >/dev/null 2>" + err_path;
-    const int st = std::system(cmd.c_str());
-    cli_result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.err = read_file(err_path);
-    unlink(err_path.c_str());
-    return r;
-}
+
 
 }  // namespace
 
 TEST_CASE("merge: the clock offset injected into the server is estimated from the request/response pairs") {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.s.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.s.get()};
     merge_plan plan;
     std::string err;
     REQUIRE(bbx::dec::plan_merge(caps, {}, plan, err));
@@ -572,7 +472,7 @@ TEST_CASE("merge: the clock offset injected into the server is estimated from th
     CHECK(srv.outside_final == 0);
 
     // The other way round: the client's clock runs 250 ms behind the server's.
-    std::vector<capture*> rev = {p.s.get(), p.c.get()};
+    std::vector<const capture*> rev = {p.s.get(), p.c.get()};
     merge_plan back;
     REQUIRE(bbx::dec::plan_merge(rev, {}, back, err));
     REQUIRE(back.captures[1].has_estimate);
@@ -642,7 +542,7 @@ TEST_CASE("merge: without the correction the server spans come out outside their
 
 TEST_CASE("merge: a capture merged with itself is shown under a stand-in pid") {
     peers& p = recorded();
-    std::vector<capture*> caps = {p.c.get(), p.c.get()};
+    std::vector<const capture*> caps = {p.c.get(), p.c.get()};
     merge_plan plan;
     std::string err;
     REQUIRE(bbx::dec::plan_merge(caps, {}, plan, err));
@@ -655,7 +555,7 @@ TEST_CASE("merge: a capture merged with itself is shown under a stand-in pid") {
     const std::string out = "/tmp/bbx-test-" + std::to_string(getpid()) + "-self.pftrace";
     std::FILE* fp = std::fopen(out.c_str(), "wb");
     REQUIRE(fp);
-    CHECK(bbx::dec::write_merge(caps, plan, merge_format::perfetto, fp, err));
+    CHECK(bbx::dec::write_merge({*p.c, *p.c}, plan, merge_format::perfetto, fp, err));
     std::fclose(fp);
     const readback rb = read_perfetto(out);
     unlink(out.c_str());
@@ -667,7 +567,7 @@ TEST_CASE("merge: a capture merged with itself is shown under a stand-in pid") {
 TEST_CASE("merge: bbx merge --verbose reports the correction; bad input and bad usage exit 1 and 2") {
     peers& p = recorded();
     const std::string out = "/tmp/bbx-test-" + std::to_string(getpid()) + "-cli.json";
-    cli_result r = run_bbx("merge " + p.client.path + " " + p.server.path + " --to chrome -o " + out + " --verbose");
+    tool_result r = bbx_args("merge " + p.client.path + " " + p.server.path + " --to chrome -o " + out + " --verbose");
     INFO("stderr:\n" << r.err);
     CHECK(r.status == 0);
     struct stat st {};
@@ -688,18 +588,18 @@ TEST_CASE("merge: bbx merge --verbose reports the correction; bad input and bad 
     CHECK(r.err.find(" applied", corr) != std::string::npos);
     CHECK(r.err.find("0 of " + std::to_string(requests) + " server spans outside") != std::string::npos);
 
-    r = run_bbx("merge " + p.client.path + " --to chrome -o " + out);
+    r = bbx_args("merge " + p.client.path + " --to chrome -o " + out);
     CHECK(r.status == 2);
-    r = run_bbx("merge " + p.client.path + " " + p.server.path + " --to chrome");
+    r = bbx_args("merge " + p.client.path + " " + p.server.path + " --to chrome");
     CHECK(r.status == 2);
-    r = run_bbx("merge " + p.client.path + " " + p.server.path + " -o " + out);
+    r = bbx_args("merge " + p.client.path + " " + p.server.path + " -o " + out);
     CHECK(r.status == 2);
     temp_capture text("merge-text");
     if (std::FILE* f = std::fopen(text.path.c_str(), "wb")) {
         std::fputs("not a capture\n", f);
         std::fclose(f);
     }
-    r = run_bbx("merge " + p.client.path + " " + text.path + " --to otlp -o " + out);
+    r = bbx_args("merge " + p.client.path + " " + text.path + " --to otlp -o " + out);
     CHECK(r.status == 1);
     CHECK(r.err.rfind("bbx: " + text.path + ": ", 0) == 0);
     CHECK(r.err.find(" at offset 0") != std::string::npos);

@@ -26,8 +26,10 @@
 #include "bbx/context.hpp"
 #include "bbx/crash.hpp"
 #include "bbx/decoder.hpp"
-#include "proto_reader.hpp"
-#include "test_util.hpp"
+#include "bbx/task.hpp"
+#include "support/proto_reader.hpp"
+#include "support/capture.hpp"
+#include "support/python.hpp"
 
 using bbx::span_role;
 using bbx::trace_context;
@@ -44,187 +46,6 @@ namespace {
 // and once R <resource attrs>, then "OK <lines> <spans>". Attributes are
 // key=t:value joined by spaces: i:<int>, s:<hex of the UTF-8>, f:<repr or
 // NaN/Infinity/-Infinity>, b:true|false.
-constexpr const char* otlp_checker = R"PY(
-import json, re, sys
-path = sys.argv[1]
-remote = set(x for x in sys.argv[2].split(",") if x)
-def fail(msg):
-    sys.stdout.write("ERROR %s\n" % msg)
-    sys.stdout.flush()
-    sys.exit(1)
-# Field names from opentelemetry-proto: trace/v1/trace.proto, common/v1/common.proto, resource/v1/resource.proto.
-ALLOWED = {
-    "TracesData": {"resourceSpans"},
-    "ResourceSpans": {"resource", "scopeSpans", "schemaUrl"},
-    "Resource": {"attributes", "droppedAttributesCount", "entityRefs"},
-    "ScopeSpans": {"scope", "spans", "schemaUrl"},
-    "InstrumentationScope": {"name", "version", "attributes", "droppedAttributesCount"},
-    "Span": {"traceId", "spanId", "traceState", "parentSpanId", "flags", "name", "kind", "startTimeUnixNano",
-             "endTimeUnixNano", "attributes", "droppedAttributesCount", "events", "droppedEventsCount", "links",
-             "droppedLinksCount", "status"},
-    "Event": {"timeUnixNano", "name", "attributes", "droppedAttributesCount"},
-    "Status": {"message", "code"},
-    "KeyValue": {"key", "value"},
-    "AnyValue": {"stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"},
-}
-CAMEL = re.compile(r"[a-z][A-Za-z0-9]*\Z")
-def obj(v, kind, where):
-    if not isinstance(v, dict):
-        fail("%s: %s is not an object: %r" % (where, kind, v))
-    for k in v:
-        if not CAMEL.match(k):
-            fail("%s: key %r is not lowerCamelCase" % (where, k))
-        if k not in ALLOWED[kind]:
-            fail("%s: key %r is not a field of %s" % (where, k, kind))
-    return v
-def arr(v, where):
-    if not isinstance(v, list):
-        fail("%s: not an array: %r" % (where, v))
-    return v
-def hexid(v, n, where):
-    if not isinstance(v, str) or not re.fullmatch("[0-9a-f]{%d}" % n, v) or v == "0" * n:
-        fail("%s: %r is not %d lowercase hex digits, not all zero" % (where, v, n))
-    return v
-def u64(v, where):  # fixed64: a decimal string
-    if not isinstance(v, str) or not re.fullmatch(r"0|[1-9][0-9]*", v) or int(v) >= 2 ** 64:
-        fail("%s: %r is not a uint64 as a decimal string" % (where, v))
-    return int(v)
-def num(v, lo, hi, where):  # 32-bit integers and enums: JSON numbers
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        fail("%s: %r is not an integer in [%d, %d]" % (where, v, lo, hi))
-    return v
-def value(v, where):
-    obj(v, "AnyValue", where)
-    if len(v) != 1:
-        fail("%s: AnyValue with %d fields" % (where, len(v)))
-    (k, x), = v.items()
-    if k == "stringValue":
-        if not isinstance(x, str):
-            fail("%s: stringValue %r" % (where, x))
-        return "s:" + x.encode("utf-8").hex()
-    if k == "intValue":  # int64: a decimal string
-        if not isinstance(x, str) or not re.fullmatch(r"-?(0|[1-9][0-9]*)", x) or not -2 ** 63 <= int(x) < 2 ** 63:
-            fail("%s: intValue %r is not an int64 as a decimal string" % (where, x))
-        return "i:%d" % int(x)
-    if k == "doubleValue":
-        if isinstance(x, str):
-            if x not in ("NaN", "Infinity", "-Infinity"):
-                fail("%s: doubleValue %r" % (where, x))
-            return "f:" + x
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            fail("%s: doubleValue %r" % (where, x))
-        return "f:" + repr(float(x))
-    if k == "boolValue":
-        if not isinstance(x, bool):
-            fail("%s: boolValue %r" % (where, x))
-        return "b:" + ("true" if x else "false")
-    fail("%s: unexpected AnyValue %r" % (where, k))
-def attributes(v, where):
-    seen = set()
-    out = []
-    for i, kv in enumerate(arr(v, where)):
-        obj(kv, "KeyValue", where)
-        k = kv.get("key")
-        if not isinstance(k, str) or not k or "value" not in kv:
-            fail("%s: attribute %r" % (where, kv))
-        if k in seen:
-            fail("%s: attribute key %r repeated" % (where, k))
-        seen.add(k)
-        out.append(k + "=" + value(kv["value"], where + "." + k))
-    return " ".join(out)
-def no_constants(c):
-    fail("non-JSON constant %s" % c)
-def no_duplicates(pairs):
-    d = {}
-    for k, v in pairs:
-        if k in d:
-            fail("duplicate key %r" % k)
-        d[k] = v
-    return d
-
-data = open(path, "rb").read()
-try:
-    text = data.decode("utf-8")
-except UnicodeDecodeError as e:
-    fail("not UTF-8: %s" % e)
-if not text.endswith("\n"):
-    fail("the last line does not end with a newline")
-lines = text[:-1].split("\n")
-spans = {}
-order = []
-resource = None
-for n, line in enumerate(lines, 1):
-    where = "line %d" % n
-    doc = json.loads(line, parse_constant=no_constants, object_pairs_hook=no_duplicates)
-    obj(doc, "TracesData", where)
-    rs = arr(doc.get("resourceSpans"), where)
-    if len(rs) != 1:
-        fail("%s: %d resourceSpans" % (where, len(rs)))
-    r = obj(rs[0], "ResourceSpans", where)
-    res = attributes(obj(r["resource"], "Resource", where)["attributes"], where + " resource")
-    if resource is None:
-        resource = res
-        sys.stdout.write("R %s\n" % res)
-    elif res != resource:
-        fail("%s: resource differs: %s" % (where, res))
-    ss = arr(r.get("scopeSpans"), where)
-    if len(ss) != 1:
-        fail("%s: %d scopeSpans" % (where, len(ss)))
-    s = obj(ss[0], "ScopeSpans", where)
-    if obj(s["scope"], "InstrumentationScope", where).get("name") != "blackbox":
-        fail("%s: scope %r" % (where, s["scope"]))
-    line_spans = arr(s.get("spans"), where)
-    if not 1 <= len(line_spans) <= 1000:
-        fail("%s: %d spans" % (where, len(line_spans)))
-    for sp in line_spans:
-        obj(sp, "Span", where)
-        sid = hexid(sp.get("spanId"), 16, where + " spanId")
-        w = where + " span " + sid
-        tid = hexid(sp.get("traceId"), 32, w + " traceId")
-        parent = sp.get("parentSpanId")
-        if parent is not None:
-            hexid(parent, 16, w + " parentSpanId")
-        if sid in spans:
-            fail("%s: spanId repeated" % w)
-        name = sp.get("name")
-        if not isinstance(name, str) or not name:
-            fail("%s: name %r" % (w, name))
-        kind = num(sp.get("kind"), 1, 5, w + " kind")
-        flags = num(sp.get("flags", 0), 0, 2 ** 32 - 1, w + " flags")
-        start = u64(sp.get("startTimeUnixNano"), w + " start")
-        end = u64(sp.get("endTimeUnixNano"), w + " end")
-        if start > end:
-            fail("%s: starts at %d after it ends at %d" % (w, start, end))
-        attrs = attributes(sp.get("attributes", []), w)
-        da = num(sp.get("droppedAttributesCount", 0), 0, 2 ** 32 - 1, w)
-        de = num(sp.get("droppedEventsCount", 0), 0, 2 ** 32 - 1, w)
-        spans[sid] = (tid, parent)
-        order.append("S %s %s %s %d %d %d %d %d %d %s|%s" % (sid, tid, parent or "-", kind, flags, start, end, da, de, name, attrs))
-        for ev in arr(sp.get("events", []), w):
-            obj(ev, "Event", w)
-            t = u64(ev.get("timeUnixNano"), w + " event time")
-            if not start <= t <= end:
-                fail("%s: event at %d outside [%d, %d]" % (w, t, start, end))
-            en = ev.get("name")
-            if not isinstance(en, str) or not en:
-                fail("%s: event name %r" % (w, en))
-            order.append("E %s %d %s|%s" % (sid, t, en, attributes(ev.get("attributes", []), w + " event")))
-        if "status" in sp:
-            st = obj(sp["status"], "Status", w)
-            code = num(st.get("code", 0), 0, 2, w + " status code")
-            order.append("X %s %d %s" % (sid, code, st.get("message", "")))
-for sid, (tid, parent) in spans.items():
-    if parent is None:
-        continue
-    if parent in spans:
-        if spans[parent][0] != tid:
-            fail("span %s: parent %s is in another trace" % (sid, parent))
-    elif parent not in remote:
-        fail("span %s: parent %s is neither in the file nor a known remote parent" % (sid, parent))
-for o in order:
-    sys.stdout.write(o + "\n")
-sys.stdout.write("OK %d %d\n" % (len(lines), len(spans)))
-)PY";
 
 struct ev_out {
     uint64_t time = 0;
@@ -286,22 +107,11 @@ uint64_t to_u64(const std::string& s) {
     return v;
 }
 
-readback read_otlp(const std::string& jsonl, const std::string& remote_parents, const std::string& tag) {
+// Read back by tests/support/otlp.py, which checks every line.
+readback read_otlp(const std::string& jsonl, const std::string& remote_parents, const std::string&) {
     readback rb;
-    const std::string script = "/tmp/bbx-test-" + std::to_string(getpid()) + "-" + tag + "-check_otlp.py";
-    if (std::FILE* f = std::fopen(script.c_str(), "wb")) {
-        std::fputs(otlp_checker, f);
-        std::fclose(f);
-    }
-    const std::string cmd = "python3 " + script + " " + jsonl + " '" + remote_parents + "' 2>&1";
-    std::FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string output;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-    const int status = pclose(p);
-    unlink(script.c_str());
+    int status = 0;
+    const std::string output = run_python("otlp.py", {jsonl, remote_parents}, status);
     INFO("python3 said:\n" << output.substr(0, 4000));
     REQUIRE(status == 0);
     std::vector<std::string> event_lines, status_lines;
@@ -396,7 +206,7 @@ std::map<uint32_t, std::set<uint64_t>> unix_times(const std::string& path, std::
     capture& c = *r.value();
     std::map<uint32_t, std::set<uint64_t>> t;
     REQUIRE(!c.for_each_event([&](const bbx::dec::event& e) {
-                   const uint32_t tid = c.threads()[e.ring].tid;
+                   const uint32_t tid = c.threads()[e.thread].tid;
                    const uint64_t u = c.start_realtime_ns() + uint64_t(e.ns);
                    t[tid].insert(u);
                    if (last) (*last)[tid] = u;
@@ -702,4 +512,82 @@ TEST_CASE("otlp: a crash becomes an exception event and status ERROR on the open
         REQUIRE(e.attrs.count("exception.stacktrace"));
         CHECK(e.time == s.end);  // the thread's last event
     }
+}
+
+TEST_CASE("otlp: a task is a span over its lifetime: parent task, spans in its polls, polls and waits summed, awaits as events") {
+    temp_capture tc("otlp-tasks");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 64;
+    cfg.max_threads = 4;
+    REQUIRE(bbx::start(cfg).ok());
+    uint32_t await_line = 0;
+    const bbx::task_id parent = bbx::new_task_id(), child = bbx::new_task_id();
+    std::thread([&] {
+        const bbx::resource_id queue = bbx::register_resource(bbx::resource_kind::channel, "queue", 1);
+        BBX_TASK_SPAWN("parent_task", parent, 0, 256);
+        bbx::task_wake(parent);
+        {
+            bbx::poll_scope p(parent);
+            BBX_SPAN(INFO, "work", "inside_poll");
+            BBX_TASK_SPAWN("child_task", child, bbx::current_task(), 64);
+            bbx::task_wake(child);
+            await_line = __LINE__ + 1;
+            bbx::note_await();
+        }
+        {
+            bbx::poll_scope p(child);
+            bbx::wait_begin(child, queue, bbx::resource_op::recv);
+        }
+        bbx::wait_end(child, queue, bbx::resource_op::recv);
+        bbx::task_wake(child);
+        {
+            bbx::poll_scope p(child);
+            BBX_INSTANT(INFO, "work", "in_child_poll");  // no span open: an event of the task's span
+            bbx::task_complete(child);
+        }
+    }).join();
+    bbx::stop();
+
+    const std::string jsonl = convert(tc.path);
+    readback rb = read_otlp(jsonl, "", "otlp-tasks");
+    unlink(jsonl.c_str());
+    const span_out& p = only(rb, "parent_task");
+    const span_out& c = only(rb, "child_task");
+    const span_out& in = only(rb, "inside_poll");
+    // The tree: the parent task a root; its poll's span and its child task under it, one trace.
+    CHECK(p.parent == "-");
+    CHECK(in.parent == p.id);
+    CHECK(c.parent == p.id);
+    CHECK(in.trace == p.trace);
+    CHECK(c.trace == p.trace);
+    CHECK(p.attrs.at("bbx.task.id") == "i:" + std::to_string(parent));
+    CHECK(c.attrs.at("bbx.task.parent") == "i:" + std::to_string(parent));
+    CHECK(c.attrs.at("bbx.task.frame_bytes") == "i:64");
+    // The parent never completed: it ends with the capture, unfinished.
+    CHECK(p.attrs.at("bbx.task.state") == "s:" + hex("unfinished"));
+    CHECK(p.attrs.at("bbx.unfinished") == "b:true");
+    CHECK(p.attrs.at("bbx.task.polls") == "i:1");
+    CHECK(c.attrs.at("bbx.task.state") == "s:" + hex("done"));
+    CHECK(c.attrs.count("bbx.unfinished") == 0);
+    CHECK(c.attrs.at("bbx.task.polls") == "i:2");
+    CHECK(c.attrs.at("bbx.task.wakes") == "i:2");
+    CHECK(c.attrs.at("bbx.task.waits") == "i:1");
+    CHECK(std::stoull(c.attrs.at("bbx.task.busy_ns").substr(2)) >= std::stoull(c.attrs.at("bbx.task.longest_poll_ns").substr(2)));
+    CHECK(std::stoull(c.attrs.at("bbx.task.wait_ns").substr(2)) > 0);
+    CHECK(p.attrs.at("bbx.category") == "s:" + hex("task"));
+    // Where the parent suspended: an "await" event at that line.
+    REQUIRE(p.events.size() == 1);
+    CHECK(p.events[0].name == "await");
+    CHECK(p.events[0].attrs.at("code.line.number") == "i:" + std::to_string(await_line));
+    CHECK(p.events[0].attrs.count("bbx.poll_ns") == 1);
+    // The child's wait, with its resource, and the instant of its poll.
+    std::set<std::string> names;
+    for (const ev_out& e : c.events) names.insert(e.name);
+    CHECK(names == std::set<std::string>{"wait", "in_child_poll"});
+    for (const ev_out& e : c.events)
+        if (e.name == "wait") {
+            CHECK(e.attrs.at("bbx.resource.name") == "s:" + hex("queue"));
+            CHECK(e.attrs.at("bbx.resource.op") == "s:" + hex("recv"));
+        }
 }

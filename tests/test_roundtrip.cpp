@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -17,7 +18,7 @@
 
 #include "bbx/bbx.hpp"
 #include "bbx/decoder.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -73,8 +74,8 @@ TEST_CASE("4 threads x 200,000 events of every kind come back exactly, in order 
     std::vector<uint64_t> next(4, 0);  // per ring: index of the next expected event
     uint64_t mismatches = 0;
     auto r2 = c.for_each_event([&](const event& e) {
-        uint64_t t = ring_to_t[e.ring];
-        uint64_t idx = next[e.ring]++;
+        uint64_t t = ring_to_t[e.thread];
+        uint64_t idx = next[e.thread]++;
         uint64_t j = idx / 4, step = idx % 4;
         bool ok = false;
         switch (step) {
@@ -104,9 +105,9 @@ TEST_CASE("4 threads x 200,000 events of every kind come back exactly, in order 
     CHECK(mismatches == 0);
     for (size_t i = 0; i < 4; ++i) {
         CHECK(next[i] == 4u * iterations);
-        CHECK(c.stats()[i].events == 4u * iterations);
-        CHECK(c.stats()[i].torn == 0);
-        CHECK(c.stats()[i].overwritten == 0);
+        CHECK(r2.value().threads[i].events == 4u * iterations);
+        CHECK(r2.value().threads[i].torn == 0);
+        CHECK(r2.value().threads[i].overwritten == 0);
         CHECK(c.threads()[i].events_written == 4u * iterations);
     }
 }
@@ -171,10 +172,11 @@ TEST_CASE("overwrite mode keeps exactly the newest events") {
     auto r = capture::open(tc.path);
     REQUIRE(!r.is_error());
     std::vector<int64_t> got;
-    REQUIRE(!r.value()->for_each_event([&](const event& e) { got.push_back(e.args[0].as_i64()); }).is_error());
+    auto pass = r.value()->for_each_event([&](const event& e) { got.push_back(e.args[0].as_i64()); });
+    REQUIRE(!pass.is_error());
     REQUIRE(got.size() == 128);
     for (size_t k = 0; k < got.size(); ++k) CHECK(got[k] == int64_t(10000 - 128 + k));
-    CHECK(r.value()->stats()[0].overwritten == 10000 - 128);
+    CHECK(pass.value().threads[0].overwritten == 10000 - 128);
 }
 
 TEST_CASE("overwrite mode with multi-slot events keeps a gap-free newest suffix and skips orphaned continuations") {
@@ -192,14 +194,15 @@ TEST_CASE("overwrite mode with multi-slot events keeps a gap-free newest suffix 
     auto r = capture::open(tc.path);
     REQUIRE(!r.is_error());
     std::vector<int64_t> got;
-    REQUIRE(!r.value()->for_each_event([&](const event& e) {
-                   got.push_back(e.args[0].as_i64());
-                   CHECK(e.args[1].str == "123456789");
-               }).is_error());
+    auto pass = r.value()->for_each_event([&](const event& e) {
+        got.push_back(e.args[0].as_i64());
+        CHECK(e.args[1].str == "123456789");
+    });
+    REQUIRE(!pass.is_error());
     // 1001 * 3 = 3003 slots; the ring holds the last 128: 42 whole events and 2 orphans.
     REQUIRE(got.size() == 42);
     for (size_t k = 0; k < got.size(); ++k) CHECK(got[k] == int64_t(1001 - 42 + k));
-    CHECK(r.value()->stats()[0].orphan == 2);
+    CHECK(pass.value().threads[0].orphan == 2);
 }
 
 TEST_CASE("discard mode keeps the oldest events and counts the dropped ones") {
@@ -320,6 +323,28 @@ TEST_CASE("start rejects sizes out of range") {
     CHECK(bbx::start(cfg).status == bbx::start_status::open_failed);
 }
 
+TEST_CASE("start refuses a path longer than it can hold, rather than create the file its prefix names") {
+    // dir/././.../aaaa...: cut at 4095 bytes it would still name a file in dir.
+    const std::string dir = "/tmp/bbx-test-" + std::to_string(getpid()) + "-longpath";
+    REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+    std::string path = dir + "/";
+    while (path.size() < 4095 - 10) path += "./";
+    const std::string prefix_name = std::string(4095 - path.size(), 'a');
+    path += std::string(100, 'a');
+    REQUIRE(path.size() > 4096);
+    bbx::config cfg;
+    cfg.path = path.c_str();
+    const bbx::start_result r = bbx::start(cfg);
+    CHECK(!r.ok());
+    CHECK(r.status == bbx::start_status::open_failed);
+    CHECK(r.sys_errno == ENAMETOOLONG);
+    if (r.ok()) bbx::stop();
+    const std::string prefix_file = dir + "/" + prefix_name;
+    CHECK(access(prefix_file.c_str(), F_OK) != 0);  // nothing was made at the 4095-byte prefix
+    unlink(prefix_file.c_str());
+    rmdir(dir.c_str());
+}
+
 TEST_CASE("a reader running beside 2 writers never returns a torn event as valid") {
     temp_capture tc("concurrent");
     bbx::config cfg;
@@ -348,8 +373,8 @@ TEST_CASE("a reader running beside 2 writers never returns a torn event as valid
                        uint64_t k = e.args[0].word;
                        bool ok = e.nargs == 4 && e.args[2].word == ~k && e.args[3].str.size() == 40;
                        for (size_t i = 0; ok && i < 40; ++i) ok = e.args[3].str[i] == char('a' + (k + i) % 26);
-                       if (last.count(e.ring) && k <= last[e.ring]) ok = false;  // order per thread
-                       last[e.ring] = k;
+                       if (last.count(e.thread) && k <= last[e.thread]) ok = false;  // order per thread
+                       last[e.thread] = k;
                        ++checked;
                        if (!ok) ++bad;
                    }).is_error());

@@ -22,7 +22,7 @@
 #include "bbx/capture.hpp"
 #include "bbx/decoder.hpp"
 #include "bbx/snapshot.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -90,10 +90,10 @@ bbx::dec::error open_error(const std::vector<uint8_t>& b) {
 }
 
 // Every event as one line of text, in the decoder's order.
-std::vector<std::string> lines_of(capture& c) {
+std::vector<std::string> lines_of(const capture& c) {
     std::vector<std::string> v;
     REQUIRE(!c.for_each_event([&](const event& e) {
-                 std::string l = std::to_string(e.ring) + " " + std::to_string(e.ticks) + " " +
+                 std::string l = std::to_string(e.thread) + " " + std::to_string(e.ticks) + " " +
                                  std::to_string(int(e.kind)) + " " + (e.where ? e.where->name : std::string("-"));
                  for (uint32_t i = 0; i < e.nargs; ++i) l += " " + std::to_string(e.args[i].word) + std::string(e.args[i].str);
                  v.push_back(l);
@@ -182,16 +182,17 @@ TEST_CASE("snapshots of a ring file while 2 writers run decode, and no torn even
         CHECK((c.header().flags & fmt::flag_ended_clean) == 0);
         std::map<uint32_t, uint64_t> last;
         uint64_t here = 0;
-        REQUIRE(!c.for_each_event([&](const event& e) {
-                       uint64_t k = e.args[0].word;
-                       bool ok = e.nargs == 4 && e.args[2].word == ~k && e.args[3].str.size() == 40;
-                       for (size_t i = 0; ok && i < 40; ++i) ok = e.args[3].str[i] == char('a' + (k + i) % 26);
-                       if (last.count(e.ring) && k <= last[e.ring]) ok = false;  // order per thread
-                       last[e.ring] = k;
-                       ++here;
-                       if (!ok) ++bad;
-                   }).is_error());
-        for (const auto& s : c.stats()) damaged += s.torn + s.overwritten_in_read + s.malformed;
+        auto pass = c.for_each_event([&](const event& e) {
+            uint64_t k = e.args[0].word;
+            bool ok = e.nargs == 4 && e.args[2].word == ~k && e.args[3].str.size() == 40;
+            for (size_t i = 0; ok && i < 40; ++i) ok = e.args[3].str[i] == char('a' + (k + i) % 26);
+            if (last.count(e.thread) && k <= last[e.thread]) ok = false;  // order per thread
+            last[e.thread] = k;
+            ++here;
+            if (!ok) ++bad;
+        });
+        REQUIRE(!pass.is_error());
+        for (const auto& s : pass.value().threads) damaged += s.torn + s.overwritten_in_read + s.malformed;
         // The writers lap a 4 KiB ring in about a microsecond, so a copy can
         // find every slot of its window overwritten: counted, never shown.
         if (here == 0) ++empty;

@@ -9,7 +9,7 @@
 
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
-#include "test_util.hpp"
+#include "support/capture.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -67,7 +67,7 @@ TEST_CASE("task events round-trip: spawn, wake, polls with await sites, waits on
     };
     std::vector<seen> got;
     REQUIRE(!c.for_each_event([&](const event& e) {
-                   got.push_back({e.kind, e.task, e.w1, e.w2, e.where ? e.where->name : "", e.where ? e.where->line : 0});
+                   got.push_back({e.kind, e.task, task_values(e).first, task_values(e).second, e.where ? e.where->name : "", e.where ? e.where->line : 0});
                }).is_error());
     using K = fmt::kind;
     std::vector<K> kinds;

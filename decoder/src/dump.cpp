@@ -64,7 +64,7 @@ size_t utf8_seq(const unsigned char* p, size_t n) {
 }
 
 // Strings are quoted, with \" and \\ escaped; valid UTF-8 shows as it is,
-// control characters and bytes that are not valid UTF-8 as \xNN.
+// control characters (C0, DEL, C1) and bytes that are not valid UTF-8 as \xNN.
 void put_quoted(std::string& o, std::string_view s) {
     o += '"';
     auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -77,8 +77,8 @@ void put_quoted(std::string& o, std::string_view s) {
         } else if (c >= 0x20 && c < 0x7f) {
             o += char(c);
             ++i;
-        } else if (size_t n = c >= 0x80 ? utf8_seq(p + i, s.size() - i) : 0) {
-            o.append(s.data() + i, n);
+        } else if (size_t n = c >= 0x80 ? utf8_seq(p + i, s.size() - i) : 0; n && !(c == 0xc2 && p[i + 1] < 0xa0)) {
+            o.append(s.data() + i, n);  // (a C1 control, U+0080 .. U+009F, is \xNN as the bytes of no character)
             i += n;
         } else {
             char b[8];
@@ -178,18 +178,18 @@ void put_task(std::string& line, const capture& c, const event& e) {
     line += std::to_string(e.task);
     switch (e.kind) {
         case fmt::kind::task_spawn:
-            line += " parent=" + std::to_string(e.w1) + " frame=" + std::to_string(e.w2);
+            line += " parent=" + std::to_string(e.spawn.parent) + " frame=" + std::to_string(e.spawn.frame_bytes);
             break;
-        case fmt::kind::task_wake: line += " by=" + std::to_string(e.w1); break;
+        case fmt::kind::task_wake: line += " by=" + std::to_string(e.wake.waker); break;
         case fmt::kind::wait_begin:
         case fmt::kind::wait_end:
         case fmt::kind::resource_op: {
             line += " resource=";
-            const resource* r = c.find_resource(e.w1);
+            const resource* r = c.find_resource(e.res.id);
             if (r) put_quoted(line, r->name);
-            line += "#" + std::to_string(e.w1);
+            line += "#" + std::to_string(e.res.id);
             line += " op=";
-            line += op_name(e.w2);
+            line += op_name(e.res.op);
             break;
         }
         default: break;
@@ -271,24 +271,23 @@ void put_symbolised(std::string& o, const symbolizer& sym, const crash_info& c) 
 
 }  // namespace
 
-bool write_dump(capture& c, std::FILE* out, std::string& err) { return write_dump(c, out, err, crash_options{}); }
-
-bool write_dump(capture& c, std::FILE* out, std::string& err, const crash_options& opt) {
+bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_options& opt) {
+    const capture& c = *in.cap;
     std::unique_ptr<symbolizer> sym;
     if (!open_symbols(opt, sym, err)) return false;
     std::string line;
     line.reserve(512);
     bool ok = true;
-    auto r = c.for_each_event([&](const event& e) {
+    auto r = in.read([&](const event& e) {
         line.clear();
         put_time(line, e.ns);
         line += "  T";
-        line += std::to_string(e.ring);
+        line += std::to_string(e.thread);
         line += "  ";
         line += kind_name(e.kind);
         if (e.kind == fmt::kind::thread_name) {
             line += "  -  -  name=";
-            put_quoted(line, e.text);
+            put_quoted(line, e.thread_name);
         } else if (e.kind == fmt::kind::crash) {
             put_crash(line, *e.crash);
             if (sym) put_symbolised(line, *sym, *e.crash);
@@ -297,7 +296,8 @@ bool write_dump(capture& c, std::FILE* out, std::string& err, const crash_option
             static const char* roles[] = {"?", "internal", "server", "client", "producer", "consumer"};
             std::snprintf(b, sizeof b, "  -  -  trace=%016" PRIx64 "%016" PRIx64 " span=%016" PRIx64 " parent=%016" PRIx64
                                        " role=%s flags=%02x",
-                          e.w1, e.w2, e.span_id, e.w3, roles[(e.w4 & 0xff) <= 5 ? (e.w4 & 0xff) : 0], unsigned(e.w4 >> 8 & 0xff));
+                          e.context.trace_hi, e.context.trace_lo, e.context.span_id, e.context.parent_span_id,
+                          roles[e.context.role <= 5 ? e.context.role : 0], unsigned(e.context.flags));
             line += b;
         } else if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
             put_task(line, c, e);
@@ -327,30 +327,30 @@ bool write_dump(capture& c, std::FILE* out, std::string& err, const crash_option
     return true;
 }
 
-bool write_info(capture& c, std::FILE* out, std::string& err) { return write_info(c, out, err, crash_options{}); }
-
-bool write_info(capture& c, std::FILE* out, std::string& err, const crash_options& opt) {
+bool write_info(const input& in, std::FILE* out, std::string& err, const crash_options& opt) {
+    const capture& c = *in.cap;
     std::unique_ptr<symbolizer> sym;
     if (!open_symbols(opt, sym, err)) return false;
     // One pass for counts, the time range and the crash records.
     int64_t first = 0, last = 0;
     bool any = false;
     struct crash_seen {
-        uint32_t ring;
+        uint32_t thread;
         int64_t ns;
         crash_info info;
     };
     std::vector<crash_seen> crashes;
-    auto r = c.for_each_event([&](const event& e) {
+    auto r = in.read([&](const event& e) {
         if (!any) first = e.ns;
         last = e.ns;
         any = true;
-        if (e.kind == fmt::kind::crash) crashes.push_back({e.ring, e.ns, *e.crash});
+        if (e.kind == fmt::kind::crash) crashes.push_back({e.thread, e.ns, *e.crash});
     });
     if (r.is_error()) {
         err = r.err().message();
         return false;
     }
+    const std::vector<ring_stats>& stats = r.value().threads;
     const header_info& h = c.header();
     std::string o;
     char b[512];
@@ -386,12 +386,11 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
                   h.threads_dropped, h.sites_dropped, h.events_dropped);
     line("dropped", b);
     uint64_t total = 0, over = 0, torn = 0, dropped = 0, skipped = 0;
-    for (size_t i = 0; i < c.threads().size(); ++i) {
-        const ring_stats& s = c.stats()[i];
+    for (const ring_stats& s : stats) {
         total += s.events;
         over += s.overwritten;
         torn += s.torn + s.overwritten_in_read;
-        dropped += c.threads()[i].events_dropped;
+        dropped += s.events_dropped;
         skipped += s.unknown_kind + s.bad_site + s.malformed + s.orphan;
     }
     if (any) std::snprintf(b, sizeof b, "%.6f s, first to last event", double(last - first) / 1e9);
@@ -421,7 +420,7 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
             }
         }
         uint64_t nslots = h.ring_size / fmt::slot_size, used = 0;
-        for (const thread_info& t : c.threads()) used += t.write_pos < nslots ? t.write_pos : nslots;
+        for (const ring_stats& s : stats) used += s.write_pos < nslots ? s.write_pos : nslots;
         if (total && packed)
             std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of 32 bytes), LZ4 capture %.1f bytes/event (%s)",
                           double(used) * fmt::slot_size / double(total), double(used) / double(total),
@@ -439,20 +438,20 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
     o += b;
     for (size_t i = 0; i < c.threads().size(); ++i) {
         const thread_info& t = c.threads()[i];
-        const ring_stats& s = c.stats()[i];
+        const ring_stats& s = stats[i];
         const char* st = t.state == fmt::ring_released ? "exited" : t.state == fmt::ring_owned ? "live" : "free";
         std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %6" PRIu64
                                    "  %s\n",
                       t.ring, t.tid,
                       // a longer (hostile) name is cut here, not by snprintf: mid-character, with the line end
                       t.name.empty() ? "-" : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
-                      s.events, t.events_written,
-                      s.overwritten, t.events_dropped, s.torn + s.overwritten_in_read, st);
+                      s.events, s.events_written,
+                      s.overwritten, s.events_dropped, s.torn + s.overwritten_in_read, st);
         o += b;
     }
     // When each thread's drops happened (1.1 writers note the first and the latest).
     bool any_drops = false;
-    for (const thread_info& t : c.threads()) any_drops = any_drops || t.events_dropped > 0;
+    for (const ring_stats& s : stats) any_drops = any_drops || s.events_dropped > 0;
     if (any_drops) {
         o += (h.flags & fmt::flag_discard) ? "\ndrops (discard mode: a full ring drops its thread's newer events)\n"
                                            : "\ndrops\n";
@@ -461,13 +460,15 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
             put_time(t, c.ticks_to_ns(ticks));
             return t.substr(t.find_first_not_of(' ')) + " s";
         };
-        for (const thread_info& t : c.threads()) {
-            if (!t.events_dropped) continue;
+        for (size_t i = 0; i < c.threads().size(); ++i) {
+            const thread_info& t = c.threads()[i];
+            const ring_stats& s = stats[i];
+            if (!s.events_dropped) continue;
             std::string l = "  T" + std::to_string(t.ring) + " (tid " + std::to_string(t.tid) +
-                            (t.name.empty() ? "" : ", " + printable(t.name)) + "): " + std::to_string(t.events_dropped) +
-                            (t.events_dropped == 1 ? " event" : " events") + " dropped, ";
-            if (t.first_drop_ticks && t.last_drop_ticks)
-                l += "the first at " + secs(t.first_drop_ticks) + ", the latest at " + secs(t.last_drop_ticks);
+                            (t.name.empty() ? "" : ", " + printable(t.name)) + "): " + std::to_string(s.events_dropped) +
+                            (s.events_dropped == 1 ? " event" : " events") + " dropped, ";
+            if (s.first_drop_ticks && s.last_drop_ticks)
+                l += "the first at " + secs(s.first_drop_ticks) + ", the latest at " + secs(s.last_drop_ticks);
             else
                 l += "when is not recorded";
             o += l + "\n";
@@ -476,9 +477,9 @@ bool write_info(capture& c, std::FILE* out, std::string& err, const crash_option
     if (!crashes.empty()) {
         o += "\ncrashes\n";
         for (const crash_seen& k : crashes) {
-            std::snprintf(b, sizeof b, "  T%u", k.ring);
+            std::snprintf(b, sizeof b, "  T%u", k.thread);
             std::string l = b;
-            if (k.ring < c.threads().size()) l += " (tid " + std::to_string(c.threads()[k.ring].tid) + ")";
+            if (k.thread < c.threads().size()) l += " (tid " + std::to_string(c.threads()[k.thread].tid) + ")";
             l += " at";
             put_time(l, k.ns);
             l += " s: ";

@@ -1,7 +1,8 @@
 // Filters: which events every verb that reads a capture sees (bbx info, dump,
-// convert, analyze). A filter sits between the reader and its consumer
-// (capture::set_filter), so a filtered conversion is small and an analysis
-// sees only what passes.
+// convert, analyze). The filter stage (read_events) sits between the reader
+// and the timeline, so a filtered conversion is small and an analysis sees
+// only what passes. It is a pure stage: the capture is not changed, and a
+// bound filter is immutable.
 //
 // THE RULES. An event passes when it passes every option given (they combine
 // with AND; a repeated --category, --thread or --task adds alternatives, OR).
@@ -75,7 +76,7 @@
 // events at all; a window hides the history before it (but carries the
 // polls and waits open at its start).
 //
-// With a filter set, capture::stats() counts the events that passed as
+// With a filter, the stats of read_events count the events that passed as
 // `events`; the other counts (overwritten, torn, ...) stay the reader's.
 #include <algorithm>
 #include <cctype>
@@ -342,7 +343,7 @@ std::string thread_list(const std::vector<thread_info>& th) {
     return o.empty() ? "none" : o;
 }
 
-// Marks the rings `v` names; returns "" or the usage error.
+// Marks the threads `v` names (by index in th); returns "" or the usage error.
 std::string resolve_thread(const std::string& v, const std::vector<thread_info>& th, std::vector<uint8_t>& rings) {
     bool found = false;
     const bool ring_form = v.size() > 1 && (v[0] == 'T' || v[0] == 't') && all_digits(std::string_view(v).substr(1));
@@ -352,17 +353,17 @@ std::string resolve_thread(const std::string& v, const std::vector<thread_info>&
         auto r = std::from_chars(digits.data(), digits.data() + digits.size(), n);
         const bool ok = r.ec == std::errc() && r.ptr == digits.data() + digits.size();
         if (ok && n < th.size()) {
-            rings[size_t(n)] = 1;
+            rings[size_t(n)] = 1;  // T<n>: the thread of ring n (its index)
             return "";
         }
         if (ring_form)
             return "--thread: the capture has no ring " + std::string(digits) + " (threads: " + thread_list(th) + ")";
-        for (const thread_info& t : th)
-            if (ok && t.tid == n) rings[t.ring] = 1, found = true;
+        for (size_t i = 0; i < th.size(); ++i)
+            if (ok && th[i].tid == n) rings[i] = 1, found = true;
     }
     if (!found)
-        for (const thread_info& t : th)
-            if (t.name == v) rings[t.ring] = 1, found = true;
+        for (size_t i = 0; i < th.size(); ++i)
+            if (th[i].name == v) rings[i] = 1, found = true;
     if (!found) return "--thread: no thread '" + printable(v) + "' in the capture (threads: " + thread_list(th) + ")";
     return "";
 }
@@ -386,22 +387,22 @@ bool name_matches(const name_pattern& p, std::string_view name) {
 
 }  // namespace
 
-std::shared_ptr<const event_filter> event_filter::make(const filter_spec& spec, capture& c, filter_error& err,
+std::shared_ptr<const event_filter> event_filter::make(const filter_spec& spec, const capture& c, filter_error& err,
                                                       bool threads_required) {
     std::shared_ptr<event_filter> f(new event_filter());
     f->spec_ = spec;
     f->cap_ = &c;
     const auto& th = c.threads();
-    f->rings_.assign(th.size(), spec.threads.empty() ? 1 : 0);
+    f->threads_.assign(th.size(), spec.threads.empty() ? 1 : 0);
     std::string first_error;
     auto resolve_one = [&](const std::string& t) {
-        std::string e = resolve_thread(t, th, f->rings_);
+        std::string e = resolve_thread(t, th, f->threads_);
         if (e.empty()) return;
         if (first_error.empty()) first_error = std::move(e);
         f->unmatched_.push_back(t);
     };
     for (const std::string& t : spec.threads) {
-        std::string whole = resolve_thread(t, th, f->rings_);
+        std::string whole = resolve_thread(t, th, f->threads_);
         if (whole.empty()) continue;
         if (t.find(',') == std::string::npos) {
             resolve_one(t);
@@ -429,14 +430,11 @@ std::shared_ptr<const event_filter> event_filter::make(const filter_spec& spec, 
     int64_t end = 0;
     if (spec.since.from == base::end || spec.until.from == base::end) {
         // Its last event: one unfiltered pass (the merge yields them in time order).
-        std::shared_ptr<const event_filter> saved = c.filter();
-        c.set_filter(nullptr);
         bool any = false;
         auto r = c.for_each_event([&](const event& e) {
             end = any ? std::max(end, e.ns) : e.ns;
             any = true;
         });
-        c.set_filter(std::move(saved));
         if (r.is_error()) {
             err = {false, r.err().message()};
             return nullptr;
@@ -486,7 +484,7 @@ std::shared_ptr<const event_filter> event_filter::make(const filter_spec& spec, 
     return f;
 }
 
-bool event_filter::keeps_ring(uint32_t ring) const { return ring < rings_.size() && rings_[ring]; }
+bool event_filter::keeps_thread(uint32_t thread) const { return thread < threads_.size() && threads_[thread]; }
 
 bool event_filter::selects_task(uint64_t task) const {
     return std::binary_search(tasks_.begin(), tasks_.end(), task);
@@ -516,7 +514,7 @@ struct filter_pass {
         fate f = fate::dropped;
         std::unique_ptr<held> begin, context;
     };
-    struct ring_state {
+    struct thread_state {
         std::vector<open_entry> open;  // innermost last
         uint64_t hidden = 0;           // begins past max_depth
         uint32_t selected = 0;         // open polls of --task tasks
@@ -529,33 +527,33 @@ struct filter_pass {
 
     const event_filter& f;
     const std::function<void(const event&)>& fn;
-    std::vector<ring_state> rings;
+    std::vector<thread_state> threads;
     std::unordered_map<uint64_t, std::vector<open_wait>> waits;  // by task; only tasks with open waits
     std::unordered_map<uint64_t, const site*> spawn_site;         // by task, for --name
-    std::vector<uint64_t> kept;                                   // per ring
+    std::vector<uint64_t> kept;                                   // per thread
     uint64_t seq = 0;
     size_t carried = 0;
     bool window_open;
     event out;  // a held begin, rebuilt
 
-    filter_pass(const event_filter& filter, const std::function<void(const event&)>& consumer, size_t nrings)
-        : f(filter), fn(consumer), rings(nrings), kept(nrings, 0), window_open(filter.since_ == INT64_MIN) {}
+    filter_pass(const event_filter& filter, const std::function<void(const event&)>& consumer, size_t nthreads)
+        : f(filter), fn(consumer), threads(nthreads), kept(nthreads, 0), window_open(filter.since_ == INT64_MIN) {}
 
     void emit(const event& e) {
-        if (e.ring < kept.size()) ++kept[e.ring];
+        if (e.thread < kept.size()) ++kept[e.thread];
         fn(e);
     }
 
-    ring_state& ring(uint32_t r) {
-        if (r >= rings.size()) rings.resize(size_t(r) + 1), kept.resize(size_t(r) + 1, 0);
-        return rings[r];
+    thread_state& thread(uint32_t r) {
+        if (r >= threads.size()) threads.resize(size_t(r) + 1), kept.resize(size_t(r) + 1, 0);
+        return threads[r];
     }
 
     bool in_window(const event& e) const { return window_open && e.ns <= f.until_; }
 
     // Every option but the window and pairing.
-    bool passes(const event& e, const ring_state& rs) const {
-        if (!f.keeps_ring(e.ring)) return false;
+    bool passes(const event& e, const thread_state& rs) const {
+        if (!f.keeps_thread(e.thread)) return false;
         if (e.kind == fmt::kind::thread_name || e.kind == fmt::kind::crash) return true;
         const filter_spec& s = f.spec_;
         if (is_task_kind(e.kind)) {
@@ -576,7 +574,7 @@ struct filter_pass {
         return f.site_bits(e.where) & event_filter::site_event_ok;
     }
 
-    fate begin_fate(const event& e, const ring_state& rs) const {
+    fate begin_fate(const event& e, const thread_state& rs) const {
         if (!passes(e, rs)) return fate::dropped;
         if (!window_open) return carried < max_carried ? fate::carried : fate::dropped;
         return e.ns <= f.until_ ? fate::kept : fate::dropped;
@@ -585,9 +583,7 @@ struct filter_pass {
     std::unique_ptr<held> hold(const event& e) {
         auto h = std::make_unique<held>();
         h->seq = seq;
-        h->ev = e;
-        h->ev.crash = nullptr;
-        h->ev.text = {};
+        h->ev = e;  // a begin or a span_context: its fields are plain values, its strings copied below
         for (uint32_t i = 0; i < e.nargs; ++i)
             if (e.args[i].decl->type == fmt::arg_type::string) h->strings.append(e.args[i].str);
         ++carried;
@@ -610,7 +606,7 @@ struct filter_pass {
         return out;
     }
 
-    void pop(ring_state& rs) {
+    void pop(thread_state& rs) {
         open_entry& o = rs.open.back();
         if (o.selected) --rs.selected;
         release(o.begin);
@@ -624,7 +620,7 @@ struct filter_pass {
         if (!carried) return;
         std::vector<std::pair<uint64_t, held*>> list;
         std::vector<fate*> fates;
-        for (ring_state& rs : rings)
+        for (thread_state& rs : threads)
             for (open_entry& o : rs.open)
                 if (o.f == fate::carried) {
                     fates.push_back(&o.f);
@@ -640,13 +636,13 @@ struct filter_pass {
         std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         for (auto& [s, h] : list) emit(rebuilt(*h));
         for (fate* p : fates) *p = fate::kept;
-        for (ring_state& rs : rings)
+        for (thread_state& rs : threads)
             for (open_entry& o : rs.open) release(o.begin), release(o.context);
         for (auto& [task, ws] : waits)
             for (open_wait& w : ws) release(w.begin);
     }
 
-    void on_begin(const event& e, ring_state& rs, bool poll) {
+    void on_begin(const event& e, thread_state& rs, bool poll) {
         const fate fa = begin_fate(e, rs);
         if (rs.open.size() >= max_depth) {
             ++rs.hidden;
@@ -663,7 +659,7 @@ struct filter_pass {
         else if (o.f == fate::kept) emit(e);
     }
 
-    void on_end(const event& e, ring_state& rs, bool poll) {
+    void on_end(const event& e, thread_state& rs, bool poll) {
         if (rs.hidden) {
             --rs.hidden;
             if (passes(e, rs) && in_window(e)) emit(e);
@@ -682,7 +678,7 @@ struct filter_pass {
         if (fa == fate::kept) emit(e);
     }
 
-    void on_wait_begin(const event& e, const ring_state& rs) {
+    void on_wait_begin(const event& e, const thread_state& rs) {
         const fate fa = begin_fate(e, rs);
         std::vector<open_wait>& ws = waits[e.task];
         if (ws.size() >= max_waits) {
@@ -690,17 +686,17 @@ struct filter_pass {
             return;
         }
         open_wait& w = ws.emplace_back();
-        w.resource = e.w1;
-        w.op = e.w2;
+        w.resource = e.res.id;
+        w.op = e.res.op;
         w.f = fa;
         if (fa == fate::carried) w.begin = hold(e);
         else if (fa == fate::kept) emit(e);
     }
 
-    void on_wait_end(const event& e, const ring_state& rs) {
+    void on_wait_end(const event& e, const thread_state& rs) {
         auto it = waits.find(e.task);
         size_t n = it == waits.end() ? 0 : it->second.size();
-        while (n > 0 && (it->second[n - 1].resource != e.w1 || it->second[n - 1].op != e.w2)) --n;
+        while (n > 0 && (it->second[n - 1].resource != e.res.id || it->second[n - 1].op != e.res.op)) --n;
         if (n == 0) {
             if (passes(e, rs) && in_window(e)) emit(e);
             return;
@@ -715,7 +711,7 @@ struct filter_pass {
         if (fa == fate::kept) emit(e);
     }
 
-    void on_context(const event& e, ring_state& rs) {
+    void on_context(const event& e, thread_state& rs) {
         if (!rs.hidden)
             for (size_t k = rs.open.size(); k > 0; --k) {
                 open_entry& o = rs.open[k - 1];
@@ -724,13 +720,13 @@ struct filter_pass {
                 else if (o.f == fate::carried && !o.context) o.context = hold(e);
                 return;
             }
-        if (f.keeps_ring(e.ring) && (f.tasks_.empty() || rs.selected) && in_window(e)) emit(e);
+        if (f.keeps_thread(e.thread) && (f.tasks_.empty() || rs.selected) && in_window(e)) emit(e);
     }
 
     void on(const event& e) {
         ++seq;
         if (!window_open && e.ns >= f.since_) open_window();
-        ring_state& rs = ring(e.ring);
+        thread_state& rs = thread(e.thread);
         if (f.spec_.name_re && e.kind == fmt::kind::task_spawn && e.where) spawn_site[e.task] = e.where;
         switch (e.kind) {
             case fmt::kind::span_begin: return e.where ? on_begin(e, rs, false) : void();
@@ -746,21 +742,15 @@ struct filter_pass {
     }
 };
 
-result<bool> capture::for_each_filtered(const std::function<void(const event&)>& fn) {
-    // The inner pass is the plain one: clear the filter for it, and put it back after.
-    std::shared_ptr<const event_filter> f = std::move(filter_);
-    filter_ = nullptr;
-    struct restore {
-        capture* c;
-        std::shared_ptr<const event_filter>& f;
-        ~restore() { c->filter_ = std::move(f); }
-    } guard{this, f};
-    if (f->bound_to() != this) return error{errc::io, 0, "the filter was made for another capture"};
-    filter_pass p(*f, fn, threads_.size());
-    auto r = for_each_event([&](const event& e) { p.on(e); });
+result<read_stats> read_events(const capture& c, const event_filter* f, const event_fn& fn) {
+    if (!f) return c.for_each_event(fn);
+    if (f->bound_to() != &c) return error{errc::io, 0, "the filter was made for another capture"};
+    filter_pass p(*f, fn, c.threads().size());
+    auto r = c.for_each_event([&](const event& e) { p.on(e); });
     if (r.is_error()) return r;
-    for (size_t i = 0; i < stats_.size() && i < p.kept.size(); ++i) stats_[i].events = p.kept[i];
-    return true;
+    read_stats& st = r.value();
+    for (size_t i = 0; i < st.threads.size() && i < p.kept.size(); ++i) st.threads[i].events = p.kept[i];
+    return r;
 }
 
 }  // namespace bbx::dec

@@ -16,11 +16,10 @@
 // 2. Pairs. A client span is one whose span_context has role client (3); a
 //    server span has role server (2). A server span and a client span pair
 //    when the server span's parent span id is the client span's span id and
-//    their trace ids are equal. Spans pair as the converters pair them
-//    (begins and ends per ring, ends with the innermost open begin of their
-//    site; the first span_context of a span wins), so the flow ends land on
-//    the slices the converters write. A pair of which a span never ended is
-//    drawn, but gives no sample.
+//    their trace ids are equal. Spans and their identities are the
+//    timeline's (timeline.hpp), as every converter writes them, so the flow
+//    ends land on the slices the converters write. A pair of which a span
+//    never ended is drawn, but gives no sample.
 //
 // 3. Correction, as NTP estimates a peer's offset. A pair gives t1, t4 (the
 //    client span's begin and end) and t2, t3 (the server span's), each on
@@ -69,14 +68,13 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
-#include "pairing.hpp"
+#include "timeline.hpp"
 
 namespace bbx::dec {
 namespace {
 
 namespace fmt = bbx::format;
 
-using pairing::max_depth;
 constexpr uint32_t pid_stand_in = 10'000'000;
 
 struct ctx_span {
@@ -87,103 +85,46 @@ struct ctx_span {
     uint8_t role = 0;
 };
 
-struct open_span {
-    uint32_t site = 0;  // index in sites()
-    uint64_t ticks = 0;
-    int64_t ns = 0;
-    bool has_ctx = false;
-    uint64_t trace_hi = 0, trace_lo = 0, span_id = 0, parent = 0;
-    uint8_t role = 0;
-};
-
-struct ring_state {
-    std::vector<open_span> stack;
-    uint64_t hidden = 0;
-    int64_t last_ns = 0;
-};
-
 struct scan_result {
     std::vector<ctx_span> spans;  // client and server spans
     int64_t first_ns = INT64_MAX, last_ns = INT64_MIN;
 };
 
-// One pass: the spans with a client or server context, and the first and
-// last event times.
-bool scan(capture& c, uint32_t source, scan_result& out, std::string& err) {
-    const std::vector<site>& sites = c.sites();
-    std::vector<ring_state> rings(c.threads().size());
-    auto keep = [&](const open_span& s, uint32_t ring, int64_t end_ns, bool ended) {
-        if (!s.has_ctx || (s.role != uint8_t(fmt::span_role::client) && s.role != uint8_t(fmt::span_role::server)))
-            return;
+// The spans of the timeline with a client or server identity, as they end.
+struct scanner : tl::sink {
+    uint32_t source;
+    scan_result& out;
+    scanner(uint32_t src, scan_result& o) : source(src), out(o) {}
+
+    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site*) {
+        if (s.kind != tl::slice_kind::span || !s.identified) return;
+        const uint8_t role = s.identity.role;
+        if (role != uint8_t(fmt::span_role::client) && role != uint8_t(fmt::span_role::server)) return;
         ctx_span& k = out.spans.emplace_back();
-        k.key = {source, ring, s.ticks, sites[s.site].id};
-        k.begin_ns = s.ns;
-        k.end_ns = std::max(end_ns, s.ns);
-        k.ended = ended;
-        k.trace_hi = s.trace_hi;
-        k.trace_lo = s.trace_lo;
-        k.span_id = s.span_id;
-        k.parent = s.parent;
-        k.role = s.role;
-    };
-    auto r = c.for_each_event([&](const event& e) {
-        out.first_ns = std::min(out.first_ns, e.ns);
-        out.last_ns = std::max(out.last_ns, e.ns);
-        if (e.ring >= rings.size()) return;
-        ring_state& t = rings[e.ring];
-        t.last_ns = e.ns;
-        switch (e.kind) {
-            case fmt::kind::span_begin: {
-                if (!e.where) return;
-                if (t.stack.size() >= max_depth) {
-                    ++t.hidden;
-                    return;
-                }
-                open_span& s = t.stack.emplace_back();
-                s.site = uint32_t(e.where - sites.data());
-                s.ticks = e.ticks;
-                s.ns = e.ns;
-                return;
-            }
-            case fmt::kind::span_context: {
-                if (t.stack.empty() || t.hidden) return;
-                open_span& s = t.stack.back();
-                if (s.has_ctx) return;
-                s.has_ctx = true;
-                s.span_id = e.span_id;
-                s.trace_hi = e.w1;
-                s.trace_lo = e.w2;
-                s.parent = e.w3;
-                s.role = uint8_t(e.w4 & 0xff);
-                return;
-            }
-            case fmt::kind::span_end: {
-                if (!e.where) return;
-                if (t.hidden) {
-                    --t.hidden;
-                    return;
-                }
-                const auto si = uint32_t(e.where - sites.data());
-                const size_t k = pairing::find_begin(t.stack, t.stack.size(), [&](const auto& s) { return s.site == si; });
-                if (k == pairing::none) return;
-                while (t.stack.size() >= k) {
-                    keep(t.stack.back(), e.ring, e.ns, true);
-                    t.stack.pop_back();
-                }
-                return;
-            }
-            default: return;
-        }
-    });
+        k.key = {source, t.index, s.ticks, s.where->id};
+        k.begin_ns = s.begin_ns;
+        k.end_ns = std::max(ns, s.begin_ns);
+        k.ended = how != tl::end_how::unfinished;
+        k.trace_hi = s.identity.trace_hi;
+        k.trace_lo = s.identity.trace_lo;
+        k.span_id = s.identity.span_id;
+        k.parent = s.identity.parent_span_id;
+        k.role = role;
+    }
+};
+
+// One pass over every event: the spans with a client or server context, and
+// the first and last event times.
+bool scan(const capture& c, uint32_t source, scan_result& out, std::string& err) {
+    scanner sc(source, out);
+    tl::timeline<scanner> t(c, sc);
+    auto r = tl::run(input(c), t);
     if (r.is_error()) {
         err = c.name() + ": " + r.err().message();
         return false;
     }
-    for (uint32_t i = 0; i < rings.size(); ++i)
-        while (!rings[i].stack.empty()) {
-            keep(rings[i].stack.back(), i, rings[i].last_ns, false);
-            rings[i].stack.pop_back();
-        }
+    out.first_ns = t.first_ns;
+    out.last_ns = t.last_ns;
     return true;
 }
 
@@ -243,7 +184,7 @@ bool inside(const merge_pair& p, const std::vector<merge_capture>& caps) {
 
 }  // namespace
 
-bool plan_merge(const std::vector<capture*>& caps, const merge_options& opt, merge_plan& plan, std::string& err) {
+bool plan_merge(const std::vector<const capture*>& caps, const merge_options& opt, merge_plan& plan, std::string& err) {
     plan = merge_plan{};
     plan.corrected = opt.correct;
     const size_t n = caps.size();
@@ -390,13 +331,13 @@ bool plan_merge(const std::vector<capture*>& caps, const merge_options& opt, mer
     return true;
 }
 
-std::vector<merge_source> merge_sources(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f) {
+std::vector<merge_source> merge_sources(const std::vector<input>& ins, const merge_plan& plan, merge_format f) {
     std::vector<merge_source> s;
-    for (size_t i = 0; i < caps.size() && i < plan.captures.size(); ++i) {
+    for (size_t i = 0; i < ins.size() && i < plan.captures.size(); ++i) {
         const merge_capture& m = plan.captures[i];
         int64_t off = m.offset_ns;
         if (f == merge_format::chrome) off = clamp64(__int128(off) - plan.earliest_ns);
-        s.push_back({caps[i], off, m.shown_pid});
+        s.push_back({ins[i].cap, off, m.shown_pid, ins[i].filter});
     }
     return s;
 }
@@ -408,13 +349,13 @@ std::vector<span_flow> merge_flows(const merge_plan& plan) {
     return f;
 }
 
-bool write_merge(const std::vector<capture*>& caps, const merge_plan& plan, merge_format f, std::FILE* out,
-                 std::string& err) {
-    const std::vector<merge_source> sources = merge_sources(caps, plan, f);
+bool write_merge(const std::vector<input>& ins, const merge_plan& plan, merge_format f, std::FILE* out,
+                 std::string& err, uint64_t* spans) {
+    const std::vector<merge_source> sources = merge_sources(ins, plan, f);
     switch (f) {
         case merge_format::perfetto: return write_perfetto(sources, merge_flows(plan), out, err);
         case merge_format::chrome: return write_chrome(sources, merge_flows(plan), out, err);
-        case merge_format::otlp: return write_otlp(sources, out, err);
+        case merge_format::otlp: return write_otlp(sources, out, err, spans);
     }
     return false;
 }

@@ -19,10 +19,10 @@
 // span to the server span it caused is flow_ids on the client slice's
 // SLICE_BEGIN and terminating_flow_ids on the server slice's.
 //
-// Spans become SLICE_BEGIN/SLICE_END on the thread track, balanced as in the
-// Chrome output: an end whose begin was overwritten is dropped, and a slice
-// still open at the end is closed at the thread's last timestamp with the
-// annotation unfinished = true.
+// It writes out the timeline (timeline.hpp), which pairs every begin and end:
+// spans become SLICE_BEGIN/SLICE_END on the thread track; an end whose begin
+// was overwritten is not written, and a slice still open at the end is
+// closed at the thread's last timestamp with the annotation unfinished = true.
 //
 // Async tasks (format 1.1), as Perfetto's docs/reference/synthetic-track-event.md
 // lays out process-scoped tracks and flows:
@@ -41,12 +41,14 @@
 //     timestamp with unfinished = true;
 //   - spawn and complete are instants on the task's track.
 // Memory grows with call sites, threads and tasks, never with events: one
-// output buffer, no allocation per event.
+// output buffer, no allocation per event. Nothing here looks at an event's
+// kind: the timeline calls the method for what happened.
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cstring>
+#include <span>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -54,7 +56,8 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
-#include "pairing.hpp"
+#include "merge_output.hpp"
+#include "timeline.hpp"
 
 namespace bbx::dec {
 namespace {
@@ -62,10 +65,6 @@ namespace {
 namespace fmt = bbx::format;
 
 constexpr size_t buffer_size = 1 << 20;
-using pairing::max_depth;
-constexpr uint32_t max_pending_wakes = 4;  // wakes before a poll that each get an arrow to it
-constexpr size_t max_waits = 64;           // open waits kept per task; deeper ones are not written
-constexpr uint64_t poll_entry = uint64_t(1) << 63;  // a thread's open poll: poll_entry | task index
 
 // Field numbers, from the .proto files named above.
 namespace trace_packet {
@@ -263,28 +262,11 @@ struct decimal {
     std::string_view sv() const { return {b, n}; }
 };
 
-struct open_wait {
-    uint64_t resource, op;
-    uint32_t ring;  // whose sequence closes it if the capture ends first
-};
-
-struct task_state {
-    uint64_t id = 0, uuid = 0;
-    uint32_t site = 0;     // index + 1 of the spawn site that names it (known at first sight), or 0
-    uint32_t pending = 0;  // wakes since its last poll that started a flow
-    uint64_t flows[max_pending_wakes] = {};
-    std::vector<open_wait> waits;  // innermost last
-};
-
 struct thread_state {
     uint64_t uuid = 0;
     uint32_t seq = 0;
-    uint32_t tid = 0;
-    std::vector<uint64_t> open;  // open slices, innermost last: a site index, or poll_entry | task index
-    uint64_t hidden = 0;         // open slices deeper than max_depth (not written)
-    int64_t last_ns = INT64_MIN;  // of its latest event
-    bitset names, categories;    // iids interned on this sequence already
-    bitset arg_names;            // sites whose argument names are interned on this sequence
+    bitset names, categories;  // iids interned on this sequence already
+    bitset arg_names;          // sites whose argument names are interned on this sequence
 };
 
 struct site_state {
@@ -299,119 +281,208 @@ struct site_state {
 
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
-// One end of a flow between spans (bbx merge), on a span's begin: the span
-// (ring, its begin's ticks and site id) and the flow's id.
-struct flow_mark {
-    uint32_t ring = 0;
-    uint64_t ticks = 0;
-    uint32_t site = 0;
-    uint64_t id = 0;
-    bool start = false;  // flow_ids; else terminating_flow_ids
-};
-bool same_span_before(const flow_mark& a, const flow_mark& b) {
-    if (a.ring != b.ring) return a.ring < b.ring;
-    if (a.ticks != b.ticks) return a.ticks < b.ticks;
-    return a.site < b.site;
-}
-
-// ns + d, saturated: a damaged clock must not wrap around.
-int64_t shifted(int64_t ns, int64_t d) {
-    int64_t r;
-    if (!__builtin_add_overflow(ns, d, &r)) return r;
-    return d > 0 ? INT64_MAX : INT64_MIN;
-}
-
 // One capture's part of the output.
 struct source_args {
-    capture& c;
+    const input in;
     int64_t offset_ns;    // added to its times
     uint32_t pid;         // shown for it
     uint64_t base_boot;   // the CLOCK_BOOTTIME of output time 0
     bool clock_snapshot;  // the reference writes the output's ClockSnapshot
-    uint32_t seq;         // its process sequence; ring i gets seq + 1 + i
+    uint32_t seq;         // its process sequence; thread i gets seq + 1 + i
     const std::vector<flow_mark>& marks;  // sorted by same_span_before
 };
 
-// Writes one capture's packets into o. Returns false when reading failed
-// (err says why); write errors stay in o.
-bool write_source(out_buffer& o, const source_args& src, std::string& err) {
-    capture& c = src.c;
-    const header_info& h = c.header();
-    const std::vector<site>& sites = c.sites();
-    const uint64_t base_boot = src.base_boot;
-    const uint64_t process_uuid = mix(uint64_t(src.pid) | uint64_t(0x62627870) << 32);
+// Writes one capture's timeline as packets into o.
+class source_writer : public tl::sink {
+public:
+    static constexpr bool wants_flows = true;  // wake arrows
+
+    source_writer(out_buffer& o, const source_args& src)
+        : o_(o), src_(src), c_(*src.in.cap), sites_(c_.sites()),
+          process_uuid_(mix(uint64_t(src.pid) | uint64_t(0x62627870) << 32)), start_boot_(boottime(0)) {
+        intern_sites();
+        write_process();
+    }
+
+    // The thread tracks (each opening its sequence), once the timeline exists.
+    void begin(const tl::model& m) {
+        model_ = &m;
+        threads_.resize(m.threads.size());
+        for (size_t i = 0; i < threads_.size(); ++i) {
+            threads_[i].uuid = mix(process_uuid_ + 1 + i);
+            threads_[i].seq = src_.seq + 1 + uint32_t(i);
+            thread_track(threads_[i], m.threads[i], m.threads[i].name, start_boot_, true);
+        }
+    }
+
+    void renamed(tl::thread& t, const event& e) { thread_track(threads_[t.index], t, t.name, boottime(e.ns), false); }
+
+    void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
+        if (s.kind == tl::slice_kind::poll) return poll_begin(t, s, e, flows_in);
+        site_event(t, e, track_event::slice_begin);
+    }
+
+    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+        const std::string_view at = await ? std::string_view(ss_[index_of(await)].at) : std::string_view();
+        end_packet(threads_[t.index], threads_[t.index].uuid, boottime(ns), how == tl::end_how::unfinished,
+                   s.kind == tl::slice_kind::poll ? at : std::string_view());
+    }
+
+    void instant(tl::thread& t, const event& e) { site_event(t, e, track_event::instant); }
+
+    void counter(tl::thread& t, const event& e) {
+        if (!e.nargs) return;
+        thread_state& ts = threads_[t.index];
+        pb w = o_.reserve(fixed_room);
+        char* p = event_packet(w, ts, boottime(e.ns));
+        char* te = w.begin(trace_packet::track_event);
+        w.uint(track_event::type, track_event::counter);
+        w.uint(track_event::track_uuid, ss_[index_of(e.where)].counter_uuid);
+        if (e.args[0].decl->type == fmt::arg_type::f64) w.f64(track_event::double_counter_value, e.args[0].as_f64());
+        else w.uint(track_event::counter_value, e.args[0].word);
+        w.end(te);
+        w.end(p);
+        o_.commit(w);
+    }
+
+    // A task's track, described on first sight on the sequence of the thread that saw it.
+    void task_seen(tl::thread& t, tl::task& k, const event& e) {
+        const uint64_t uuid = mix(process_uuid_ ^ mix(k.id ^ 0x7461736b00000000ull));
+        if (task_uuid_.size() <= k.index) task_uuid_.resize(size_t(k.index) + 1);
+        task_uuid_[k.index] = uuid;
+        const std::string_view base = task_base(k);
+        const decimal id(k.id);
+        pb w = o_.reserve(fixed_room + base.size());
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, boottime(e.ns));
+        w.uint(trace_packet::trusted_packet_sequence_id, threads_[t.index].seq);
+        char* td = w.begin(trace_packet::track_descriptor);
+        w.uint(track_descriptor::uuid, uuid);
+        w.uint(track_descriptor::parent_uuid, process_uuid_);
+        w.pieces(track_descriptor::name, {base, " #", id.sv()});
+        w.end(td);
+        w.end(p);
+        o_.commit(w);
+    }
+
+    void spawn(tl::thread& t, tl::task& k, const event& e) { spawn_or_complete(t, k, e, true); }
+    void complete(tl::thread& t, tl::task& k, const event& e) { spawn_or_complete(t, k, e, false); }
+
+    void wake(tl::thread& t, tl::task& k, const event& e, uint64_t flow) {
+        thread_state& ts = threads_[t.index];
+        const uint64_t iid = task_iid0_ + 2 * uint64_t(k.index) + 1;
+        const std::string_view base = task_base(k);
+        const decimal id(k.id);
+        pb w = o_.reserve(fixed_room + base.size());
+        char* p = task_packet(w, ts, boottime(e.ns), iid, {"wake ", base, " #", id.sv()});
+        char* te = task_event_begin(w, track_event::instant, ts.uuid, iid);
+        annotate_uint(w, "task", k.id);
+        if (e.wake.waker) annotate_uint(w, "waker", e.wake.waker);
+        if (flow) w.fixed64(track_event::flow_ids, mix(flow_salt_ + flow));
+        w.end(te);
+        w.end(p);
+        o_.commit(w);
+    }
+
+    void wait_begin(tl::thread& t, tl::task& k, const tl::wait* wt, const event& e) {
+        if (!wt) return;
+        thread_state& ts = threads_[t.index];
+        auto r = resource_index_.find(wt->resource);
+        const uint64_t ri = r == resource_index_.end() ? resource_names_.size() : r->second;
+        const uint64_t op = wt->op <= fmt::resource_op_last ? wt->op : 0;
+        const uint64_t iid = wait_iid0_ + ri * (fmt::resource_op_last + 1) + op;
+        const std::string_view rname = ri < resource_names_.size() ? std::string_view(resource_names_[ri]) : std::string_view();
+        const std::string_view at = e.where ? std::string_view(ss_[index_of(e.where)].at) : std::string_view();
+        pb w = o_.reserve(fixed_room + task_base(k).size() + at.size() + rname.size());
+        char* p = task_packet(w, ts, boottime(e.ns), iid, {"wait ", op_names[op], rname.empty() ? "" : " ", rname});
+        char* te = task_event_begin(w, track_event::slice_begin, task_uuid_[k.index], iid);
+        annotate_uint(w, "resource", wt->resource);
+        if (!at.empty()) annotate_text(w, "await", at);
+        w.end(te);
+        w.end(p);
+        o_.commit(w);
+    }
+
+    // On the sequence of the thread that ended it (at the end of the capture:
+    // the thread it began on), which has no later timestamp.
+    void wait_end(tl::thread& t, tl::task& k, const tl::wait&, int64_t ns, tl::end_how how) {
+        end_packet(threads_[t.index], task_uuid_[k.index], boottime(ns), how == tl::end_how::unfinished);
+    }
+
+private:
     // Saturates: a damaged clock must not wrap around.
-    auto boottime = [&](int64_t ns) -> uint64_t {
-        ns = shifted(ns, src.offset_ns);
+    uint64_t boottime(int64_t ns) const {
+        const uint64_t base_boot = src_.base_boot;
+        ns = shifted(ns, src_.offset_ns);
         if (ns >= 0) return base_boot + uint64_t(ns) < base_boot ? UINT64_MAX : base_boot + uint64_t(ns);
         const uint64_t back = uint64_t(0) - uint64_t(ns);
         return back > base_boot ? 0 : base_boot - back;
-    };
-    const uint64_t start_boot = boottime(0);
+    }
+    size_t index_of(const site* s) const { return size_t(s - sites_.data()); }
+    std::string_view task_base(const tl::task& k) const {
+        return k.named_by ? std::string_view(ss_[index_of(k.named_by)].name) : std::string_view("task");
+    }
 
     // Interning tables for the whole trace; each sequence emits an entry the
-    // first time it refers to it.
-    std::vector<site_state> ss(sites.size());
-    std::vector<std::string> category_names{""};  // by iid
-    std::vector<std::string> arg_names{""};       // by iid
-    std::unordered_map<std::string, uint64_t> category_iid;
-    for (size_t i = 0; i < sites.size(); ++i) {
-        const site& s = sites[i];
-        site_state& st = ss[i];
-        st.name_iid = i + 1;
-        st.name = valid_utf8(s.name);
-        st.interned_bytes = st.name.size() + 32;
-        if (!s.category.empty()) {
-            auto [it, fresh] = category_iid.try_emplace(s.category, category_names.size());
-            if (fresh) category_names.push_back(valid_utf8(s.category));
-            st.category_iid = it->second;
-            st.interned_bytes += category_names[it->second].size() + 32;
+    // first time it refers to it. Task events: event name iids after the
+    // sites': spawn, complete, then "wait <op> <resource>" for each resource
+    // (and an unknown one) and op, then "poll <task>" and "wake <task>" for
+    // each task.
+    void intern_sites() {
+        ss_.resize(sites_.size());
+        for (size_t i = 0; i < sites_.size(); ++i) {
+            const site& s = sites_[i];
+            site_state& st = ss_[i];
+            st.name_iid = i + 1;
+            st.name = valid_utf8(s.name);
+            st.interned_bytes = st.name.size() + 32;
+            if (!s.category.empty()) {
+                auto [it, fresh] = category_iid_.try_emplace(s.category, category_names_.size());
+                if (fresh) category_names_.push_back(valid_utf8(s.category));
+                st.category_iid = it->second;
+                st.interned_bytes += category_names_[it->second].size() + 32;
+            }
+            st.arg_iid = arg_names_.size();
+            for (const arg_decl& a : s.args) {
+                arg_names_.push_back(valid_utf8(a.name));
+                st.interned_bytes += arg_names_.back().size() + 32;
+            }
+            if (s.kind == fmt::site_kind::counter) st.counter_uuid = mix(process_uuid_ ^ (uint64_t(1) << 63 | s.id));
+            if (s.kind == fmt::site_kind::await) st.at = valid_utf8(s.file) + ":" + std::to_string(s.line);
         }
-        st.arg_iid = arg_names.size();
-        for (const arg_decl& a : s.args) {
-            arg_names.push_back(valid_utf8(a.name));
-            st.interned_bytes += arg_names.back().size() + 32;
+        auto [task_cat_it, task_cat_fresh] = category_iid_.try_emplace("task", category_names_.size());
+        if (task_cat_fresh) category_names_.push_back("task");
+        task_cat_ = task_cat_it->second;
+        const std::vector<resource>& resources = c_.resources();
+        resource_names_.resize(resources.size());
+        for (size_t i = 0; i < resources.size(); ++i) {
+            resource_names_[i] = valid_utf8(resources[i].name);
+            resource_index_.try_emplace(resources[i].id, uint32_t(i));
         }
-        if (s.kind == fmt::site_kind::counter) st.counter_uuid = mix(process_uuid ^ (uint64_t(1) << 63 | s.id));
-        if (s.kind == fmt::site_kind::await) st.at = valid_utf8(s.file) + ":" + std::to_string(s.line);
+        spawn_iid_ = sites_.size() + 1;
+        complete_iid_ = sites_.size() + 2;
+        wait_iid0_ = sites_.size() + 3;
+        task_iid0_ = wait_iid0_ + (resources.size() + 1) * (fmt::resource_op_last + 1);
+        flow_salt_ = mix(process_uuid_ ^ 0x666c6f7700000000ull);
     }
-
-    // Task events. Event name iids after the sites': spawn, complete, then
-    // "wait <op> <resource>" for each resource (and an unknown one) and op,
-    // then "poll <task>" and "wake <task>" for each task.
-    auto [task_cat_it, task_cat_fresh] = category_iid.try_emplace("task", category_names.size());
-    if (task_cat_fresh) category_names.push_back("task");
-    const uint64_t task_cat = task_cat_it->second;
-    const std::vector<resource>& resources = c.resources();
-    std::vector<std::string> resource_names(resources.size());
-    std::unordered_map<uint64_t, uint32_t> resource_index;
-    for (size_t i = 0; i < resources.size(); ++i) {
-        resource_names[i] = valid_utf8(resources[i].name);
-        resource_index.try_emplace(resources[i].id, uint32_t(i));
-    }
-    const uint64_t spawn_iid = sites.size() + 1, complete_iid = sites.size() + 2, wait_iid0 = sites.size() + 3;
-    const uint64_t task_iid0 = wait_iid0 + (resources.size() + 1) * (fmt::resource_op_last + 1);
-    std::vector<task_state> tasks;
-    std::unordered_map<uint64_t, uint32_t> task_index;  // task id -> index in tasks
-    const uint64_t flow_salt = mix(process_uuid ^ 0x666c6f7700000000ull);
-    uint64_t flows = 0;  // wakes that started a flow so far
 
     // Its first sequence (1 for a single capture): clocks (the reference
     // only), the process track and the counter tracks.
-    {
+    void write_process() {
+        const header_info& h = c_.header();
         pb w{nullptr};
         char* p;
-        if (src.clock_snapshot) {
-            w = o.reserve(fixed_room);
+        if (src_.clock_snapshot) {
+            w = o_.reserve(fixed_room);
             p = w.begin(1);
-            w.uint(trace_packet::timestamp, start_boot);
-            w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
+            w.uint(trace_packet::timestamp, start_boot_);
+            w.uint(trace_packet::trusted_packet_sequence_id, src_.seq);
             w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
             w.uint(trace_packet::first_packet_on_sequence, 1);
             char* cs = w.begin(trace_packet::clock_snapshot);
-            const std::pair<uint64_t, uint64_t> clocks[] = {{clock_snapshot::boottime, start_boot},
-                                                            {clock_snapshot::monotonic, c.start_monotonic_ns()},
-                                                            {clock_snapshot::realtime, c.start_realtime_ns()}};
+            const std::pair<uint64_t, uint64_t> clocks[] = {{clock_snapshot::boottime, start_boot_},
+                                                            {clock_snapshot::monotonic, c_.start_monotonic_ns()},
+                                                            {clock_snapshot::realtime, c_.start_realtime_ns()}};
             for (auto [id, ts] : clocks) {
                 char* k = w.begin(clock_snapshot::clocks);
                 w.uint(clock_snapshot::clock_id, id);
@@ -420,50 +491,49 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
             }
             w.end(cs);
             w.end(p);
-            o.commit(w);
+            o_.commit(w);
         }
 
-        w = o.reserve(fixed_room + string_room(h.process_name));
+        w = o_.reserve(fixed_room + string_room(h.process_name));
         p = w.begin(1);
-        w.uint(trace_packet::timestamp, start_boot);
-        w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
-        if (!src.clock_snapshot) {
+        w.uint(trace_packet::timestamp, start_boot_);
+        w.uint(trace_packet::trusted_packet_sequence_id, src_.seq);
+        if (!src_.clock_snapshot) {
             w.uint(trace_packet::sequence_flags, trace_packet::seq_incremental_state_cleared);
             w.uint(trace_packet::first_packet_on_sequence, 1);
         }
         char* td = w.begin(trace_packet::track_descriptor);
-        w.uint(track_descriptor::uuid, process_uuid);
+        w.uint(track_descriptor::uuid, process_uuid_);
         char* pd = w.begin(track_descriptor::process);
-        w.uint(process_descriptor::pid, src.pid);
+        w.uint(process_descriptor::pid, src_.pid);
         if (!h.process_name.empty()) w.text(process_descriptor::process_name, h.process_name);
         w.end(pd);
         w.end(td);
         w.end(p);
-        o.commit(w);
+        o_.commit(w);
 
-        for (size_t i = 0; i < sites.size(); ++i) {
-            if (!ss[i].counter_uuid) continue;
-            w = o.reserve(fixed_room + ss[i].interned_bytes);
+        for (size_t i = 0; i < sites_.size(); ++i) {
+            if (!ss_[i].counter_uuid) continue;
+            w = o_.reserve(fixed_room + ss_[i].interned_bytes);
             p = w.begin(1);
-            w.uint(trace_packet::timestamp, start_boot);
-            w.uint(trace_packet::trusted_packet_sequence_id, src.seq);
+            w.uint(trace_packet::timestamp, start_boot_);
+            w.uint(trace_packet::trusted_packet_sequence_id, src_.seq);
             td = w.begin(trace_packet::track_descriptor);
-            w.uint(track_descriptor::uuid, ss[i].counter_uuid);
-            w.uint(track_descriptor::parent_uuid, process_uuid);
-            w.bytes(track_descriptor::name, ss[i].name);
+            w.uint(track_descriptor::uuid, ss_[i].counter_uuid);
+            w.uint(track_descriptor::parent_uuid, process_uuid_);
+            w.bytes(track_descriptor::name, ss_[i].name);
             char* cd = w.begin(track_descriptor::counter);
-            if (ss[i].category_iid) w.bytes(counter_descriptor::categories, category_names[ss[i].category_iid]);
+            if (ss_[i].category_iid) w.bytes(counter_descriptor::categories, category_names_[ss_[i].category_iid]);
             w.end(cd);
             w.end(td);
             w.end(p);
-            o.commit(w);
+            o_.commit(w);
         }
     }
 
-    // One sequence per thread, opened by its thread track.
-    std::vector<thread_state> threads(c.threads().size());
-    auto thread_track = [&](thread_state& t, std::string_view name, uint64_t ts, bool first) {
-        pb w = o.reserve(fixed_room + string_room(name));
+    // A thread track (first: the one that opens the thread's sequence).
+    void thread_track(thread_state& t, const tl::thread& th, std::string_view name, uint64_t ts, bool first) {
+        pb w = o_.reserve(fixed_room + string_room(name));
         char* p = w.begin(1);
         w.uint(trace_packet::timestamp, ts);
         w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
@@ -473,36 +543,30 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         }
         char* td = w.begin(trace_packet::track_descriptor);
         w.uint(track_descriptor::uuid, t.uuid);
-        w.uint(track_descriptor::parent_uuid, process_uuid);
-        char* th = w.begin(track_descriptor::thread);
-        w.uint(thread_descriptor::pid, src.pid);
-        w.uint(thread_descriptor::tid, t.tid);
+        w.uint(track_descriptor::parent_uuid, process_uuid_);
+        char* thd = w.begin(track_descriptor::thread);
+        w.uint(thread_descriptor::pid, src_.pid);
+        w.uint(thread_descriptor::tid, th.info->tid);
         if (!name.empty()) w.text(thread_descriptor::thread_name, name);
-        w.end(th);
+        w.end(thd);
         w.end(td);
         w.end(p);
-        o.commit(w);
-    };
-    for (size_t i = 0; i < threads.size(); ++i) {
-        threads[i].uuid = mix(process_uuid + 1 + i);
-        threads[i].seq = src.seq + 1 + uint32_t(i);
-        threads[i].tid = c.threads()[i].tid;
-        thread_track(threads[i], c.threads()[i].name, start_boot, true);
+        o_.commit(w);
     }
 
     // Starts an event packet on t's sequence; returns the packet's start.
-    auto event_packet = [&](pb& w, const thread_state& t, uint64_t ts) {
+    static char* event_packet(pb& w, const thread_state& t, uint64_t ts) {
         char* p = w.begin(1);
         w.uint(trace_packet::timestamp, ts);
         w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
         w.uint(trace_packet::sequence_flags, trace_packet::seq_needs_incremental_state);
         return p;
-    };
+    }
+
     // An end on `track`, written on t's sequence. `at`: the await site a poll
     // suspended at, merged into the slice by the reader.
-    auto slice_end = [&](const thread_state& t, uint64_t track, uint64_t ts, bool unfinished,
-                         std::string_view at = {}) {
-        pb w = o.reserve(fixed_room + at.size());
+    void end_packet(const thread_state& t, uint64_t track, uint64_t ts, bool unfinished, std::string_view at = {}) {
+        pb w = o_.reserve(fixed_room + at.size());
         char* p = event_packet(w, t, ts);
         char* te = w.begin(trace_packet::track_event);
         w.uint(track_event::type, track_event::slice_end);
@@ -516,46 +580,21 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         if (!at.empty()) annotate_text(w, "await", at);
         w.end(te);
         w.end(p);
-        o.commit(w);
-    };
+        o_.commit(w);
+    }
 
-    // The task with id e.task, described on first sight by a track descriptor
-    // on t's sequence. Returns its index in `tasks`.
-    auto task_for = [&](const event& e, const thread_state& t, uint64_t ts) -> uint32_t {
-        auto [it, fresh] = task_index.try_emplace(e.task, uint32_t(tasks.size()));
-        if (!fresh) return it->second;
-        task_state& k = tasks.emplace_back();
-        k.id = e.task;
-        k.uuid = mix(process_uuid ^ mix(e.task ^ 0x7461736b00000000ull));
-        if (e.kind == fmt::kind::task_spawn && e.where) k.site = uint32_t(e.where - sites.data()) + 1;
-        const std::string_view base = k.site ? std::string_view(ss[k.site - 1].name) : std::string_view("task");
-        const decimal id(k.id);
-        pb w = o.reserve(fixed_room + base.size());
-        char* p = w.begin(1);
-        w.uint(trace_packet::timestamp, ts);
-        w.uint(trace_packet::trusted_packet_sequence_id, t.seq);
-        char* td = w.begin(trace_packet::track_descriptor);
-        w.uint(track_descriptor::uuid, k.uuid);
-        w.uint(track_descriptor::parent_uuid, process_uuid);
-        w.pieces(track_descriptor::name, {base, " #", id.sv()});
-        w.end(td);
-        w.end(p);
-        o.commit(w);
-        return it->second;
-    };
     // Starts a task event's packet on t's sequence, interning its name (made
     // of `name` pieces) and the task category on first use there.
-    auto task_packet = [&](pb& w, thread_state& t, uint64_t ts, uint64_t name_iid,
-                           std::initializer_list<std::string_view> name) {
+    char* task_packet(pb& w, thread_state& t, uint64_t ts, uint64_t name_iid, std::initializer_list<std::string_view> name) {
         char* p = event_packet(w, t, ts);
         const bool new_name = t.names.first_set(name_iid);
-        const bool new_category = t.categories.first_set(task_cat);
+        const bool new_category = t.categories.first_set(task_cat_);
         if (new_name || new_category) {
             char* id = w.begin(trace_packet::interned_data);
             if (new_category) {
                 char* k = w.begin(interned_data::event_categories);
-                w.uint(interned_data::iid, task_cat);
-                w.bytes(interned_data::name, category_names[task_cat]);
+                w.uint(interned_data::iid, task_cat_);
+                w.bytes(interned_data::name, category_names_[task_cat_]);
                 w.end(k);
             }
             if (new_name) {
@@ -567,198 +606,72 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
             w.end(id);
         }
         return p;
-    };
-    auto task_event_begin = [&](pb& w, uint64_t type, uint64_t track, uint64_t name_iid) {
+    }
+    char* task_event_begin(pb& w, uint64_t type, uint64_t track, uint64_t name_iid) const {
         char* te = w.begin(trace_packet::track_event);
         w.uint(track_event::type, type);
         w.uint(track_event::track_uuid, track);
         w.uint(track_event::name_iid, name_iid);
-        w.uint(track_event::category_iids, task_cat);
+        w.uint(track_event::category_iids, task_cat_);
         return te;
-    };
+    }
 
-    auto on_task = [&](thread_state& t, const event& e, uint64_t ts) {
-        if (!e.task) return;  // 0 is "no task"
-        const uint32_t ki = task_for(e, t, ts);
-        task_state& k = tasks[ki];
-        const std::string_view base = k.site ? std::string_view(ss[k.site - 1].name) : std::string_view("task");
-        const std::string_view at = e.where ? std::string_view(ss[size_t(e.where - sites.data())].at) : std::string_view();
-        const size_t room = fixed_room + base.size() + at.size();
-        pb w{nullptr};
-        char* p;
-        char* te;
-        switch (e.kind) {
-            case fmt::kind::task_spawn:
-            case fmt::kind::task_complete: {
-                const bool spawn = e.kind == fmt::kind::task_spawn;
-                const uint64_t iid = spawn ? spawn_iid : complete_iid;
-                w = o.reserve(room);
-                p = task_packet(w, t, ts, iid, {spawn ? "spawn" : "complete"});
-                te = task_event_begin(w, track_event::instant, k.uuid, iid);
-                if (spawn && e.w1) annotate_uint(w, "parent", e.w1);
-                if (spawn && e.w2) annotate_uint(w, "frame_bytes", e.w2);
-                break;
-            }
-            case fmt::kind::task_wake: {
-                uint64_t flow = 0;
-                if (k.pending < max_pending_wakes) k.flows[k.pending++] = flow = ++flows;
-                const uint64_t iid = task_iid0 + 2 * uint64_t(ki) + 1;
-                const decimal id(k.id);
-                w = o.reserve(room);
-                p = task_packet(w, t, ts, iid, {"wake ", base, " #", id.sv()});
-                te = task_event_begin(w, track_event::instant, t.uuid, iid);
-                annotate_uint(w, "task", k.id);
-                if (e.w1) annotate_uint(w, "waker", e.w1);
-                if (flow) w.fixed64(track_event::flow_ids, mix(flow_salt + flow));
-                break;
-            }
-            case fmt::kind::task_poll_begin: {
-                if (t.open.size() >= max_depth) {
-                    ++t.hidden;
-                    k.pending = 0;
-                    return;
-                }
-                t.open.push_back(poll_entry | ki);
-                const uint64_t iid = task_iid0 + 2 * uint64_t(ki);
-                const decimal id(k.id);
-                w = o.reserve(room);
-                p = task_packet(w, t, ts, iid, {"poll ", base, " #", id.sv()});
-                te = task_event_begin(w, track_event::slice_begin, t.uuid, iid);
-                annotate_uint(w, "task", k.id);
-                for (uint32_t i = 0; i < k.pending; ++i)
-                    w.fixed64(track_event::terminating_flow_ids, mix(flow_salt + k.flows[i]));
-                k.pending = 0;
-                break;
-            }
-            case fmt::kind::task_poll_end: {
-                if (t.hidden) {
-                    --t.hidden;
-                    return;
-                }
-                // As span ends: the innermost open poll of the task; what
-                // opened inside it and is still open closes first.
-                const size_t n = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == (poll_entry | ki); });
-                if (n == pairing::none) return;
-                while (t.open.size() > n) {
-                    slice_end(t, t.uuid, ts, false);
-                    t.open.pop_back();
-                }
-                t.open.pop_back();
-                slice_end(t, t.uuid, ts, false, at);
-                return;
-            }
-            case fmt::kind::wait_begin: {
-                if (k.waits.size() >= max_waits) return;
-                k.waits.push_back({e.w1, e.w2, e.ring});
-                auto r = resource_index.find(e.w1);
-                const uint64_t ri = r == resource_index.end() ? resources.size() : r->second;
-                const uint64_t op = e.w2 <= fmt::resource_op_last ? e.w2 : 0;
-                const uint64_t iid = wait_iid0 + ri * (fmt::resource_op_last + 1) + op;
-                const std::string_view rname = ri < resources.size() ? std::string_view(resource_names[ri]) : std::string_view();
-                w = o.reserve(room + rname.size());
-                p = task_packet(w, t, ts, iid, {"wait ", op_names[op], rname.empty() ? "" : " ", rname});
-                te = task_event_begin(w, track_event::slice_begin, k.uuid, iid);
-                annotate_uint(w, "resource", e.w1);
-                if (!at.empty()) annotate_text(w, "await", at);
-                break;
-            }
-            case fmt::kind::wait_end: {
-                size_t n = k.waits.size();
-                while (n > 0 && (k.waits[n - 1].resource != e.w1 || k.waits[n - 1].op != e.w2)) --n;
-                if (n == 0) return;  // its begin was overwritten
-                while (k.waits.size() >= n) {
-                    slice_end(t, k.uuid, ts, false);
-                    k.waits.pop_back();
-                }
-                return;
-            }
-            default: return;  // resource_op: not drawn
-        }
+    void spawn_or_complete(tl::thread& t, tl::task& k, const event& e, bool spawn) {
+        thread_state& ts = threads_[t.index];
+        const uint64_t iid = spawn ? spawn_iid_ : complete_iid_;
+        pb w = o_.reserve(fixed_room + task_base(k).size());
+        char* p = task_packet(w, ts, boottime(e.ns), iid, {spawn ? "spawn" : "complete"});
+        char* te = task_event_begin(w, track_event::instant, task_uuid_[k.index], iid);
+        if (spawn && e.spawn.parent) annotate_uint(w, "parent", e.spawn.parent);
+        if (spawn && e.spawn.frame_bytes) annotate_uint(w, "frame_bytes", e.spawn.frame_bytes);
         w.end(te);
         w.end(p);
-        o.commit(w);
-    };
+        o_.commit(w);
+    }
 
-    auto r = c.for_each_event([&](const event& e) {
-        if (e.ring >= threads.size()) return;  // the reader only yields rings of the ring table
-        thread_state& t = threads[e.ring];
-        t.last_ns = e.ns;
-        const uint64_t ts = boottime(e.ns);
-        if (e.kind == fmt::kind::thread_name) {
-            thread_track(t, e.text, ts, false);
-            return;
-        }
-        if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
-            on_task(t, e, ts);
-            return;
-        }
-        if (!e.where) return;
-        const auto si = uint32_t(e.where - sites.data());
-        if (si >= sites.size()) return;
-        const site_state& s = ss[si];
-        uint64_t type;
-        switch (e.kind) {
-            case fmt::kind::span_begin:
-                if (t.open.size() >= max_depth) {
-                    ++t.hidden;
-                    return;
-                }
-                t.open.push_back(si);
-                type = track_event::slice_begin;
-                break;
-            case fmt::kind::span_end: {
-                if (t.hidden) {
-                    --t.hidden;
-                    return;
-                }
-                // As in chrome.cpp: pair with the innermost open slice of the site.
-                const size_t k = pairing::find_begin(t.open, t.open.size(), [&](auto v) { return v == si; });
-                if (k == pairing::none) return;
-                while (t.open.size() >= k) {
-                    slice_end(t, t.uuid, ts, false);
-                    t.open.pop_back();
-                }
-                return;
-            }
-            case fmt::kind::instant: type = track_event::instant; break;
-            case fmt::kind::counter: {
-                if (!e.nargs) return;
-                pb w = o.reserve(fixed_room);
-                char* p = event_packet(w, t, ts);
-                char* te = w.begin(trace_packet::track_event);
-                w.uint(track_event::type, track_event::counter);
-                w.uint(track_event::track_uuid, s.counter_uuid);
-                if (e.args[0].decl->type == fmt::arg_type::f64) w.f64(track_event::double_counter_value, e.args[0].as_f64());
-                else w.uint(track_event::counter_value, e.args[0].word);
-                w.end(te);
-                w.end(p);
-                o.commit(w);
-                return;
-            }
-            default: return;
-        }
+    void poll_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
+        thread_state& ts = threads_[t.index];
+        const tl::task& k = model_->tasks[s.task];
+        const uint64_t iid = task_iid0_ + 2 * uint64_t(k.index);
+        const std::string_view base = task_base(k);
+        const decimal id(k.id);
+        pb w = o_.reserve(fixed_room + base.size());
+        char* p = task_packet(w, ts, boottime(e.ns), iid, {"poll ", base, " #", id.sv()});
+        char* te = task_event_begin(w, track_event::slice_begin, ts.uuid, iid);
+        annotate_uint(w, "task", k.id);
+        for (uint64_t f : flows_in) w.fixed64(track_event::terminating_flow_ids, mix(flow_salt_ + f));
+        w.end(te);
+        w.end(p);
+        o_.commit(w);
+    }
+
+    // A span begin or an instant: the site's interned name, category and
+    // argument names, its arguments, and (bbx merge) the flows on the span.
+    void site_event(tl::thread& t, const event& e, uint64_t type) {
+        thread_state& ts = threads_[t.index];
+        const uint32_t si = uint32_t(index_of(e.where));
+        const site_state& s = ss_[si];
         size_t room = fixed_room + s.interned_bytes;
         for (uint32_t i = 0; i < e.nargs; ++i)
             if (e.args[i].decl->type == fmt::arg_type::string) room += string_room(e.args[i].str);
         // Flows of bbx merge that start or end on this span.
-        auto marks = std::make_pair(src.marks.end(), src.marks.end());
-        if (type == track_event::slice_begin && !src.marks.empty()) {
-            marks = std::equal_range(src.marks.begin(), src.marks.end(), flow_mark{e.ring, e.ticks, e.where->id, 0, false},
-                                     same_span_before);
+        auto marks = std::make_pair(src_.marks.end(), src_.marks.end());
+        if (type == track_event::slice_begin && !src_.marks.empty()) {
+            marks = marks_on(src_.marks, t.index, e.ticks, e.where->id);
             room += 16 * size_t(marks.second - marks.first);
         }
-        pb w = o.reserve(room);
-        char* p = event_packet(w, t, ts);
+        pb w = o_.reserve(room);
+        char* p = event_packet(w, ts, boottime(e.ns));
         // Interned entries this packet is the first on its sequence to use.
-        const bool new_name = t.names.first_set(s.name_iid);
-        const bool new_category = s.category_iid && t.categories.first_set(s.category_iid);
-        const bool new_args = e.nargs && t.arg_names.first_set(si);
+        const bool new_name = ts.names.first_set(s.name_iid);
+        const bool new_category = s.category_iid && ts.categories.first_set(s.category_iid);
+        const bool new_args = e.nargs && ts.arg_names.first_set(si);
         if (new_name || new_category || new_args) {
             char* id = w.begin(trace_packet::interned_data);
             if (new_category) {
                 char* k = w.begin(interned_data::event_categories);
                 w.uint(interned_data::iid, s.category_iid);
-                w.bytes(interned_data::name, category_names[s.category_iid]);
+                w.bytes(interned_data::name, category_names_[s.category_iid]);
                 w.end(k);
             }
             if (new_name) {
@@ -771,7 +684,7 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
                 for (uint32_t i = 0; i < e.nargs; ++i) {
                     char* k = w.begin(interned_data::debug_annotation_names);
                     w.uint(interned_data::iid, s.arg_iid + i);
-                    w.bytes(interned_data::name, arg_names[s.arg_iid + i]);
+                    w.bytes(interned_data::name, arg_names_[s.arg_iid + i]);
                     w.end(k);
                 }
             }
@@ -779,7 +692,7 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         }
         char* te = w.begin(trace_packet::track_event);
         w.uint(track_event::type, type);
-        w.uint(track_event::track_uuid, t.uuid);
+        w.uint(track_event::track_uuid, ts.uuid);
         w.uint(track_event::name_iid, s.name_iid);
         if (s.category_iid) w.uint(track_event::category_iids, s.category_iid);
         for (uint32_t i = 0; i < e.nargs; ++i) {
@@ -800,27 +713,39 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
             w.fixed64(m->start ? track_event::flow_ids : track_event::terminating_flow_ids, m->id);
         w.end(te);
         w.end(p);
-        o.commit(w);
-    });
+        o_.commit(w);
+    }
+
+    out_buffer& o_;
+    const source_args& src_;
+    const capture& c_;
+    const std::vector<site>& sites_;
+    const uint64_t process_uuid_;
+    const uint64_t start_boot_;
+    std::vector<site_state> ss_;
+    std::vector<std::string> category_names_{""};  // by iid
+    std::vector<std::string> arg_names_{""};       // by iid
+    std::unordered_map<std::string, uint64_t> category_iid_;
+    uint64_t task_cat_ = 0;
+    std::vector<std::string> resource_names_;
+    std::unordered_map<uint64_t, uint32_t> resource_index_;
+    uint64_t spawn_iid_ = 0, complete_iid_ = 0, wait_iid0_ = 0, task_iid0_ = 0;
+    uint64_t flow_salt_ = 0;
+    std::vector<thread_state> threads_;
+    std::vector<uint64_t> task_uuid_;  // by task index
+    const tl::model* model_ = nullptr;
+};
+
+// Writes one capture's packets into o. Returns false when reading failed
+// (err says why); write errors stay in o.
+bool write_source(out_buffer& o, const source_args& src, std::string& err) {
+    source_writer w(o, src);
+    tl::timeline<source_writer> t(*src.in.cap, w);
+    w.begin(t);
+    auto r = tl::run(src.in, t);
     if (r.is_error()) {
         err = r.err().message();
         return false;
-    }
-    for (thread_state& t : threads) {
-        while (!t.open.empty()) {
-            slice_end(t, t.uuid, boottime(t.last_ns), true);
-            t.open.pop_back();
-        }
-    }
-    // Waits still open: closed at the capture's last timestamp, which is no
-    // earlier than anything on the sequence that writes the end.
-    int64_t last_ns = INT64_MIN;
-    for (const thread_state& t : threads) last_ns = std::max(last_ns, t.last_ns);
-    for (task_state& k : tasks) {
-        while (!k.waits.empty()) {
-            slice_end(threads[k.waits.back().ring], k.uuid, boottime(last_ns), true);
-            k.waits.pop_back();
-        }
     }
     return true;
 }
@@ -830,20 +755,13 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
 bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<span_flow>& flows, std::FILE* out,
                     std::string& err) {
     out_buffer o(out);
-    std::vector<std::vector<flow_mark>> marks(sources.size());
-    for (size_t k = 0; k < flows.size(); ++k) {
-        const uint64_t id = mix(0x7270632d666c6f77ull ^ mix(k + 1));  // "rpc-flow"
-        const span_key& f = flows[k].from;
-        const span_key& t = flows[k].to;
-        if (f.source < sources.size()) marks[f.source].push_back({f.ring, f.ticks, f.site, id, true});
-        if (t.source < sources.size()) marks[t.source].push_back({t.ring, t.ticks, t.site, id, false});
-    }
-    for (auto& m : marks) std::stable_sort(m.begin(), m.end(), same_span_before);
+    // A span flow's id: "rpc-flow" and its number, mixed.
+    const auto marks = flow_marks(sources.size(), flows, [](size_t k) { return mix(0x7270632d666c6f77ull ^ mix(k + 1)); });
     const uint64_t base_boot = sources.empty() ? 0 : sources[0].c->start_boottime_ns();
     uint32_t seq = 1;
     for (size_t i = 0; i < sources.size(); ++i) {
-        capture& c = *sources[i].c;
-        const source_args a{c, sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
+        const capture& c = *sources[i].c;
+        const source_args a{input(c, sources[i].filter), sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
         if (!write_source(o, a, err)) {
             if (sources.size() > 1) err = c.name() + ": " + err;
             return false;
@@ -859,8 +777,8 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
     return true;
 }
 
-bool write_perfetto(capture& c, std::FILE* out, std::string& err) {
-    return write_perfetto({merge_source{&c, 0, c.header().pid}}, {}, out, err);
+bool write_perfetto(const input& in, std::FILE* out, std::string& err) {
+    return write_perfetto({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -12,8 +12,12 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <lz4.h>
+
 #include "bbx/decoder.hpp"
+#include "bbx/capture.hpp"
 #include "bbx_meta_generated.h"
+#include "container_reader.hpp"
 
 namespace bbx::dec {
 
@@ -94,11 +98,28 @@ inline int64_t ns_since(uint64_t ticks, uint64_t anchor, double ns_per_tick) {
 }  // namespace
 
 capture::~capture() {
-    if (map_) munmap(map_, size_);
+    box_.reset();  // (before the bytes it inflates from)
+    if (map_) munmap(map_, map_size_);
 }
 
+namespace {
+
+// What a file that is not a regular file is, for the error.
+const char* file_type(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+}  // namespace
+
 result<std::shared_ptr<capture>> capture::open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; only a regular
+    // file is read, which O_NONBLOCK does not change.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return fail(errc::io, 0, std::string("cannot open: ") + std::strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -108,7 +129,7 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(errc::io, 0, "not a regular file");
+        return fail(errc::io, 0, std::string("not a regular file (") + file_type(st.st_mode) + ")");
     }
     std::shared_ptr<capture> c(new capture());
     c->name_ = path;
@@ -121,12 +142,88 @@ result<std::shared_ptr<capture>> capture::open(const std::string& path) {
             return fail(errc::io, 0, std::string("cannot map: ") + std::strerror(e));
         }
         c->map_ = m;
+        c->map_size_ = c->size_;
         c->data_ = static_cast<const unsigned char*>(m);
     }
     close(fd);
     auto r = c->open_image();  // a capture container is unpacked first
     if (r.is_error()) return r.err();
     return c;
+}
+
+namespace {
+
+// Reads until `want` bytes are in buf or the stream ends; false on a read error.
+bool read_upto(int fd, std::vector<uint8_t>& buf, uint64_t want) {
+    while (buf.size() < want) {
+        const size_t step = size_t(std::min<uint64_t>(want - buf.size(), uint64_t(1) << 20));
+        const size_t at = buf.size();
+        buf.resize(at + step);
+        const ssize_t n = ::read(fd, buf.data() + at, step);
+        if (n < 0 && errno == EINTR) {
+            buf.resize(at);
+            continue;
+        }
+        if (n < 0) {
+            buf.resize(at);
+            return false;
+        }
+        buf.resize(at + size_t(n));
+        if (n == 0) break;
+    }
+    return true;
+}
+
+}  // namespace
+
+result<std::shared_ptr<capture>> capture::from_fd(int fd, std::string name) {
+    // The stream is read in steps, each as far as what was read so far says
+    // a capture goes: the magic, the header, then the size it declares (+1
+    // byte, to find a stream that runs on). The capture is then read from
+    // those bytes as from any others, which names what was wrong.
+    std::vector<uint8_t> buf;
+    auto failed_read = [&] {
+        return error{errc::io, buf.size(), std::string("cannot read: ") + std::strerror(errno)};
+    };
+    auto bytes = [&] { return from_bytes(buf.data(), buf.size(), name); };
+    if (!read_upto(fd, buf, 8)) return failed_read();
+    if (buf.size() < 8) return bytes();  // a cut magic, or none
+    const bool ring = std::memcmp(buf.data(), fmt::ring_magic, 8) == 0;
+    const bool box = std::memcmp(buf.data(), fmt::container_magic, 8) == 0;
+    if (!ring && !box) return bytes();  // not a capture: rejected after 8 bytes
+    if (ring) {
+        if (!read_upto(fd, buf, fmt::header_size)) return failed_read();
+        if (buf.size() < fmt::header_size) return bytes();
+        // A valid header: read what it declares (parse() checked every field
+        // the size comes from, else its error is the answer).
+        auto head = bytes();
+        if (!head.is_error() || head.err().code != errc::truncated || head.err().offset != buf.size()) return head;
+        uint64_t file_size;
+        std::memcpy(&file_size, buf.data() + offsetof(fmt::file_header, file_size), 8);
+        if (!read_upto(fd, buf, file_size + 1)) return failed_read();
+        return bytes();
+    }
+    // A container: its header, then chunk by chunk, each as large as its
+    // header declares (at most LZ4's bound of a chunk, checked before).
+    if (!read_upto(fd, buf, fmt::container_header_size)) return failed_read();
+    if (buf.size() < fmt::container_header_size) return bytes();
+    auto head = bytes();
+    if (!head.is_error() || head.err().code != errc::truncated) return head;  // a bad container header
+    fmt::container_header h;
+    std::memcpy(&h, buf.data(), sizeof h);
+    const uint64_t most = uint64_t(LZ4_COMPRESSBOUND(h.chunk_size));
+    for (uint32_t k = 0; k < h.chunk_count; ++k) {
+        const size_t at = buf.size();
+        if (!read_upto(fd, buf, at + fmt::chunk_header_size)) return failed_read();
+        if (buf.size() < at + fmt::chunk_header_size) return bytes();
+        fmt::chunk_header c;
+        std::memcpy(&c, buf.data() + at, sizeof c);
+        if (c.packed_size > most) return bytes();  // named by the checks, at this chunk
+        if (!read_upto(fd, buf, buf.size() + c.packed_size)) return failed_read();
+        if (buf.size() < at + fmt::chunk_header_size + c.packed_size) return bytes();
+    }
+    if (!read_upto(fd, buf, buf.size() + 1)) return failed_read();
+    return bytes();
 }
 
 result<std::shared_ptr<capture>> capture::from_bytes(const uint8_t* data, size_t size, std::string name) {
@@ -275,6 +372,15 @@ result<bool> capture::parse() {
     }
     ns_per_tick_ = 1e9 / hdr_.fit_hz;
 
+    // A container's image: the header (chunk 0) is good; now every other
+    // chunk's unpacked bytes are checked, and the ring table and metadata
+    // inflated to be read.
+    if (box_) {
+        if (auto r = box_->check_chunks(); r.is_error()) return r;
+        const uint64_t table_end = h.ring_table_offset + uint64_t(h.rings_used) * fmt::ring_descriptor_size;
+        if (auto r = box_->keep(0, std::max(table_end, h.meta_offset + h.meta_used)); r.is_error()) return r;
+    }
+
     // Metadata records.
     std::unordered_map<uint32_t, size_t> by_id;
     std::vector<std::string> thread_names(h.ring_count);
@@ -383,7 +489,6 @@ result<bool> capture::parse() {
         t.name = thread_names[i];
         threads_.push_back(std::move(t));
     }
-    stats_.assign(threads_.size(), ring_stats{});
     rings_offset_ = h.rings_offset;
     return true;
 }
@@ -416,13 +521,60 @@ struct ring_cursor {
     event ev;
     unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
     crash_info crash;
+    // The slots that may be read: [win_lo, win_lo + win_n), slot i at
+    // win_base + (i - win_lo) * 32. A ring file: all of them, in place. A
+    // container: those of the chunk the cursor is in, pinned (inflated) while
+    // it reads them; a zero chunk's slots, a page at a time, from a page of
+    // zeros (an image page read is a page allocated, zero or not).
+    capture::container_reader* box = nullptr;
+    uint64_t ring_offset = 0;  // of slot 0 in the image
+    uint64_t win_lo = 0, win_n = UINT64_MAX;
+    const unsigned char* win_base = nullptr;
+    uint32_t pinned = UINT32_MAX;
+
+    [[gnu::always_inline]] const unsigned char* slot_at(uint64_t at) {
+        const uint64_t i = at & mask;
+        if (i - win_lo >= win_n) [[unlikely]] return enter_chunk(i);
+        return win_base + (i - win_lo) * fmt::slot_size;
+    }
+
+    // The cursor moves into another chunk of a container: it is inflated and
+    // pinned before the last one is let go. If it cannot be, the slot reads
+    // as zero (torn) and the pass reports the container's error.
+    [[gnu::noinline, gnu::cold]] const unsigned char* enter_chunk(uint64_t i) {
+        alignas(8) static const unsigned char zero_page[4096] = {};
+        const uint64_t off = ring_offset + i * fmt::slot_size;
+        const uint32_t k = box->chunk_of(off);
+        const unsigned char* bytes = box->chunks[k].packed ? box->pin(k) : nullptr;
+        if (!bytes) {
+            // A zero chunk (or one that could not be inflated): zeros, a page of slots at a time.
+            leave_chunk();
+            win_lo = i & ~uint64_t(4096 / fmt::slot_size - 1);
+            win_n = std::min<uint64_t>(4096 / fmt::slot_size, mask + 1 - win_lo);
+            win_base = zero_page;
+            return zero_page + (i - win_lo) * fmt::slot_size;
+        }
+        leave_chunk();
+        pinned = k;
+        const uint64_t ring_end = ring_offset + (mask + 1) * fmt::slot_size;
+        const uint64_t lo = std::max(box->chunk_start(k), ring_offset);
+        const uint64_t hi = std::min(box->chunk_start(k) + box->info.chunk_size, ring_end);
+        win_lo = (lo - ring_offset) / fmt::slot_size;
+        win_n = (hi - lo) / fmt::slot_size;
+        win_base = bytes + (lo - box->chunk_start(k));
+        return win_base + (i - win_lo) * fmt::slot_size;
+    }
+    void leave_chunk() {
+        if (pinned != UINT32_MAX) box->unpin(pinned);
+        pinned = UINT32_MAX;
+    }
 
     // Copies slot `at` if its stamp says it holds position `at`: stamp,
     // load-acquire; the other three words; acquire fence; the stamp again.
     // `newer` says a failed slot holds a later lap (the writer overwrote it
     // as we read).
-    [[gnu::always_inline]] bool read_slot(uint64_t at, uint64_t out[4], bool& newer) const {
-        const unsigned char* s = slots + (at & mask) * fmt::slot_size;
+    [[gnu::always_inline]] bool read_slot(uint64_t at, uint64_t out[4], bool& newer) {
+        const unsigned char* s = slot_at(at);
         uint64_t s1 = load_acquire<uint64_t>(s);
         out[1] = load<uint64_t>(s + 8);
         out[2] = load<uint64_t>(s + 16);
@@ -524,11 +676,13 @@ struct ring_cursor {
             st->malformed++;
             return false;
         }
-        ev.span_id = word0;
-        ev.w1 = w[0];
-        ev.w2 = w[1];
-        ev.w3 = w[2];
-        ev.w4 = w[3];
+        ev.context.trace_hi = w[0];
+        ev.context.trace_lo = w[1];
+        ev.context.span_id = word0;
+        ev.context.parent_span_id = w[2];
+        ev.context.role = uint8_t(w[3]);
+        ev.context.flags = uint8_t(w[3] >> 8);
+        ev.context.unused = w[3] >> 16;
         return true;
     }
 
@@ -537,7 +691,7 @@ struct ring_cursor {
             st->malformed++;
             return false;
         }
-        ev.text = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
+        ev.thread_name = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
         return true;
     }
 
@@ -562,17 +716,20 @@ struct ring_cursor {
         return true;
     }
 
+    // The named fields of each task kind are the payload's two words (w1, w2).
     [[gnu::always_inline]] bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
         ev.task = word0;
-        ev.w1 = ev.w2 = 0;
+        uint64_t w[2] = {0, 0};
         if (fmt::task_kind_has_words(k)) {
             if (plen < 16) [[unlikely]] {
                 count(&ring_stats::malformed);
                 return false;
             }
-            std::memcpy(&ev.w1, payload, 8);
-            std::memcpy(&ev.w2, payload + 8, 8);
+            std::memcpy(w, payload, 16);
         }
+        if (k == fmt::kind::task_spawn) ev.spawn = {w[0], w[1]};
+        else if (k == fmt::kind::task_wake) ev.wake = {w[0]};
+        else ev.res = {w[0], w[1]};  // waits and resource_op (zero for the kinds without words)
         return site_id == 0 || task_site(k, site_id);
     }
 
@@ -612,10 +769,7 @@ struct ring_cursor {
         ev.ns = ns_since(ticks, ctx->anchor_ticks, ctx->ns_per_tick);
         ev.nargs = 0;
         ev.where = nullptr;
-        ev.text = {};
         ev.task = 0;
-        ev.span_id = 0;
-        ev.crash = nullptr;
         fmt::site_kind want;
         switch (k) {
             case fmt::kind::span_begin:
@@ -718,9 +872,9 @@ private:
 
 }  // namespace
 
-result<bool> capture::for_each_event(const std::function<void(const event&)>& fn) {
-    if (filter_) return for_each_filtered(fn);  // filter.cpp: runs this pass unfiltered under the filter
-    stats_.assign(threads_.size(), ring_stats{});
+result<read_stats> capture::for_each_event(const event_fn& fn) const {
+    read_stats stats;
+    stats.threads.assign(threads_.size(), ring_stats{});
     walk_context ctx;
     ctx.cap = this;
     ctx.anchor_ticks = hdr_.anchors[0].ticks;
@@ -741,17 +895,25 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
     for (size_t i = 0; i < n; ++i) {
         ring_cursor& c = cursors[i];
         c.ctx = &ctx;
-        c.slots = data_ + rings_offset_ + uint64_t(i) * hdr_.ring_size;
+        c.ring_offset = rings_offset_ + uint64_t(threads_[i].ring) * hdr_.ring_size;
+        c.slots = data_ + c.ring_offset;
+        c.win_base = c.slots;
         c.mask = nslots - 1;
+        if (box_) {  // a container: nothing of the ring is inflated yet
+            c.box = box_.get();
+            c.win_n = 0;
+        }
         // Re-read the live write position: the writer may have gone on since open().
-        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
         c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         c.pos = c.end > nslots ? c.end - nslots : 0;
-        c.st = &stats_[i];
-        c.ev.ring = uint32_t(i);
-        heads[i] = c.next() ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
+        c.st = &stats.threads[i];
+        c.ev.thread = uint32_t(i);
+        const bool any = c.next();
+        if (!any) c.leave_chunk();  // an exhausted cursor holds no chunk of a container
+        heads[i] = any ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
     }
-    // k-way merge on (ticks, ring).
+    // k-way merge on (ticks, thread).
     if (n > 0) {
         loser_tree t(heads);
         while (!t.done()) {
@@ -766,22 +928,24 @@ result<bool> capture::for_each_event(const std::function<void(const event&)>& fn
                 fn(c.ev);
                 more = c.next();
             } while (more && (c.ev.ticks < bound_ticks || (c.ev.ticks == bound_ticks && r_first)));
+            if (!more) c.leave_chunk();
             t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
         }
     }
-    for (size_t i = 0; i < threads_.size(); ++i) {
-        const unsigned char* d = data_ + fmt::header_size + i * fmt::ring_descriptor_size;
-        uint64_t written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
-        threads_[i].events_written = written;
-        threads_[i].write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
-        threads_[i].events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
-        threads_[i].first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
-        threads_[i].last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
-        const ring_stats& s = stats_[i];
+    for (size_t i = 0; i < n; ++i) cursors[i].leave_chunk();
+    for (size_t i = 0; i < n; ++i) {
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
+        ring_stats& s = stats.threads[i];
+        s.events_written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
+        s.write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        s.events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
+        s.first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
+        s.last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
         uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
-        stats_[i].overwritten = written > seen ? written - seen : 0;
+        s.overwritten = s.events_written > seen ? s.events_written - seen : 0;
     }
-    return true;
+    if (box_ && box_->failed) return box_->first_error;  // a chunk that could not be read
+    return stats;
 }
 
 }  // namespace bbx::dec

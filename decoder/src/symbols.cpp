@@ -20,7 +20,8 @@ extern char** environ;
 namespace bbx::dec {
 namespace {
 
-error fail(errc code, const std::string& exe, const std::string& what) { return error{code, 0, exe + ": " + what}; }
+// The path is escaped: it may come from a capture (its exe_path), and errors reach a terminal.
+error fail(errc code, const std::string& exe, const std::string& what) { return error{code, 0, printable(exe) + ": " + what}; }
 
 bool read_at(int fd, void* to, size_t n, uint64_t off) {
     auto* p = static_cast<unsigned char*>(to);

@@ -255,17 +255,25 @@ std::string parse(int argc, char** argv, options& o, bool allow_to, bool allow_o
 
 using capture_ptr = std::shared_ptr<bbx::dec::capture>;
 
+// How messages name an input file.
+std::string input_name(const std::string& file) { return file == "-" ? "<stdin>" : file; }
+
+// An OTLP output with no span: said on stderr, so that an empty file is
+// not taken for a failed export; the conversion itself succeeded (exit 0).
+void nothing_to_export(const std::string& what, bool filtered) {
+    std::fprintf(stderr, "bbx: %s: nothing to export to OTLP: no spans, tasks or crash records%s; the output has no lines\n",
+                 what.c_str(), filtered ? " in what the filters keep" : "");
+}
+
+// Whether a writer failed reading its capture (not writing its output: those
+// errors say "write failed").
+bool read_error(bool ok, const std::string& err) { return !ok && !err.empty() && err.rfind("write failed", 0) != 0; }
+
 // Opens FILE (or reads standard input); on failure prints the error and returns null.
 capture_ptr open_input(const std::string& file) {
-    bbx::dec::result<capture_ptr> r = [&]() -> bbx::dec::result<capture_ptr> {
-        if (file != "-") return bbx::dec::capture::open(file);
-        std::vector<uint8_t> data;
-        uint8_t buf[1 << 16];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) data.insert(data.end(), buf, buf + n);
-        if (std::ferror(stdin)) return bbx::dec::error{bbx::dec::errc::io, data.size(), "cannot read standard input"};
-        return bbx::dec::capture::from_bytes(data.data(), data.size(), "-");
-    }();
+    // Standard input is read only as far as a capture goes (capture::from_fd).
+    bbx::dec::result<capture_ptr> r =
+        file == "-" ? bbx::dec::capture::from_fd(0, "-") : bbx::dec::capture::open(file);
     if (r.is_error()) {
         std::fprintf(stderr, "bbx: %s: %s\n", file == "-" ? "<stdin>" : file.c_str(), r.err().message().c_str());
         return nullptr;
@@ -333,27 +341,30 @@ struct output {
     }
 };
 
-// Binds the filter options to the capture and sets them on it. Returns 0,
-// or the exit status after printing why not: 2 when they do not fit the
-// capture (a thread it does not have, an empty window), 1 when it could not
-// be read.
-int set_filters(const bbx::dec::filter_spec& fs, bbx::dec::capture& c, const std::string& file, const char* verb_usage) {
+using filter_ptr = std::shared_ptr<const bbx::dec::event_filter>;
+
+// Binds the filter options to the capture (into f; null when none are
+// given). Returns 0, or the exit status after printing why not: 2 when they
+// do not fit the capture (a thread it does not have, an empty window), 1
+// when it could not be read.
+int make_filter(const bbx::dec::filter_spec& fs, const bbx::dec::capture& c, const std::string& file, const char* verb_usage,
+                filter_ptr& f) {
+    f = nullptr;
     if (fs.empty()) return 0;
     bbx::dec::filter_error fe;
-    auto f = bbx::dec::event_filter::make(fs, c, fe);
-    if (f) {
-        c.set_filter(std::move(f));
-        return 0;
-    }
+    f = bbx::dec::event_filter::make(fs, c, fe);
+    if (f) return 0;
     const std::string who = file == "-" ? "<stdin>" : file;
     if (fe.usage) return usage_error(verb_usage, who + ": " + fe.what);
     std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), fe.what.c_str());
     return 1;
 }
 
-// set_filters for bbx merge: a --thread need only name a thread of one capture.
-int set_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<bbx::dec::capture*>& caps,
-                      const std::vector<std::string>& files) {
+// make_filter for bbx merge, one filter per capture (into fs_out): a --thread
+// need only name a thread of one capture.
+int make_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<const bbx::dec::capture*>& caps,
+                       const std::vector<std::string>& files, std::vector<filter_ptr>& fs_out) {
+    fs_out.assign(caps.size(), nullptr);
     if (fs.empty()) return 0;
     std::vector<std::string> nowhere;  // --thread values no capture has
     for (size_t k = 0; k < caps.size(); ++k) {
@@ -368,23 +379,36 @@ int set_merge_filters(const bbx::dec::filter_spec& fs, const std::vector<bbx::de
         const auto& un = f->unmatched_threads();
         if (k == 0) nowhere = un;
         else std::erase_if(nowhere, [&](const std::string& t) { return std::find(un.begin(), un.end(), t) == un.end(); });
-        caps[k]->set_filter(std::move(f));
+        fs_out[k] = std::move(f);
     }
     if (!nowhere.empty()) return usage_error(usage_merge, "--thread: no capture has a thread '" + nowhere[0] + "'");
     return 0;
 }
 
 // --symbols: the executable to read (given, or the one the capture names),
-// checked before any output. On failure prints the error and returns false.
-bool symbols_for(const options& o, const bbx::dec::capture& c, bbx::dec::crash_options& co) {
+// checked before any output. When it cannot be read and the events the verb
+// reads hold no crash record, there is nothing to symbolise: the verb goes
+// on without it. On failure prints the error (the path escaped: it may come
+// from the capture) and returns false.
+bool symbols_for(const options& o, const bbx::dec::input& in, bbx::dec::crash_options& co) {
     if (!o.symbols) return true;
-    co.symbols = o.symbols_exe.empty() ? c.header().exe_path : o.symbols_exe;
+    co.symbols = o.symbols_exe.empty() ? in.cap->header().exe_path : o.symbols_exe;
+    bool crashes = false;
+    auto any_crash = [&] {
+        auto r = in.read([&](const bbx::dec::event& e) { crashes = crashes || e.kind == bbx::format::kind::crash; });
+        return r.is_error() || crashes;  // (a read error: the verb will name it)
+    };
     if (co.symbols.empty()) {
+        if (!any_crash()) return true;
         std::fprintf(stderr, "bbx: %s: the capture names no executable: give --symbols PROGRAM\n", o.file.c_str());
         return false;
     }
     auto s = bbx::dec::symbolizer::open(co.symbols);
     if (s.is_error()) {
+        if (!any_crash()) {
+            co.symbols.clear();
+            return true;
+        }
         std::fprintf(stderr, "bbx: %s\n", s.err().what.c_str());
         return false;
     }
@@ -397,13 +421,14 @@ int cmd_info(int argc, char** argv) {
     if (o.help) return std::fputs(usage_info, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_info)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_info, f)) return rc;
     bbx::dec::crash_options co;
-    if (!symbols_for(o, *c, co)) return 1;
+    if (!symbols_for(o, {*c, f.get()}, co)) return 1;
     if (!o.filter.empty())
         std::printf("%-12s%s (counts, span and threads: the events that pass)\n", "filtered", o.filter.describe().c_str());
     std::string err;
-    if (!bbx::dec::write_info(*c, stdout, err, co)) {
+    if (!bbx::dec::write_info({*c, f.get()}, stdout, err, co)) {
         std::fprintf(stderr, "bbx: %s: %s\n", o.file.c_str(), err.c_str());
         return 1;
     }
@@ -416,15 +441,18 @@ int cmd_dump(int argc, char** argv) {
     if (o.help) return std::fputs(usage_dump, stdout), 0;
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_dump)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_dump, f)) return rc;
     bbx::dec::crash_options co;
-    if (!symbols_for(o, *c, co)) return 1;
+    if (!symbols_for(o, {*c, f.get()}, co)) return 1;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
-    bool ok = bbx::dec::write_dump(*c, out.f, err, co);
+    bool ok = bbx::dec::write_dump({*c, f.get()}, out.f, err, co);
     if (!out.finish(ok)) {
-        std::fprintf(stderr, "bbx: %s: %s\n", o.out.empty() ? "<stdout>" : o.out.c_str(), err.empty() ? "write failed" : err.c_str());
+        // A capture that could not be read is named, else the output.
+        const std::string who = read_error(ok, err) ? input_name(o.file) : o.out.empty() ? "<stdout>" : o.out;
+        std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
     return 0;
@@ -445,17 +473,22 @@ int cmd_convert(int argc, char** argv) {
         return usage_error(usage_convert, "refusing to write a binary trace to a terminal");
     capture_ptr c = open_input(o.file);
     if (!c) return 1;
-    if (int rc = set_filters(o.filter, *c, o.file, usage_convert)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(o.filter, *c, o.file, usage_convert, f)) return rc;
     output out;
     if (!out.open(o.out)) return 1;
     std::string err;
-    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(*c, out.f, err)
-              : o.to == "otlp"   ? bbx::dec::write_otlp(*c, out.f, err)
-                                 : bbx::dec::write_chrome(*c, out.f, err);
+    const bbx::dec::input in(*c, f.get());
+    uint64_t spans = 0;
+    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err)
+              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans)
+                                 : bbx::dec::write_chrome(in, out.f, err);
     if (!out.finish(ok)) {
-        std::fprintf(stderr, "bbx: %s: %s\n", o.out.c_str(), err.empty() ? "write failed" : err.c_str());
+        const std::string who = read_error(ok, err) ? input_name(o.file) : o.out == "-" ? "<stdout>" : o.out;
+        std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
+    if (o.to == "otlp" && spans == 0) nothing_to_export(input_name(o.file), !o.filter.empty());
     return 0;
 }
 
@@ -503,11 +536,12 @@ int cmd_analyze(int argc, char** argv) {
     if (file.empty()) return usage_error(usage_analyze, "no input file");
     capture_ptr c = open_input(file);
     if (!c) return 1;
-    if (int rc = set_filters(filter, *c, file, usage_analyze)) return rc;
+    filter_ptr f;
+    if (int rc = make_filter(filter, *c, file, usage_analyze, f)) return rc;
     output o;
     if (!o.open(out)) return 1;
     std::string err;
-    bool ok = bbx::dec::write_analysis(*c, ao, o.f, err);
+    bool ok = bbx::dec::write_analysis({*c, f.get()}, ao, o.f, err);
     bool read_failed = !ok && !err.empty() && err != "write failed";
     if (!o.finish(ok)) {
         const std::string& who = read_failed ? file : out.empty() ? std::string("<stdout>") : out;
@@ -558,7 +592,7 @@ int cmd_merge(int argc, char** argv) {
     if (out == "-" && to == "perfetto" && isatty(1))
         return usage_error(usage_merge, "refusing to write a binary trace to a terminal");
     std::vector<capture_ptr> held;
-    std::vector<bbx::dec::capture*> caps;
+    std::vector<const bbx::dec::capture*> caps;
     for (const std::string& f : files) {
         capture_ptr c = open_input(f);
         if (!c) return 1;
@@ -573,19 +607,24 @@ int cmd_merge(int argc, char** argv) {
     }
     if (verbose) std::fputs(bbx::dec::merge_report(plan).c_str(), stderr);
     // Filters choose what is written; the clocks were aligned from every event.
-    if (int rc = set_merge_filters(filter, caps, files)) return rc;
+    std::vector<filter_ptr> filters;
+    if (int rc = make_merge_filters(filter, caps, files, filters)) return rc;
+    std::vector<bbx::dec::input> ins;
+    for (size_t k = 0; k < caps.size(); ++k) ins.emplace_back(*caps[k], filters[k].get());
     output o;
     if (!o.open(out)) return 1;
     const auto fmt = to == "perfetto" ? bbx::dec::merge_format::perfetto
                      : to == "otlp"   ? bbx::dec::merge_format::otlp
                                       : bbx::dec::merge_format::chrome;
-    bool ok = bbx::dec::write_merge(caps, plan, fmt, o.f, err);
+    uint64_t spans = 0;
+    bool ok = bbx::dec::write_merge(ins, plan, fmt, o.f, err, &spans);
     const bool read_failed = !ok && !err.empty() && err.rfind("write failed", 0) != 0;
     if (!o.finish(ok)) {
         if (read_failed) std::fprintf(stderr, "bbx: %s\n", err.c_str());  // err names the file
         else std::fprintf(stderr, "bbx: %s: %s\n", out == "-" ? "<stdout>" : out.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
+    if (fmt == bbx::dec::merge_format::otlp && spans == 0) nothing_to_export("the captures", !filter.empty());
     return 0;
 }
 

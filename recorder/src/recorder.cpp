@@ -563,7 +563,12 @@ constexpr int max_numbered_names = 1000;  // path.<pid>.1 .. path.<pid>.999
 // that name in g.path. Never opens an existing file or follows a symlink
 // (O_EXCL | O_NOFOLLOW): a name that exists is skipped, not reused.
 int create_capture_file(const char* base_path, naming rule, int flags) {
+    // A path it cannot hold is refused: cut short, it would name another file.
     char base[sizeof g.path];
+    if (std::strlen(base_path) >= sizeof base) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     std::snprintf(base, sizeof base, "%s", base_path);
     const int pid = int(getpid());
     for (int i = rule == naming::forked ? 1 : 0; i <= max_numbered_names; ++i) {

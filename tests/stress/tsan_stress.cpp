@@ -198,7 +198,7 @@ void check_pass(const std::string& path, bool discard, bool final, totals& tot) 
     char buf[64];
     uint64_t events = 0;
     auto same_writer = [&](const event& e, int64_t t) {
-        auto [it, fresh] = writer_of.emplace(e.ring, t);
+        auto [it, fresh] = writer_of.emplace(e.thread, t);
         return fresh || it->second == t;
     };
     auto walked = c.for_each_event([&](const event& e) {
@@ -211,14 +211,14 @@ void check_pass(const std::string& path, bool discard, bool final, totals& tot) 
                     const uint64_t k = e.args[0].word;
                     ok = e.nargs == 4 && e.args[2].word == ~k && e.args[3].str == text_of(k, buf) &&
                          same_writer(e, e.args[1].as_i64());
-                    auto it = last_k.find(e.ring);
+                    auto it = last_k.find(e.thread);
                     if (it != last_k.end()) {
                         ok = ok && k > it->second;  // in order per thread
-                        if (k != it->second + 1) gap[e.ring] = true;
+                        if (k != it->second + 1) gap[e.thread] = true;
                     } else {
-                        first_k[e.ring] = k;
+                        first_k[e.thread] = k;
                     }
-                    last_k[e.ring] = k;
+                    last_k[e.thread] = k;
                 } else {
                     ok = name == "late_site" && e.nargs == 1 && same_writer(e, e.args[0].as_i64());
                 }
@@ -228,26 +228,30 @@ void check_pass(const std::string& path, bool discard, bool final, totals& tot) 
             case fmt::kind::counter:
                 ok = name == "c" && e.nargs == 1 && e.args[0].as_i64() > 0 && e.args[0].as_i64() % 3 == 0;
                 break;
-            case fmt::kind::thread_name: ok = !e.text.empty() && e.text[0] == 'w'; break;
-            case fmt::kind::task_spawn: ok = e.task != 0 && name == "stress_task" && e.w1 == 0 && e.w2 == 64; break;
-            case fmt::kind::task_wake: ok = e.task != 0 && e.w1 == 0; break;
+            case fmt::kind::thread_name: ok = !e.thread_name.empty() && e.thread_name[0] == 'w'; break;
+            case fmt::kind::task_spawn:
+                ok = e.task != 0 && name == "stress_task" && e.spawn.parent == 0 && e.spawn.frame_bytes == 64;
+                break;
+            case fmt::kind::task_wake: ok = e.task != 0 && e.wake.waker == 0; break;
             case fmt::kind::task_poll_begin:
             case fmt::kind::task_complete: ok = e.task != 0; break;
             case fmt::kind::task_poll_end: ok = e.task != 0 && e.where && e.where->kind == fmt::site_kind::await; break;
             case fmt::kind::wait_begin:
             case fmt::kind::wait_end:
-                ok = e.task != 0 && e.w1 != 0 && e.w2 == uint64_t(fmt::resource_op::recv);
+                ok = e.task != 0 && e.res.id != 0 && e.res.op == uint64_t(fmt::resource_op::recv);
                 break;
-            case fmt::kind::resource_op: ok = e.task != 0 && e.w1 != 0 && e.w2 == uint64_t(fmt::resource_op::send); break;
+            case fmt::kind::resource_op:
+                ok = e.task != 0 && e.res.id != 0 && e.res.op == uint64_t(fmt::resource_op::send);
+                break;
             default: ok = false;
         }
         if (!ok)
-            violation(tot, "ring " + std::to_string(e.ring) + ": an event of kind " + std::to_string(int(e.kind)) +
+            violation(tot, "ring " + std::to_string(e.thread) + ": an event of kind " + std::to_string(int(e.kind)) +
                                " (" + std::string(name) + ") is not what a writer wrote");
     });
     if (walked.is_error()) return violation(tot, "walk: " + walked.err().message());
-    for (size_t i = 0; i < c.stats().size(); ++i) {
-        const bbx::dec::ring_stats& s = c.stats()[i];
+    for (size_t i = 0; i < walked.value().threads.size(); ++i) {
+        const bbx::dec::ring_stats& s = walked.value().threads[i];
         // No writer makes these, whatever a reader overlaps with.
         if (s.malformed || s.unknown_kind)
             violation(tot, "ring " + std::to_string(i) + ": " + std::to_string(s.malformed) + " malformed, " +
@@ -265,7 +269,7 @@ void check_pass(const std::string& path, bool discard, bool final, totals& tot) 
             if (discard && first_k[uint32_t(i)] != 1)
                 violation(tot, "final walk, discard ring " + std::to_string(i) + " starts at event " +
                                    std::to_string(first_k[uint32_t(i)]));
-            if (discard ? c.threads()[i].events_dropped == 0 : s.overwritten == 0)
+            if (discard ? s.events_dropped == 0 : s.overwritten == 0)
                 violation(tot, "final walk, ring " + std::to_string(i) + ": the ring never filled");
         }
     }

@@ -162,15 +162,17 @@ inline uint32_t crc32c_zeros(uint64_t n) {
     return crc;
 }
 
-// Packs the ring-file image (image_size bytes) into a container and hands
-// its bytes, in order, to sink(bytes, n) -> bool. compress(src, dst, n,
-// capacity) -> int is lz4_fast or another LZ4 block compressor (LZ4 HC).
-// A chunk of zeros becomes a zero chunk. scratch:
+// Packs a ring-file image of image_size bytes into a container and hands
+// its bytes, in order, to sink(bytes, n) -> bool. bytes_at(offset, n) ->
+// const unsigned char* gives the image's bytes chunk by chunk, in order (so
+// that an image need not be whole in memory), or null to fail. compress(src,
+// dst, n, capacity) -> int is lz4_fast or another LZ4 block compressor (LZ4
+// HC). A chunk of zeros becomes a zero chunk. scratch:
 // container_scratch_size(chunk_size) bytes. Returns false if the sizes are
-// out of range, a chunk failed to compress, or sink failed.
-template <class Compress, class Sink>
-bool write_container(const unsigned char* image, uint64_t image_size, uint32_t chunk_size, unsigned char* scratch,
-                     Compress&& compress, Sink&& sink) {
+// out of range, bytes_at failed, a chunk failed to compress, or sink failed.
+template <class BytesAt, class Compress, class Sink>
+bool write_container_from(BytesAt&& bytes_at, uint64_t image_size, uint32_t chunk_size, unsigned char* scratch,
+                          Compress&& compress, Sink&& sink) {
     if (image_size < min_image_size || image_size > max_image_size || image_size % 4096 ||
         chunk_size < min_chunk_size || chunk_size > max_chunk_size || (chunk_size & (chunk_size - 1)))
         return false;
@@ -179,18 +181,28 @@ bool write_container(const unsigned char* image, uint64_t image_size, uint32_t c
     const uint32_t zero_crc = crc32c_zeros(chunk_size);
     for (uint64_t off = 0; off < image_size; off += chunk_size) {
         const uint32_t raw = uint32_t(image_size - off < chunk_size ? image_size - off : chunk_size);
-        if (all_zero(image + off, raw)) {
+        const unsigned char* src = bytes_at(off, raw);
+        if (!src) return false;
+        if (all_zero(src, raw)) {
             const chunk_header z{raw, 0, 0, raw == chunk_size ? zero_crc : crc32c_zeros(raw)};
             if (!sink(static_cast<const void*>(&z), sizeof z)) return false;
             continue;
         }
-        const int packed = compress(image + off, scratch, raw, uint32_t(container_scratch_size(chunk_size)));
+        const int packed = compress(src, scratch, raw, uint32_t(container_scratch_size(chunk_size)));
         if (packed <= 0) return false;
-        const chunk_header c{raw, uint32_t(packed), crc32c(scratch, size_t(packed)), crc32c(image + off, raw)};
+        const chunk_header c{raw, uint32_t(packed), crc32c(scratch, size_t(packed)), crc32c(src, raw)};
         if (!sink(static_cast<const void*>(&c), sizeof c) || !sink(static_cast<const void*>(scratch), size_t(packed)))
             return false;
     }
     return true;
+}
+
+// The same, of an image whole in memory.
+template <class Compress, class Sink>
+bool write_container(const unsigned char* image, uint64_t image_size, uint32_t chunk_size, unsigned char* scratch,
+                     Compress&& compress, Sink&& sink) {
+    return write_container_from([image](uint64_t off, uint32_t) { return image + off; }, image_size, chunk_size, scratch,
+                                compress, sink);
 }
 
 }  // namespace bbx::format

@@ -1,19 +1,25 @@
-// `bbx analyze`: what the async tasks of a capture did, and what went wrong.
+// `bbx analyze`, its rules: what the async tasks of a capture did, and what
+// went wrong. (Its containers are containers.hpp; its reports, text and
+// JSON, analyze_reports.cpp.)
 //
 // THE CONTRACT. Every number and warning below follows these rules; tests/
 // test_analyze.cpp records real captures for each and checks the findings.
 //
-// Input. One pass of capture::for_each_event (events merged by time across
-// threads). Memory grows with the number of tasks, resources, threads and
+// Input. The timeline of one pass over the capture (timeline.hpp: events
+// merged by time across threads, spans and polls paired per thread, waits
+// per task). Memory grows with the number of tasks, resources, threads and
 // open spans, never with the number of events. Task events (format 1.1):
-//   spawn(task, w1 parent, w2 frame bytes, site = task site: name, file:line)
-//   wake(task, w1 waker task or 0)            poll_begin(task) / poll_end(task,
+//   spawn(task, parent, frame bytes, site = task site: name, file:line)
+//   wake(task, waker task or 0)               poll_begin(task) / poll_end(task,
 //   complete(task)                              site = await site it suspended at)
-//   wait_begin(task, w1 resource, w2 op, site = await site) / wait_end(task, resource, op)
+//   wait_begin(task, resource, op, site = await site) / wait_end(task, resource, op)
 //   resource_op(task, resource, op): an operation that completed without waiting
-// The thread of a poll is the ring of its events. A task is created by the
+// The thread of a poll is the thread of its events. A task is created by the
 // first event that names it; its lifetime runs from its spawn (or that first
-// event) to its completion (or the end of the capture).
+// event) to its completion (or the end of the capture). A poll whose end is
+// not in the capture (an enclosing poll or span ended first) counts no busy
+// time; a poll_end whose begin is not in the capture only says where the
+// task suspended.
 //
 // Time. Event times are ns since the capture's start, as `bbx dump` prints
 // them. The capture spans from its first event to its last event, or to the
@@ -95,13 +101,11 @@
 // code the capture did not see: events lost to overwriting (counted in the
 // header of the report) hide early history.
 //
-// Output: text (a table of tasks, busiest first, at most 50 unless --all;
-// threads; warnings, or "warnings: none"), durations with 3 significant
-// digits and a unit; or one JSON object {capture, tasks (all), threads,
-// warnings} with every time in ns. The exit status does not depend on the
-// warnings.
-#include <sys/mman.h>
-
+// Output (analyze_reports.cpp): text (a table of tasks, busiest first, at
+// most 50 unless --all; threads; warnings, or "warnings: none"), durations
+// with 3 significant digits and a unit; or one JSON object {capture, tasks
+// (all), threads, warnings} with every time in ns. The exit status does not
+// depend on the warnings.
 #include <algorithm>
 #include <array>
 #include <cinttypes>
@@ -109,13 +113,15 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "analyze_rules.hpp"
 #include "bbx/decoder.hpp"
+#include "containers.hpp"
+#include "timeline.hpp"
 
 namespace bbx::dec {
 
@@ -152,19 +158,15 @@ namespace {
 
 constexpr size_t exact_samples = 32;
 constexpr size_t max_waiting = 16;
-constexpr size_t max_span_depth = 256;
 constexpr uint64_t self_wake_min_wakes = 4;
-constexpr size_t default_rows = 50;
 constexpr uint8_t op_send = uint8_t(fmt::resource_op::send), op_recv = uint8_t(fmt::resource_op::recv);
 constexpr uint32_t no_task = UINT32_MAX;
 
-// to - from, or 0 when to is not later; saturates instead of overflowing
-// (times in a damaged file may be anything).
-int64_t elapsed(int64_t from, int64_t to) {
-    if (to <= from) return 0;
-    uint64_t d = uint64_t(to) - uint64_t(from);
-    return d > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(d);
-}
+using an::elapsed;
+using an::dur;
+using an::secs;
+using an::loc_text;
+using an::span_path;
 int64_t add_sat(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }  // a, b >= 0
 
 // Log-linear bucket: values below 16 exactly, then 16 buckets per power of two.
@@ -181,198 +183,6 @@ int64_t bucket_mid(uint16_t b) {
     uint64_t mid = lo + (width - 1) / 2;
     return mid > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(mid);
 }
-
-// A vector whose first N elements live inline: most tasks need one or two,
-// and a heap block for each would cost more than the rest of the task.
-// For trivially copyable T.
-template <class T, size_t N>
-class small_vec {
-public:
-    small_vec() = default;
-    small_vec(const small_vec& o) { *this = o; }
-    small_vec& operator=(const small_vec& o) {
-        if (this != &o) {
-            clear();
-            for (const T& x : o) push_back(x);
-        }
-        return *this;
-    }
-    ~small_vec() { release(); }
-    size_t size() const { return size_; }
-    bool empty() const { return size_ == 0; }
-    T* begin() { return data(); }
-    T* end() { return data() + size_; }
-    const T* begin() const { return data(); }
-    const T* end() const { return data() + size_; }
-    T& operator[](size_t i) { return data()[i]; }
-    const T& operator[](size_t i) const { return data()[i]; }
-    T& back() { return data()[size_ - 1]; }
-    const T& back() const { return data()[size_ - 1]; }
-    void clear() { size_ = 0; }
-    void push_back(const T& x) {
-        if (size_ == cap_) grow();
-        data()[size_++] = x;
-    }
-    // Empties it and frees a heap block (clear() keeps the block).
-    void release() {
-        if (cap_ > N) delete[] u_.heap;
-        cap_ = N;
-        size_ = 0;
-    }
-
-private:
-    T* data() { return cap_ > N ? u_.heap : u_.in; }
-    const T* data() const { return cap_ > N ? u_.heap : u_.in; }
-    void grow() {
-        T* h = new T[size_t(cap_) * 2];
-        std::copy(begin(), end(), h);
-        if (cap_ > N) delete[] u_.heap;
-        u_.heap = h;
-        cap_ *= 2;
-    }
-    union {
-        T in[N] = {};
-        T* heap;  // when cap_ > N
-    } u_;
-    uint32_t size_ = 0, cap_ = N;
-};
-
-// Elements that never move once added: no copying as it grows, and
-// references stay valid. Blocks of 2 MiB; all but the first are asked to be
-// one transparent huge page each: a capture may have millions of tasks, and
-// faulting their state in 4 KiB at a time cost more than analysing them
-// (while a small capture, fuzzing, should not pay for a whole huge page).
-template <class T>
-class stable_vec {
-public:
-    stable_vec() = default;
-    stable_vec(const stable_vec&) = delete;
-    stable_vec& operator=(const stable_vec&) = delete;
-    ~stable_vec() {
-        for (size_t i = 0; i < size_; ++i) (*this)[i].~T();
-        for (T* b : blocks_) munmap(b, block_bytes);
-    }
-    size_t size() const { return size_; }
-    T& operator[](size_t i) { return blocks_[i / per_block][i % per_block]; }
-    const T& operator[](size_t i) const { return blocks_[i / per_block][i % per_block]; }
-    T& emplace_back() {
-        if (size_ == blocks_.size() * per_block) blocks_.push_back(new_block(!blocks_.empty()));
-        T* p = new (&blocks_[size_ / per_block][size_ % per_block]) T();
-        ++size_;
-        return *p;
-    }
-
-private:
-    static constexpr size_t block_bytes = size_t(2) << 20;
-    static constexpr size_t per_block = block_bytes / sizeof(T);
-    static T* new_block(bool huge) {
-        // Twice the size, to cut an aligned block out of it for a huge page.
-        void* m = mmap(nullptr, (huge ? 2 : 1) * block_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) throw std::bad_alloc();
-        if (!huge) return static_cast<T*>(m);
-        const uintptr_t a = reinterpret_cast<uintptr_t>(m), b = (a + block_bytes - 1) & ~(block_bytes - 1);
-        if (b > a) munmap(m, b - a);
-        if (b + block_bytes < a + 2 * block_bytes) munmap(reinterpret_cast<void*>(b + block_bytes), a + block_bytes - b);
-        void* block = reinterpret_cast<void*>(b);
-        madvise(block, block_bytes, MADV_HUGEPAGE);  // a hint: without huge pages it is 4 KiB pages
-        return static_cast<T*>(block);
-    }
-    std::vector<T*> blocks_;
-    size_t size_ = 0;
-};
-
-// Task id (never 0) -> index. The recorder hands ids out from a counter,
-// in blocks per thread, so they are mostly dense: those live in a table
-// indexed by id - base (kept under 16 slots per task, plus 64 Ki); any other
-// id in a hash table (open addressing, linear probing, at most half full).
-// An id is in one or the other, never both.
-class id_index {
-public:
-    // The index of id; if it has none yet, `fresh` becomes its index.
-    uint32_t find_or_add(uint64_t id, uint32_t fresh, bool& added) {
-        if (!based_) {
-            base_ = id > dense_slack ? id - dense_slack : 0;
-            based_ = true;
-        }
-        const uint64_t off = id - base_;  // (ids below base_ wrap around: huge)
-        if (off < dense_.size() && dense_[off]) {
-            added = false;
-            return dense_[off] - 1;
-        }
-        if (n_hashed_)
-            if (const uint32_t* i = find_hashed(id)) {
-                added = false;
-                return *i;
-            }
-        added = true;
-        ++n_;
-        if (off < dense_.size() || (off < 16 * n_ + dense_slack && widen(off))) {
-            dense_[off] = fresh + 1;
-            return fresh;
-        }
-        add_hashed(id, fresh);
-        return fresh;
-    }
-    bool find(uint64_t id, uint32_t& index) const {
-        const uint64_t off = id - base_;
-        if (based_ && off < dense_.size() && dense_[off]) {
-            index = dense_[off] - 1;
-            return true;
-        }
-        const uint32_t* i = n_hashed_ ? find_hashed(id) : nullptr;
-        if (i) index = *i;
-        return i != nullptr;
-    }
-
-private:
-    static constexpr uint64_t dense_slack = 1 << 16;
-    struct slot {
-        uint64_t id;
-        uint32_t index;
-    };
-    static uint64_t hash(uint64_t x) {  // murmur3's finaliser
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdull;
-        x ^= x >> 33;
-        x *= 0xc4ceb9fe1a85ec53ull;
-        return x ^ (x >> 33);
-    }
-    bool widen(uint64_t off) {
-        dense_.resize(std::max<size_t>(size_t(off) + 1, 2 * dense_.size()), 0);
-        return true;
-    }
-    const uint32_t* find_hashed(uint64_t id) const {
-        if (id == 0) return nullptr;
-        for (size_t i = hash(id) & mask_;; i = (i + 1) & mask_) {
-            const slot& s = slots_[i];
-            if (s.id == id) return &s.index;
-            if (s.id == 0) return nullptr;
-        }
-    }
-    void add_hashed(uint64_t id, uint32_t index) {
-        if (2 * (n_hashed_ + 1) > slots_.size()) {
-            std::vector<slot> old = std::move(slots_);
-            slots_.assign(old.empty() ? 64 : old.size() * 2, slot{0, 0});
-            mask_ = slots_.size() - 1;
-            for (const slot& s : old)
-                if (s.id) put(s);
-        }
-        put({id, index});
-        ++n_hashed_;
-    }
-    void put(const slot& s) {
-        for (size_t i = hash(s.id) & mask_;; i = (i + 1) & mask_)
-            if (slots_[i].id == 0) {
-                slots_[i] = s;
-                return;
-            }
-    }
-    uint64_t base_ = 0;
-    bool based_ = false;
-    std::vector<uint32_t> dense_;  // index + 1, or 0
-    std::vector<slot> slots_;
-    size_t mask_ = 0, n_ = 0, n_hashed_ = 0;
-};
 
 // The scheduled intervals of one task: exact while few, then a sparse histogram.
 class sched_dist {
@@ -519,8 +329,7 @@ private:
 };
 
 struct ring_state {
-    std::vector<span_open> spans;
-    poll_stack polls;
+    poll_stack polls;  // the polls open on the thread (the timeline's), with what the rules keep for each
     uint64_t npolls = 0;
     int64_t busy = 0, longest = 0, longest_at = 0;
     uint64_t longest_task = 0;
@@ -536,99 +345,84 @@ struct res_state {
 
 int op_slot(uint8_t op) { return op == op_send ? 0 : op == op_recv ? 1 : -1; }
 
-class analyzer {
+class analyzer : public tl::sink {
 public:
-    analyzer(capture& c, const analyze_options& o) : c_(c), opt_(o) {}
+    analyzer(const capture& c, const analyze_options& o) : c_(c), opt_(o), rings_(c.threads().size()) {}
+    void begin(const tl::model& m) { model_ = &m; }
 
-    void on_event(const event& e) {
-        ++events_;
-        start_ = std::min(start_, e.ns);
-        last_ = std::max(last_, e.ns);
-        const int64_t t = e.ns;
-        switch (e.kind) {
-            case fmt::kind::span_begin: {
-                auto& sp = ring(e.ring).spans;
-                if (sp.size() >= max_span_depth) sp.erase(sp.begin());  // begins without ends: keep the innermost
-                sp.push_back({e.where, t});
-                return;
-            }
-            case fmt::kind::span_end: span_end(ring(e.ring), e.where, t); return;
-            default: break;
+    // ---- the timeline's callbacks -----------------------------------------------------
+
+    void task_seen(tl::thread&, tl::task& k, const event& e) {
+        task_state& T = tasks_.emplace_back();  // (index k.index: tasks are made in the same order)
+        T.id = k.id;
+        T.first = e.ns;
+    }
+    void spawn(tl::thread&, tl::task& k, const event& e) {
+        task_state& T = tasks_[k.index];
+        T.spawn_seen = true;
+        if (e.where) T.spawn = e.where;
+        T.parent = e.spawn.parent;
+        T.frame = e.spawn.frame_bytes;
+        T.first = std::min(T.first, e.ns);
+    }
+    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) { wake(k.index, tasks_[k.index], e.wake.waker, e.ns); }
+    void complete(tl::thread&, tl::task& k, const event& e) {
+        task_state& T = tasks_[k.index];
+        if (T.done) return;
+        T.done = true;
+        T.done_at = e.ns;
+        if (T.scheduled) {
+            T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, e.ns));
+            unschedule(T);
         }
-        if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
-        ++task_events_;
-        if (e.kind == fmt::kind::resource_op) {
-            if (e.task) {
-                const task_ref k = task(e.task, t, e.ring);
-                resource_event(k.ti, k.T, e.w1, uint8_t(e.w2), t, true);
-            } else {
-                resource_event(no_task, nullptr, e.w1, uint8_t(e.w2), t, true);
-            }
+        T.wait.open = false;
+    }
+    void wait_begin(tl::thread&, tl::task& k, const tl::wait*, const event& e) {
+        task_state& T = tasks_[k.index];
+        T.wait = {e.res.id, e.ns, e.where, uint8_t(e.res.op), true};
+        resource_event(k.index, &T, e.res.id, uint8_t(e.res.op), e.ns, false);
+    }
+    void wait_end(tl::thread&, tl::task& k, const tl::wait& w, int64_t ns, tl::end_how how) {
+        if (how == tl::end_how::ended) wait_ended(k.index, w.resource, w.op, ns);  // (a cut or unfinished wait had no event)
+    }
+    void lone_wait_end(tl::thread&, tl::task& k, const event& e) { wait_ended(k.index, e.res.id, e.res.op, e.ns); }
+    void resource_op(tl::thread&, tl::task* k, const event& e) {
+        if (k) resource_event(k->index, &tasks_[k->index], e.res.id, uint8_t(e.res.op), e.ns, true);
+        else resource_event(no_task, nullptr, e.res.id, uint8_t(e.res.op), e.ns, true);
+    }
+    void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
+        if (s.kind == tl::slice_kind::poll) poll_begin(s.task, tasks_[s.task], t.index, e.ns);
+    }
+    void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+        if (how == tl::end_how::unfinished) return;  // closing() counted it
+        if (s.kind == tl::slice_kind::span) {
+            if (how == tl::end_how::ended) span_end(t, s, ns);  // a cut span: its end is not in the capture
             return;
         }
-        if (e.task == 0) return;
-        const task_ref k = task(e.task, t, e.ring);
-        const uint32_t ti = k.ti;
-        task_state& T = *k.T;
-        switch (e.kind) {
-            case fmt::kind::task_spawn:
-                T.spawn_seen = true;
-                if (e.where) T.spawn = e.where;
-                T.parent = e.w1;
-                T.frame = e.w2;
-                T.first = std::min(T.first, t);
-                break;
-            case fmt::kind::task_wake: wake(ti, T, e.w1, t); break;
-            case fmt::kind::task_poll_begin: poll_begin(ti, T, e.ring, t); break;
-            case fmt::kind::task_poll_end: poll_end(ti, T, e.ring, t, e.where); break;
-            case fmt::kind::task_complete:
-                if (T.done) break;
-                T.done = true;
-                T.done_at = t;
-                if (T.scheduled) {
-                    T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, t));
-                    unschedule(T);
-                }
-                T.wait.open = false;
-                break;
-            case fmt::kind::wait_begin:
-                T.wait = {e.w1, t, e.where, uint8_t(e.w2), true};
-                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
-                break;
-            case fmt::kind::wait_end:
-                if (T.wait.open && T.wait.res == e.w1) {
-                    T.wait.open = false;
-                    if (!T.done && !T.running && !T.scheduled) {
-                        T.wait_ended_idle = true;
-                        T.wait_ended_at = t;
-                        T.wait_ended_res = e.w1;
-                    }
-                }
-                resource_event(ti, &T, e.w1, uint8_t(e.w2), t, false);
-                break;
-            default: break;
+        if (how == tl::end_how::cut) poll_cut(t.index);
+        else poll_end(s.task, tasks_[s.task], t, ns, await);
+    }
+    void lone_end(tl::thread&, tl::slice_kind kind, const event& e) {
+        if (kind != tl::slice_kind::poll) return;
+        // Its poll_begin was overwritten: only the suspension is known.
+        const tl::task* k = model_->find_task(e.task);
+        if (!k) return;
+        task_state& T = tasks_[k->index];
+        if (!T.running) {
+            T.polled = true;
+            T.last_poll_end = e.ns;
+            T.last_await = e.where;
         }
     }
-
-    // The analysis; its tasks: the first `limit` reports in report order
-    // (fill_report and report_order give the others).
-    analysis finish(size_t limit = SIZE_MAX) {
-        analysis a;
-        a.file = c_.name();
-        a.long_poll_ns = opt_.long_poll_ns;
-        a.events = events_;
-        a.task_events = task_events_;
-        for (const ring_stats& s : c_.stats()) a.events_overwritten += s.overwritten;
+    // The end of the capture: polls still open run until it.
+    template <class Timeline>
+    void closing(Timeline& m) {
         const header_info& h = c_.header();
-        const bool any_ = events_ > 0;
-        if (!any_) start_ = last_ = 0;
-        end_ = last_;
+        any_ = m.events > 0;
+        start_ = any_ ? m.first_ns : 0;
+        end_ = any_ ? m.last_ns : 0;
         if ((h.flags & fmt::flag_ended_clean) && h.anchor_count >= 2 && any_)
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
-        a.start_ns = any_ ? start_ : 0;
-        a.end_ns = any_ ? end_ : 0;
-
-        // Polls still open at the end run until the end.
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
             for (size_t i = 0; i < R.polls.size(); ++i) {
@@ -638,49 +432,35 @@ public:
                 T.busy = add_sat(T.busy, d);
                 if (i == 0) R.busy = add_sat(R.busy, d);
                 ring_longest(R, p, d);
-                poll_done(p, r, end_, nullptr, true);
+                poll_done(p, m.threads[r], end_, nullptr, true);
             }
         }
+    }
+
+    // The analysis; its tasks: the first `limit` reports in report order
+    // (fill_report and report_order give the others).
+    analysis finish(const read_stats& stats, size_t limit = SIZE_MAX) {
+        analysis a;
+        a.file = c_.name();
+        a.long_poll_ns = opt_.long_poll_ns;
+        a.events = model_->events;
+        a.task_events = model_->task_events;
+        for (const ring_stats& s : stats.threads) a.events_overwritten += s.overwritten;
+        a.start_ns = start_;
+        a.end_ns = end_;
         find_warnings(a);
         reports(a, limit);
         return a;
     }
 
     size_t task_count() const { return tasks_.size(); }
-    bool task_index(uint64_t id, uint32_t& ti) const { return index_.find(id, ti); }
+    bool task_index(uint64_t id, uint32_t& ti) const {
+        const tl::task* k = model_->find_task(id);
+        if (k) ti = k->index;
+        return k != nullptr;
+    }
 
 private:
-    ring_state& ring(uint32_t r) {
-        if (r < rings_.size()) [[likely]] return rings_[r];
-        return new_ring(r);
-    }
-    [[gnu::noinline]] ring_state& new_ring(uint32_t r) {
-        rings_.resize(size_t(r) + 1);
-        return rings_[r];
-    }
-
-    // The task with this id (not 0), created by its first event. Each ring
-    // remembers its last one: a task's events mostly come in a row.
-    struct task_ref {
-        uint64_t id = 0;
-        uint32_t ti = 0;
-        task_state* T = nullptr;
-    };
-    task_ref task(uint64_t id, int64_t t, uint32_t r) {
-        if (r < last_task_.size() && last_task_[r].id == id) [[likely]] return last_task_[r];
-        return new_task(id, t, r);
-    }
-    [[gnu::noinline]] task_ref new_task(uint64_t id, int64_t t, uint32_t r) {
-        if (r >= last_task_.size()) last_task_.resize(size_t(r) + 1);
-        bool added;
-        const uint32_t ti = index_.find_or_add(id, uint32_t(tasks_.size()), added);
-        if (added) {
-            task_state& T = tasks_.emplace_back();
-            T.id = id;
-            T.first = t;
-        }
-        return last_task_[r] = {id, ti, &tasks_[ti]};
-    }
 
     void unschedule(task_state& T) {
         T.scheduled = false;
@@ -748,7 +528,7 @@ private:
         }
         ++T.polls;
         ++T.running;
-        ring_state& R = ring(r);
+        ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
         R.polls.push(ti, t);
         if (R.polls.size() == 1) ++R.npolls;
@@ -762,30 +542,26 @@ private:
         }
     }
 
-    void poll_end(uint32_t ti, task_state& T, uint32_t r, int64_t t, const site* where) {
-        ring_state& R = ring(r);
-        size_t i = R.polls.size();
-        while (i > 0 && R.polls[i - 1].task != ti) --i;
-        if (i == 0) {  // its poll_begin was overwritten: only the suspension is known
-            if (!T.running) {
-                T.polled = true;
-                T.last_poll_end = t;
-                T.last_await = where;
-            }
-            return;
-        }
-        // Polls nested above it whose ends were lost end with it.
-        while (R.polls.size() > i) {
-            task_state& U = tasks_[R.polls.back().task];
-            if (U.running) --U.running;
-            R.polls.pop_back();
-        }
+    // A poll whose end was lost ends with the poll (or span) enclosing it: no busy time.
+    void poll_cut(uint32_t r) {
+        ring_state& R = rings_[r];
+        task_state& U = tasks_[R.polls.back().task];
+        if (U.running) --U.running;
+        R.polls.pop_back();
+        if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+    }
+
+    // The poll on top of the thread's open polls ends (the timeline paired it).
+    void poll_end(uint32_t ti, task_state& T, const tl::thread& th, int64_t t, const site* where) {
+        const uint32_t r = th.index;
+        ring_state& R = rings_[r];
+        const size_t i = R.polls.size();
         poll_open& p = R.polls[i - 1];
         int64_t d = elapsed(p.begin, t);
         T.busy = add_sat(T.busy, d);
         if (i == 1) R.busy = add_sat(R.busy, d);
         ring_longest(R, p, d);
-        poll_done(p, r, t, where, false);
+        poll_done(p, th, t, where, false);
         R.polls.pop_back();
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
         if (T.running) --T.running;
@@ -804,7 +580,8 @@ private:
     }
 
     // A poll ended (or the capture did): the task's longest poll and the long-poll finding.
-    void poll_done(poll_open& p, uint32_t r, int64_t end, const site* where, bool unfinished) {
+    void poll_done(poll_open& p, const tl::thread& th, int64_t end, const site* where, bool unfinished) {
+        const uint32_t r = th.index;
         task_state& T = tasks_[p.task];
         int64_t d = elapsed(p.begin, end);
         if (d > opt_.long_poll_ns) ++T.polls_over;
@@ -816,11 +593,13 @@ private:
         T.longest_await = where;
         T.longest_unfinished = unfinished;
         T.longest_spans.clear();
-        const ring_state& R = rings_[r];
-        for (const span_open& s : R.spans) T.longest_spans.push_back(s.s);
+        // The spans open on the thread, outermost first, then the longest one inside the poll.
+        for (const tl::slice& s : th.open)
+            if (s.kind == tl::slice_kind::span) T.longest_spans.push_back(s.where);
         for (const span_open& s : p.best_path) {
-            bool open = std::any_of(R.spans.begin(), R.spans.end(),
-                                    [&](const span_open& o) { return o.s == s.s && o.begin == s.begin; });
+            bool open = std::any_of(th.open.begin(), th.open.end(), [&](const tl::slice& o) {
+                return o.kind == tl::slice_kind::span && o.where == s.s && o.begin_ns == s.begin;
+            });
             if (!open) T.longest_spans.push_back(s.s);
         }
         T.longest_span = p.best_path.empty() ? 0 : p.best_span;
@@ -837,22 +616,37 @@ private:
         long_polls_[p.task] = std::move(info);
     }
 
-    void span_end(ring_state& R, const site* s, int64_t t) {
-        size_t i = R.spans.size();
-        while (i > 0 && R.spans[i - 1].s != s) --i;
-        if (i == 0) return;  // its begin was overwritten
-        const span_open& sp = R.spans[i - 1];
-        if (!R.polls.empty()) {
-            poll_open& p = R.polls.back();
-            int64_t d = elapsed(sp.begin, t);
-            if (sp.begin >= p.begin && (p.best_path.empty() || d > p.best_span)) {
-                p.best_span = d;
-                size_t first = 0;
-                while (first < i - 1 && R.spans[first].begin < p.begin) ++first;
-                p.best_path.assign(R.spans.begin() + ptrdiff_t(first), R.spans.begin() + ptrdiff_t(i));
+    // Span sp (on top of the thread's open slices) ends: the longest span inside the innermost open poll.
+    void span_end(const tl::thread& th, const tl::slice& sp, int64_t t) {
+        ring_state& R = rings_[th.index];
+        if (R.polls.empty()) return;
+        poll_open& p = R.polls.back();
+        int64_t d = elapsed(sp.begin_ns, t);
+        if (sp.begin_ns >= p.begin && (p.best_path.empty() || d > p.best_span)) {
+            p.best_span = d;
+            // The open spans from the first that began inside the poll up to sp.
+            p.best_path.clear();
+            bool inside = false;
+            for (const tl::slice& s : th.open) {
+                if (s.kind != tl::slice_kind::span) continue;
+                inside = inside || s.begin_ns >= p.begin || &s == &sp;
+                if (inside) p.best_path.push_back({s.where, s.begin_ns});
             }
         }
-        R.spans.resize(i - 1);
+    }
+
+    // A wait_end event of task ti.
+    void wait_ended(uint32_t ti, uint64_t res, uint64_t op, int64_t t) {
+        task_state& T = tasks_[ti];
+        if (T.wait.open && T.wait.res == res) {
+            T.wait.open = false;
+            if (!T.done && !T.running && !T.scheduled) {
+                T.wait_ended_idle = true;
+                T.wait_ended_at = t;
+                T.wait_ended_res = res;
+            }
+        }
+        resource_event(ti, &T, res, uint8_t(op), t, false);
     }
 
     // ti, T: the task (no_task, null: code outside any task).
@@ -1334,11 +1128,10 @@ private:
             if (!R.npolls) continue;
             thread_report t;
             t.ring = r;
-            for (const thread_info& ti : c_.threads())
-                if (ti.ring == r) {
-                    t.tid = ti.tid;
-                    t.name = printable(ti.name);
-                }
+            if (r < c_.threads().size()) {
+                t.tid = c_.threads()[r].tid;
+                t.name = printable(c_.threads()[r].name);
+            }
             t.polls = R.npolls;
             t.busy_ns = R.busy;
             t.busy_fraction = span > 0 ? std::min(1.0, double(R.busy) / double(span)) : 0;
@@ -1349,43 +1142,21 @@ private:
         }
     }
 
-public:
-    static std::string secs(int64_t ns) {
-        char b[48];
-        std::snprintf(b, sizeof b, "%.6f s", double(ns) / 1e9);
-        return b;
-    }
-    static std::string dur(int64_t ns);
-    static std::string loc_text(const code_location& l) {
-        if (l.line == 0 && l.file.empty()) return "?";
-        return l.file + ":" + std::to_string(l.line);
-    }
-    // "outer > inner (1.20 ms at file:line)": the spans, then the last one's length and line.
-    static std::string span_path(const std::vector<std::string>& spans, int64_t last_ns, const std::string& at = "") {
-        std::string s;
-        for (size_t i = 0; i < spans.size(); ++i) s += (i ? " > " : "") + spans[i];
-        std::string note = last_ns > 0 ? dur(last_ns) : "";
-        if (!at.empty() && at != "?") note += (note.empty() ? "" : " at ") + at;
-        if (!note.empty()) s += " (" + note + ")";
-        return s;
-    }
     std::string thread_text(uint32_t r) const {
         std::string s = "T" + std::to_string(r);
-        for (const thread_info& ti : c_.threads())
-            if (ti.ring == r && !ti.name.empty()) s += " \"" + printable(ti.name) + "\"";
+        if (r < c_.threads().size() && !c_.threads()[r].name.empty()) s += " \"" + printable(c_.threads()[r].name) + "\"";
         return s;
     }
 
 private:
-    capture& c_;
+    const capture& c_;
     const analyze_options& opt_;
-    int64_t start_ = INT64_MAX, last_ = INT64_MIN, end_ = 0;  // first and last event (any: events_ > 0)
-    uint64_t events_ = 0, task_events_ = 0;
-    stable_vec<task_state> tasks_;
-    id_index index_;
-    std::vector<task_ref> last_task_;  // per ring: its last task
-    std::vector<ring_state> rings_;
-    std::vector<uint32_t> active_;              // rings inside a poll
+    const tl::model* model_ = nullptr;
+    bool any_ = false;
+    int64_t start_ = 0, end_ = 0;  // the first event and the end of the capture (closing())
+    stable_vec<task_state> tasks_;  // by the timeline's task index
+    std::vector<ring_state> rings_;  // by thread
+    std::vector<uint32_t> active_;              // threads inside a poll
     std::vector<uint32_t> scheduled_;           // tasks woken and not yet polled (task_state::sched_pos)
     std::unordered_map<uint64_t, res_state> res_;
     uint64_t last_res_id_ = 0;   // the resource of the last resource event (0: none yet)
@@ -1396,8 +1167,40 @@ private:
     std::unordered_map<uint32_t, long_poll_info> long_polls_;
 };
 
+}  // namespace
+
+// ---- text shared by the rules' messages and the reports --------------------------------
+
+namespace an {
+
+int64_t elapsed(int64_t from, int64_t to) {
+    if (to <= from) return 0;
+    uint64_t d = uint64_t(to) - uint64_t(from);
+    return d > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(d);
+}
+
+std::string secs(int64_t ns) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.6f s", double(ns) / 1e9);
+    return b;
+}
+
+std::string loc_text(const code_location& l) {
+    if (l.line == 0 && l.file.empty()) return "?";
+    return l.file + ":" + std::to_string(l.line);
+}
+
+std::string span_path(const std::vector<std::string>& spans, int64_t last_ns, const std::string& at) {
+    std::string s;
+    for (size_t i = 0; i < spans.size(); ++i) s += (i ? " > " : "") + spans[i];
+    std::string note = last_ns > 0 ? dur(last_ns) : "";
+    if (!at.empty() && at != "?") note += (note.empty() ? "" : " at ") + at;
+    if (!note.empty()) s += " (" + note + ")";
+    return s;
+}
+
 // 3 significant digits with a unit: 950 ns, 12.3 us, 4.56 ms, 1.20 s.
-std::string analyzer::dur(int64_t ns) {
+std::string dur(int64_t ns) {
     char b[48];
     if (ns < 1000) {
         std::snprintf(b, sizeof b, "%" PRId64 " ns", ns);
@@ -1417,437 +1220,58 @@ std::string analyzer::dur(int64_t ns) {
     return b;
 }
 
+}  // namespace an
+
+namespace {
+
 // "task 7 \"producer\"" (or `task 7` when its spawn is not in the capture).
 std::string analyzer::who(uint64_t id) const {
     std::string s = "task " + std::to_string(id);
     uint32_t ti;
-    if (index_.find(id, ti)) {
+    if (task_index(id, ti)) {
         const std::string& n = name_of(ti);
         if (!n.empty()) s += " \"" + n + "\"";
     }
     return s;
 }
 
-// ---- output -----------------------------------------------------------------------
-
-std::string base_name(const std::string& f) {
-    size_t k = f.find_last_of('/');
-    return k == std::string::npos ? f : f.substr(k + 1);
-}
-
-std::string short_loc(const code_location& l) {
-    if (l.line == 0 && l.file.empty()) return "-";
-    return base_name(l.file) + ":" + std::to_string(l.line);
-}
-
-std::string human_bytes(uint64_t n) {
-    char b[32];
-    if (n == 0) return "-";
-    if (n >= (1u << 20)) std::snprintf(b, sizeof b, "%.1f MiB", double(n) / (1 << 20));
-    else if (n >= 1024) std::snprintf(b, sizeof b, "%.1f KiB", double(n) / 1024);
-    else std::snprintf(b, sizeof b, "%" PRIu64 " B", n);
-    return b;
-}
-
-// A table whose columns are as wide as their widest cell; numbers right-aligned.
-struct table {
-    std::vector<std::vector<std::string>> rows;
-    std::vector<bool> right;
-    void render(std::string& o) const {
-        std::vector<size_t> w(right.size(), 0);
-        for (const auto& r : rows)
-            for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
-        for (const auto& r : rows) {
-            std::string line = " ";
-            for (size_t i = 0; i < r.size() && i < w.size(); ++i) {
-                line += ' ';
-                size_t pad = w[i] - r[i].size();
-                if (right[i]) line.append(pad, ' ');
-                line += r[i];
-                if (!right[i] && i + 1 < r.size()) line.append(pad, ' ');
-            }
-            while (!line.empty() && line.back() == ' ') line.pop_back();
-            o += line;
-            o += '\n';
-        }
-    }
-};
-
-std::string name_cell(const std::string& n, bool seen) { return n.empty() ? (seen ? "-" : "?") : n; }
-
-// a.tasks: the first rows of the ntasks (all of them with --all);
-// find_task(id): the report of any task, or null.
-template <class FindTask>
-void text_report(const analysis& a, size_t ntasks, const FindTask& find_task, const analyze_options& opt, std::string& o) {
-    using A = analyzer;
-    char b[256];
-    o += "bbx analyze: " + printable(a.file) + "\n";
-    std::snprintf(b, sizeof b, "capture   %s, from %s to %s; %zu task%s, %zu thread%s polling, %" PRIu64 " task events\n",
-                  A::dur(elapsed(a.start_ns, a.end_ns)).c_str(), A::secs(a.start_ns).c_str(), A::secs(a.end_ns).c_str(),
-                  ntasks, ntasks == 1 ? "" : "s", a.threads.size(), a.threads.size() == 1 ? "" : "s",
-                  a.task_events);
-    o += b;
-    if (a.events_overwritten)
-        o += "note      " + std::to_string(a.events_overwritten) +
-             " events were overwritten before the capture ended: early task history may be missing\n";
-
-    o += "\ntasks, busiest first (sched: woken until polled; idle: lifetime - busy - sched; state at the end)\n";
-    if (ntasks == 0) {
-        o += "  none: the capture has no task events\n";
-    } else {
-        table t;
-        t.right = {true, false, false, true, false, true, true, true, true, true, true, true, true, true, true, false};
-        t.rows.push_back({"task", "name", "spawned at", "by", "state", "polls", "busy", "sched", "idle", "sched p50",
-                          "p99", "max", "wakes", "self", "frame", "longest poll"});
-        size_t n = opt.all ? ntasks : std::min(ntasks, default_rows);
-        for (size_t i = 0; i < n; ++i) {
-            const task_report& r = a.tasks[i];
-            std::string longest = "-";
-            if (r.polls) {
-                longest = A::dur(r.longest_poll_ns);
-                if (r.longest_poll_unfinished) longest += " still running";
-                else if (r.longest_poll_await.line) longest += " at " + short_loc(r.longest_poll_await);
-                if (!r.longest_poll_spans.empty()) longest += " in " + A::span_path(r.longest_poll_spans, 0);
-            }
-            bool s = r.scheduled_count > 0;
-            t.rows.push_back({std::to_string(r.id), name_cell(r.name, r.spawn_seen), short_loc(r.spawned_at),
-                              r.parent ? std::to_string(r.parent) : "-", task_end_state_name(r.state),
-                              std::to_string(r.polls), A::dur(r.busy_ns), A::dur(r.scheduled_ns), A::dur(r.idle_ns),
-                              s ? A::dur(r.sched_p50_ns) : "-", s ? A::dur(r.sched_p99_ns) : "-",
-                              s ? A::dur(r.sched_max_ns) : "-", std::to_string(r.wakes), std::to_string(r.self_wakes),
-                              human_bytes(r.frame_bytes), longest});
-        }
-        t.render(o);
-        if (n < ntasks)
-            o += "  ... " + std::to_string(ntasks - n) + " more tasks (--all lists them)\n";
-    }
-
-    o += "\nthreads that polled tasks (busy: time inside polls, over the capture's span)\n";
-    if (a.threads.empty()) {
-        o += "  none\n";
-    } else {
-        table t;
-        t.right = {false, true, false, true, true, true, false};
-        t.rows.push_back({"thread", "tid", "name", "polls", "busy", "busy %", "longest poll"});
-        for (const thread_report& r : a.threads) {
-            std::snprintf(b, sizeof b, "%.1f%%", 100.0 * r.busy_fraction);
-            std::string longest = A::dur(r.longest_poll_ns);
-            if (const task_report* tr = find_task(r.longest_poll_task)) {
-                longest += " (task " + std::to_string(tr->id);
-                if (!tr->name.empty()) longest += " " + tr->name;
-                longest += ")";
-            }
-            t.rows.push_back({"T" + std::to_string(r.ring), std::to_string(r.tid), r.name.empty() ? "-" : r.name,
-                              std::to_string(r.polls), A::dur(r.busy_ns), b, longest});
-        }
-        t.render(o);
-    }
-
-    if (a.warnings.empty()) {
-        o += "\nwarnings: none (long-poll threshold " + A::dur(a.long_poll_ns) + ")\n";
-        return;
-    }
-    o += "\nwarnings (" + std::to_string(a.warnings.size()) + "; long-poll threshold " + A::dur(a.long_poll_ns) + ")\n";
-    for (const analysis_warning& w : a.warnings) {
-        std::string kind = warning_kind_name(w.kind);
-        std::replace(kind.begin(), kind.end(), '_', ' ');
-        o += "  " + kind + "  at " + A::secs(w.time_ns) + "  task " + std::to_string(w.task);
-        if (!w.task_name.empty()) o += " \"" + w.task_name + "\"";
-        o += "  " + A::loc_text(w.at) + "\n";
-        // The message, one clause per line.
-        std::string m = w.kind == warning_kind::deadlock ? w.message.substr(10) : w.message;
-        size_t from = 0;
-        while (from < m.size()) {
-            size_t k = m.find("; ", from);
-            std::string part = m.substr(from, k == std::string::npos ? std::string::npos : k - from);
-            o += "      " + part + (k == std::string::npos ? "" : ";") + "\n";
-            if (k == std::string::npos) break;
-            from = k + 2;
-        }
-    }
-}
-
-void json_str(std::string& o, const std::string& s) {
-    o += '"';
-    json_escape(o, s);
-    o += '"';
-}
-void json_loc(std::string& o, const code_location& l) {
-    if (l.line == 0 && l.file.empty()) {
-        o += "null";
-        return;
-    }
-    o += "{\"file\":";
-    json_str(o, l.file);
-    o += ",\"line\":" + std::to_string(l.line) + ",\"function\":";
-    json_str(o, l.function);
-    o += '}';
-}
-void json_strs(std::string& o, const std::vector<std::string>& v) {
-    o += '[';
-    for (size_t i = 0; i < v.size(); ++i) {
-        if (i) o += ',';
-        json_str(o, v[i]);
-    }
-    o += ']';
-}
-const char* op_word(fmt::resource_op op) { return op == fmt::resource_op::send ? "send" : "recv"; }
-
-// task_at(i): the i-th of the ntasks reports; flush(): called after each,
-// to write out what o holds so far when it is large.
-template <class TaskAt, class Flush>
-void json_report(const analysis& a, size_t ntasks, const TaskAt& task_at, const Flush& flush, std::string& o) {
-    auto num = [&](const char* k, int64_t v, bool comma = true) {
-        o += '"';
-        o += k;
-        o += "\":" + std::to_string(v);
-        if (comma) o += ',';
-    };
-    auto unum = [&](const char* k, uint64_t v, bool comma = true) {
-        o += '"';
-        o += k;
-        o += "\":" + std::to_string(v);
-        if (comma) o += ',';
-    };
-    auto json_steps = [&](const std::vector<deadlock_step>& steps) {
-        o += '[';
-        for (size_t k = 0; k < steps.size(); ++k) {
-            const deadlock_step& s = steps[k];
-            o += k ? ",{" : "{";
-            unum("task", s.task);
-            o += "\"task_name\":";
-            json_str(o, s.task_name);
-            o += ",\"op\":\"";
-            o += op_word(s.op);
-            o += "\",";
-            unum("resource", s.resource);
-            o += "\"resource_name\":";
-            json_str(o, s.resource_name);
-            o += ',';
-            unum("capacity", s.capacity);
-            o += "\"at\":";
-            json_loc(o, s.at);
-            o += ',';
-            num("since_ns", s.since_ns);
-            o += "\"counterparts\":[";
-            for (size_t j = 0; j < s.counterparts.size(); ++j) o += (j ? "," : "") + std::to_string(s.counterparts[j]);
-            o += "]}";
-        }
-        o += ']';
-    };
-    o += "{\"capture\":{\"file\":";
-    json_str(o, a.file);
-    o += ',';
-    num("start_ns", a.start_ns);
-    num("end_ns", a.end_ns);
-    unum("events", a.events);
-    unum("task_events", a.task_events);
-    unum("events_overwritten", a.events_overwritten);
-    num("long_poll_ns", a.long_poll_ns, false);
-    o += "},\n\"tasks\":[";
-    for (size_t i = 0; i < ntasks; ++i) {
-        const task_report& t = task_at(i);
-        o += i ? ",\n" : "\n";
-        o += '{';
-        unum("id", t.id);
-        o += "\"name\":";
-        json_str(o, t.name);
-        o += ",\"spawned_at\":";
-        json_loc(o, t.spawned_at);
-        o += ',';
-        unum("parent", t.parent);
-        unum("frame_bytes", t.frame_bytes);
-        o += "\"state\":\"";
-        o += task_end_state_name(t.state);
-        o += "\",";
-        num("first_ns", t.first_ns);
-        num("last_ns", t.last_ns);
-        unum("polls", t.polls);
-        num("busy_ns", t.busy_ns);
-        num("scheduled_ns", t.scheduled_ns);
-        num("idle_ns", t.idle_ns);
-        o += "\"scheduled\":{";
-        unum("count", t.scheduled_count);
-        num("p50_ns", t.sched_p50_ns);
-        num("p99_ns", t.sched_p99_ns);
-        num("max_ns", t.sched_max_ns);
-        o += std::string("\"exact\":") + (t.sched_exact ? "true" : "false") + "},";
-        unum("wakes", t.wakes);
-        unum("self_wakes", t.self_wakes);
-        o += "\"longest_poll\":";
-        if (!t.polls) {
-            o += "null";
-        } else {
-            o += '{';
-            num("ns", t.longest_poll_ns);
-            num("at_ns", t.longest_poll_at_ns);
-            unum("thread", t.longest_poll_ring);
-            o += std::string("\"unfinished\":") + (t.longest_poll_unfinished ? "true" : "false") + ",\"await\":";
-            json_loc(o, t.longest_poll_await);
-            o += ",\"spans\":";
-            json_strs(o, t.longest_poll_spans);
-            o += ',';
-            num("span_ns", t.longest_poll_span_ns);
-            o += "\"span_at\":";
-            json_loc(o, t.longest_poll_span_at);
-            o += '}';
-        }
-        o += '}';
-        flush();
-    }
-    o += "],\n\"threads\":[";
-    for (size_t i = 0; i < a.threads.size(); ++i) {
-        const thread_report& t = a.threads[i];
-        o += i ? ",\n" : "\n";
-        o += '{';
-        unum("thread", t.ring);
-        unum("tid", t.tid);
-        o += "\"name\":";
-        json_str(o, t.name);
-        o += ',';
-        unum("polls", t.polls);
-        num("busy_ns", t.busy_ns);
-        char b[64];
-        std::snprintf(b, sizeof b, "\"busy_fraction\":%.6f,", t.busy_fraction);
-        o += b;
-        num("longest_poll_ns", t.longest_poll_ns);
-        num("longest_poll_at_ns", t.longest_poll_at_ns);
-        unum("longest_poll_task", t.longest_poll_task, false);
-        o += '}';
-    }
-    o += "],\n\"warnings\":[";
-    for (size_t i = 0; i < a.warnings.size(); ++i) {
-        const analysis_warning& w = a.warnings[i];
-        o += i ? ",\n" : "\n";
-        o += "{\"kind\":\"";
-        o += warning_kind_name(w.kind);
-        o += "\",";
-        unum("task", w.task);
-        o += "\"task_name\":";
-        json_str(o, w.task_name);
-        o += ',';
-        num("time_ns", w.time_ns);
-        o += "\"file\":";
-        json_str(o, w.at.file);
-        o += ',';
-        unum("line", w.at.line);
-        o += "\"function\":";
-        json_str(o, w.at.function);
-        o += ",\"message\":";
-        json_str(o, w.message);
-        switch (w.kind) {
-            case warning_kind::long_poll:
-                o += ',';
-                num("duration_ns", w.duration_ns);
-                unum("thread", w.ring);
-                unum("polls_over", w.polls_over);
-                o += "\"spans\":";
-                json_strs(o, w.spans);
-                o += ',';
-                num("span_ns", w.span_ns);
-                o += "\"span_at\":";
-                json_loc(o, w.span_at);
-                o += ',';
-                unum("waiting_total", w.waiting_total);
-                o += "\"waiting\":[";
-                for (size_t k = 0; k < w.waiting.size(); ++k) {
-                    o += k ? ",{" : "{";
-                    unum("task", w.waiting[k].task);
-                    o += "\"name\":";
-                    json_str(o, w.waiting[k].name);
-                    o += ',';
-                    num("waited_ns", w.waiting[k].waited_ns, false);
-                    o += '}';
-                }
-                o += ']';
-                break;
-            case warning_kind::woken_never_polled:
-                o += ',';
-                num("duration_ns", w.duration_ns);
-                unum("waker", w.waker, false);
-                break;
-            case warning_kind::lost_wake:
-                o += ',';
-                num("duration_ns", w.duration_ns);
-                unum("resource", w.resource);
-                o += "\"resource_name\":";
-                json_str(o, w.resource_name);
-                break;
-            case warning_kind::self_wake:
-                o += ',';
-                unum("wakes", w.wakes);
-                unum("self_wakes", w.self_wakes, false);
-                break;
-            case warning_kind::deadlock:
-                o += ",\"cycle\":";
-                json_steps(w.cycle);
-                o += ",\"blocked_behind\":";
-                json_steps(w.blocked_behind);
-                break;
-        }
-        o += '}';
-    }
-    o += "]}\n";
-}
-
 }  // namespace
 
-result<analysis> analyze(capture& c, const analyze_options& opt) {
-    analyzer z(c, opt);
-    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
-    if (r.is_error()) return r.err();
-    return z.finish();
+// ---- the rules over one input, for the reports ----------------------------------------
+
+namespace an {
+
+struct rules::impl {
+    analyze_options opt;
+    analyzer z;
+    tl::timeline<analyzer> t;
+    read_stats stats;
+    impl(const capture& c, const analyze_options& o) : opt(o), z(c, opt), t(c, z) { z.begin(t); }
+};
+
+result<std::unique_ptr<rules>> rules::run(const input& in, const analyze_options& opt) {
+    std::unique_ptr<rules> r(new rules());
+    r->p_ = std::make_unique<impl>(*in.cap, opt);
+    auto pass = tl::run(in, r->p_->t);
+    if (pass.is_error()) return pass.err();
+    r->p_->stats = std::move(pass.value());
+    return r;
 }
 
-bool write_analysis(capture& c, const analyze_options& opt, std::FILE* out, std::string& err) {
-    analyzer z(c, opt);
-    auto r = c.for_each_event([&](const event& e) { z.on_event(e); });
-    if (r.is_error()) {
-        err = r.err().message();
-        return false;
-    }
-    std::string o;
-    bool ok = true;
-    auto flush = [&] {
-        if (ok && !o.empty() && std::fwrite(o.data(), 1, o.size(), out) != o.size()) ok = false;
-        o.clear();
-    };
-    // Reports are made as they are written, the JSON ones one at a time
-    // into the same object: the capture's tasks may be many.
-    if (opt.json) {
-        analysis a = z.finish(0);
-        const std::vector<uint32_t> order = z.report_order(SIZE_MAX);
-        task_report t;
-        json_report(
-            a, order.size(),
-            [&](size_t i) -> const task_report& {
-                z.fill_report(order[i], t);
-                return t;
-            },
-            [&] {
-                if (o.size() >= (size_t(1) << 20)) flush();
-            },
-            o);
-    } else {
-        analysis a = z.finish(opt.all ? SIZE_MAX : default_rows);
-        std::vector<task_report> more;  // threads' longest-polling tasks not among a.tasks
-        for (const thread_report& th : a.threads)
-            if (uint32_t ti; !a.find_task(th.longest_poll_task) && z.task_index(th.longest_poll_task, ti))
-                z.fill_report(ti, more.emplace_back());
-        auto find_task = [&](uint64_t id) -> const task_report* {
-            if (const task_report* t = a.find_task(id)) return t;
-            for (const task_report& t : more)
-                if (t.id == id) return &t;
-            return nullptr;
-        };
-        text_report(a, z.task_count(), find_task, opt, o);
-    }
-    flush();
-    if (!ok || std::fflush(out) != 0) {
-        err = "write failed";
-        return false;
-    }
-    return true;
+rules::rules() = default;
+rules::~rules() = default;
+analysis rules::finish(size_t limit) { return p_->z.finish(p_->stats, limit); }
+size_t rules::task_count() const { return p_->z.task_count(); }
+std::vector<uint32_t> rules::report_order(size_t limit) const { return p_->z.report_order(limit); }
+void rules::fill_report(uint32_t task, task_report& r) const { p_->z.fill_report(task, r); }
+bool rules::task_index(uint64_t id, uint32_t& task) const { return p_->z.task_index(id, task); }
+
+}  // namespace an
+
+result<analysis> analyze(const input& in, const analyze_options& opt) {
+    auto r = an::rules::run(in, opt);
+    if (r.is_error()) return r.err();
+    return r.value()->finish(SIZE_MAX);
 }
 
 }  // namespace bbx::dec

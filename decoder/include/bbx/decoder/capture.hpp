@@ -1,0 +1,266 @@
+// A capture and the events in it: what the ring reader yields. Everything
+// after the reader (filters, the timeline, the writers, the analysis) sees
+// captures through this header only: typed events with named fields per
+// kind, and threads as the reader resolved them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "bbx/decoder/result.hpp"
+#include "bbx/format.hpp"
+
+namespace bbx::dec {
+
+struct arg_decl {
+    std::string name;
+    format::arg_type type;
+};
+
+struct site {
+    uint32_t id = 0;
+    format::site_kind kind{};
+    uint8_t level = 0;
+    std::string category, name, file, function;
+    uint32_t line = 0;
+    std::vector<arg_decl> args;
+};
+
+// Something tasks wait on (format 1.1 Resource records).
+struct resource {
+    uint64_t id = 0;
+    uint8_t kind = 0;  // 0 channel, 1 mutex, 2 timer, 3 other
+    std::string name;
+    uint64_t capacity = 0;
+};
+
+// A thread of the capture. Today each thread has a ring of its own, and its
+// index in capture::threads() is its ring's; events name their thread by
+// that index (event::thread), never by a ring.
+struct thread_info {
+    uint32_t ring = 0;
+    uint32_t tid = 0;
+    std::string name;            // latest Thread record for the ring ("" if none)
+    format::ring_state state{};  // free, owned or released (thread exited)
+    uint64_t write_pos = 0;      // slots written in total (as the capture was opened)
+    uint64_t events_written = 0; // events written in total
+    uint64_t events_dropped = 0; // discard mode: not written because the ring was full
+    // 1.1: when the first and the latest of those drops happened, in ticks
+    // (capture::ticks_to_ns); 0: not noted (none, or a 1.0 writer).
+    uint64_t first_drop_ticks = 0, last_drop_ticks = 0;
+};
+
+// What one pass over a thread's ring found.
+struct ring_stats {
+    uint64_t events = 0;           // valid events returned (with a filter: those that passed it)
+    uint64_t overwritten = 0;      // events_written - what was still in the ring
+    uint64_t torn = 0;             // slots a writer had not finished (or tore while we read)
+    uint64_t unknown_kind = 0;     // events of a kind this version does not know, skipped
+    uint64_t orphan = 0;           // continuation slots whose head was overwritten
+    uint64_t bad_site = 0;         // events naming a call site with no metadata, skipped
+    uint64_t malformed = 0;        // committed events whose payload breaks the spec, skipped
+    uint64_t overwritten_in_read = 0;  // slots the writer overwrote while we read them (live files)
+    // The ring's descriptor as the pass ended (a live writer may have gone on since open()).
+    uint64_t write_pos = 0, events_written = 0, events_dropped = 0;
+    uint64_t first_drop_ticks = 0, last_drop_ticks = 0;
+};
+
+// What a pass over a capture found: per thread (by index in capture::threads()).
+struct read_stats {
+    std::vector<ring_stats> threads;
+};
+
+struct arg {
+    const arg_decl* decl;     // name and type
+    uint64_t word;            // raw value (string: its length)
+    std::string_view str;     // string arguments: the bytes (valid during the callback)
+    int64_t as_i64() const { return int64_t(word); }
+    double as_f64() const;
+};
+
+// A crash record (kind 32).
+struct crash_info {
+    int32_t signo = 0, code = 0;
+    uint64_t addr = 0;      // fault address (si_addr)
+    uint64_t pc = 0;        // faulting instruction
+    uint64_t exe_base = 0;  // load address of the main executable (for symbolising PIE code)
+    uint32_t nframes = 0;
+    uint64_t frames[format::max_crash_frames] = {};
+};
+
+// What the task kinds (16..23) add to the task id, by kind.
+struct spawn_fields {        // task_spawn
+    uint64_t parent;         // the task that spawned it (0: none)
+    uint64_t frame_bytes;    // its frame's size (0: not known)
+};
+struct wake_fields {         // task_wake
+    uint64_t waker;          // the task that woke it (0: code outside any task)
+};
+struct resource_fields {     // wait_begin, wait_end, resource_op
+    uint64_t id;             // the resource (capture::find_resource)
+    uint64_t op;             // a format::resource_op as recorded (a value past resource_op_last is unknown)
+};
+// A span's W3C identity (span_context, kind 7): it names the innermost span
+// open on its thread (spec/format.md, "Span contexts").
+struct span_identity {
+    uint64_t trace_hi, trace_lo;  // the trace id (not both 0)
+    uint64_t span_id;             // never 0
+    uint64_t parent_span_id;      // 0: a root
+    uint8_t role;                 // format::span_role, 1 .. 5
+    uint8_t flags;                // W3C trace flags
+    uint64_t unused;              // payload bytes 26..31 as recorded (a writer writes 0; a decoder ignores them)
+};
+
+// One event as the reader yields it. Which fields mean something depends on
+// the kind; the others are left as they were.
+struct event {
+    format::kind kind{};
+    uint32_t thread = 0;        // who recorded it: an index into capture::threads()
+    uint64_t ticks = 0;
+    int64_t ns = 0;             // nanoseconds since the capture's start (anchor 0)
+    // span_begin, span_end, instant, counter: the call site. Task events: the
+    // task site (spawn) or the await site (poll_end, wait_begin), or null.
+    const site* where = nullptr;
+    uint32_t nargs = 0;         // span_begin, instant, counter
+    arg args[format::max_args];
+    uint64_t task = 0;          // task kinds: the task id
+    std::string_view thread_name;  // thread_name: the new name (valid during the callback)
+    union {
+        spawn_fields spawn{};   // task_spawn
+        wake_fields wake;       // task_wake
+        resource_fields res;    // wait_begin, wait_end, resource_op
+        span_identity context;  // span_context
+        const crash_info* crash;  // crash: the record (valid during the callback)
+    };
+};
+
+// Called for each event of a pass.
+using event_fn = std::function<void(const event&)>;
+
+struct header_info {
+    uint16_t version_major = 0, version_minor = 0;
+    uint64_t file_size = 0;
+    uint32_t ring_size = 0, ring_count = 0, rings_used = 0;
+    uint32_t pid = 0, flags = 0, level = 0;
+    uint32_t threads_dropped = 0, sites_dropped = 0;
+    uint64_t events_dropped = 0;
+    uint64_t meta_used = 0, meta_capacity = 0;
+    format::clock_anchor anchors[2]{};
+    uint32_t anchor_count = 0;
+    double tick_hz = 0;      // as measured at start
+    double fit_hz = 0;       // the rate used to convert (two-anchor fit when possible)
+    std::string process_name, exe_path;
+    unsigned char boot_id[16] = {};  // all zero: unknown (1.0 files)
+};
+
+// The capture container a capture was read from (spec/format.md, "Capture
+// container"), as bbx snapshot and bbx::snapshot() write them.
+struct container_info {
+    bool present = false;         // false: the file was a ring file itself
+    uint16_t version_major = 0, version_minor = 0;
+    uint64_t file_bytes = 0;      // the container's size
+    uint64_t image_bytes = 0;     // the ring-file image it holds
+    uint32_t chunk_size = 0, chunks = 0;
+};
+
+struct snapshot_options {
+    int level = 1;  // 1, 2: LZ4's fast compressor; 3 .. 12: LZ4 HC at that level (as lz4 -1 .. -12)
+};
+
+struct snapshot_stats {
+    uint64_t image_bytes = 0;      // the ring-file image
+    uint64_t container_bytes = 0;  // the container: header, chunk headers and LZ4 blocks
+    uint32_t chunks = 0;
+};
+
+// An open capture. Reading it does not change it: passes over one capture
+// may run one after another (not at the same time: it is not thread-safe).
+// Cheap to keep open (the file is mapped).
+class capture {
+public:
+    // Maps and validates a ring file: header, ring table and metadata. A file
+    // whose writer still runs is fine: events are validated as they are read.
+    // Only a regular file is read: a FIFO, a device or a directory is an
+    // error at once (opened without blocking). A capture container (bbx
+    // snapshot) is checked whole first (every chunk's sizes and checksums,
+    // the ring file's header before any other chunk is inflated), then its
+    // image is inflated chunk by chunk as passes read it: it costs the chunks
+    // in use, not the image. An error inside its image names the image offset
+    // and the file offset of the chunk that holds it.
+    static result<std::shared_ptr<capture>> open(const std::string& path);
+    // The same from bytes in memory (fuzzing, tests). The bytes are copied.
+    static result<std::shared_ptr<capture>> from_bytes(const uint8_t* data, size_t size, std::string name = "<memory>");
+    // The same from a stream (standard input): read as far as the magic, then
+    // the header, then exactly the size the header declares, so that a
+    // stream that is not a capture, or runs on past its capture, is rejected
+    // as soon as that shows, never read to its end. name: for messages.
+    static result<std::shared_ptr<capture>> from_fd(int fd, std::string name);
+
+    ~capture();
+    capture(const capture&) = delete;
+    capture& operator=(const capture&) = delete;
+
+    const std::string& name() const { return name_; }
+    const header_info& header() const { return hdr_; }
+    const std::vector<site>& sites() const { return sites_; }
+    const site* find_site(uint32_t id) const;
+    const std::vector<thread_info>& threads() const { return threads_; }  // one per used ring
+    const std::vector<resource>& resources() const { return resources_; }
+    const resource* find_resource(uint64_t id) const;
+    // What the file was when it was a capture container (present = false: a ring file).
+    const container_info& container() const { return container_; }
+    // Takes the capture's image as a snapshot does (from a live ring file
+    // each slot under its sequence lock: a slot being written shows as torn,
+    // never mixed) and packs it into a capture container, handing its bytes
+    // in order to sink (return false to stop: an io error). A ring file costs
+    // one image of its size; a container is packed again chunk by chunk.
+    // container.cpp.
+    result<snapshot_stats> write_container(const std::function<bool(const void*, size_t)>& sink,
+                                           const snapshot_options& opt = {}) const;
+
+    // Counter ticks to nanoseconds since anchor 0 (may be negative).
+    int64_t ticks_to_ns(uint64_t ticks) const;
+    // Absolute clocks at the capture's start (anchor 0).
+    uint64_t start_monotonic_ns() const { return hdr_.anchors[0].monotonic_ns; }
+    uint64_t start_realtime_ns() const { return hdr_.anchors[0].realtime_ns; }
+    uint64_t start_boottime_ns() const { return hdr_.anchors[0].boottime_ns; }
+
+    // Calls fn for every valid event, oldest first, merged across threads by
+    // time (ties: lower thread first, then ring order). Streams: memory use
+    // does not grow with the number of events. Returns what the pass found,
+    // or an error only if the file can no longer be read; damaged slots are
+    // counted, not fatal. (Filtered passes: read_events in filter.hpp.)
+    result<read_stats> for_each_event(const event_fn& fn) const;
+
+    struct container_reader;  // container_reader.hpp
+
+private:
+    capture() = default;
+    result<bool> parse();
+    result<bool> open_image();  // container.cpp: reads a capture container's index, then parse()
+    container_info container_;
+    std::unique_ptr<container_reader> box_;  // a capture container: its chunks, inflated as read
+    std::string name_;
+    const unsigned char* data_ = nullptr;
+    uint64_t size_ = 0;
+    void* map_ = nullptr;           // when mapped from a file
+    uint64_t map_size_ = 0;
+    std::vector<unsigned char> own_; // when copied from memory
+    header_info hdr_;
+    std::vector<site> sites_;
+    std::vector<uint32_t> site_index_;  // id -> index into sites_ + 1 (0: none), when ids are dense
+    std::unordered_map<uint32_t, uint32_t> sparse_sites_;  // id -> index into sites_, when they are not
+    std::vector<thread_info> threads_;
+    std::vector<resource> resources_;
+    std::unordered_map<uint64_t, size_t> resource_index_;
+    double ns_per_tick_ = 1;
+    uint64_t rings_offset_ = 0;
+    friend struct ring_cursor;
+};
+
+}  // namespace bbx::dec

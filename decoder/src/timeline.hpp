@@ -1,0 +1,387 @@
+// The timeline: the one model every converter and the analysis write out
+// (decoder-internal). Shape as pandoc's document tree or Perfetto's trace
+// processor tables: read -> filter -> timeline -> writers. A writer that
+// re-pairs events or re-reads the capture would be a second model growing.
+//
+// The timeline turns the (filtered) events of one capture into:
+//   - threads: their ids and names as they change, their latest time, and
+//     the spans and polls open on each, innermost last;
+//   - tasks: each created by the first event that names it (an index in
+//     order of first sight), with the spawn site that names it when that
+//     first event was its spawn, and its open waits;
+//   - slices: spans and polls paired by the one rule of pairing.hpp, at most
+//     max_depth open per thread (deeper begins are hidden with their ends);
+//     an end closes the innermost open begin of its site (span) or task
+//     (poll), and what opened inside it and never ended is cut there; what is
+//     open at the end of the capture ends there, unfinished, at its thread's
+//     last time;
+//   - waits: a wait_end closes its task's innermost open wait on the same
+//     resource and operation (cutting those inside it), at most max_waits
+//     open per task; waits open at the end end at the capture's last time;
+//   - flows, for a writer that draws them (Sink::wants_flows): each wake
+//     starts a flow (numbered 1, 2, ... per capture) unless its task already
+//     has max_pending_flows waiting; the task's next poll begin ends them
+//     all. A poll hidden by the depth cap drops them;
+//   - identities: a span_context names the innermost open span of its
+//     thread (polls are not spans), the first one winning;
+//   - the time range of the events, and (from the read pass) the losses.
+//
+// It streams, as the reader does: memory grows with threads, open slices
+// and tasks, never with events. A writer is a sink: a class deriving from
+// tl::sink that hides the callbacks it wants (timeline<Sink> calls them
+// directly, so nothing is virtual on the per-event path). Callbacks get the
+// model's objects, which stay valid until the end (a slice: until its
+// slice_end returns), and the event where one caused the callback.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bbx/decoder/capture.hpp"
+#include "bbx/decoder/filter.hpp"
+#include "containers.hpp"
+#include "pairing.hpp"
+
+namespace bbx::dec::tl {
+
+namespace fmt = ::bbx::format;
+
+using pairing::max_depth;                       // open slices per thread
+inline constexpr size_t max_waits = 64;         // open waits per task
+inline constexpr uint32_t max_pending_flows = 4;  // wakes before a poll that each get a flow to it
+inline constexpr size_t npos = size_t(-1);
+
+enum class slice_kind : uint8_t { span, poll };
+
+// How a slice or wait ended.
+enum class end_how : uint8_t {
+    ended,       // by its end event
+    cut,         // an enclosing one ended first (its own end is not in the capture): it ends then too
+    unfinished,  // still open at the end of the capture
+};
+
+// An open span or poll on a thread.
+struct slice {
+    slice_kind kind = slice_kind::span;
+    uint32_t task = 0;            // poll: the task's index
+    const site* where = nullptr;  // span: its site (a poll's await site comes with its end)
+    uint64_t ticks = 0;           // the begin's
+    int64_t begin_ns = 0;
+    uint64_t ordinal = 0;         // span: the span begins on its thread before it (hidden ones too)
+    bool identified = false;      // span: a span_context named it
+    span_identity identity{};
+};
+
+struct thread {
+    uint32_t index = 0;                  // in capture::threads()
+    const thread_info* info = nullptr;   // as the capture's metadata describes it
+    std::string name;                    // its latest name: the metadata's, then each thread_name event's
+    int64_t last_ns = INT64_MIN;         // its latest event so far
+    std::vector<slice> open;             // open spans and polls, innermost last
+    uint64_t hidden = 0;                 // open begins past max_depth: not delivered, nor their ends
+    uint64_t span_begins = 0;            // span begins so far, hidden ones too
+
+    // The innermost open span at or below depth `below` (exclusive), polls
+    // skipped: its depth in `open`, or npos.
+    size_t span_under(size_t below) const {
+        for (size_t k = below; k > 0; --k)
+            if (open[k - 1].kind == slice_kind::span) return k - 1;
+        return npos;
+    }
+    size_t innermost_span() const { return span_under(open.size()); }
+};
+
+struct wait {
+    uint64_t resource = 0, op = 0;
+    uint32_t thread = 0;          // the thread its wait_begin was on
+    const site* at = nullptr;     // the await site
+    int64_t begin_ns = 0;
+};
+
+struct task {
+    uint64_t id = 0;
+    uint32_t index = 0;
+    const site* named_by = nullptr;  // its spawn site, when the first event naming it was its spawn
+    bool seen_at_spawn = false;      // the first event naming it was its spawn (task_seen's e.spawn is valid)
+    small_vec<wait, 1> waits;        // open, innermost last
+};
+
+// The callbacks a writer may hide (defaults do nothing). `t` is the thread of
+// the event (for the ends at the end of the capture: the slice's thread, or
+// the thread the wait began on).
+struct sink {
+    // Wake flows numbered and handed to wake() and slice_begin() (else 0 and none).
+    static constexpr bool wants_flows = false;
+    void renamed(thread&, const event&) {}                  // a thread_name event; t.name is the new name
+    // A span or poll began; flows_in: the wake flows a poll begin ends.
+    void slice_begin(thread&, slice&, const event&, std::span<const uint64_t> /*flows_in*/) {}
+    // A slice ends (still on top of t.open). await: a poll's await site, from its end event.
+    void slice_end(thread&, const slice&, int64_t /*ns*/, end_how, const site* /*await*/) {}
+    void lone_end(thread&, slice_kind, const event&) {}     // a span_end or poll_end whose begin is not in the capture
+    void identified(thread&, slice&, const event&) {}       // a span_context named this span
+    void instant(thread&, const event&) {}
+    void counter(thread&, const event&) {}
+    void crash(thread&, const event&) {}
+    void task_seen(thread&, task&, const event&) {}         // the first event naming the task (before its own callback)
+    void spawn(thread&, task&, const event&) {}
+    void complete(thread&, task&, const event&) {}
+    void wake(thread&, task&, const event&, uint64_t /*flow: 0 none*/) {}
+    void wait_begin(thread&, task&, const wait* /*null: past max_waits, not kept*/, const event&) {}
+    void wait_end(thread&, task&, const wait&, int64_t /*ns*/, end_how) {}
+    void lone_wait_end(thread&, task&, const event&) {}     // no open wait of the task matches it
+    void resource_op(thread&, task* /*null: task id 0*/, const event&) {}
+    // At the end of the capture, before what is open is closed.
+    template <class Timeline>
+    void closing(Timeline&) {}
+};
+
+// What every writer sees of one capture once its events are in.
+struct model {
+    const capture* cap = nullptr;
+    std::vector<thread> threads;
+    stable_vec<task> tasks;
+    uint64_t flows = 0;                       // flows started (when the writer wants them)
+    int64_t first_ns = INT64_MAX, last_ns = INT64_MIN;  // the earliest and latest event (first > last: none)
+    uint64_t events = 0;
+    uint64_t task_events = 0;                 // of the task kinds (16..23), task id 0 too
+
+    explicit model(const capture& c) : cap(&c), threads(c.threads().size()) {
+        for (size_t i = 0; i < threads.size(); ++i) {
+            threads[i].index = uint32_t(i);
+            threads[i].info = &c.threads()[i];
+            threads[i].name = c.threads()[i].name;
+        }
+    }
+    model(const model&) = delete;
+    model& operator=(const model&) = delete;
+    // The latest time of any thread: where waits open at the end end.
+    int64_t threads_last_ns() const {
+        int64_t l = INT64_MIN;
+        for (const thread& t : threads) l = t.last_ns > l ? t.last_ns : l;
+        return l;
+    }
+    const task* find_task(uint64_t id) const {
+        uint32_t i;
+        return index_.find(id, i) ? &tasks[i] : nullptr;
+    }
+
+protected:
+    id_index index_;
+    std::vector<std::pair<uint64_t, uint32_t>> last_task_;  // per thread: its last task (id, index)
+};
+
+template <class Sink>
+class timeline : public model {
+public:
+    timeline(const capture& c, Sink& s) : model(c), sink_(s) { last_task_.assign(threads.size(), {0, 0}); }
+
+    void on(const event& e) {
+        if (e.thread >= threads.size()) [[unlikely]] return;  // the reader yields threads of the capture only
+        thread& t = threads[e.thread];
+        t.last_ns = e.ns;
+        ++events;
+        if (e.ns < first_ns) first_ns = e.ns;
+        if (e.ns > last_ns) last_ns = e.ns;
+        switch (e.kind) {
+            case fmt::kind::span_begin: return span_begin(t, e);
+            case fmt::kind::span_end: return span_end(t, e);
+            case fmt::kind::instant: return e.where ? sink_.instant(t, e) : void();
+            case fmt::kind::counter: return e.where ? sink_.counter(t, e) : void();
+            case fmt::kind::thread_name:
+                t.name.assign(e.thread_name);
+                return sink_.renamed(t, e);
+            case fmt::kind::span_context: return context(t, e);
+            case fmt::kind::crash: return sink_.crash(t, e);
+            default: break;
+        }
+        if (uint8_t(e.kind) < fmt::kind_first_task || uint8_t(e.kind) > fmt::kind_last_task) return;
+        ++task_events;
+        if (e.task == 0) {  // "no task": only a resource operation means something without one
+            if (e.kind == fmt::kind::resource_op) sink_.resource_op(t, nullptr, e);
+            return;
+        }
+        task& k = task_of(t, e);
+        switch (e.kind) {
+            case fmt::kind::task_spawn: return sink_.spawn(t, k, e);
+            case fmt::kind::task_complete: return sink_.complete(t, k, e);
+            case fmt::kind::task_wake: {
+                uint64_t flow = 0;
+                if constexpr (Sink::wants_flows) {
+                    pending_flows& p = pending_[k.index];
+                    if (p.n < max_pending_flows) p.ids[p.n++] = flow = ++flows;
+                }
+                return sink_.wake(t, k, e, flow);
+            }
+            case fmt::kind::task_poll_begin: return poll_begin(t, k, e);
+            case fmt::kind::task_poll_end: return poll_end(t, k, e);
+            case fmt::kind::wait_begin: return wait_begin(t, k, e);
+            case fmt::kind::wait_end: return wait_end(t, k, e);
+            case fmt::kind::resource_op: return sink_.resource_op(t, &k, e);
+            default: return;
+        }
+    }
+
+    // The end of the capture: slices open on each thread end at its last
+    // time, innermost first; then waits still open, task by task, at the
+    // latest time of any thread.
+    void finish() {
+        sink_.closing(*this);
+        for (thread& t : threads)
+            while (!t.open.empty()) {
+                sink_.slice_end(t, t.open.back(), t.last_ns, end_how::unfinished, nullptr);
+                t.open.pop_back();
+            }
+        const int64_t end = threads_last_ns();
+        for (size_t i = 0; i < tasks.size(); ++i) {
+            task& k = tasks[i];
+            while (!k.waits.empty()) {
+                const wait& w = k.waits.back();
+                sink_.wait_end(threads[w.thread], k, w, end, end_how::unfinished);
+                k.waits.pop_back();
+            }
+        }
+    }
+
+private:
+    task& task_of(thread& t, const event& e) {
+        auto& last = last_task_[t.index];
+        if (last.first == e.task) [[likely]] return tasks[last.second];
+        bool added;
+        const uint32_t i = index_.find_or_add(e.task, uint32_t(tasks.size()), added);
+        last = {e.task, i};
+        if (!added) return tasks[i];
+        task& k = tasks.emplace_back();
+        k.id = e.task;
+        k.index = i;
+        if (e.kind == fmt::kind::task_spawn) {
+            k.named_by = e.where;
+            k.seen_at_spawn = true;
+        }
+        if constexpr (Sink::wants_flows) pending_.emplace_back();
+        sink_.task_seen(t, k, e);
+        return k;
+    }
+
+    void span_begin(thread& t, const event& e) {
+        if (!e.where) return;
+        const uint64_t ordinal = t.span_begins++;
+        if (t.open.size() >= max_depth) {
+            ++t.hidden;
+            return;
+        }
+        slice& s = t.open.emplace_back();
+        s.kind = slice_kind::span;
+        s.where = e.where;
+        s.ticks = e.ticks;
+        s.begin_ns = e.ns;
+        s.ordinal = ordinal;
+        sink_.slice_begin(t, s, e, {});
+    }
+
+    // Ends the slice at depth k - 1 (1-based k from pairing::find_begin) and
+    // cuts the ones above it.
+    void end_at(thread& t, size_t k, int64_t ns, const site* await) {
+        while (t.open.size() > k) {
+            sink_.slice_end(t, t.open.back(), ns, end_how::cut, nullptr);
+            t.open.pop_back();
+        }
+        sink_.slice_end(t, t.open.back(), ns, end_how::ended, await);
+        t.open.pop_back();
+    }
+
+    void span_end(thread& t, const event& e) {
+        if (!e.where) return;
+        if (t.hidden) {
+            --t.hidden;
+            return;
+        }
+        const size_t k = pairing::find_begin(t.open, t.open.size(),
+                                             [&](const slice& s) { return s.kind == slice_kind::span && s.where == e.where; });
+        if (k == pairing::none) return sink_.lone_end(t, slice_kind::span, e);
+        end_at(t, k, e.ns, nullptr);
+    }
+
+    void poll_begin(thread& t, task& k, const event& e) {
+        if (t.open.size() >= max_depth) {
+            ++t.hidden;
+            if constexpr (Sink::wants_flows) pending_[k.index].n = 0;
+            return;
+        }
+        slice& s = t.open.emplace_back();
+        s.kind = slice_kind::poll;
+        s.task = k.index;
+        s.ticks = e.ticks;
+        s.begin_ns = e.ns;
+        std::span<const uint64_t> in;
+        if constexpr (Sink::wants_flows) {
+            pending_flows& p = pending_[k.index];
+            in = std::span<const uint64_t>(p.ids, p.n);
+            p.n = 0;
+        }
+        sink_.slice_begin(t, s, e, in);
+    }
+
+    void poll_end(thread& t, task& k, const event& e) {
+        if (t.hidden) {
+            --t.hidden;
+            return;
+        }
+        const uint32_t ki = k.index;
+        const size_t n = pairing::find_begin(t.open, t.open.size(),
+                                             [&](const slice& s) { return s.kind == slice_kind::poll && s.task == ki; });
+        if (n == pairing::none) return sink_.lone_end(t, slice_kind::poll, e);
+        end_at(t, n, e.ns, e.where);
+    }
+
+    void context(thread& t, const event& e) {
+        if (t.hidden) return;  // the innermost open span is not kept
+        const size_t d = t.innermost_span();
+        if (d == npos) return;  // no span open: it names nothing
+        slice& s = t.open[d];
+        if (s.identified) return;  // the first one wins
+        s.identified = true;
+        s.identity = e.context;
+        sink_.identified(t, s, e);
+    }
+
+    void wait_begin(thread& t, task& k, const event& e) {
+        if (k.waits.size() >= max_waits) return sink_.wait_begin(t, k, nullptr, e);
+        k.waits.push_back(wait{e.res.id, e.res.op, t.index, e.where, e.ns});
+        sink_.wait_begin(t, k, &k.waits.back(), e);
+    }
+
+    void wait_end(thread& t, task& k, const event& e) {
+        size_t n = k.waits.size();
+        while (n > 0 && (k.waits[n - 1].resource != e.res.id || k.waits[n - 1].op != e.res.op)) --n;
+        if (n == 0) return sink_.lone_wait_end(t, k, e);
+        while (k.waits.size() > n) {
+            sink_.wait_end(t, k, k.waits.back(), e.ns, end_how::cut);
+            k.waits.pop_back();
+        }
+        sink_.wait_end(t, k, k.waits.back(), e.ns, end_how::ended);
+        k.waits.pop_back();
+    }
+
+    // A task's wakes since its last poll began, by task index (the flows
+    // they started); kept only for a writer that draws flows.
+    struct pending_flows {
+        uint32_t n = 0;
+        uint64_t ids[max_pending_flows];
+    };
+    stable_vec<pending_flows> pending_;
+    Sink& sink_;
+};
+
+// Reads in's events into a timeline that calls s; then finish(). The model
+// stays for the caller to read (tasks, time range) until it goes.
+template <class Sink>
+result<read_stats> run(const input& in, timeline<Sink>& tl) {
+    auto r = in.read([&](const event& e) { tl.on(e); });
+    if (!r.is_error()) tl.finish();
+    return r;
+}
+
+}  // namespace bbx::dec::tl
