@@ -91,7 +91,7 @@ pid_t spawn_child(const std::string& mode, const std::string& capture_path, cons
         setrlimit(RLIMIT_CORE, &no_core);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) dup2(devnull, 2);
-        execve(exe.c_str(), argv.data(), envp.data());
+        exec_built_program(argv.data(), envp.data());
         _exit(127);
     }
     return pid;

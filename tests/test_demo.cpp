@@ -45,7 +45,10 @@ int run_service(const std::string& mode, const std::string& out) {
     pid_t pid = fork();
     if (pid == 0) {
         freopen("/dev/null", "w", stdout);
-        execl(bin.c_str(), bin.c_str(), "--mode", mode.c_str(), "--out", out.c_str(), (char*)nullptr);
+        std::string m = mode, o = out;
+        char opt_mode[] = "--mode", opt_out[] = "--out";
+        char* argv[] = {bin.data(), opt_mode, m.data(), opt_out, o.data(), nullptr};
+        exec_built_program(argv, environ);
         _exit(127);
     }
     int status = 0;

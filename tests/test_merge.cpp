@@ -69,7 +69,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
-        execve(argv[0], argv.data(), envp.data());
+        exec_built_program(argv.data(), envp.data());
         _exit(127);
     }
     return pid;
@@ -526,7 +526,7 @@ struct cli_result {
 };
 cli_result run_bbx(const std::string& args) {
     const std::string err_path = "/tmp/bbx-test-" + std::to_string(getpid()) + "-merge-cli.err";
-    const std::string cmd = build_dir() + "../bbx " + args + " >/dev/null 2>" + err_path;
+    const std::string cmd = built_program_command(build_dir() + "../bbx " + args) + " >/dev/null 2>" + err_path;
     const int st = std::system(cmd.c_str());
     cli_result r;
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;

@@ -1,0 +1,26 @@
+#!/bin/sh
+# make test-aarch64: the unit, golden, cli and arch suites over an aarch64
+# build, each binary run under qemu-aarch64 (qemu-user, Debian's arm64
+# libraries). qemu-user cannot start a foreign binary by itself where
+# binfmt_misc does not register one (containers), so:
+# - BUILD_DIR/qemu/ holds a wrapper per program the suites start (bbx, the
+#   unit tests, the examples), laid out as tests/run.sh expects a build
+#   directory, each running the aarch64 binary under $QEMU;
+# - BBX_TEST_EXEC=$QEMU makes the unit tests start their own child programs
+#   (the crash child, the demo service, bbx) under it too (tests/test_util.hpp).
+# The last line is "N passed, M failed", as for make test.
+#   tests/aarch64.sh BUILD_DIR
+B=${1:-build-aarch64}
+QEMU=${QEMU:-qemu-aarch64}
+command -v "$QEMU" >/dev/null 2>&1 || { echo "aarch64: $QEMU not found (Debian: qemu-user)" >&2; exit 1; }
+top=$(pwd)
+W=$B/qemu
+rm -rf "$W"
+for p in bbx tests/unit examples/pipeline examples/async/service; do
+    [ -x "$B/$p" ] || { echo "aarch64: $B/$p is not built" >&2; exit 1; }
+    mkdir -p "$W/$(dirname "$p")"
+    printf '#!/bin/sh\nexec %s %s "$@"\n' "$QEMU" "$top/$B/$p" >"$W/$p"
+    chmod +x "$W/$p"
+done
+echo "aarch64: $(file -b "$B/bbx" | cut -d, -f1-2), run by $("$QEMU" --version | head -n 1)"
+BBX_TEST_EXEC=$QEMU sh tests/run.sh "$W" unit golden cli arch
