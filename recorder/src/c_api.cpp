@@ -32,6 +32,8 @@ static_assert(offsetof(c_info, file) == offsetof(site_info, file));
 static_assert(offsetof(c_info, line) == offsetof(site_info, line));
 static_assert(offsetof(c_info, function) == offsetof(site_info, function));
 static_assert(sizeof(bbx_detail_site::arg_names) / sizeof(const char*) == fmt::max_args);
+// A value is its argument's word: read as uint64_t below.
+static_assert(sizeof(bbx_detail_value) == sizeof(uint64_t));
 
 static_assert(int(start_status::ok) == BBX_OK && int(start_status::already_started) == BBX_ALREADY_STARTED &&
               int(start_status::bad_config) == BBX_BAD_CONFIG && int(start_status::file_exists) == BBX_FILE_EXISTS &&
@@ -50,6 +52,15 @@ fmt::kind event_kind(uint8_t site_kind) {
         default: return fmt::kind::instant;
     }
 }
+
+// A C string argument: trivially constructed, unlike std::string_view, so
+// that the array of them costs nothing until a string is put in it.
+struct c_string {
+    const char* p;
+    size_t n;
+    const char* data() const { return p; }
+    size_t size() const { return n; }
+};
 
 bbx_status c_status(const start_result& r) {
     errno = r.sys_errno;
@@ -78,40 +89,37 @@ uint64_t bbx_detail_event(bbx_detail_site* s, uint64_t gate, const bbx_detail_va
     }
     const uint64_t ticks = now_ticks();
     const uint32_t n = s->info.nargs < fmt::max_args ? s->info.nargs : fmt::max_args;
+    const fmt::kind k = event_kind(s->info.kind);
+    // The values are the argument words (integers two's complement, bools 0
+    // or 1, doubles their IEEE-754 bits, as word_of makes them), then a zero.
+    const uint64_t* value_words = reinterpret_cast<const uint64_t*>(values);
+    if (s->nstrings == 0) {
+        // Without strings, words 1..n-1 and the zero pad are the payload as they stand.
+        write_event(r, k, uint32_t(st), ticks, value_words[0], value_words + 1,
+                    fmt::continuation_slots(n > 0 ? n - 1 : 0, 0));
+        return gate;
+    }
     uint64_t words[fmt::max_args + 1];
-    std::string_view strings[fmt::max_args];
+    c_string strings[fmt::max_args];
     uint32_t nstr = 0;
     for (uint32_t i = 0; i < n; ++i) {
-        const bbx_detail_value& v = values[i];
-        switch (fmt::arg_type(s->info.types[i])) {
-            case fmt::arg_type::i64: words[i] = word_of(v.i); break;
-            case fmt::arg_type::u64: words[i] = word_of(v.u); break;
-            case fmt::arg_type::f64: words[i] = word_of(v.f); break;
-            case fmt::arg_type::boolean: words[i] = word_of(v.u != 0); break;
-            case fmt::arg_type::string: {
-                const std::string_view text = v.s ? std::string_view(v.s, strnlen(v.s, fmt::max_string_bytes))
-                                                  : std::string_view();
-                strings[nstr++] = text;
-                words[i] = word_of(text);
-                break;
-            }
-            default: words[i] = 0; break;
+        if (fmt::arg_type(s->info.types[i]) == fmt::arg_type::string) {
+            const char* text = values[i].s ? values[i].s : "";  // NULL records ""
+            const size_t len = strnlen(text, fmt::max_string_bytes);  // cut, as word_of cuts
+            strings[nstr++] = {text, len};
+            words[i] = len;
+        } else {
+            words[i] = value_words[i];
         }
     }
     words[n] = 0;
-    const fmt::kind k = event_kind(s->info.kind);
-    if (nstr == 0) {
-        // Without strings, words 1..n-1 and the zero pad are the payload as they stand.
-        write_event(r, k, uint32_t(st), ticks, words[0], words + 1, fmt::continuation_slots(n > 0 ? n - 1 : 0, 0));
-    } else {
-        uint64_t units[max_payload_units];
-        const uint32_t cont = pack_payload(units, words, n, strings, nstr);
-        if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
-            count_drop();
-            return gate;
-        }
-        write_event(r, k, uint32_t(st), ticks, words[0], units, cont);
+    uint64_t units[max_payload_units];
+    const uint32_t cont = pack_payload(units, words, n, strings, nstr);
+    if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+        count_drop();
+        return gate;
     }
+    write_event(r, k, uint32_t(st), ticks, words[0], units, cont);
     return gate;
 }
 

@@ -164,6 +164,7 @@ typedef struct bbx_detail_site {
         uint32_t line;
         const char* function;
     } info;
+    uint8_t nstrings; /* string arguments among them */
     const char* arg_names[16];
 } bbx_detail_site;
 
@@ -175,8 +176,10 @@ typedef union bbx_detail_value {
 } bbx_detail_value;
 
 /* Writes one event of `site` with its argument values, the gate passed.
- * Returns `gate` if this thread recorded it in that session (a span then has
- * an end to record), else 0. */
+ * `values` holds one value per argument, then a zero: an integer, a bool (0
+ * or 1) or a double is the argument's word as it stands. Returns `gate` if
+ * this thread recorded it in that session (a span then has an end to
+ * record), else 0. */
 BBX_API uint64_t bbx_detail_event(bbx_detail_site* site, uint64_t gate, const bbx_detail_value* values);
 /* The end of a span whose beginning returned `gate`: recorded if the session is still the same. */
 BBX_API void bbx_detail_span_end(bbx_detail_site* site, uint64_t gate);
@@ -221,6 +224,7 @@ static inline bbx_detail_value bbx_detail_value_5(const char* v) {
 #define BBX_DETAIL_C_NAME(t, n, ...) n,
 #define BBX_DETAIL_C_VALUE(t, n, ...) BBX_DETAIL_CAT(bbx_detail_value_, t)(__VA_ARGS__),
 #define BBX_DETAIL_C_UNUSED(t, n, ...) (void)sizeof(__VA_ARGS__);
+#define BBX_DETAIL_C_IS_STRING(t, n, ...) +(t == 5)
 
 /* BBX_DETAIL_C_MAP(m, z, category, name, a1, ..., aN): m a1 m a2 ... m aN, or z when N is 0. */
 #define BBX_DETAIL_C_COUNT_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, \
@@ -258,6 +262,7 @@ static inline bbx_detail_value bbx_detail_value_5(const char* v) {
     {0,                                                                                                    \
      {kind, lvl, BBX_DETAIL_C_NARGS(__VA_ARGS__), {BBX_DETAIL_C_MAP(BBX_DETAIL_C_TYPE, 0, __VA_ARGS__)},    \
       BBX_DETAIL_C_CATEGORY(__VA_ARGS__, ~), BBX_DETAIL_C_NAME_OF(__VA_ARGS__, ~), __FILE__, __LINE__, __func__}, \
+     0 BBX_DETAIL_C_MAP(BBX_DETAIL_C_IS_STRING, , __VA_ARGS__),                                             \
      {BBX_DETAIL_C_MAP(BBX_DETAIL_C_NAME, 0, __VA_ARGS__)}}
 
 #define BBX_DETAIL_C_EVENT(kind, lvl, ...)                                                                 \
@@ -266,7 +271,7 @@ static inline bbx_detail_value bbx_detail_value_5(const char* v) {
         const uint64_t bbx_detail_gate_ = bbx_detail_gate_open(lvl);                                       \
         if (bbx_detail_gate_) {                                                                            \
             const bbx_detail_value bbx_detail_values_[] = {                                                \
-                BBX_DETAIL_C_MAP(BBX_DETAIL_C_VALUE, {0}, __VA_ARGS__)};                                   \
+                BBX_DETAIL_C_MAP(BBX_DETAIL_C_VALUE, , __VA_ARGS__){0}};                                   \
             bbx_detail_event(&bbx_detail_site_, bbx_detail_gate_, bbx_detail_values_);                     \
         }                                                                                                  \
     } while (0)
@@ -279,7 +284,7 @@ static inline bbx_detail_value bbx_detail_value_5(const char* v) {
         var.gate = bbx_detail_gate_open(lvl);                                                              \
         if (var.gate) {                                                                                    \
             const bbx_detail_value bbx_detail_values_[] = {                                                \
-                BBX_DETAIL_C_MAP(BBX_DETAIL_C_VALUE, {0}, __VA_ARGS__)};                                   \
+                BBX_DETAIL_C_MAP(BBX_DETAIL_C_VALUE, , __VA_ARGS__){0}};                                   \
             var.gate = bbx_detail_event(&bbx_detail_site_, var.gate, bbx_detail_values_);                  \
         }                                                                                                  \
     } while (0)

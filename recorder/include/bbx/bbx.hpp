@@ -278,8 +278,8 @@ inline void publish(thread_ring* r, uint64_t next) {
 // words each, then publishes it. An event the ring cannot take now (discard
 // mode, full) is counted as dropped instead. Every event the recorder writes
 // goes through here: the C++ macros, the C API, task and context events.
-inline void write_event(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks, uint64_t word0,
-                        const uint64_t* payload, uint32_t cont) {
+[[gnu::always_inline]] inline void write_event(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
+                                               uint64_t word0, const uint64_t* payload, uint32_t cont) {
     const uint64_t pos = r->pos;
     if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
         count_drop();
@@ -296,18 +296,19 @@ inline constexpr uint32_t max_payload_units = (format::max_args - 1) + format::m
 // Lays out an event's continuation payload as format.hpp defines it:
 // argument words 1..n-1, then the bytes of the string arguments in argument
 // order (each cut at max_string_bytes, as its word says), zero-padded to the
-// slot. `units` has room for (n - 1) + nstrings * 16 + 2 units. Returns the
-// continuation slots the event needs. The C++ macros and the C API both lay
-// out their payload here.
-inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n, const std::string_view* strings,
-                             uint32_t nstrings) {
+// slot. `units` has room for (n - 1) + nstrings * 16 + 2 units; a string is
+// anything with data() and size(). Returns the continuation slots the event
+// needs. The C++ macros and the C API both lay out their payload here.
+template <class S>
+inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n, const S* strings, uint32_t nstrings) {
     const uint32_t extra = n > 0 ? n - 1 : 0;
     unsigned char* at = reinterpret_cast<unsigned char*>(units);
     std::memcpy(at, words + 1, extra * 8);
     at += extra * 8;
     uint32_t bytes = 0;
     for (uint32_t i = 0; i < nstrings; ++i) {
-        const uint32_t len = uint32_t(word_of(strings[i]));
+        const size_t size = strings[i].size();
+        const uint32_t len = uint32_t(size < format::max_string_bytes ? size : format::max_string_bytes);
         std::memcpy(at, strings[i].data(), len);
         at += len;
         bytes += len;
