@@ -254,7 +254,7 @@ install: $(BBX) $(LIBREC) $(LIBREC_SO)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(HEADERS))
-	-rmdir $(DESTDIR)$(INCLUDEDIR)/bbx 2>/dev/null
+	-find $(DESTDIR)$(INCLUDEDIR)/bbx -depth -type d -empty -delete 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libbbx_recorder.a $(DESTDIR)$(LIBDIR)/libbbx_recorder.so \
 	    $(DESTDIR)$(LIBDIR)/libbbx_recorder.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libbbx_recorder.so.$(VERSION)
 	rm -f $(DESTDIR)$(BINDIR)/bbx $(DESTDIR)$(MANDIR)/man1/bbx.1 $(DESTDIR)$(PKGCONFIGDIR)/blackbox.pc
