@@ -80,13 +80,14 @@ ARCH_RECORD := $(B)/tests/arch_record
 # The recorder's objects go into both libraries: position-independent, and
 # exporting only what bbx/common.h's BBX_API marks (the version script also
 # keeps the C++ runtime's inline functions out of the shared library's ABI).
-# In libbbx_recorder.so the library's own thread-locals (the C API's path)
-# go through TLS descriptors where the compiler has them (g++ on x86-64;
-# aarch64's default): as cheap as initial-exec once the library is loaded at
-# start-up, and still fine in a library that is dlopen()ed, which
-# initial-exec is not (its 2.8 KiB of TLS exceeds what glibc keeps for that).
-TLS_DESC := $(shell $(CXX) -mtls-dialect=gnu2 -x c++ -fsyntax-only /dev/null >/dev/null 2>&1 && echo -mtls-dialect=gnu2)
-REC_FLAGS := -fPIC -fvisibility=hidden -fvisibility-inlines-hidden $(TLS_DESC)
+# The thread-locals keep the compiler's TLS model: an executable's code
+# reaches them initial-exec; a shared object's, and the library's own (the C
+# API's path in libbbx_recorder.so), general-dynamic through __tls_get_addr,
+# which bench/RESULTS.md measures at 1.00-1.01x the floor and which keeps the
+# library loadable by dlopen (initial-exec would not: its 2.8 KiB of TLS is
+# more than glibc keeps for that). TLS descriptors (-mtls-dialect=gnu2) were
+# measured too, and were slower here (1.03-1.04x).
+REC_FLAGS := -fPIC -fvisibility=hidden -fvisibility-inlines-hidden
 REC_LIBS := -llz4 -lpthread
 
 .PHONY: all build deps check-deps demo test test-unit test-golden test-gating test-cli test-fuzz-replay \
