@@ -46,8 +46,10 @@ ALLFLAGS := -std=c++20 $(WARN) $(CXXFLAGS) $(MOREFLAGS) -MMD -MP
 B := build
 INC := -Iformat/include -I$(B)/gen
 
-# All cores unless the command line says otherwise (make 4.3 reads -j added here).
-ifeq ($(filter -j% --jobs%,$(MAKEFLAGS)),)
+# All cores unless the command line says otherwise (make 4.3 reads a -j added
+# here; a -j on the command line wins). Only at the top: a recursive make
+# shares the top one's jobs.
+ifeq ($(MAKELEVEL)$(filter -j% --jobs%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
 endif
 
