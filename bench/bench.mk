@@ -2,7 +2,8 @@
 # holds the latest tables). Run from the top of the tree; the top Makefile's
 # `make bench` runs `run`.
 #
-#   make -f bench/bench.mk B=build run         hot path: blackbox's cases and the peers, one table (~15 s)
+#   make -f bench/bench.mk B=build run         hot path: blackbox's cases (C++ and C) and the peers, one table
+#                                              (~15 s); then the same through libbbx_recorder.so (~15 s)
 #   make -f bench/bench.mk B=build footprint   resident memory and file size: 1, 8, 64 threads; the smallest config
 #   make -f bench/bench.mk B=build decoder     bbx over a 10-million-event capture: events/s, peak memory,
 #                                              bytes per event (~3 min; DECODER_ARGS="--reps 5 --events N")
@@ -24,7 +25,9 @@
 # which bench/hot_path.sh sets up when lttng-tools is installed.
 
 CXX ?= g++
-CC ?= cc
+ifeq ($(origin CC),default)
+CC := $(subst g++,gcc,$(subst clang++,clang,$(CXX)))
+endif
 CXXFLAGS ?= -O2 -g
 MOREFLAGS ?=
 ARGS ?=
@@ -34,29 +37,36 @@ PEERS ?= auto
 B ?= build
 WARN := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual -Wformat=2 -Wcast-qual -Wundef
 ALLFLAGS := -std=c++20 $(WARN) $(CXXFLAGS) $(MOREFLAGS) -MMD -MP
+CFLAGS_C := -std=c11 -Wall -Wextra -Wpedantic $(CXXFLAGS) $(MOREFLAGS) -MMD -MP
 INC := -Iformat/include -Irecorder/include
 
 LIBREC := $(B)/libbbx_recorder.a
+LIBREC_SO := $(B)/libbbx_recorder.so
 BBX := $(B)/bbx
 OBJDIR := $(B)/bench/obj
 BIN := $(B)/bench/hot_path
+# The same cases with the recorder in libbbx_recorder.so, plus a PIC shared
+# object's (bench/plugin_cases.cpp): what the shared library costs.
+SHARED_BIN := $(B)/bench/hot_path_shared
+PLUGIN := $(B)/bench/libbbx_bench_plugin.so
 FOOTPRINT := $(B)/bench/footprint
 GEN := $(B)/bench/gen_capture
 READ_PASS := $(B)/bench/read_pass
 LIBDEC := $(B)/libbbx_decoder.a
-BINS := $(BIN) $(FOOTPRINT) $(GEN) $(READ_PASS)
-INSTR_CASES := floor instant_int instant_3args instant_str32 span counter poll disabled compiled_out empty_loop
+BINS := $(BIN) $(SHARED_BIN) $(FOOTPRINT) $(GEN) $(READ_PASS)
+INSTR_CASES := floor instant_int instant_3args instant_str32 span counter poll disabled compiled_out empty_loop \
+               c_instant_int c_span c_disabled
 INSTR_EVENTS := 100000
 
-# ---- peers: built only when their package is installed --------------------------
-BENCH_DEB := libspdlog-dev liblttng-ust-dev lttng-tools babeltrace2 time
-deb_installed = $(shell dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'install ok installed' && echo 1)
+# ---- peers: built only when their headers are found --------------------------------
+HASH := \#
+have_header = $(shell echo '$(HASH)include <$(1)>' | $(CXX) -std=c++20 -x c++ -E - >/dev/null 2>&1 && echo 1)
 ifeq ($(PEERS),none)
 HAVE_SPDLOG :=
 HAVE_LTTNG :=
 else
-HAVE_SPDLOG := $(call deb_installed,libspdlog-dev)
-HAVE_LTTNG := $(call deb_installed,liblttng-ust-dev)
+HAVE_SPDLOG := $(call have_header,spdlog/spdlog.h)
+HAVE_LTTNG := $(call have_header,lttng/tracepoint.h)
 endif
 PEER_OBJ :=
 PEER_LIBS :=
@@ -76,11 +86,14 @@ PEER_NOTES += "skipped: LTTng-UST (apt-get install liblttng-ust-dev lttng-tools 
 endif
 PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_LTTNG=$(if $(HAVE_LTTNG),1,0)
 
-OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(PEER_OBJ)
+OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o $(PEER_OBJ)
+SHARED_OBJ := $(OBJDIR)/hot_path_shared.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o
 
 .PHONY: run footprint decoder all smoke instr build bench-deps peer-notes asio FORCE
-run: $(BIN) peer-notes
+run: $(BIN) $(SHARED_BIN) peer-notes
 	@sh bench/hot_path.sh $(BIN) $(ARGS)
+	@echo
+	@$(SHARED_BIN) --no-peers $(ARGS)
 
 footprint: $(FOOTPRINT)
 	@$(FOOTPRINT)
@@ -108,21 +121,35 @@ peer-notes:
 	@for n in $(PEER_NOTES); do echo "$$n"; done
 
 bench-deps:
-	@sh tools/deps.sh install $(BENCH_DEB)
+	@sh tools/deps.sh install bench
 
-# The top Makefile knows how to build the library and the tool; ask it every time (a no-op when up to date).
-$(LIBREC) $(LIBDEC) $(BBX): FORCE
+# The top Makefile knows how to build the libraries and the tool; ask it every time (a no-op when up to date).
+$(LIBREC) $(LIBREC_SO) $(LIBDEC) $(BBX): FORCE
 	@$(MAKE) -q --no-print-directory -f Makefile B=$(B) $@ 2>/dev/null \
 	    || $(MAKE) --no-print-directory -f Makefile B=$(B) $@
 
 # Objects are rebuilt when the compiler, its flags or the set of peers change,
 # so a table never comes from a binary built with other flags than the ones it prints.
-FLAGS_LINE := $(CXX) $(CC) $(ALLFLAGS) $(PEER_DEFS)
+FLAGS_LINE := $(CXX) $(CC) $(ALLFLAGS) $(PEER_DEFS) $(CFLAGS_C)
 FLAGS_FILE := $(OBJDIR)/flags
 $(shell mkdir -p $(OBJDIR) && (echo '$(FLAGS_LINE)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_LINE)' > $(FLAGS_FILE)))
 
 $(OBJDIR)/hot_path.o: bench/hot_path.cpp $(FLAGS_FILE)
 	$(CXX) $(ALLFLAGS) $(INC) $(PEER_DEFS) '-DBBX_BENCH_FLAGS="$(strip $(CXXFLAGS) $(MOREFLAGS))"' -c $< -o $@
+
+$(OBJDIR)/hot_path_shared.o: bench/hot_path.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) $(INC) -DBBX_BENCH_SHARED '-DBBX_BENCH_FLAGS="$(strip $(CXXFLAGS) $(MOREFLAGS))"' -c $< -o $@
+
+# The C API's cases, compiled as C.
+$(OBJDIR)/c_cases.o: bench/c_cases.c $(FLAGS_FILE)
+	$(CC) $(CFLAGS_C) -Irecorder/include -c $< -o $@
+
+# A PIC shared object instrumented with blackbox, linked to libbbx_recorder.so.
+$(OBJDIR)/plugin_cases.o: bench/plugin_cases.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) $(INC) -fPIC -c $< -o $@
+
+$(PLUGIN): $(OBJDIR)/plugin_cases.o $(LIBREC_SO)
+	$(CXX) $(ALLFLAGS) -shared -o $@ $< -L$(B) -lbbx_recorder
 
 # The compiled-out case: DEBUG and TRACE events are removed from this file only.
 $(OBJDIR)/compiled_out.o: bench/compiled_out.cpp $(FLAGS_FILE)
@@ -143,6 +170,11 @@ $(OBJDIR)/%.o: bench/%.cpp $(FLAGS_FILE)
 
 $(BIN): $(OBJ) $(LIBREC)
 	$(CXX) $(ALLFLAGS) -o $@ $(OBJ) $(LIBREC) $(PEER_LIBS) -lpthread
+
+# Found at run time next to it ($ORIGIN), and one folder up (the build's libbbx_recorder.so.1).
+$(SHARED_BIN): $(SHARED_OBJ) $(PLUGIN) $(LIBREC_SO)
+	$(CXX) $(ALLFLAGS) -o $@ $(SHARED_OBJ) -L$(B)/bench -lbbx_bench_plugin -L$(B) -lbbx_recorder \
+	    -Wl,-rpath,'$$ORIGIN:$$ORIGIN/..' -lpthread
 
 $(FOOTPRINT): $(OBJDIR)/footprint.o $(LIBREC)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread

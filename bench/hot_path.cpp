@@ -54,7 +54,29 @@ namespace fmt = bbx::format;
 namespace bbx_bench {
 void run_compiled_out(uint64_t n, uint64_t v);
 void run_empty_loop(uint64_t n, uint64_t v);
+#ifdef BBX_BENCH_SHARED
+// plugin_cases.cpp, in a shared object of its own.
+void run_plugin_instant_int(uint64_t n, uint64_t v);
+void run_plugin_span(uint64_t n, uint64_t v);
+#endif
 }  // namespace bbx_bench
+
+// The C API's loops (c_cases.c, compiled as C).
+extern "C" {
+void bbx_bench_c_instant_int(uint64_t n, uint64_t v);
+void bbx_bench_c_instant_3args(uint64_t n, uint64_t v);
+void bbx_bench_c_instant_str32(uint64_t n, uint64_t v);
+void bbx_bench_c_span(uint64_t n, uint64_t v);
+void bbx_bench_c_counter(uint64_t n, uint64_t v);
+void bbx_bench_c_disabled(uint64_t n, uint64_t v);
+}
+
+// Where this binary's recorder is: the static library or libbbx_recorder.so.
+#ifdef BBX_BENCH_SHARED
+#define BBX_BENCH_RECORDER "libbbx_recorder.so (shared; this executable's cases use initial-exec TLS, the plugin's general-dynamic)"
+#else
+#define BBX_BENCH_RECORDER "libbbx_recorder.a (static)"
+#endif
 
 // The linker marks where those two sections start and stop.
 extern "C" {
@@ -669,6 +691,16 @@ int main(int argc, char** argv) {
         {"disabled", "DEBUG instant, level set to WARN", run_disabled, BBX_LEVEL_WARN, 0, {}},
         {"compiled_out", "DEBUG instant, compiled out", bbx_bench::run_compiled_out, BBX_LEVEL_TRACE, 0, {}},
         {"empty_loop", "empty loop (same TU as above)", bbx_bench::run_empty_loop, BBX_LEVEL_TRACE, 0, {}},
+        {"c_instant_int", "C: BBXC_INSTANT, 1 int", bbx_bench_c_instant_int, BBX_LEVEL_TRACE, 1, {}},
+        {"c_instant_3args", "C: BBXC_INSTANT, int + double + bool", bbx_bench_c_instant_3args, BBX_LEVEL_TRACE, 1, {}},
+        {"c_instant_str32", "C: BBXC_INSTANT, 32-byte string", bbx_bench_c_instant_str32, BBX_LEVEL_TRACE, 1, {}},
+        {"c_span", "C: BBXC_SPAN_BEGIN + END (2 events)", bbx_bench_c_span, BBX_LEVEL_TRACE, 2, {}},
+        {"c_counter", "C: BBXC_COUNTER_I64", bbx_bench_c_counter, BBX_LEVEL_TRACE, 1, {}},
+        {"c_disabled", "C: DEBUG instant, level set to WARN", bbx_bench_c_disabled, BBX_LEVEL_WARN, 0, {}},
+#ifdef BBX_BENCH_SHARED
+        {"plugin_instant_int", "plugin .so: BBX_INSTANT, 1 int", bbx_bench::run_plugin_instant_int, BBX_LEVEL_TRACE, 1, {}},
+        {"plugin_span", "plugin .so: BBX_SPAN (2 events)", bbx_bench::run_plugin_span, BBX_LEVEL_TRACE, 2, {}},
+#endif
     };
     const bench_case* instr_case = nullptr;
     if (o.instr) {
@@ -842,6 +874,7 @@ int main(int argc, char** argv) {
     const std::string cpu = cpu_model();
     std::printf("blackbox recorder hot path: ns per event, single thread%s\n",
                 o.smoke ? "   [--smoke: a tiny run, the numbers mean nothing]" : "");
+    std::printf("recorder: %s\n", BBX_BENCH_RECORDER);
     std::printf("cpu:      %s, %zu cpus allowed, %s\n", cpu.c_str(), cpus.size(),
                 pinned ? ("pinned to cpu " + std::to_string(cpus[0])).c_str() : "not pinned");
     std::printf("counter:  %.4f GHz measured against CLOCK_MONOTONIC over %u ms (the recorder measured %.4f GHz)\n",
@@ -941,6 +974,19 @@ int main(int argc, char** argv) {
     std::printf("M events/s: all threads' events over the wall time of a run, the median run (and the best run); a\n"
                 "busy machine preempts one of the two threads and lowers the median, the best run much less.\n");
 
+    // Each C API case against its C++ twin, median against median of the same rounds.
+    std::printf("\nthe C API against the C++ macros (median / median, same rounds)\n");
+    double c_instant_ratio = 0;
+    for (auto [c_id, cpp_id] : {std::pair{"c_instant_int", "instant_int"}, std::pair{"c_instant_3args", "instant_3args"},
+                                std::pair{"c_instant_str32", "instant_str32"}, std::pair{"c_span", "span"},
+                                std::pair{"c_counter", "counter"}, std::pair{"c_disabled", "disabled"}}) {
+        const double c_med = summarize(find_case(cases, c_id)->ns).median;
+        const double cpp_med = summarize(find_case(cases, cpp_id)->ns).median;
+        const double x = cpp_med > 0 ? c_med / cpp_med : 0;
+        if (std::strcmp(c_id, "c_instant_int") == 0) c_instant_ratio = x;
+        std::printf("  %-16s %7.2f ns  vs %-14s %7.2f ns  = %5.2fx\n", c_id, c_med, cpp_id, cpp_med, x);
+    }
+
     size_t out_bytes = 0, empty_bytes = 0;
     const char* same_code = compare_loops(out_bytes, empty_bytes);
     double ratio = ratio_to_floor(summarize(find_case(cases, "instant_int")->ns).median);
@@ -955,6 +1001,13 @@ int main(int argc, char** argv) {
                 verdict(str_ratio <= 1.3 && sustained_str_cpu <= 1.3), str_ratio, sustained_str_cpu);
     std::printf("  %s  sustained (cpu time): 1-int instant within 1.05x the floor, span within 2.1x: %.2fx, %.2fx\n",
                 verdict(sustained_int_cpu <= 1.05 && sustained_span_cpu <= 2.1), sustained_int_cpu, sustained_span_cpu);
+    std::printf("  %s  C API instant within 1.1x the C++ macro: %.2fx\n", verdict(c_instant_ratio <= 1.1), c_instant_ratio);
+#ifdef BBX_BENCH_SHARED
+    const double plugin_ratio = summarize(find_case(cases, "plugin_instant_int")->ns).median /
+                                summarize(find_case(cases, "instant_int")->ns).median;
+    std::printf("  ----  a shared object's instant against the executable's (TLS general-dynamic vs initial-exec): %.2fx\n",
+                plugin_ratio);
+#endif
     std::printf("  %s  2 threads give >= 1.9x the events/s of one (instant, median runs): %.2fx (best runs: %.2fx)\n",
                 verdict(instant_scaling >= 1.9), instant_scaling, instant_best);
     std::printf("  %s  2 threads give >= 1.9x the events/s of one (every enabled case, median runs; lowest: %s): %.2fx\n",

@@ -29,6 +29,7 @@ check() {
 
 # hot_path: blackbox's cases and the spdlog peer (if built); LTTng needs a session, so not here.
 check "hot_path --smoke" "$B/bench/hot_path" --smoke
+check "hot_path_shared --smoke (libbbx_recorder.so)" "$B/bench/hot_path_shared" --smoke --no-peers
 check "footprint --smoke" "$B/bench/footprint" --smoke
 # gen_capture, then every bbx verb over its capture.
 check "decoder.sh --smoke (gen_capture + bbx)" sh bench/decoder.sh "$B" --smoke

@@ -258,9 +258,7 @@ bool write_record(uint64_t gate, int signo, const siginfo_t* si, uint64_t pc, co
     w[3] = hs.exe_base;
     w[4] = n;
     for (uint32_t i = 0; i < n; ++i) w[fmt::crash_fixed_words + i] = frames[i];
-    write_head(r, pos, fmt::kind::crash, cont, 0, now_ticks(), uint64_t(uint32_t(signo)));
-    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, w[2 * i], w[2 * i + 1]);
-    publish(r, pos + 1 + cont);
+    write_event(r, fmt::kind::crash, 0, now_ticks(), uint64_t(uint32_t(signo)), w, cont);
     return true;
 }
 
@@ -335,7 +333,7 @@ void on_crash(int signo, siginfo_t* si, void* uc) {
     if (index < 0) return;
     const struct sigaction& prev = hs.previous[index];
     if (!ignored_before(signo, si, prev)) {
-        uint64_t gate = g_gate.value.load(std::memory_order_acquire);
+        uint64_t gate = gate_load(std::memory_order_acquire);
         if (gate != 0 && t_records < max_records_per_thread) {
             ++t_records;
             uint64_t frames[fmt::max_crash_frames];

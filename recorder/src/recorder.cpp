@@ -20,10 +20,11 @@
 
 #include "bbx_meta_generated.h"
 
+bbx_detail_gate_word bbx_detail_gate;  // bbx/common.h: C linkage, shared with the C API
+
 namespace bbx {
 namespace detail {
 
-gate_word g_gate;
 constinit thread_local thread_ring t_ring{};
 
 namespace {
@@ -186,29 +187,14 @@ void release_ring_at_exit() {
     r.drop_counter = &g.header->events_dropped;
 }
 
-// Writes a site-less event with a string payload (thread names).
+// Writes a site-less event whose one word is a string's length and whose
+// payload is the string (thread names).
 void write_string_event(fmt::kind k, std::string_view text) {
     thread_ring* r = &t_ring;
-    uint32_t n = uint32_t(text.size());
-    uint32_t cont = fmt::continuation_slots(0, n);
-    if (r->pos + 1 + cont > r->limit || cont >= r->mask) {
-        count_drop();
-        return;
-    }
-    unsigned char* s = r->slots + (r->pos & r->mask) * fmt::slot_size;
-    put(s, 0);
-    std::atomic_thread_fence(std::memory_order_release);
-    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8));
-    put(s + 16, now_ticks());
-    put(s + 24, n);
-    atom(*reinterpret_cast<uint64_t*>(s)).store(r->pos + 1, std::memory_order_release);
-    uint64_t units[(fmt::max_thread_name + 16) / 8] = {};
-    std::memcpy(units, text.data(), n);
-    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, r->pos + 1 + i, units[2 * i], units[2 * i + 1]);
-    r->pos += 1 + cont;
-    r->events += 1;
-    atom(r->desc->events_written).store(r->events, std::memory_order_relaxed);
-    atom(r->desc->write_pos).store(r->pos, std::memory_order_release);
+    const uint64_t words[2] = {word_of(text), 0};
+    uint64_t units[(fmt::max_thread_name + 16) / 8];
+    const uint32_t cont = pack_payload(units, words, 1, &text, 1);
+    write_event(r, k, 0, now_ticks(), words[0], units, cont);
 }
 
 void prefault(unsigned char* p, size_t n) {
@@ -293,7 +279,7 @@ bool append_number(char* buf, size_t size, uint32_t n) {
 }
 
 void fork_child() {
-    const uint64_t gate = g_gate.value.load(std::memory_order_relaxed);
+    const uint64_t gate = gate_load(std::memory_order_relaxed);
     if (g.running) {
         // The parent's capture: the base of the child's name, where a child
         // that cannot make its own counts its losses, and unmapped once it has.
@@ -308,10 +294,10 @@ void fork_child() {
     if (g.fork_pending) {
         g.fork_parent_pid = uint32_t(getppid());
         g.fork_failed_session = 0;
-        g_gate.value.store((uint64_t(g.session + 1) << 8) | (gate & 0xff), std::memory_order_relaxed);
+        gate_store((uint64_t(g.session + 1) << 8) | (gate & 0xff), std::memory_order_relaxed);
     } else {
         g.fork_failed_session = 0;
-        g_gate.value.store(0, std::memory_order_relaxed);
+        gate_store(0, std::memory_order_relaxed);
     }
     g.running = false;
     if (g.fd >= 0) close(g.fd);
@@ -725,7 +711,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     g_crash_target = {g.base, g.file_size, anonymous ? fd : -1};
     g.session += 1;
     g.running = true;
-    g_gate.value.store((uint64_t(g.session) << 8) | uint64_t(cfg.level), std::memory_order_release);
+    gate_store((uint64_t(g.session) << 8) | uint64_t(cfg.level), std::memory_order_release);
     return {};
 }
 
@@ -734,7 +720,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
 start_result start_locked(const config& cfg, bool anonymous, naming rule) {
     std::lock_guard lock(g.mu);
     if (!g.running && (g.fork_pending || g.fork_failed_session)) {
-        g_gate.value.store(0, std::memory_order_release);
+        gate_store(0, std::memory_order_release);
         g.fork_pending = false;
         g.fork_failed_session = 0;
     }
@@ -800,12 +786,12 @@ start_result start_from_env() {
 void stop() {
     std::lock_guard lock(g.mu);
     if (!g.running && (g.fork_pending || g.fork_failed_session)) {  // a forked child: record nothing after all
-        g_gate.value.store(0, std::memory_order_release);
+        gate_store(0, std::memory_order_release);
         g.fork_pending = false;
         g.fork_failed_session = 0;
     }
     if (!g.running) return;
-    g_gate.value.store(0, std::memory_order_release);
+    gate_store(0, std::memory_order_release);
     g.running = false;
     fmt::file_header* h = g.header;
     write_anchor(h, 1, read_anchor());
@@ -826,12 +812,12 @@ void stop() {
 void set_level(int level) {
     if (level < 0) level = 0;
     if (level > 5) level = 5;
-    uint64_t gate = g_gate.value.load(std::memory_order_relaxed);
+    uint64_t gate = gate_load();
     if (gate == 0) return;
-    g_gate.value.store((gate & ~uint64_t{0xff}) | uint64_t(level), std::memory_order_release);
+    gate_store((gate & ~uint64_t{0xff}) | uint64_t(level), std::memory_order_release);
 }
 
-int level() { return int(g_gate.value.load(std::memory_order_relaxed) & 0xff); }
+int level() { return int(gate_load() & 0xff); }
 
 void set_thread_name(const char* name) {
     std::string_view v = cut(name, fmt::max_thread_name - 1);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <new>
 
+#include "bbx/bbx.h"
 #include "bbx/capture.hpp"
 #include "bbx/crash.hpp"
 #include "bbx/image.hpp"
@@ -83,3 +84,7 @@ bool snapshot(const char* path) {
 }
 
 }  // namespace bbx
+
+// The C API's snapshot (bbx/bbx.h), here so that only a program that takes
+// snapshots links LZ4.
+extern "C" BBX_API int bbx_snapshot(const char* path) { return bbx::snapshot(path) ? 1 : 0; }

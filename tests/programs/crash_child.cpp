@@ -89,11 +89,11 @@ __attribute__((noinline)) int overflow_stack(int depth) {
 // The unwinder starts from a stack pointer of 16: its first read faults.
 // The frame pointer goes too, so that a build with frame pointers (which
 // the unwinder would follow instead) faults the same way.
+#if defined(__x86_64__)  // (the test that uses it is x86-64 only)
 __attribute__((noinline)) void crash_with_bad_sp() {
-#if defined(__x86_64__)
     asm volatile("mov $16, %%rsp\n\tmov $16, %%rbp\n\tmovl $42, (%0)" : : "a"(g_null) : "memory");
-#endif
 }
+#endif
 
 void previous_handler(int signo, siginfo_t*, void*) {
     std::atomic_ref<uint64_t>(g_side->previous_handler_ran).store(1, std::memory_order_release);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -34,6 +35,48 @@ inline std::string build_dir() {
 inline std::string read_text(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// Programs the tests start (the crash child, the demo service, bbx) are built
+// for the machine the tests run on. Under an emulator, BBX_TEST_EXEC names it
+// ("qemu-aarch64": make test-aarch64 sets it), because qemu-user cannot start
+// a foreign binary by itself where binfmt_misc does not register it. These
+// run them through it; unset, directly.
+inline std::vector<std::string> test_exec_prefix() {
+    std::vector<std::string> words;
+    const char* v = std::getenv("BBX_TEST_EXEC");
+    std::string w;
+    for (const char* p = v ? v : "";; ++p) {
+        if (*p == ' ' || *p == 0) {
+            if (!w.empty()) words.push_back(w);
+            w.clear();
+            if (*p == 0) break;
+        } else {
+            w += *p;
+        }
+    }
+    return words;
+}
+
+// execve(argv[0], argv, envp), through BBX_TEST_EXEC when it is set (found on
+// PATH). Returns only if the exec failed.
+inline void exec_built_program(char* const* argv, char* const* envp) {
+    std::vector<std::string> prefix = test_exec_prefix();
+    if (prefix.empty()) {
+        execve(argv[0], argv, envp);
+        return;
+    }
+    std::vector<char*> all;
+    for (std::string& p : prefix) all.push_back(p.data());
+    for (char* const* a = argv; *a; ++a) all.push_back(*a);
+    all.push_back(nullptr);
+    execvpe(all[0], all.data(), envp);
+}
+
+// A shell command line that runs a program the tests built, with BBX_TEST_EXEC.
+inline std::string built_program_command(const std::string& command) {
+    const char* v = std::getenv("BBX_TEST_EXEC");
+    return v && *v ? std::string(v) + " " + command : command;
 }
 
 struct child_options {
@@ -67,7 +110,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const child_options& o 
             if (o.quiet_stdout) dup2(devnull, 1);
             if (o.quiet_stderr) dup2(devnull, 2);
         }
-        execve(argv[0], argv.data(), envp.data());
+        exec_built_program(argv.data(), envp.data());
         _exit(127);
     }
     return pid;
@@ -111,7 +154,7 @@ inline tool_result run_bbx(const std::vector<std::string>& args) {
         if (out < 0 || err < 0) _exit(126);
         dup2(out, 1);
         dup2(err, 2);
-        execv(argv[0], argv.data());
+        exec_built_program(argv.data(), environ);
         _exit(127);
     }
     int st = 0;

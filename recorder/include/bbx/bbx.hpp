@@ -17,7 +17,7 @@
 // binary (no code, no strings); with -DBBX_DISABLE to remove all of them.
 // Argument expressions of a removed event are not evaluated.
 //
-// Everything in bbx::detail is internal and not API.
+// Everything in bbx::detail is internal and not API. The C API is bbx/bbx.h.
 #pragma once
 
 #include <atomic>
@@ -26,27 +26,13 @@
 #include <string_view>
 #include <type_traits>
 
+#include "bbx/common.h"
 #include "bbx/format.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #else
 #include <time.h>
-#endif
-
-#define BBX_LEVEL_OFF 0
-#define BBX_LEVEL_ERROR 1
-#define BBX_LEVEL_WARN 2
-#define BBX_LEVEL_INFO 3
-#define BBX_LEVEL_DEBUG 4
-#define BBX_LEVEL_TRACE 5
-
-#ifndef BBX_LEVEL_MAX
-#define BBX_LEVEL_MAX BBX_LEVEL_TRACE
-#endif
-#ifdef BBX_DISABLE
-#undef BBX_LEVEL_MAX
-#define BBX_LEVEL_MAX BBX_LEVEL_OFF
 #endif
 
 namespace bbx {
@@ -76,7 +62,7 @@ struct start_result {
     start_status status = start_status::ok;
     int sys_errno = 0;
     bool ok() const { return status == start_status::ok; }
-    const char* message() const;  // one line, static storage
+    BBX_API const char* message() const;  // one line, static storage
 };
 
 // Creates the capture file (mode 0600, O_EXCL|O_NOFOLLOW: an existing file or
@@ -92,7 +78,7 @@ struct start_result {
 // events are counted as dropped in the parent's capture. bbx::stop() in the
 // child before its first event: it records nothing. A span open across the
 // fork is ended only in the parent.
-start_result start(const config& cfg = {});
+BBX_API start_result start(const config& cfg = {});
 
 // start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_LEVEL
 // (a number or error|warn|info|debug|trace) and BBX_DISCARD=1. Returns
@@ -106,24 +92,24 @@ start_result start(const config& cfg = {});
 // the pid), or one started again, records to a fresh file; the capture of
 // the program replaced by exec keeps every event it committed, with neither
 // end flag set (exec skips stop()).
-start_result start_from_env();
+BBX_API start_result start_from_env();
 
 // Switches recording off, records a last clock anchor, marks the capture as
 // ended cleanly and syncs it to disk. The mapping stays in place until the
 // process exits, so a thread still inside an event writes into valid memory.
-void stop();
+BBX_API void stop();
 
 // The run-time level: events above it cost one load and a branch.
 // Thread-safe, signal-safe.
-void set_level(int level);
-int level();
+BBX_API void set_level(int level);
+BBX_API int level();
 
 // Names the calling thread in the capture (cut at 63 bytes). Cold path.
-void set_thread_name(const char* name);
+BBX_API void set_thread_name(const char* name);
 
 // The path of the running session's file, or nullptr (also in a forked
 // child until its first event has made its capture).
-const char* current_path();
+BBX_API const char* current_path();
 
 namespace detail {
 
@@ -142,11 +128,13 @@ inline uint64_t now_ticks() {
 #endif
 }
 
-// ---- global gate: (session << 8) | level, one load decides ------------------
-struct alignas(64) gate_word {
-    std::atomic<uint64_t> value{0};
-};
-extern gate_word g_gate;
+// ---- global gate: (session << 8) | level, one load decides (bbx/common.h) ----
+inline uint64_t gate_load(std::memory_order order = std::memory_order_relaxed) {
+    return std::atomic_ref<uint64_t>(bbx_detail_gate.value).load(order);
+}
+inline void gate_store(uint64_t value, std::memory_order order) {
+    std::atomic_ref<uint64_t>(bbx_detail_gate.value).store(value, order);
+}
 
 // ---- per-thread ring state (constant-initialised TLS: no guard, no wrapper) --
 struct thread_ring {
@@ -160,7 +148,7 @@ struct thread_ring {
     uint32_t session;              // the session the ring belongs to
     uint32_t ring_index;
 };
-extern constinit thread_local thread_ring t_ring;
+extern BBX_API constinit thread_local thread_ring t_ring;
 
 // ---- call sites ----------------------------------------------------------------
 struct site_info {
@@ -245,9 +233,9 @@ constexpr site_info make_site(format::site_kind kind, int level, const char* cat
 }
 
 // Cold paths (recorder.cpp).
-bool acquire_ring(uint64_t gate);  // false: no ring for this thread (the event is counted as dropped)
+BBX_API bool acquire_ring(uint64_t gate);  // false: no ring for this thread (the event is counted as dropped)
 // Registers the site for this session; 0 if its metadata found no room (the event is counted as dropped).
-uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session);
+BBX_API uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session);
 
 // Counts one event that could not be written. Lock-free; the counter is this
 // thread's ring descriptor, or the header's shared one for a ring-less thread.
@@ -282,12 +270,6 @@ inline void put_continuation(thread_ring* r, uint64_t at, uint64_t w0, uint64_t 
     std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(at + 1, std::memory_order_release);
 }
 
-template <class T>
-inline uint32_t string_bytes(const T& v) {
-    if constexpr (std::is_same_v<T, std::string_view>) return uint32_t(word_of(v));
-    else return 0;
-}
-
 // Bytes 8k .. 8k+7 of the n bytes at p, zero past the end, as one little-endian
 // word, without reading outside the n bytes: whole words with one 8-byte load,
 // the tail with one load that overlaps the word before (or, in a string
@@ -318,23 +300,6 @@ inline uint64_t string_chunk(const char* p, uint32_t n, uint32_t k) {
     return uint64_t(b[0]) | (uint64_t(b[left >> 1]) << (8 * (left >> 1))) | (uint64_t(b[left - 1]) << (8 * (left - 1)));
 }
 
-template <class T>
-inline void copy_string(unsigned char*& at, const T& v) {
-    if constexpr (std::is_same_v<T, std::string_view>) {
-        const uint32_t n = uint32_t(word_of(v));
-        for (uint32_t k = 0; k * 8 < n; ++k) {  // whole words; the last may write zeros past the string
-            const uint64_t w = string_chunk(v.data(), n, k);
-            std::memcpy(at + k * 8, &w, 8);
-        }
-        at += n;
-    }
-}
-
-template <class T>
-inline void pick_string(std::string_view& out, const T& v) {
-    if constexpr (std::is_same_v<T, std::string_view>) out = v;
-}
-
 // Writes the head slot of an event at position `pos`.
 inline void write_head(thread_ring* r, uint64_t pos, format::kind k, uint32_t cont, uint32_t site, uint64_t ticks,
                        uint64_t word0) {
@@ -357,6 +322,63 @@ inline void publish(thread_ring* r, uint64_t next) {
     std::atomic_ref<uint64_t>(desc->write_pos).store(next, std::memory_order_release);
 }
 
+// write_event with the payload's 8-byte units given by unit(0 .. 2*cont-1),
+// so that a caller can hand each unit straight from its source.
+template <class Unit>
+[[gnu::always_inline]] inline void write_event_units(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
+                                                     uint64_t word0, uint32_t cont, Unit unit) {
+    const uint64_t pos = r->pos;
+    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
+        count_drop();
+        return;
+    }
+    write_head(r, pos, k, cont, site, ticks, word0);
+    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, unit(2 * i), unit(2 * i + 1));
+    publish(r, pos + 1 + cont);
+}
+
+// Writes one event at the thread's write position: its head slot (kind,
+// site, ticks, word0), then `cont` continuation slots carrying `payload`, two
+// words each, then publishes it. An event the ring cannot take now (discard
+// mode, full) is counted as dropped instead. Every event the recorder writes
+// goes through here: the C++ macros, the C API, task and context events.
+[[gnu::always_inline]] inline void write_event(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
+                                               uint64_t word0, const uint64_t* payload, uint32_t cont) {
+    write_event_units(r, k, site, ticks, word0, cont, [payload](uint32_t u) { return payload[u]; });
+}
+
+// The most 8-byte units pack_payload writes: 15 words, 16 strings, the pad.
+inline constexpr uint32_t max_payload_units = (format::max_args - 1) + format::max_args * (format::max_string_bytes / 8) + 2;
+
+// Lays out an event's continuation payload as format.hpp defines it:
+// argument words 1..n-1, then the bytes of the string arguments in argument
+// order (each cut at max_string_bytes, as its word says), zero-padded to the
+// slot. `units` has room for (n - 1) + nstrings * 16 + 2 units; a string is
+// anything with data() and size(). Returns the continuation slots the event
+// needs. The C++ macros and the C API both lay out their payload here.
+template <class S>
+inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n, const S* strings, uint32_t nstrings) {
+    const uint32_t extra = n > 0 ? n - 1 : 0;
+    unsigned char* at = reinterpret_cast<unsigned char*>(units);
+    std::memcpy(at, words + 1, extra * 8);
+    at += extra * 8;
+    uint32_t bytes = 0;
+    for (uint32_t i = 0; i < nstrings; ++i) {
+        const size_t size = strings[i].size();
+        const uint32_t len = uint32_t(size < format::max_string_bytes ? size : format::max_string_bytes);
+        // Whole words (the last may write zeros past the string, which the
+        // next string or the pad overwrites): no variable-length copy.
+        for (uint32_t k = 0; k * 8 < len; ++k) {
+            const uint64_t w = string_chunk(strings[i].data(), len, k);
+            std::memcpy(at + k * 8, &w, 8);
+        }
+        at += len;
+        bytes += len;
+    }
+    std::memset(at, 0, 16);  // pad to the slot
+    return format::continuation_slots(extra, bytes);
+}
+
 // Writes a site-resolved event of head + `cont` (0 or 1) continuation slot
 // with two words: the task events' shape. The caller passed the gate.
 inline void emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t w0, uint32_t cont, uint64_t w1,
@@ -366,14 +388,13 @@ inline void emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t w0
         if (!acquire_ring(gate)) return;
     }
     const uint64_t ticks = now_ticks();
-    const uint64_t pos = r->pos;
-    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
-        count_drop();
-        return;
-    }
-    write_head(r, pos, k, cont, site, ticks, w0);
-    if (cont) put_continuation(r, pos + 1, w1, w2);
-    publish(r, pos + 1 + cont);
+    const uint64_t payload[2] = {w1, w2};
+    write_event(r, k, site, ticks, w0, payload, cont);
+}
+
+template <class T>
+inline void collect_string(std::string_view*& out, const T& v) {
+    if constexpr (std::is_same_v<T, std::string_view>) *out++ = v;
 }
 
 // Writes one event: the head slot, then its continuation slots. The caller has
@@ -393,37 +414,32 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
         if (st == 0) return;
     }
     const uint64_t ticks = now_ticks();
-    uint32_t cont = 0;
-    if constexpr (sizeof...(V) > 1 || arg_pack<V...>::has_strings) {
-        constexpr uint32_t extra_words = sizeof...(V) > 0 ? sizeof...(V) - 1 : 0;
-        uint32_t sbytes = (0u + ... + string_bytes(args.value));
-        cont = format::continuation_slots(extra_words, sbytes);
-        if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
-            count_drop();
-            return;
-        }
-    }
-    const uint64_t pos = r->pos;
-    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
-        count_drop();
-        return;
-    }
-    uint64_t words[sizeof...(V) + 1] = {word_of(args.value)..., 0};
-    write_head(r, pos, k, cont, uint32_t(st), ticks, words[0]);
     constexpr uint32_t n = sizeof...(V);
-    if constexpr (n > 1 && !arg_pack<V...>::has_strings) {
-        // Words 1..n-1, two to a slot; words[n] is the zero pad.
-        for (uint32_t i = 0; i < n / 2; ++i) put_continuation(r, pos + 1 + i, words[1 + 2 * i], words[2 + 2 * i]);
-    } else if constexpr (arg_pack<V...>::has_strings) {
+    uint64_t words[n + 1] = {word_of(args.value)..., 0};
+    if constexpr (!arg_pack<V...>::has_strings) {
+        // Without strings, words 1..n-1 and the zero pad are the payload as they stand.
+        write_event(r, k, uint32_t(st), ticks, words[0], words + 1, format::continuation_slots(n > 0 ? n - 1 : 0, 0));
+    } else {
         constexpr uint32_t nstr = (0u + ... + (std::is_same_v<V, std::string_view> ? 1u : 0u));
+        std::string_view strings[nstr];
+        std::string_view* out = strings;
+        (collect_string(out, args.value), ...);
         if constexpr (nstr == 1) {
             // Words 1..n-1, then the string's bytes from a word boundary: each
-            // payload word comes straight from its argument.
-            std::string_view str;
-            (pick_string(str, args.value), ...);
+            // unit comes straight from its argument, with no stack buffer and
+            // no variable-length copy (g++ 12 makes one `rep movsq`, which cost
+            // the 32-byte string instant 0.15-0.5x of the floor more:
+            // bench/RESULTS.md, "The 32-byte string"). The same layout as
+            // pack_payload's.
+            const std::string_view str = strings[0];
             const uint32_t bytes = uint32_t(word_of(str)), whole = bytes / 8;
+            const uint32_t cont = format::continuation_slots(n - 1, bytes);
+            if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+                count_drop();
+                return;
+            }
             const uint64_t tail = string_chunk(str.data(), bytes, whole);  // the partial last word, or 0
-            auto unit = [&](uint32_t u) {
+            write_event_units(r, k, uint32_t(st), ticks, words[0], cont, [&](uint32_t u) {
                 if (u < n - 1) return words[1 + u];
                 const uint32_t chunk = u - (n - 1);
                 if (__builtin_expect(chunk < whole, 1)) {
@@ -431,27 +447,23 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
                     std::memcpy(&w, str.data() + 8 * chunk, 8);
                     return w;
                 }
-                return chunk == whole ? tail : 0;
-            };
-            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, unit(2 * i), unit(2 * i + 1));
+                return chunk == whole ? tail : uint64_t(0);
+            });
         } else {
-            // Words, then the strings' bytes back to back, laid out in a stack
-            // buffer (a string may start inside a word) and written 16 bytes a slot.
             uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
-            unsigned char* at = reinterpret_cast<unsigned char*>(units);
-            for (uint32_t i = 0; i + 1 < n; ++i) std::memcpy(at + 8 * i, &words[1 + i], 8);
-            at += (n - 1) * 8;
-            (copy_string(at, args.value), ...);
-            std::memset(at, 0, 16);  // pad to the slot
-            for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, units[2 * i], units[2 * i + 1]);
+            const uint32_t cont = pack_payload(units, words, n, strings, nstr);
+            if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+                count_drop();
+                return;
+            }
+            write_event(r, k, uint32_t(st), ticks, words[0], units, cont);
         }
     }
-    publish(r, pos + 1 + cont);
     (void)info;
 }
 
 inline uint64_t gate_open(int level) {
-    uint64_t g = g_gate.value.load(std::memory_order_relaxed);
+    uint64_t g = gate_load();
     return int(g & 0xff) >= level ? g : 0;
 }
 
@@ -485,7 +497,7 @@ public:
         }
     }
     ~span_guard() {
-        if (ref_ && g_gate.value.load(std::memory_order_relaxed) >> 8 == gate_ >> 8)
+        if (ref_ && gate_load() >> 8 == gate_ >> 8)
             emit(format::kind::span_end, *ref_, *info_, gate_);
     }
     span_guard(const span_guard&) = delete;
@@ -514,36 +526,6 @@ inline auto arg(const char (&name)[N], T&& value) {
 }  // namespace bbx
 
 // ---- macros ---------------------------------------------------------------------
-#define BBX_DETAIL_CAT2(a, b) a##b
-#define BBX_DETAIL_CAT(a, b) BBX_DETAIL_CAT2(a, b)
-
-// Per-level switches: ON(x) keeps x, OFF(x) drops it.
-#if BBX_LEVEL_MAX >= BBX_LEVEL_ERROR
-#define BBX_DETAIL_GATE_ERROR(on, off) on
-#else
-#define BBX_DETAIL_GATE_ERROR(on, off) off
-#endif
-#if BBX_LEVEL_MAX >= BBX_LEVEL_WARN
-#define BBX_DETAIL_GATE_WARN(on, off) on
-#else
-#define BBX_DETAIL_GATE_WARN(on, off) off
-#endif
-#if BBX_LEVEL_MAX >= BBX_LEVEL_INFO
-#define BBX_DETAIL_GATE_INFO(on, off) on
-#else
-#define BBX_DETAIL_GATE_INFO(on, off) off
-#endif
-#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
-#define BBX_DETAIL_GATE_DEBUG(on, off) on
-#else
-#define BBX_DETAIL_GATE_DEBUG(on, off) off
-#endif
-#if BBX_LEVEL_MAX >= BBX_LEVEL_TRACE
-#define BBX_DETAIL_GATE_TRACE(on, off) on
-#else
-#define BBX_DETAIL_GATE_TRACE(on, off) off
-#endif
-
 #define BBX_DETAIL_OFF(...) \
     do {                    \
         (void)sizeof(::bbx::detail::discard(__VA_ARGS__)); \

@@ -89,7 +89,7 @@ enum class traceparent_error : uint8_t {
 };
 
 // One line naming the error, static storage.
-const char* traceparent_message(traceparent_error e);
+BBX_API const char* traceparent_message(traceparent_error e);
 
 struct traceparent_result {
     trace_context context;  // the parsed context; all zero (not valid()) on an error
@@ -106,23 +106,23 @@ struct traceparent_result {
 // context.span_id is the caller's span: the parent of the span this process
 // makes for the request. Never reads outside `value`; no allocation;
 // thread-safe and signal-safe.
-traceparent_result parse_traceparent(std::string_view value);
+BBX_API traceparent_result parse_traceparent(std::string_view value);
 
 // Writes `ctx` as a version 00 traceparent: 55 lowercase characters and a NUL.
 // Signal-safe.
-void format_traceparent(const trace_context& ctx, char out[56]);
+BBX_API void format_traceparent(const trace_context& ctx, char out[56]);
 
 namespace detail {
 
 struct context_thread_state {
     trace_context current;
 };
-extern constinit thread_local context_thread_state t_context;
+extern BBX_API constinit thread_local context_thread_state t_context;
 
 // A random 64-bit value, never 0: a per-thread xoshiro256** generator seeded
 // from getrandom() at the thread's first use (and again in a forked child).
 // A few ns; not signal-safe on a thread's first call.
-uint64_t random_id();
+BBX_API uint64_t random_id();
 
 // Writes a span_context event: a head and two continuation slots, the shape
 // format.hpp gives kind 7. The caller passed the gate.
@@ -133,15 +133,8 @@ inline void emit_context(uint64_t gate, uint64_t span_id, uint64_t trace_hi, uin
         if (!acquire_ring(gate)) return;
     }
     const uint64_t ticks = now_ticks();
-    const uint64_t pos = r->pos;
-    if (__builtin_expect(pos + 3 > r->limit, 0)) {
-        count_drop();
-        return;
-    }
-    write_head(r, pos, format::kind::span_context, 2, 0, ticks, span_id);
-    put_continuation(r, pos + 1, trace_hi, trace_lo);
-    put_continuation(r, pos + 2, parent, role_flags);
-    publish(r, pos + 3);
+    const uint64_t payload[4] = {trace_hi, trace_lo, parent, role_flags};
+    write_event(r, format::kind::span_context, 0, ticks, span_id, payload, 2);
 }
 
 }  // namespace detail

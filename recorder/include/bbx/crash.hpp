@@ -60,7 +60,7 @@ inline constexpr uint32_t crash_stack_depth = format::max_crash_frames;
 // A thread that never recorded gets its ring in the handler if no other
 // thread holds the recorder's lock at that moment; otherwise its crash is
 // not recorded (the header flag is still set).
-bool install_crash_handler();
+BBX_API bool install_crash_handler();
 
 // Starts a session whose rings live in ordinary memory (MAP_SHARED |
 // MAP_ANONYMOUS) rather than in a mapped file, for devices without a
@@ -70,7 +70,7 @@ bool install_crash_handler();
 // by stop() or by the crash handler; until then it holds zeros. The written
 // file is an ordinary ring file. A process killed by SIGKILL leaves nothing.
 // Also chosen by BBX_ANONYMOUS=1 for start_from_env(). Otherwise as start().
-start_result start_anonymous(const config& cfg = {});
+BBX_API start_result start_anonymous(const config& cfg = {});
 
 namespace detail {
 

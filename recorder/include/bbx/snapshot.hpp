@@ -29,6 +29,6 @@ namespace bbx {
 // of the capture's file size (pages of rings no thread took stay untouched)
 // and compresses what is not zero at LZ4 speed: about 1.5 ms for the
 // default 4.3 MiB file with one full ring, to about 25 KiB.
-bool snapshot(const char* path);
+BBX_API bool snapshot(const char* path);
 
 }  // namespace bbx

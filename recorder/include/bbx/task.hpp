@@ -54,14 +54,14 @@ struct await_location {
 
 // A new task id, unique in the process. Lock-free: ids come from a per-thread
 // block of 4096, refilled with one atomic add. Thread-safe; not signal-safe.
-task_id new_task_id();
+BBX_API task_id new_task_id();
 
 // The task this thread is polling now, or 0. Thread-safe, signal-safe.
-task_id current_task();
+BBX_API task_id current_task();
 
 // Registers a channel, lock or timer so that waits on it can be named; writes
 // its metadata once (cold path, takes a lock). Returns 0 when not recording.
-resource_id register_resource(resource_kind kind, const char* name, uint64_t capacity = 0);
+BBX_API resource_id register_resource(resource_kind kind, const char* name, uint64_t capacity = 0);
 
 namespace detail {
 
@@ -69,9 +69,9 @@ struct task_thread_state {
     task_id current;        // the task being polled on this thread
     uint32_t pending_site;  // the await site noted by the task before it suspended
 };
-extern constinit thread_local task_thread_state t_task;
+extern BBX_API constinit thread_local task_thread_state t_task;
 
-uint32_t await_site(const await_location& loc, uint32_t session);  // cache, then registration
+BBX_API uint32_t await_site(const await_location& loc, uint32_t session);  // cache, then registration
 
 inline uint64_t task_gate() {
 #if BBX_DETAIL_TASKS_ON
