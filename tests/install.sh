@@ -67,9 +67,14 @@ if [ "$(readlink "$R/lib/libbbx_recorder.so.$SOVERSION")" = "libbbx_recorder.so.
 else bad "symlinks: $(ls -l "$R/lib" | grep 'libbbx_recorder.so' | tr '\n' ' ')"; fi
 nm -D --defined-only "$so" | awk '{ print $NF }' | sort >"$T/exports"
 nm -D -C --defined-only "$so" | cut -d' ' -f3- | sort >"$T/exports.demangled"
-foreign=$(grep -v -e '^bbx_' -e '^bbx::' "$T/exports.demangled")
-if [ -z "$foreign" ]; then ok "exports only bbx_* and bbx:: ($(wc -l <"$T/exports") symbols)"
+# pthread_create is the one other export: the crash handler's interposer
+# (recorder/src/crash.cpp), which gives every thread an alternate signal stack
+# and must be found before libc's.
+foreign=$(grep -v -e '^bbx_' -e '^bbx::' -e '^pthread_create$' "$T/exports.demangled")
+if [ -z "$foreign" ]; then ok "exports only bbx_*, bbx:: and pthread_create ($(wc -l <"$T/exports") symbols)"
 else bad "exports more than the API: $(echo "$foreign" | head -5 | tr '\n' ';')"; fi
+if grep -qx 'pthread_create' "$T/exports"; then ok "exports pthread_create, the alternate-stack interposer"
+else bad "pthread_create is not exported: threads of a program linked to the .so get no alternate stack"; fi
 want_missing=""
 for s in bbx_start bbx_detail_event bbx_detail_gate 'bbx::start(bbx::config const&)' 'bbx::detail::t_ring' \
          'bbx::detail::register_site(' 'bbx::snapshot(char const\*)' 'bbx::install_crash_handler()'; do
