@@ -107,7 +107,7 @@ public:
 
     source_writer(shared_out& so, const capture& c, int64_t offset_ns, uint32_t shown_pid,
                   const std::vector<flow_mark>& marks)
-        : so_(so), o_(so.f), w_(so.f.w()), c_(c), sites_(c.sites()), offset_(offset_ns), marks_(marks),
+        : o_(so.f), w_(so.f.w()), c_(c), sites_(c.sites()), offset_(offset_ns), marks_(marks),
           flow_base_(so.flows) {
         text_.resize(sites_.size());
         for (size_t i = 0; i < sites_.size(); ++i) {
@@ -449,7 +449,6 @@ private:
         w_.end_object();
     }
 
-    shared_out& so_;
     json_file& o_;
     json_writer& w_;
     const capture& c_;
