@@ -360,7 +360,9 @@ template <class S>
 inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n, const S* strings, uint32_t nstrings) {
     const uint32_t extra = n > 0 ? n - 1 : 0;
     unsigned char* at = reinterpret_cast<unsigned char*>(units);
-    std::memcpy(at, words + 1, extra * 8);
+    // Word by word, not one variable-length memcpy: g++ 12 makes that a
+    // `rep movsq`, slow to start for a few words (the C API's string path).
+    for (uint32_t i = 0; i < extra; ++i) std::memcpy(at + 8 * i, &words[1 + i], 8);
     at += extra * 8;
     uint32_t bytes = 0;
     for (uint32_t i = 0; i < nstrings; ++i) {
