@@ -187,8 +187,9 @@ int self_wake_warnings(const std::string& capture) {
     return count;
 }
 
-// Busy time counted once: bbx analyze of the whole capture, then of each
-// polling thread's events alone (--thread), where the tasks' busy times must
+// Busy time counted once: bbx analyze of the whole capture (no task busy
+// and scheduled for longer than it lived), then of each polling thread's
+// events alone (--thread), where the tasks' busy times must
 // add up to no more than the thread's, and no task's busy and scheduled time
 // to more than its lifetime there. Returns the threads checked.
 int check_busy_per_thread(const std::string& path) {
@@ -201,6 +202,9 @@ int check_busy_per_thread(const std::string& path) {
     for (const auto& t : whole.value().tasks) tasks_busy += t.busy_ns;
     for (const auto& th : whole.value().threads) threads_busy += th.busy_ns;
     CHECK(tasks_busy <= threads_busy);
+    int overfull_tasks = 0;  // polls of one connection on two threads at once count their overlap once
+    for (const auto& t : whole.value().tasks) overfull_tasks += t.busy_ns + t.scheduled_ns > t.last_ns - t.first_ns;
+    CHECK(overfull_tasks == 0);
     int checked = 0;
     for (const auto& th : whole.value().threads) {
         CAPTURE(th.ring);

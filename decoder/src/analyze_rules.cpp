@@ -37,7 +37,13 @@
 //     and the handler it runs, both the connection's) counts that time once,
 //     a poll of another task nested in it (a co_spawn that starts at once)
 //     counts to that task alone, and on each thread the tasks' busy times
-//     add up to the thread's busy time. scheduled = sum of scheduled
+//     add up to the thread's busy time. A task polled on two threads at
+//     once (an Asio connection's handlers run in parallel by a thread
+//     pool) counts that overlap once: busy is the time at least one of its
+//     polls was the innermost on some thread, so busy + scheduled never
+//     exceeds its lifetime. (A poll cut short counts no busy time; if it
+//     overlapped another of its task's polls, the overlap is still taken
+//     off, so such a task's busy time may be short by it.) scheduled = sum of scheduled
 //     intervals (one still open at the end counts up to the end). idle =
 //     lifetime - busy - scheduled. A poll still open at the end counts as busy
 //     up to the end, and the task is *running*. Completion while scheduled
@@ -286,6 +292,9 @@ struct task_state {
     bool woken_in_poll = false, self_in_poll = false, polled = false, has_longest = false;
     bool longest_unfinished = false, wait_ended_idle = false;
     uint16_t running = 0;  // poll depth
+    uint16_t on_top = 0;   // threads on which its poll is the innermost now
+    int64_t top_at = 0;    // when on_top last changed
+    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
     uint32_t sched_pos = 0;  // its place in analyzer::scheduled_, while scheduled
     uint64_t wakes = 0, self_wakes = 0;
     int64_t sched_start = 0, sched_total = 0;
@@ -441,7 +450,7 @@ public:
             if (how == tl::end_how::ended) span_end(t, s, ns);  // a cut span: its end is not in the capture
             return;
         }
-        if (how == tl::end_how::cut) poll_cut(t.index);
+        if (how == tl::end_how::cut) poll_cut(t.index, ns);
         else poll_end(s.task, tasks_[s.task], t, ns, await);
     }
     // The recorder's "a limit was hit" instants: untracked_<what>, with the
@@ -488,6 +497,7 @@ public:
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
+            if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], -1, end_);
             for (size_t i = R.polls.size(); i-- > 0;) {  // innermost first: each gives its time to the one around it
                 poll_open& p = R.polls[i];
                 int64_t d = elapsed(p.begin, end_);
@@ -495,6 +505,10 @@ public:
                 ring_longest(R, p, d);
                 poll_done(p, m.threads[r], end_, nullptr, true);
             }
+        }
+        for (size_t i = 0; i < tasks_.size(); ++i) {  // polls on two threads at once: their overlap once
+            task_state& T = tasks_[i];
+            T.busy -= std::min(T.busy, T.overlap);
         }
     }
 
@@ -591,7 +605,9 @@ private:
         ++T.running;
         ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
+        else top_change(tasks_[R.polls.back().task], -1, t);
         R.polls.push(ti, t);
+        top_change(T, +1, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
 
@@ -601,6 +617,15 @@ private:
             R.longest_at = p.begin;
             R.longest_task = tasks_[p.task].id;
         }
+    }
+
+    // The task's poll became (+1) or stopped being (-1) the innermost on a
+    // thread at t: while it is innermost on k > 1 threads at once, k - 1 of
+    // them count twice in busy (taken off at the end).
+    void top_change(task_state& T, int delta, int64_t t) {
+        if (T.on_top > 1) T.overlap = add_sat(T.overlap, int64_t(T.on_top - 1) * elapsed(T.top_at, t));
+        T.on_top = uint16_t(T.on_top + delta);
+        T.top_at = t;
     }
 
     // The poll at depth i of ring R ran d (inclusive): its task is busy for
@@ -617,11 +642,13 @@ private:
     }
 
     // A poll whose end was lost ends with the poll (or span) enclosing it: no busy time.
-    void poll_cut(uint32_t r) {
+    void poll_cut(uint32_t r, int64_t t) {
         ring_state& R = rings_[r];
         task_state& U = tasks_[R.polls.back().task];
         if (U.running) --U.running;
+        top_change(U, -1, t);
         R.polls.pop_back();
+        if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], +1, t);
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
     }
 
@@ -635,8 +662,10 @@ private:
         count_busy(R, i - 1, d);
         ring_longest(R, p, d);
         poll_done(p, th, t, where, false);
+        top_change(T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+        else top_change(tasks_[R.polls.back().task], +1, t);
         if (T.running) --T.running;
         if (T.running) return;
         T.polled = true;
