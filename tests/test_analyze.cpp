@@ -938,6 +938,118 @@ TEST_CASE("analyze: per-task numbers match what the test measured: polls, busy, 
     CHECK(a.threads[0].busy_ns >= busy - tol);
 }
 
+TEST_CASE("analyze: a poll nested in a poll of the same task counts once, one of another task counts to it alone") {
+    // As a strand's invoker polls a connection and runs that connection's
+    // handler inside (a nested poll of the same task), and a co_spawn inside
+    // a handler starts its coroutine at once (a nested poll of another task).
+    session s("nested");
+    bbx::task_id a_id = 0, b_id = 0;
+    int64_t outer = 0, inner_same = 0, inner_other = 0;
+    on_thread("exec-0", [&] {
+        a_id = bbx::new_task_id();
+        b_id = bbx::new_task_id();
+        BBX_TASK_SPAWN("outer", a_id, 0, 0);
+        BBX_TASK_SPAWN("other", b_id, 0, 0);
+        bbx::task_wake(a_id);
+        bbx::task_wake(b_id);
+        auto t0 = clk::now();
+        {
+            bbx::poll_scope p(a_id);
+            spin_for(2ms);
+            auto t1 = clk::now();
+            {
+                bbx::poll_scope q(a_id);  // the same task, nested
+                spin_for(3ms);
+            }
+            inner_same = ns_of(clk::now() - t1);
+            spin_for(1ms);
+            auto t2 = clk::now();
+            {
+                bbx::poll_scope q(b_id);  // another task, nested
+                spin_for(2ms);
+            }
+            inner_other = ns_of(clk::now() - t2);
+        }
+        outer = ns_of(clk::now() - t0);
+        bbx::task_complete(b_id);
+        bbx::task_complete(a_id);
+    });
+    bbx::dec::analyze_options opt;
+    opt.long_poll_ns = 1000 * ms;
+    analysis a = s.finish(opt);
+    INFO(messages(a));
+    const auto* ta = a.find_task(a_id);
+    const auto* tb = a.find_task(b_id);
+    REQUIRE(ta);
+    REQUIRE(tb);
+    REQUIRE(a.threads.size() == 1);
+    const int64_t tol = 300000;  // 0.3 ms
+    CHECK(ta->polls == 2);
+    CHECK(std::llabs(ta->busy_ns - (outer - inner_other)) <= tol);  // not outer + inner_same
+    CHECK(ta->busy_ns < outer);
+    CHECK(std::llabs(tb->busy_ns - inner_other) <= tol);
+    CHECK(inner_same >= 3 * ms);
+    // The thread's time is split among the tasks, all of it, none twice.
+    CHECK(std::llabs(a.threads[0].busy_ns - outer) <= tol);
+    CHECK(ta->busy_ns + tb->busy_ns == a.threads[0].busy_ns);
+    for (const auto* t : {ta, tb}) {
+        CHECK(t->idle_ns >= 0);
+        CHECK(t->busy_ns + t->scheduled_ns <= t->last_ns - t->first_ns);
+    }
+    CHECK(std::llabs(ta->longest_poll_ns - outer) <= tol);  // a poll's length is all of it
+}
+
+TEST_CASE("analyze: a task polled on two threads at once counts the overlap once: busy + scheduled <= lifetime") {
+    // As a thread pool runs two handlers of one Asio connection in parallel.
+    session s("parallel");
+    bbx::task_id id = bbx::new_task_id();
+    std::atomic<int> step{0};
+    int64_t outer = 0, inner = 0;
+    auto wait_for = [&](int v) {
+        while (step.load() < v) std::this_thread::yield();
+    };
+    BBX_TASK_SPAWN("parallel", id, 0, 0);
+    bbx::task_wake(id);
+    std::thread one([&] {
+        bbx::set_thread_name("exec-0");
+        auto t0 = clk::now();
+        {
+            bbx::poll_scope p(id);
+            step = 1;
+            spin_for(2ms);
+            wait_for(2);  // the other thread's poll began and ended inside this one
+            spin_for(1ms);
+        }
+        outer = ns_of(clk::now() - t0);
+    });
+    std::thread two([&] {
+        bbx::set_thread_name("exec-1");
+        wait_for(1);
+        auto t0 = clk::now();
+        {
+            bbx::poll_scope p(id);
+            spin_for(2ms);
+        }
+        inner = ns_of(clk::now() - t0);
+        step = 2;
+    });
+    one.join();
+    two.join();
+    bbx::task_complete(id);
+    bbx::dec::analyze_options opt;
+    opt.long_poll_ns = 1000 * ms;
+    analysis a = s.finish(opt);
+    const auto* t = a.find_task(id);
+    REQUIRE(t);
+    CHECK(t->polls == 2);
+    REQUIRE(a.threads.size() == 2);
+    const int64_t tol = 300000;  // 0.3 ms
+    CHECK(inner >= 2 * ms);
+    CHECK(std::llabs(t->busy_ns - outer) <= tol);  // not outer + inner
+    CHECK(t->busy_ns + t->scheduled_ns <= t->last_ns - t->first_ns);
+    CHECK(a.threads[0].busy_ns + a.threads[1].busy_ns >= t->busy_ns + inner - tol);  // each thread was busy
+}
+
 TEST_CASE("analyze: scheduled-time percentiles of a task with many wakes come from the histogram, within 4%") {
     session s("histogram");
     bbx::task_id h = 0;

@@ -26,6 +26,8 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/connect_pair.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
@@ -38,6 +40,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -523,6 +527,14 @@ TEST_CASE("20,000 handlers posted from main are 20,000 tasks, all done; a full t
         for (const auto& [id, t] : s.tasks) done += t.completes == 1 && t.polls == 1 && t.wakes == 1;
         CHECK(done == posted);
         CHECK(s.untracked_task_instants == 0);
+        auto cap = bbx::dec::capture::open(tc.path);
+        REQUIRE(!cap.is_error());
+        auto a = bbx::dec::analyze(*cap.value(), bbx::dec::analyze_options{});
+        REQUIRE(!a.is_error());
+        int tasks_done = 0;
+        for (const auto& t : a.value().tasks) tasks_done += t.state == bbx::dec::task_end_state::done;
+        CHECK(tasks_done == posted);  // bbx analyze: 20,000 tasks done
+        CHECK(a.value().warnings.empty());
     }
     SUBCASE("a table that cannot grow says how many tasks it could not count") {
         temp_capture tc("asio-full");
@@ -548,6 +560,41 @@ TEST_CASE("20,000 handlers posted from main are 20,000 tasks, all done; a full t
         for (const auto& [id, t] : s.tasks) (t.completes == 1 ? done : never) += 1;
         CHECK(done == posted - int(untracked));
         CHECK(never == int(untracked));  // polled, never completed: the count says why
+        // bbx analyze says so, with the count, in its data, text and JSON.
+        auto cap = bbx::dec::capture::open(tc.path);
+        REQUIRE(!cap.is_error());
+        bbx::dec::analyze_options opt;
+        auto a = bbx::dec::analyze(*cap.value(), opt);
+        REQUIRE(!a.is_error());
+        REQUIRE(a.value().warnings.size() == 1);
+        const bbx::dec::analysis_warning& w = a.value().warnings[0];
+        CHECK(w.kind == bbx::dec::warning_kind::untracked);
+        CHECK(w.limit == "asio/untracked_task");
+        CHECK(w.count == untracked);
+        CHECK(w.count_reported == before + untracked);
+        CHECK(w.at.line == 0);  // the instant's line is this integration's, not the program's
+        const std::string n = std::to_string(untracked);
+        CHECK(w.message.find("could not track " + n + " tasks") != std::string::npos);
+        for (bool json : {false, true}) {
+            opt.json = json;
+            char* buf = nullptr;
+            size_t len = 0;
+            FILE* out = open_memstream(&buf, &len);
+            REQUIRE(out);
+            std::string err;
+            CHECK(bbx::dec::write_analysis(bbx::dec::input(*cap.value()), opt, out, err));
+            std::fclose(out);
+            const std::string text(buf, len);
+            std::free(buf);
+            CAPTURE(text.substr(text.find("warnings")));
+            if (json) {
+                CHECK(text.find("\"kind\":\"untracked\"") != std::string::npos);
+                CHECK(text.find("\"count\":" + n + ",") != std::string::npos);
+            } else {
+                CHECK(text.find("  untracked  at ") != std::string::npos);
+                CHECK(text.find("could not track " + n + " tasks") != std::string::npos);
+            }
+        }
     }
 }
 
@@ -573,6 +620,21 @@ struct strand_yielder {
     void operator()() {
         *task = bbx::current_task();
         if (left-- > 0) asio::post(strand, *this);
+    }
+};
+
+// A handler that re-posts itself and, every fifth time (the last
+// included), starts an async_write after the post: a composed operation
+// with a location of Asio's own, which must not become the yield's line.
+struct writing_yielder {
+    asio::io_context& ctx;
+    asio::local::stream_protocol::socket& sock;
+    int left;
+    bbx::task_id* task;
+    void operator()() {
+        *task = bbx::current_task();
+        if (left-- > 0) asio::post(ctx, *this);
+        if (left % 5 == 0) asio::async_write(sock, asio::buffer("x", 1), [](const asio::error_code&, size_t) {});
     }
 };
 
@@ -638,4 +700,60 @@ TEST_CASE("a handler or coroutine that re-posts itself is recorded as waking its
 #endif
     }
     CHECK(coroutines == 1);
+}
+
+TEST_CASE("bbx analyze finds a handler or coroutine that re-posts itself: the coroutine at its line, a callback's "
+          "line unknown, never one in Asio's headers") {
+    constexpr int times = 50;
+    temp_capture tc("asio-yield-analyze");
+    start_recording(tc, 1024);
+    asio::io_context ctx(1);
+    bbx::task_id callback_task = 0, writer_task = 0, strand_task = 0;
+    asio::post(ctx, yielder{ctx, times, &callback_task});
+    asio::local::stream_protocol::socket a(ctx), b(ctx);
+    asio::local::connect_pair(a, b);
+    asio::post(ctx, writing_yielder{ctx, a, times, &writer_task});
+    uint32_t line = 0;
+    asio::co_spawn(ctx, yielding(times, &line), asio::detached);
+    auto strand = asio::make_strand(ctx);
+    asio::post(ctx, [&] { asio::post(strand, strand_yielder{strand, times, &strand_task}); });
+    ctx.run();
+    bbx::stop();
+    REQUIRE(callback_task != 0);
+    REQUIRE(writer_task != 0);
+
+    auto cap = bbx::dec::capture::open(tc.path);
+    REQUIRE(!cap.is_error());
+    auto r = bbx::dec::analyze(*cap.value(), bbx::dec::analyze_options{});
+    REQUIRE(!r.is_error());
+    const bbx::dec::analysis& an = r.value();
+    std::map<uint64_t, const bbx::dec::analysis_warning*> self;
+    std::string all;
+    for (const auto& w : an.warnings) {
+        all += "\n  " + w.message;
+        if (w.kind == bbx::dec::warning_kind::self_wake) self[w.task] = &w;
+    }
+    INFO(all);
+    CHECK(self.size() == 4);  // the three callback loops and the coroutine
+    for (bbx::task_id t : {callback_task, writer_task, strand_task}) {
+        CAPTURE(t);
+        REQUIRE(self.count(t) == 1);
+        const auto& w = *self[t];
+        // Asio gives a post no location: unknown, and said so.
+        CHECK(w.at.file == "");
+        CHECK(w.at.line == 0);
+        CHECK(w.message.find("where it yields is unknown") != std::string::npos);
+        CHECK(w.self_wakes >= uint64_t(times));
+    }
+    CHECK(self[writer_task]->wakes == uint64_t(times + 1 + times / 5));  // main's post, the writes' I/O
+    for (const auto& [task, w] : self) {
+        CAPTURE(w->at.file);
+        CHECK_FALSE(asio_capture::library_file(w->at.file));
+        if (task == callback_task || task == writer_task || task == strand_task) continue;
+#if defined(ASIO_HAS_SOURCE_LOCATION)
+        CHECK(w->at.file == __FILE__);  // the coroutine's co_await post line
+        CHECK(w->at.line == line);
+#endif
+        CHECK(w->self_wakes == uint64_t(times));
+    }
 }

@@ -187,6 +187,49 @@ int self_wake_warnings(const std::string& capture) {
     return count;
 }
 
+// Busy time counted once: bbx analyze of the whole capture (no task busy
+// and scheduled for longer than it lived), then of each polling thread's
+// events alone (--thread), where the tasks' busy times must
+// add up to no more than the thread's, and no task's busy and scheduled time
+// to more than its lifetime there. Returns the threads checked.
+int check_busy_per_thread(const std::string& path) {
+    auto cap = bbx::dec::capture::open(path);
+    REQUIRE(!cap.is_error());
+    const bbx::dec::capture& c = *cap.value();
+    auto whole = bbx::dec::analyze(c, bbx::dec::analyze_options{});
+    REQUIRE(!whole.is_error());
+    int64_t tasks_busy = 0, threads_busy = 0;
+    for (const auto& t : whole.value().tasks) tasks_busy += t.busy_ns;
+    for (const auto& th : whole.value().threads) threads_busy += th.busy_ns;
+    CHECK(tasks_busy <= threads_busy);
+    int overfull_tasks = 0;  // polls of one connection on two threads at once count their overlap once
+    for (const auto& t : whole.value().tasks) overfull_tasks += t.busy_ns + t.scheduled_ns > t.last_ns - t.first_ns;
+    CHECK(overfull_tasks == 0);
+    int checked = 0;
+    for (const auto& th : whole.value().threads) {
+        CAPTURE(th.ring);
+        bbx::dec::filter_spec spec;
+        REQUIRE(spec.add("--thread", "T" + std::to_string(th.ring)) == "");
+        bbx::dec::filter_error err;
+        auto f = bbx::dec::event_filter::make(spec, c, err);
+        REQUIRE(f);
+        auto one = bbx::dec::analyze(bbx::dec::input(c, f.get()), bbx::dec::analyze_options{});
+        REQUIRE(!one.is_error());
+        REQUIRE(one.value().threads.size() == 1);
+        CHECK(one.value().threads[0].busy_ns == th.busy_ns);
+        int64_t sum = 0;
+        int overfull = 0;
+        for (const auto& t : one.value().tasks) {
+            sum += t.busy_ns;
+            overfull += t.busy_ns + t.scheduled_ns > t.last_ns - t.first_ns;
+        }
+        CHECK(sum <= th.busy_ns);
+        CHECK(overfull == 0);
+        ++checked;
+    }
+    return checked;
+}
+
 // The checks every callback HTTP server passes: one acceptor, one signal
 // set, one connection task per request, nothing else; each connection a
 // child of the acceptor that ran to its end, every poll after a wake, no
@@ -272,6 +315,7 @@ TEST_CASE("Asio's cpp03 HTTP server3, unchanged: 8 threads and strands, a task p
         if (t.name == "asio.connection") threads.insert(t.poll_rings.begin(), t.poll_rings.end());
     CHECK(threads.size() >= 2);
     CHECK(self_wake_warnings(tc.path) == 0);
+    CHECK(check_busy_per_thread(tc.path) >= 2);
 }
 
 TEST_CASE("Asio's C++20 coroutine echo server, unchanged: a task per connection, the co_await lines") {

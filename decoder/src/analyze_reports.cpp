@@ -377,6 +377,14 @@ void json_warning(json_writer& w, const analysis_warning& x) {
             w.key("self_wakes");
             w.u64(x.self_wakes);
             break;
+        case warning_kind::untracked:
+            w.key("limit");
+            w.str(x.limit);
+            w.key("count");
+            w.u64(x.count);
+            w.key("count_reported");
+            w.u64(x.count_reported);
+            break;
         case warning_kind::deadlock:
             w.key("cycle");
             json_steps(w, x.cycle);

@@ -31,7 +31,19 @@
 //     does not restart the clock. A wake while the task is being polled (by
 //     itself or by anyone else) makes it scheduled from the END of that poll.
 //     Wakes of a completed task are counted and otherwise ignored.
-//   - busy = sum of poll_begin..poll_end. scheduled = sum of scheduled
+//   - busy = sum of poll_begin..poll_end, less the polls nested in them on
+//     the same thread: each moment of a thread counts to the innermost poll
+//     open on it. So a task polled inside its own poll (a strand's invoker
+//     and the handler it runs, both the connection's) counts that time once,
+//     a poll of another task nested in it (a co_spawn that starts at once)
+//     counts to that task alone, and on each thread the tasks' busy times
+//     add up to the thread's busy time. A task polled on two threads at
+//     once (an Asio connection's handlers run in parallel by a thread
+//     pool) counts that overlap once: busy is the time at least one of its
+//     polls was the innermost on some thread, so busy + scheduled never
+//     exceeds its lifetime. (A poll cut short counts no busy time; if it
+//     overlapped another of its task's polls, the overlap is still taken
+//     off, so such a task's busy time may be short by it.) scheduled = sum of scheduled
 //     intervals (one still open at the end counts up to the end). idle =
 //     lifetime - busy - scheduled. A poll still open at the end counts as busy
 //     up to the end, and the task is *running*. Completion while scheduled
@@ -42,7 +54,16 @@
 //     power of two, sparse) whose bucket midpoints are within 3.2% of the
 //     true value; max is always exact.
 //   - wakes counts every wake event; a self-wake is one whose waker is the
-//     woken task (it woke itself during its own poll).
+//     woken task: it made itself runnable again during its own poll, with no
+//     event in between (a yield; a handler that posts itself; co_await
+//     post). A wake by an event is not one (waker 0 or another task): I/O
+//     that completed, a timer, another task. Which wakes are which is
+//     decided where they are recorded: the task API's task_wake(t) inside
+//     t's own poll is a self-wake; bbx/asio_tracking.hpp records an
+//     operation that completed at once, inside the call that started it,
+//     and each inner step of a composed operation (async_write's further
+//     writes) as woken by the I/O (waker 0), never by the task, and a
+//     handler posted by its own task as a self-wake.
 //   - End state: done (completed), running (in a poll), scheduled (woken, not
 //     polled since), idle (otherwise).
 //   - Longest poll: its length, thread, the await site named by its poll_end,
@@ -50,8 +71,9 @@
 //     outermost first, followed by the longest span that began and ended
 //     inside the poll (with its enclosing spans that also began inside it);
 //     the last span's length (if it ran inside) and BBX_SPAN line.
-//     Nested polls on one thread: each counts for its task; the thread's busy
-//     time counts the outermost only.
+//     A poll's length (longest poll, long_poll) is all of it, nested polls
+//     included: it held its thread that long. The thread's busy time counts
+//     the outermost polls.
 // Threads: every ring that ran a poll; busy fraction = outermost poll time on
 // the ring / the capture's span; the longest poll on it.
 //
@@ -67,7 +89,14 @@
 //   woken_never_polled: at the end, a task scheduled for at least T (time =
 //     the wake, line = where it last suspended, or its spawn line).
 //   self_wake: at least 4 wakes, more than half of them self-wakes (time =
-//     the last self-wake, line = where the poll of that self-wake suspended).
+//     the last self-wake, line = the await site named by the end of the poll
+//     that made that self-wake: where the task yields, as a coroutine's
+//     `co_await post(..., use_awaitable_t<>())` line. When that poll names
+//     none, the line is unknown and the message says so; the spawn line is
+//     given instead if known. Asio callbacks are such a case: Asio gives a
+//     post no source location, and bbx/asio_tracking.hpp has a poll that
+//     posts its own task name that post's site, so a composed operation
+//     started later in the poll never lends its line inside Asio's headers).
 //   lost_wake: recorded events say the task should have been woken and it
 //     was not. At the end the task is idle (not done, running or scheduled:
 //     so no wake since its last poll), and for at least T, one of:
@@ -96,7 +125,15 @@
 //     are listed with the cycle their waits lead to ("stuck behind them").
 //     Lock waits take no part: without unlock events nobody can say who
 //     holds a lock.
-// Warnings are sorted by kind (deadlock, lost_wake, long_poll,
+//   untracked: the recorder says it could not follow something: an instant
+//     named untracked_<what> with a running count in an argument "untracked"
+//     (bbx/asio_tracking.hpp writes "asio"/"untracked_task" when its task
+//     table is full, "asio"/"untracked_object" for its object table). One
+//     warning per such site: how many instants the capture holds (count),
+//     and the highest running count among them (count_reported: more when
+//     earlier ones were overwritten); time = the first, task = the first
+//     one's, line unknown (the instant's line is the recorder's own).
+// Warnings are sorted by kind (untracked, deadlock, lost_wake, long_poll,
 // woken_never_polled, self_wake), then by time. No warning is a verdict on
 // code the capture did not see: events lost to overwriting (counted in the
 // header of the report) hide early history.
@@ -139,6 +176,7 @@ const char* task_end_state_name(task_end_state s) {
 
 const char* warning_kind_name(warning_kind k) {
     switch (k) {
+        case warning_kind::untracked: return "untracked";
         case warning_kind::deadlock: return "deadlock";
         case warning_kind::lost_wake: return "lost_wake";
         case warning_kind::long_poll: return "long_poll";
@@ -254,6 +292,9 @@ struct task_state {
     bool woken_in_poll = false, self_in_poll = false, polled = false, has_longest = false;
     bool longest_unfinished = false, wait_ended_idle = false;
     uint16_t running = 0;  // poll depth
+    uint16_t on_top = 0;   // threads on which its poll is the innermost now
+    int64_t top_at = 0;    // when on_top last changed
+    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
     uint32_t sched_pos = 0;  // its place in analyzer::scheduled_, while scheduled
     uint64_t wakes = 0, self_wakes = 0;
     int64_t sched_start = 0, sched_total = 0;
@@ -294,6 +335,7 @@ struct span_open {
 struct poll_open {
     uint32_t task = 0;
     int64_t begin = 0;
+    int64_t nested = 0;                // time of the polls nested in it that counted for their tasks
     int64_t best_span = 0;             // the longest span that began and ended inside
     std::vector<span_open> best_path;  // it, with its enclosing spans that began inside
     waits waiting;                     // tasks whose scheduled interval ended during the poll
@@ -316,6 +358,7 @@ public:
         poll_open& p = v_[n_++];
         p.task = task;
         p.begin = begin;
+        p.nested = 0;
         p.best_span = 0;
         p.best_path.clear();
         p.waiting.clear();
@@ -341,6 +384,14 @@ struct res_state {
     int64_t last_op[2] = {};     // resource_op send/recv: completed operations
     uint32_t last_op_task[2] = {no_task, no_task};
     int64_t last_any[2] = {};    // any send/recv event (resource_op, wait_begin, wait_end)
+};
+
+// A recorder limit hit (its untracked_* instants at one site).
+struct limit_hit {
+    const site* where;
+    uint64_t count, reported;
+    int64_t first_ns;
+    uint64_t first_task;
 };
 
 int op_slot(uint8_t op) { return op == op_send ? 0 : op == op_recv ? 1 : -1; }
@@ -399,8 +450,29 @@ public:
             if (how == tl::end_how::ended) span_end(t, s, ns);  // a cut span: its end is not in the capture
             return;
         }
-        if (how == tl::end_how::cut) poll_cut(t.index);
+        if (how == tl::end_how::cut) poll_cut(t.index, ns);
         else poll_end(s.task, tasks_[s.task], t, ns, await);
+    }
+    // The recorder's "a limit was hit" instants: untracked_<what>, with the
+    // running count in an argument "untracked" (and the task in "task").
+    void instant(tl::thread&, const event& e) {
+        const site& s = *e.where;
+        if (s.name.compare(0, 10, "untracked_") != 0) return;
+        uint64_t reported = 0, task = 0;
+        bool counted = false;
+        for (uint32_t i = 0; i < e.nargs; ++i) {
+            if (!e.args[i].decl) continue;
+            if (e.args[i].decl->name == "untracked") reported = e.args[i].word, counted = true;
+            else if (e.args[i].decl->name == "task") task = e.args[i].word;
+        }
+        if (!counted) return;
+        auto it = std::find_if(limits_.begin(), limits_.end(), [&](const limit_hit& l) { return l.where == &s; });
+        if (it == limits_.end()) {
+            limits_.push_back({&s, 0, 0, e.ns, task});
+            it = limits_.end() - 1;
+        }
+        ++it->count;
+        it->reported = std::max(it->reported, reported);
     }
     void lone_end(tl::thread&, tl::slice_kind kind, const event& e) {
         if (kind != tl::slice_kind::poll) return;
@@ -425,15 +497,18 @@ public:
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
-            for (size_t i = 0; i < R.polls.size(); ++i) {
+            if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], -1, end_);
+            for (size_t i = R.polls.size(); i-- > 0;) {  // innermost first: each gives its time to the one around it
                 poll_open& p = R.polls[i];
-                task_state& T = tasks_[p.task];
                 int64_t d = elapsed(p.begin, end_);
-                T.busy = add_sat(T.busy, d);
-                if (i == 0) R.busy = add_sat(R.busy, d);
+                count_busy(R, i, d);
                 ring_longest(R, p, d);
                 poll_done(p, m.threads[r], end_, nullptr, true);
             }
+        }
+        for (size_t i = 0; i < tasks_.size(); ++i) {  // polls on two threads at once: their overlap once
+            task_state& T = tasks_[i];
+            T.busy -= std::min(T.busy, T.overlap);
         }
     }
 
@@ -530,7 +605,9 @@ private:
         ++T.running;
         ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
+        else top_change(tasks_[R.polls.back().task], -1, t);
         R.polls.push(ti, t);
+        top_change(T, +1, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
 
@@ -542,12 +619,36 @@ private:
         }
     }
 
+    // The task's poll became (+1) or stopped being (-1) the innermost on a
+    // thread at t: while it is innermost on k > 1 threads at once, k - 1 of
+    // them count twice in busy (taken off at the end).
+    void top_change(task_state& T, int delta, int64_t t) {
+        if (T.on_top > 1) T.overlap = add_sat(T.overlap, int64_t(T.on_top - 1) * elapsed(T.top_at, t));
+        T.on_top = uint16_t(T.on_top + delta);
+        T.top_at = t;
+    }
+
+    // The poll at depth i of ring R ran d (inclusive): its task is busy for
+    // d less the polls nested in it, and the poll around it (if any) is not
+    // busy for those d. So each moment of a thread counts to the innermost
+    // poll on it: a task polled inside its own poll counts that time once,
+    // and on each thread the tasks' busy times add up to the thread's.
+    void count_busy(ring_state& R, size_t i, int64_t d) {
+        poll_open& p = R.polls[i];
+        task_state& T = tasks_[p.task];
+        T.busy = add_sat(T.busy, d - std::min(d, p.nested));
+        if (i == 0) R.busy = add_sat(R.busy, d);
+        else R.polls[i - 1].nested = add_sat(R.polls[i - 1].nested, d);
+    }
+
     // A poll whose end was lost ends with the poll (or span) enclosing it: no busy time.
-    void poll_cut(uint32_t r) {
+    void poll_cut(uint32_t r, int64_t t) {
         ring_state& R = rings_[r];
         task_state& U = tasks_[R.polls.back().task];
         if (U.running) --U.running;
+        top_change(U, -1, t);
         R.polls.pop_back();
+        if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], +1, t);
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
     }
 
@@ -558,12 +659,13 @@ private:
         const size_t i = R.polls.size();
         poll_open& p = R.polls[i - 1];
         int64_t d = elapsed(p.begin, t);
-        T.busy = add_sat(T.busy, d);
-        if (i == 1) R.busy = add_sat(R.busy, d);
+        count_busy(R, i - 1, d);
         ring_longest(R, p, d);
         poll_done(p, th, t, where, false);
+        top_change(T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+        else top_change(tasks_[R.polls.back().task], +1, t);
         if (T.running) --T.running;
         if (T.running) return;
         T.polled = true;
@@ -874,15 +976,43 @@ private:
             w.message = who_i(ti) + " woke itself for " + std::to_string(T.self_wakes) + " of its " +
                         std::to_string(T.wakes) + " wakes (" + pct + "), the last at " + secs(w.time_ns) +
                         (T.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
-                        ": it spins through the executor instead of waiting for an event";
+                        ": it spins through the executor instead of waiting for an event" +
+                        (T.self_site ? std::string()
+                                     : "; where it yields is unknown: the poll that woke it named no await site");
             a.warnings.push_back(std::move(w));
         }
+
+        for (const limit_hit& l : limits_) a.warnings.push_back(limit_warning(l));
 
         std::stable_sort(a.warnings.begin(), a.warnings.end(), [](const analysis_warning& x, const analysis_warning& y) {
             if (x.kind != y.kind) return x.kind < y.kind;
             if (x.time_ns != y.time_ns) return x.time_ns < y.time_ns;
             return x.task < y.task;
         });
+    }
+
+    analysis_warning limit_warning(const limit_hit& l) const {
+        analysis_warning w;
+        w.kind = warning_kind::untracked;
+        w.task = l.first_task;
+        w.task_name = l.first_task && model_->find_task(l.first_task) ? name_of(model_->find_task(l.first_task)->index) : "";
+        w.time_ns = l.first_ns;  // (no line: the instant's own is the recorder's, not the program's)
+        w.limit = printable(l.where->category) + "/" + printable(l.where->name);
+        w.count = l.count;
+        w.count_reported = l.reported;
+        const std::string what = printable(l.where->name.substr(10));
+        std::string m = "the recorder could not track " + std::to_string(l.count) + " " + what +
+                        (l.count == 1 ? "" : "s") + " in this capture (" + w.limit + ", the first at " +
+                        secs(l.first_ns) + ")";
+        if (l.reported > l.count)
+            m += "; " + std::to_string(l.reported) + " in all by the recorder's count, some before this capture's events";
+        if (what == "task")
+            m += "; a task it could not track never completes here: it is counted idle or running, not done";
+        else if (what == "object")
+            m += "; an I/O object it could not track has no owner: its next operations may start a task of their own";
+        m += "; its table of them was full, or out of memory";
+        w.message = std::move(m);
+        return w;
     }
 
     std::vector<uint32_t> counterparts(uint32_t ti) const {
@@ -1165,6 +1295,7 @@ private:
     mutable std::vector<site_text> site_text_;  // by index in c_.sites()
     mutable site_text other_text_;
     std::unordered_map<uint32_t, long_poll_info> long_polls_;
+    std::vector<limit_hit> limits_;  // the recorder's untracked_* instants, by site
 };
 
 }  // namespace

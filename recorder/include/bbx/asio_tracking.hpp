@@ -89,6 +89,12 @@
 // - While a coroutine waits at such a line, the inner steps of the composed
 //   operation it awaits (an async_write needing several writes) keep that
 //   line: they are the same wait.
+// - A poll in which the task posts a handler of its own (a self-wake) names
+//   that post's site, whatever it starts after it: the task resumes there.
+//   For a coroutine's co_await post(ex, use_awaitable_t<>()), its line; for
+//   a callback, none (Asio gives a post no location), so `bbx analyze`
+//   says the line of such a self-wake is unknown rather than naming an
+//   async_write inside Asio's headers that the handler started after.
 // - Callback code has no location of its own: a composed operation's
 //   handlers carry Asio's location of it (async_write in asio/impl/write.hpp,
 //   async_read_until ...), which names the operation; anything else has no
@@ -531,6 +537,7 @@ struct thread_state {
     uint32_t polls;     // handler invocations in progress on this thread
     uint32_t ctx_site;  // where the polled task waits: its handler's site, or the last one it started here
     bool ctx_user;      // ctx_site is a program's use_awaitable location (or unknown there)
+    bool self_posted;   // the polled task posted a handler of its own: the poll ends naming that post's site
     // Strands, in the current poll: the last strand operation the polled task
     // started that has not run yet, and whether a strand's handler has just
     // run in it, and whose (so a post now is the strand's invoker re-posting
@@ -550,7 +557,7 @@ struct poll_state {
     task_id task = 0, prev = 0;
     uint32_t prev_site = 0, prev_ctx_site = 0;
     const void* prev_pending_strand = nullptr;
-    bool prev_ctx_user = false, prev_after_inline = false, active = false;
+    bool prev_ctx_user = false, prev_after_inline = false, prev_self_posted = false, active = false;
 
     void begin(task_id t, uint32_t ctx_site, bool ctx_user) {
         prev = t_task.current;
@@ -559,12 +566,14 @@ struct poll_state {
         prev_ctx_user = t_hooks.ctx_user;
         prev_pending_strand = t_hooks.pending_strand;
         prev_after_inline = t_hooks.after_inline;
+        prev_self_posted = t_hooks.self_posted;
         t_task.current = t;
         t_task.pending_site = 0;
         t_hooks.ctx_site = ctx_site;
         t_hooks.ctx_user = ctx_user;
         t_hooks.pending_strand = nullptr;
         t_hooks.after_inline = false;
+        t_hooks.self_posted = false;
         task = t;
         active = true;
         ++t_hooks.polls;
@@ -578,6 +587,7 @@ struct poll_state {
         t_hooks.ctx_user = prev_ctx_user;
         t_hooks.pending_strand = prev_pending_strand;
         t_hooks.after_inline = prev_after_inline;
+        t_hooks.self_posted = prev_self_posted;
         active = false;
         --t_hooks.polls;
     }
@@ -802,7 +812,7 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
     }
     if (user) flags |= hf_user_site;
     if (task == current) {
-        t_task.pending_site = site;
+        if (!t_hooks.self_posted) t_task.pending_site = site;
         t_hooks.ctx_site = site;
         t_hooks.ctx_user = user;
     }
@@ -819,6 +829,10 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
         if (waker == task && w.spawn && w.spawn->poll_.active) waker = w.spawn->poll_.prev;  // a co_spawn start that waits
         task_wake(task, waker);
         flags |= hf_woken;
+        // A self-wake: the task resumes at this post, so the poll names its
+        // site (none for a callback's post) and keeps it, even if the handler
+        // goes on to start a composed operation (whose site is Asio's).
+        if (waker == task && task == current) t_hooks.self_posted = true;
     }
     h.bbx_flags_ = flags;
 }

@@ -47,7 +47,7 @@ struct task_report {
     int64_t first_ns = 0;         // spawn, or the first event that names the task
     int64_t last_ns = 0;          // completion, or the end of the capture
     uint64_t polls = 0, wakes = 0, self_wakes = 0;
-    int64_t busy_ns = 0;          // sum of its polls
+    int64_t busy_ns = 0;          // sum of its polls, less polls nested in them (counted once; see analyze_rules.cpp)
     int64_t scheduled_ns = 0;     // sum of woken -> polled intervals (an open one counts up to the end)
     int64_t idle_ns = 0;          // lifetime - busy - scheduled
     uint64_t scheduled_count = 0; // woken -> polled intervals that ended in a poll
@@ -74,7 +74,11 @@ struct thread_report {
     uint64_t longest_poll_task = 0;
 };
 
-enum class warning_kind : uint8_t { deadlock, lost_wake, long_poll, woken_never_polled, self_wake };
+// untracked: the recorder hit one of its limits and said so with an
+// instant (bbx/asio_tracking.hpp's "asio"/"untracked_task" and
+// "asio"/"untracked_object"): what it could not follow is missing from
+// the rest.
+enum class warning_kind : uint8_t { untracked, deadlock, lost_wake, long_poll, woken_never_polled, self_wake };
 const char* warning_kind_name(warning_kind k);  // "deadlock", "lost_wake", ...
 
 // A task that a long poll kept waiting: woken before or during the poll, and
@@ -121,6 +125,11 @@ struct analysis_warning {
     // lost_wake: the resource whose state says the task should have been woken
     uint64_t resource = 0;
     std::string resource_name;
+    // untracked: the instant ("category/name"), how many are in the capture,
+    // and the highest running count they carried (>= count: earlier ones
+    // were overwritten or came before the recording)
+    std::string limit;
+    uint64_t count = 0, count_reported = 0;
     // deadlock
     std::vector<deadlock_step> cycle;
     std::vector<deadlock_step> blocked_behind;  // blocked tasks not in the cycle that wait on it (maybe through others)
@@ -134,7 +143,7 @@ struct analysis {
     int64_t long_poll_ns = 0;           // the threshold used
     std::vector<task_report> tasks;     // busiest first
     std::vector<thread_report> threads; // threads that polled a task, by ring
-    std::vector<analysis_warning> warnings;  // deadlocks, lost wakes, long polls, woken never polled, self-wakes
+    std::vector<analysis_warning> warnings;  // recorder limits hit, deadlocks, lost wakes, long polls, woken never polled, self-wakes
     const task_report* find_task(uint64_t id) const;
 };
 
