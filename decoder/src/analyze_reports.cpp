@@ -439,7 +439,9 @@ void json_report(const analysis& a, const an::rules& z, json_file& o) {
     w.key("events_overwritten");
     w.u64(a.events_overwritten);
     w.key("losses");
-    json_losses(w, a.loss);
+    w.begin_object();
+    json_loss_members(w, a.loss);
+    w.end_object();
     w.key("window");
     w.begin_object();
     w.key("rings");

@@ -452,7 +452,8 @@ public:
         for (const ring_stats& s : stats.threads) {
             const uint64_t held = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
             if (!held) continue;
-            const double g = double(s.events_written + s.events_dropped) / double(held);
+            const uint64_t full = (c_.header().flags & format::flag_discard) ? s.events_dropped : 0;
+            const double g = double(s.events_written + full) / double(held);
             if (g > 1 && g > a.ring_growth) a.ring_growth = g;
         }
         if (a.ring_growth > 1) {

@@ -1,4 +1,5 @@
-// `bbx dump` (one event per line, stable and greppable) and `bbx info`.
+// `bbx dump` (one event per line, stable and greppable, then a trailer line
+// `# losses: ...`) and `bbx info`.
 #include <charconv>
 #include <cinttypes>
 #include <climits>
@@ -321,6 +322,10 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
         err = r.err().message();
         return false;
     }
+    // The trailer: what the capture lost, so a dump never hides it. '#'
+    // starts no event line (those start with the time).
+    line = "# losses: " + losses_of(c, r.value()).text() + "\n";
+    if (ok && std::fwrite(line.data(), 1, line.size(), out) != line.size()) ok = false;
     if (!ok || std::fflush(out) != 0) {
         err = "write failed";
         return false;

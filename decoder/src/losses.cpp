@@ -21,7 +21,7 @@ losses losses_of(const capture& c, const read_stats& st) {
         l.malformed += s.malformed;
         l.skipped += s.unknown_kind + s.bad_site + s.malformed + s.orphan;
         l.rings_wrapped += s.overwritten > 0;
-        l.rings_full += s.events_dropped > 0;
+        l.rings_full += (h.flags & format::flag_discard) && s.events_dropped > 0;
     }
     return l;
 }
@@ -46,8 +46,7 @@ std::string losses::text() const {
     return o.empty() ? "none" : o;
 }
 
-void json_losses(json_writer& w, const losses& l) {
-    w.begin_object();
+void json_loss_members(json_writer& w, const losses& l) {
     w.key("summary");
     w.str(l.text());
     w.key("threads_without_ring");
@@ -66,7 +65,6 @@ void json_losses(json_writer& w, const losses& l) {
     w.u64(l.malformed);
     w.key("skipped");
     w.u64(l.skipped);
-    w.end_object();
 }
 
 }  // namespace bbx::dec

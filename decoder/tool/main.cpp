@@ -480,15 +480,19 @@ int cmd_convert(int argc, char** argv) {
     std::string err;
     const bbx::dec::input in(*c, f.get());
     uint64_t spans = 0;
-    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err)
-              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans)
-                                 : bbx::dec::write_chrome(in, out.f, err);
+    bbx::dec::losses lost;
+    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err, &lost)
+              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans, &lost)
+                                 : bbx::dec::write_chrome(in, out.f, err, &lost);
     if (!out.finish(ok)) {
         const std::string who = read_error(ok, err) ? input_name(o.file) : o.out == "-" ? "<stdout>" : o.out;
         std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
     if (o.to == "otlp" && spans == 0) nothing_to_export(input_name(o.file), !o.filter.empty());
+    // The output states the losses too; a conversion is often not looked at
+    // by the one who ran it, so say it here as well.
+    if (lost.any()) std::fprintf(stderr, "bbx: %s: the capture lost data: %s\n", input_name(o.file).c_str(), lost.text().c_str());
     return 0;
 }
 

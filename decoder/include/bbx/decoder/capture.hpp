@@ -89,7 +89,7 @@ struct losses {
     uint64_t skipped = 0;                 // every skipped slot: malformed, unknown kind, no site, orphaned
     uint32_t threads = 0;                 // threads with a ring
     uint32_t rings_wrapped = 0;           // of them, rings that overwrote events
-    uint32_t rings_full = 0;              // of them, rings that dropped events
+    uint32_t rings_full = 0;              // of them, rings that dropped events in discard mode
     bool any() const {
         return threads_without_ring || events_without_ring || sites_without_metadata || overwritten || dropped || torn ||
                skipped;
