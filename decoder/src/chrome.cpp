@@ -502,15 +502,14 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     w.str("ns");
     // What each capture lost, where the Trace Event Format puts a trace's
     // metadata ("otherData", shown by chrome://tracing's metadata view;
-    // Perfetto's JSON reader skips it): one entry per capture, in order.
+    // Perfetto's JSON reader skips it): one entry per capture, in order,
+    // named by the pid its events show.
     w.key("otherData");
     w.begin_object();
     w.key("bbx_losses");
     w.begin_array();
     for (size_t i = 0; i < sources.size(); ++i) {
-        w.begin_object();
-        w.key("capture");
-        w.str(sources[i].c->name());
+        w.begin_object();  // (no file name: a snapshot converts as its ring file does)
         w.key("pid");
         w.u64(sources[i].pid);
         json_loss_members(w, lost[i]);
