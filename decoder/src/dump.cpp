@@ -489,7 +489,7 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
             const double rate = double(s.events - 1) * 1e9 / double(span);
             std::snprintf(b, sizeof b, "%.0f", rate);
             rate_s = b;
-            if (in_ring) {
+            if (in_ring && used) {  // (a hostile descriptor may claim events in an unwritten ring)
                 const double bps = rate * double(used) * fmt::slot_size / double(in_ring);
                 bytes_s = human_bytes(uint64_t(bps + 0.5)) + "/s";
                 const double hold = double(h.ring_size) / bps;
