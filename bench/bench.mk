@@ -13,6 +13,8 @@
 #   make -f bench/bench.mk B=build instr       instructions per event of each case (valgrind's callgrind)
 #   make -f bench/bench.mk B=build asio        server CPU of Asio's HTTP and echo servers, plain / traced /
 #                                              recording, 5 alternating runs (~3 min; ASIO_ARGS="--runs 7")
+#   make -f bench/bench.mk B=build ring-history  seconds of history a ring holds: the demo's service and Asio's
+#                                              HTTP server recorded, their rates from bbx info (~15 s)
 #   make -f bench/bench.mk B=build build       only build the binaries
 #   make -f bench/bench.mk bench-deps          install the peers' Debian packages (as root)
 #
@@ -89,7 +91,7 @@ PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_L
 OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o $(PEER_OBJ)
 SHARED_OBJ := $(OBJDIR)/hot_path_shared.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o
 
-.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes asio FORCE
+.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes asio ring-history FORCE
 run: $(BIN) $(SHARED_BIN) peer-notes
 	@sh bench/hot_path.sh $(BIN) $(ARGS)
 	@echo
@@ -108,6 +110,11 @@ ASIO_LOAD := $(B)/bench/asio_load
 asio: $(ASIO_LOAD) $(BBX)
 	@$(MAKE) --no-print-directory -f Makefile B=$(B) $(foreach p,http_server echo_server,$(B)/tests/asio/$(p) $(B)/tests/asio/plain/$(p))
 	@sh bench/asio.sh $(B) $(ASIO_ARGS)
+
+# How long a ring holds, measured (README "How far back a capture reaches").
+ring-history: $(ASIO_LOAD) $(BBX)
+	@$(MAKE) --no-print-directory -f Makefile B=$(B) $(B)/tests/asio/http_server $(B)/examples/async/service
+	@sh bench/ring_history.sh $(B) $(RING_HISTORY_ARGS)
 
 $(ASIO_LOAD): $(OBJDIR)/asio_load.o
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread

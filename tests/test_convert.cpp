@@ -128,6 +128,7 @@ struct readback {
     std::map<uint32_t, std::vector<std::string>> lines;
     std::map<uint32_t, std::vector<std::string>> thread_names;  // every name given, in order
     std::string process_name;
+    std::string losses;  // Perfetto: the name of the instant on the "bbx losses" track
     bool ok = false;
 };
 
@@ -206,7 +207,7 @@ const std::map<uint32_t, uint32_t> track_descriptor_schema = {{1, 0}, {2, 2}, {3
 const std::map<uint32_t, uint32_t> process_schema = {{1, 0}, {6, 2}};
 const std::map<uint32_t, uint32_t> thread_schema = {{1, 0}, {2, 0}, {5, 2}};
 const std::map<uint32_t, uint32_t> counter_schema = {{2, 2}, {3, 0}};
-const std::map<uint32_t, uint32_t> track_event_schema = {{3, 0}, {4, 2}, {9, 0}, {10, 0}, {11, 0}, {30, 0}, {44, 1}};
+const std::map<uint32_t, uint32_t> track_event_schema = {{3, 0}, {4, 2}, {9, 0}, {10, 0}, {11, 0}, {22, 2}, {23, 2}, {30, 0}, {44, 1}};
 const std::map<uint32_t, uint32_t> annotation_schema = {{1, 0}, {2, 0}, {3, 0}, {4, 0}, {5, 1}, {6, 2}, {10, 2}};
 const std::map<uint32_t, uint32_t> interned_schema = {{1, 2}, {2, 2}, {3, 2}};
 const std::map<uint32_t, uint32_t> interned_entry_schema = {{1, 0}, {2, 2}};
@@ -235,7 +236,7 @@ readback read_perfetto(const std::string& path, capture& c, const event_times& t
         uint64_t last_ts = 0;
     };
     struct track {
-        enum { process, thread, counter } kind;
+        enum { process, thread, counter, losses } kind;
         uint32_t tid = 0;
         std::string name;
         std::vector<std::string> open;  // labels of open slices
@@ -344,6 +345,9 @@ readback read_perfetto(const std::string& path, capture& c, const event_times& t
                 CHECK((!sq.has_tid || sq.tid == tid));
                 sq.tid = tid;
                 sq.has_tid = true;
+            } else if (!is_counter && name == "bbx losses") {
+                CHECK(parent == process_uuid);
+                tracks[uuid] = track{track::losses, 0, name, {}};
             } else {
                 REQUIRE(is_counter);
                 parse(ctr, counter_schema, "CounterDescriptor");
@@ -363,8 +367,10 @@ readback read_perfetto(const std::string& path, capture& c, const event_times& t
         std::vector<std::string_view> annotations;
         bool has_int = false, has_double = false;
         uint64_t counter_bits = 0;
+        std::string inline_name;
         for (const field& f : parse(event, track_event_schema, "TrackEvent")) {
             switch (f.num) {
+                case 23: inline_name = utf8_field(f.bytes, "event name"); break;
                 case 9: type = f.v; break;
                 case 11: uuid = f.v; break;
                 case 10: name_iid = f.v; break;
@@ -376,6 +382,13 @@ readback read_perfetto(const std::string& path, capture& c, const event_times& t
         }
         auto tr = tracks.find(uuid);
         REQUIRE_MESSAGE(tr != tracks.end(), "event on track " << uuid << " before its descriptor");
+        if (tr->second.kind == track::losses) {  // the one instant naming the losses
+            CHECK(type == 3);
+            CHECK(rb.losses.empty());
+            rb.losses = inline_name;
+            continue;
+        }
+        CHECK(inline_name.empty());
         std::string args;
         bool unfinished = false;
         for (std::string_view a : annotations) {
@@ -461,6 +474,7 @@ readback read_perfetto(const std::string& path, capture& c, const event_times& t
     CHECK(clocks[3] == c.start_monotonic_ns());
     CHECK(clocks[1] == c.start_realtime_ns());
     CHECK(process_uuid != 0);
+    CHECK(rb.losses.rfind("losses: ", 0) == 0);  // every trace states what the capture lost
     rb.ok = events > 0;
     return rb;
 }

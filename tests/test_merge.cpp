@@ -146,8 +146,8 @@ const std::map<uint32_t, uint32_t> packet_schema = {{6, 2}, {8, 0}, {10, 0}, {11
 const std::map<uint32_t, uint32_t> track_descriptor_schema = {{1, 0}, {2, 2}, {3, 2}, {4, 2}, {5, 0}, {8, 2}};
 const std::map<uint32_t, uint32_t> process_schema = {{1, 0}, {6, 2}};
 const std::map<uint32_t, uint32_t> thread_schema = {{1, 0}, {2, 0}, {5, 2}};
-const std::map<uint32_t, uint32_t> track_event_schema = {{3, 0},  {4, 2},  {9, 0},  {10, 0}, {11, 0},
-                                                         {30, 0}, {44, 1}, {47, 1}, {48, 1}};
+const std::map<uint32_t, uint32_t> track_event_schema = {{3, 0},  {4, 2},  {9, 0},  {10, 0}, {11, 0}, {22, 2},
+                                                         {23, 2}, {30, 0}, {44, 1}, {47, 1}, {48, 1}};
 const std::map<uint32_t, uint32_t> annotation_schema = {{1, 0}, {2, 0}, {3, 0}, {4, 0}, {5, 1}, {6, 2}, {10, 2}};
 const std::map<uint32_t, uint32_t> interned_schema = {{1, 2}, {2, 2}, {3, 2}};
 const std::map<uint32_t, uint32_t> interned_entry_schema = {{1, 0}, {2, 2}};
@@ -166,6 +166,7 @@ readback read_perfetto(const std::string& path) {
     std::map<uint32_t, sequence> seqs;
     std::map<uint64_t, track> tracks;
     std::map<uint64_t, uint32_t> process_tracks;  // uuid -> pid
+    std::set<uint64_t> loss_tracks;
     int snapshots = 0;
     for (const field& top : parse(data, trace_schema, "Trace")) {
         uint64_t ts = 0;
@@ -192,12 +193,15 @@ readback read_perfetto(const std::string& path) {
         }
         if (!descriptor.empty()) {
             uint64_t uuid = 0;
+            bool is_losses = false;  // the track stating what a capture lost (test_losses.cpp checks it)
             std::string_view proc, thr;
             for (const field& f : parse(descriptor, track_descriptor_schema, "TrackDescriptor")) {
+                if (f.num == 2 && f.bytes == "bbx losses") is_losses = true;
                 if (f.num == 1) uuid = f.v;
                 if (f.num == 3) proc = f.bytes;
                 if (f.num == 4) thr = f.bytes;
             }
+            if (is_losses) loss_tracks.insert(uuid);
             if (!proc.empty()) {
                 for (const field& f : parse(proc, process_schema, "ProcessDescriptor"))
                     if (f.num == 1) process_tracks[uuid] = uint32_t(f.v);
@@ -233,6 +237,7 @@ readback read_perfetto(const std::string& path) {
                 default: break;
             }
         }
+        if (loss_tracks.count(track_uuid)) continue;
         REQUIRE_MESSAGE(tracks.count(track_uuid), "an event on an undescribed track");
         track& t = tracks[track_uuid];
         if (type == 1) {  // SLICE_BEGIN

@@ -75,6 +75,40 @@ struct table {
 
 std::string name_cell(const std::string& n, bool seen) { return n.empty() ? (seen ? "-" : "?") : n; }
 
+// When what the rings held cut the analysis short: which rings wrapped or
+// filled, the tasks seen without their spawn, and the ring size that would
+// have held the whole run.
+void window_text(const analysis& a, std::string& o) {
+    const losses& l = a.loss;
+    if (!l.rings_wrapped && !l.rings_full && !a.tasks_spawn_unseen) return;
+    std::string w;
+    auto rings = [&](uint32_t n, const char* what) {
+        if (!w.empty()) w += ", ";
+        w += std::to_string(n) + " of " + std::to_string(l.threads) + (l.threads == 1 ? " ring " : " rings ") + what;
+    };
+    if (l.rings_wrapped)
+        rings(l.rings_wrapped, l.rings_wrapped == 1 ? "wrapped (its oldest events overwritten)"
+                                                    : "wrapped (their oldest events overwritten)");
+    if (l.rings_full)
+        rings(l.rings_full, l.rings_full == 1 ? "filled (its newest events dropped)" : "filled (their newest events dropped)");
+    if (a.tasks_spawn_unseen) {
+        if (!w.empty()) w += "; ";
+        w += std::to_string(a.tasks_spawn_unseen) + (a.tasks_spawn_unseen == 1 ? " task" : " tasks") +
+             " polled or woken but never seen spawned";
+        if (!l.rings_wrapped && !l.rings_full) w += " (spawned before recording began, unrecorded, or outside the filter)";
+    }
+    o += "window    " + w + "\n";
+    if (a.suggested_ring_kb) {
+        char b[200];
+        std::snprintf(b, sizeof b,
+                      "          to hold the whole run, grow the rings %.1fx: ring_kb %u -> %u (BBX_RING_KB=%u)%s\n",
+                      a.ring_growth, a.ring_kb, a.suggested_ring_kb, a.suggested_ring_kb,
+                      double(a.suggested_ring_kb) < double(a.ring_kb) * a.ring_growth ? ", the largest, still too small"
+                                                                                      : "");
+        o += b;
+    }
+}
+
 // a.tasks: the first rows of the ntasks (all of them with --all);
 // find_task(id): the report of any task, or null.
 template <class FindTask>
@@ -86,9 +120,8 @@ void text_report(const analysis& a, size_t ntasks, const FindTask& find_task, co
                   ntasks, ntasks == 1 ? "" : "s", a.threads.size(), a.threads.size() == 1 ? "" : "s",
                   a.task_events);
     o += b;
-    if (a.events_overwritten)
-        o += "note      " + std::to_string(a.events_overwritten) +
-             " events were overwritten before the capture ended: early task history may be missing\n";
+    o += "losses    " + a.loss.text() + "\n";
+    window_text(a, o);
 
     o += "\ntasks, busiest first (sched: woken until polled; idle: lifetime - busy - sched; state at the end)\n";
     if (ntasks == 0) {
@@ -413,6 +446,27 @@ void json_report(const analysis& a, const an::rules& z, json_file& o) {
     w.u64(a.task_events);
     w.key("events_overwritten");
     w.u64(a.events_overwritten);
+    w.key("losses");
+    w.begin_object();
+    json_loss_members(w, a.loss);
+    w.end_object();
+    w.key("window");
+    w.begin_object();
+    w.key("rings");
+    w.u64(a.loss.threads);
+    w.key("rings_wrapped");
+    w.u64(a.loss.rings_wrapped);
+    w.key("rings_full");
+    w.u64(a.loss.rings_full);
+    w.key("tasks_spawn_unseen");
+    w.u64(a.tasks_spawn_unseen);
+    w.key("ring_kb");
+    w.u64(a.ring_kb);
+    w.key("ring_growth");
+    w.f64(a.ring_growth);
+    w.key("suggested_ring_kb");
+    w.u64(a.suggested_ring_kb);
+    w.end_object();
     w.key("long_poll_ns");
     w.i64(a.long_poll_ns);
     w.end_object();

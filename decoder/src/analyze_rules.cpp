@@ -521,6 +521,21 @@ public:
         a.events = model_->events;
         a.task_events = model_->task_events;
         for (const ring_stats& s : stats.threads) a.events_overwritten += s.overwritten;
+        a.loss = losses_of(c_, stats);
+        for (size_t i = 0; i < tasks_.size(); ++i) a.tasks_spawn_unseen += !tasks_[i].spawn_seen;
+        a.ring_kb = c_.header().ring_size / 1024;
+        for (const ring_stats& s : stats.threads) {
+            const uint64_t held = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
+            if (!held) continue;
+            const uint64_t full = (c_.header().flags & format::flag_discard) ? s.events_dropped : 0;
+            const double g = double(s.events_written + full) / double(held);
+            if (g > 1 && g > a.ring_growth) a.ring_growth = g;
+        }
+        if (a.ring_growth > 1) {
+            uint64_t kb = a.ring_kb ? a.ring_kb : 4;
+            while (double(kb) < double(a.ring_kb) * a.ring_growth && kb < 1048576) kb *= 2;
+            a.suggested_ring_kb = uint32_t(kb);
+        }
         a.start_ns = start_;
         a.end_ns = end_;
         find_warnings(a);

@@ -479,6 +479,7 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     w.begin_object();
     w.key("traceEvents");
     w.begin_array(event_lines);
+    std::vector<losses> lost;
     for (size_t i = 0; i < sources.size(); ++i) {
         const capture& c = *sources[i].c;
         source_writer sw(so, c, sources[i].offset_ns, sources[i].pid, marks[i]);
@@ -492,18 +493,37 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
             return false;
         }
         so.flows = sw.flows_after(t);
+        lost.push_back(losses_of(c, r.value()));
+        if (sources[i].lost) *sources[i].lost = lost.back();
     }
     w.end_array();
     w.key("displayTimeUnit");
     w.str("ns");
+    // What each capture lost, where the Trace Event Format puts a trace's
+    // metadata ("otherData", shown by chrome://tracing's metadata view;
+    // Perfetto's JSON reader skips it): one entry per capture, in order,
+    // named by the pid its events show.
+    w.key("otherData");
+    w.begin_object();
+    w.key("bbx_losses");
+    w.begin_array();
+    for (size_t i = 0; i < sources.size(); ++i) {
+        w.begin_object();  // (no file name: a snapshot converts as its ring file does)
+        w.key("pid");
+        w.u64(sources[i].pid);
+        json_loss_members(w, lost[i]);
+        w.end_object();
+    }
+    w.end_array();
+    w.end_object();
     w.end_object();
     w.text() += '\n';  // JSON Lines style: the file ends with a newline
     err = so.f.finish();
     return err.empty();
 }
 
-bool write_chrome(const input& in, std::FILE* out, std::string& err) {
-    return write_chrome({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, {}, out, err);
+bool write_chrome(const input& in, std::FILE* out, std::string& err, losses* lost) {
+    return write_chrome({merge_source{in.cap, 0, in.cap->header().pid, in.filter, lost}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

@@ -1,6 +1,8 @@
-// `bbx dump` (one event per line, stable and greppable) and `bbx info`.
+// `bbx dump` (one event per line, stable and greppable, then a trailer line
+// `# losses: ...`) and `bbx info`.
 #include <charconv>
 #include <cinttypes>
+#include <climits>
 #include <cmath>
 #include <ctime>
 
@@ -320,6 +322,10 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
         err = r.err().message();
         return false;
     }
+    // The trailer: what the capture lost, so a dump never hides it. '#'
+    // starts no event line (those start with the time).
+    line = "# losses: " + losses_of(c, r.value()).text() + "\n";
+    if (ok && std::fwrite(line.data(), 1, line.size(), out) != line.size()) ok = false;
     if (!ok || std::fflush(out) != 0) {
         err = "write failed";
         return false;
@@ -340,10 +346,17 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
         crash_info info;
     };
     std::vector<crash_seen> crashes;
+    // Per thread: its first and last event (what its ring holds), for the history block.
+    std::vector<std::pair<int64_t, int64_t>> held(c.threads().size(), {INT64_MAX, INT64_MIN});
     auto r = in.read([&](const event& e) {
         if (!any) first = e.ns;
         last = e.ns;
         any = true;
+        if (e.thread < held.size()) {
+            auto& [f, l] = held[e.thread];
+            if (e.ns < f) f = e.ns;
+            if (e.ns > l) l = e.ns;
+        }
         if (e.kind == fmt::kind::crash) crashes.push_back({e.thread, e.ns, *e.crash});
     });
     if (r.is_error()) {
@@ -447,6 +460,46 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
                       t.name.empty() ? "-" : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
                       s.events, s.events_written,
                       s.overwritten, s.events_dropped, s.torn + s.overwritten_in_read, st);
+        o += b;
+    }
+    // What each ring holds: the time from its first to its last event, the
+    // rate of events over that time, and the ring bytes per second those
+    // events fill (ring bytes per surviving event, counted before any filter,
+    // times the rate): the figures that size a ring (README "How far back a
+    // capture reaches").
+    o += "\nhistory (per ring: first to last event held, the event rate over that time, the ring bytes it fills per"
+         " second,\n         and how long a ring of this size holds at that rate)\n";
+    std::snprintf(b, sizeof b, "  %-5s %-8s %-20s %12s %10s %12s %12s %10s\n", "ring", "tid", "name", "held s", "events",
+                  "events/s", "ring/s", "holds s");
+    o += b;
+    for (size_t i = 0; i < c.threads().size(); ++i) {
+        const thread_info& t = c.threads()[i];
+        const ring_stats& s = stats[i];
+        const uint64_t nslots = h.ring_size / fmt::slot_size;
+        const uint64_t used = s.write_pos < nslots ? s.write_pos : nslots;
+        const uint64_t in_ring = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
+        const int64_t span = held[i].second >= held[i].first ? held[i].second - held[i].first : -1;
+        std::string span_s = "-", rate_s = "-", bytes_s = "-", holds_s = "-";
+        if (span >= 0) {
+            std::snprintf(b, sizeof b, "%.6f", double(span) / 1e9);
+            span_s = b;
+        }
+        if (span > 0 && s.events > 1) {
+            // n events over their span: n - 1 intervals.
+            const double rate = double(s.events - 1) * 1e9 / double(span);
+            std::snprintf(b, sizeof b, "%.0f", rate);
+            rate_s = b;
+            if (in_ring && used) {  // (a hostile descriptor may claim events in an unwritten ring)
+                const double bps = rate * double(used) * fmt::slot_size / double(in_ring);
+                bytes_s = human_bytes(uint64_t(bps + 0.5)) + "/s";
+                const double hold = double(h.ring_size) / bps;
+                std::snprintf(b, sizeof b, hold >= 10 ? "%.1f" : "%.6f", hold);
+                holds_s = b;
+            }
+        }
+        std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %12s %10" PRIu64 " %12s %12s %10s\n", t.ring, t.tid,
+                      t.name.empty() ? "-" : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
+                      span_s.c_str(), s.events, rate_s.c_str(), bytes_s.c_str(), holds_s.c_str());
         o += b;
     }
     // When each thread's drops happened (1.1 writers note the first and the latest).

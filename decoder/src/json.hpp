@@ -322,4 +322,10 @@ private:
     int errno_ = 0;
 };
 
+struct losses;
+// A capture's losses (capture.hpp) as members of an open object: "summary"
+// (losses::text(), "none" when nothing was lost), then every count, zeros
+// too, so that a reader tells "nothing lost" from "not said". losses.cpp.
+void json_loss_members(json_writer& w, const losses& l);
+
 }  // namespace bbx::dec

@@ -71,7 +71,9 @@
 //     with no lines, and bbx says so on standard error (exit status 0: the
 //     conversion did what was asked).
 // Resource: service.name = the process name, process.pid,
-// process.executable.path; scope: {"name":"blackbox"}. Times are Unix
+// process.executable.path, and what the capture lost: bbx.losses (a summary,
+// "none" when nothing was lost) and bbx.losses.<count> for each count (zeros
+// too; a first pass over the capture counts them); scope: {"name":"blackbox"}. Times are Unix
 // nanoseconds: the capture's start (CLOCK_REALTIME at anchor 0) plus the
 // event's offset. Every event time lies inside its span, and end >= start.
 // bbx merge writes each capture's spans on lines of their own (its resource,
@@ -237,7 +239,8 @@ struct task_span : open_span {
 // resource). Its times plus offset_ns are ns after base_rt (Unix ns).
 class source_writer : public tl::sink {
 public:
-    source_writer(json_file& o, const capture& c, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt)
+    source_writer(json_file& o, const capture& c, int64_t offset_ns, uint32_t shown_pid, uint64_t base_rt,
+                  const losses& lost)
         : o_(o), w_(o.w()), c_(c), sites_(c.sites()), offset_(offset_ns), base_rt_(base_rt) {
         const header_info& h = c.header();
         text_.resize(sites_.size());
@@ -261,6 +264,17 @@ public:
         string_attr(r, "service.name", service);
         int_attr(r, "process.pid", shown_pid);
         if (!h.exe_path.empty()) string_attr(r, "process.executable.path", h.exe_path);
+        // What the capture lost: bbx.losses (the summary, "none" when nothing
+        // was lost) and every count, zeros too (bbx info's counts).
+        string_attr(r, "bbx.losses", lost.text());
+        int_attr(r, "bbx.losses.threads_without_ring", lost.threads_without_ring);
+        int_attr(r, "bbx.losses.events_without_ring", int64_t(lost.events_without_ring));
+        int_attr(r, "bbx.losses.sites_without_metadata", lost.sites_without_metadata);
+        int_attr(r, "bbx.losses.events_overwritten", int64_t(lost.overwritten));
+        int_attr(r, "bbx.losses.events_dropped", int64_t(lost.dropped));
+        int_attr(r, "bbx.losses.torn_slots", int64_t(lost.torn));
+        int_attr(r, "bbx.losses.malformed", int64_t(lost.malformed));
+        int_attr(r, "bbx.losses.skipped", int64_t(lost.skipped));
         crash_site_ = uint32_t(text_.size());
         site_text& cs = text_.emplace_back();  // the stand-in span of a crash outside every span
         json_escape(cs.name, "crash");
@@ -782,7 +796,18 @@ bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::s
     if (spans) *spans = 0;
     const uint64_t base_rt = sources.empty() ? 0 : sources[0].c->start_realtime_ns();
     for (const merge_source& src : sources) {
-        source_writer sw(o, *src.c, src.offset_ns, src.pid, base_rt);
+        // Every line opens with the resource, and the resource states the
+        // losses: a pass that only counts comes first (the losses do not
+        // depend on the filter).
+        auto counted = src.c->for_each_event([](const event&) {});
+        if (counted.is_error()) {
+            err = counted.err().message();
+            if (sources.size() > 1) err = src.c->name() + ": " + err;
+            return false;
+        }
+        const losses l = losses_of(*src.c, counted.value());
+        if (src.lost) *src.lost = l;
+        source_writer sw(o, *src.c, src.offset_ns, src.pid, base_rt, l);
         tl::timeline<source_writer> t(*src.c, sw);
         sw.begin(t);
         auto r = tl::run(input(*src.c, src.filter), t);
@@ -798,8 +823,8 @@ bool write_otlp(const std::vector<merge_source>& sources, std::FILE* out, std::s
     return err.empty();
 }
 
-bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans) {
-    return write_otlp({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, out, err, spans);
+bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans, losses* lost) {
+    return write_otlp({merge_source{in.cap, 0, in.cap->header().pid, in.filter, lost}}, out, err, spans);
 }
 
 }  // namespace bbx::dec

@@ -4,7 +4,8 @@
 //
 // Layout of the output:
 //   sequence 1:      ClockSnapshot (BOOTTIME, MONOTONIC, REALTIME at the capture's
-//                    start), the process track, one counter track per counter site
+//                    start), the process track, one counter track per counter site;
+//                    after the events, the "bbx losses" track and its instant
 //   sequence 2 + i:  ring i's thread: its thread track first (incremental state
 //                    cleared), then its events, with names, categories and
 //                    argument names interned on first use in the sequence
@@ -91,7 +92,8 @@ constexpr uint32_t categories = 2;
 }
 namespace track_event {
 constexpr uint32_t category_iids = 3, debug_annotations = 4, type = 9, name_iid = 10, track_uuid = 11,
-                   counter_value = 30, double_counter_value = 44, flow_ids = 47, terminating_flow_ids = 48;
+                   categories = 22, name = 23, counter_value = 30, double_counter_value = 44, flow_ids = 47,
+                   terminating_flow_ids = 48;
 constexpr uint64_t slice_begin = 1, slice_end = 2, instant = 3, counter = 4;
 }  // namespace track_event
 namespace debug_annotation {
@@ -290,6 +292,7 @@ struct source_args {
     bool clock_snapshot;  // the reference writes the output's ClockSnapshot
     uint32_t seq;         // its process sequence; thread i gets seq + 1 + i
     const std::vector<flow_mark>& marks;  // sorted by same_span_before
+    losses* lost;         // if set: gets what the capture lost
 };
 
 // Writes one capture's timeline as packets into o.
@@ -466,6 +469,56 @@ private:
         flow_salt_ = mix(process_uuid_ ^ 0x666c6f7700000000ull);
     }
 
+public:
+    // What the capture lost (README "What a capture lost"), once the pass
+    // is over: a track "bbx losses" under the process track, with one
+    // instant at the first event (where the history the capture holds
+    // begins) named "losses: <summary>" ("losses: none" when nothing was
+    // lost) whose debug annotations are every count, zeros too. The UI shows
+    // the track with the process and the counts in the instant's arguments;
+    // trace processor has it as a slice on that track with its args. Not a
+    // trace_stats packet: those are the tracing service's own buffer losses,
+    // and the UI would report bbx's as its own.
+    void write_losses(const losses& l, const tl::model& m) {
+        const uint64_t ts = m.first_ns <= m.last_ns ? boottime(m.first_ns) : start_boot_;
+        const uint64_t uuid = mix(process_uuid_ ^ 0x6c6f737365730000ull);  // "losses"
+        pb w = o_.reserve(fixed_room);
+        char* p = w.begin(1);
+        w.uint(trace_packet::timestamp, ts);
+        w.uint(trace_packet::trusted_packet_sequence_id, src_.seq);
+        char* td = w.begin(trace_packet::track_descriptor);
+        w.uint(track_descriptor::uuid, uuid);
+        w.uint(track_descriptor::parent_uuid, process_uuid_);
+        w.bytes(track_descriptor::name, "bbx losses");
+        w.end(td);
+        w.end(p);
+        o_.commit(w);
+
+        const std::string name = "losses: " + l.text();
+        w = o_.reserve(fixed_room + name.size());
+        p = w.begin(1);
+        w.uint(trace_packet::timestamp, ts);
+        w.uint(trace_packet::trusted_packet_sequence_id, src_.seq);
+        w.uint(trace_packet::sequence_flags, trace_packet::seq_needs_incremental_state);  // as every event packet
+        char* te = w.begin(trace_packet::track_event);
+        w.uint(track_event::type, track_event::instant);
+        w.uint(track_event::track_uuid, uuid);
+        w.bytes(track_event::categories, "bbx");
+        w.bytes(track_event::name, name);
+        annotate_uint(w, "threads_without_ring", l.threads_without_ring);
+        annotate_uint(w, "events_without_ring", l.events_without_ring);
+        annotate_uint(w, "sites_without_metadata", l.sites_without_metadata);
+        annotate_uint(w, "events_overwritten", l.overwritten);
+        annotate_uint(w, "events_dropped", l.dropped);
+        annotate_uint(w, "torn_slots", l.torn);
+        annotate_uint(w, "malformed", l.malformed);
+        annotate_uint(w, "skipped", l.skipped);
+        w.end(te);
+        w.end(p);
+        o_.commit(w);
+    }
+
+private:
     // Its first sequence (1 for a single capture): clocks (the reference
     // only), the process track and the counter tracks.
     void write_process() {
@@ -747,6 +800,9 @@ bool write_source(out_buffer& o, const source_args& src, std::string& err) {
         err = r.err().message();
         return false;
     }
+    const losses l = losses_of(*src.in.cap, r.value());
+    w.write_losses(l, t);
+    if (src.lost) *src.lost = l;
     return true;
 }
 
@@ -761,7 +817,8 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
     uint32_t seq = 1;
     for (size_t i = 0; i < sources.size(); ++i) {
         const capture& c = *sources[i].c;
-        const source_args a{input(c, sources[i].filter), sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i]};
+        const source_args a{input(c, sources[i].filter), sources[i].offset_ns, sources[i].pid, base_boot, i == 0, seq, marks[i],
+                             sources[i].lost};
         if (!write_source(o, a, err)) {
             if (sources.size() > 1) err = c.name() + ": " + err;
             return false;
@@ -777,8 +834,8 @@ bool write_perfetto(const std::vector<merge_source>& sources, const std::vector<
     return true;
 }
 
-bool write_perfetto(const input& in, std::FILE* out, std::string& err) {
-    return write_perfetto({merge_source{in.cap, 0, in.cap->header().pid, in.filter}}, {}, out, err);
+bool write_perfetto(const input& in, std::FILE* out, std::string& err, losses* lost) {
+    return write_perfetto({merge_source{in.cap, 0, in.cap->header().pid, in.filter, lost}}, {}, out, err);
 }
 
 }  // namespace bbx::dec

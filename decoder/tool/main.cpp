@@ -66,7 +66,9 @@ const char* const usage_info =
     "\n"
     "Prints the capture's header (process, start time, clock, mode, how it\n"
     "ended), its threads with events readable, overwritten, dropped and torn,\n"
-    "its crash records, and its call sites. With filters, its first line says\n"
+    "each ring's history (the time its events span, their rate, the ring bytes\n"
+    "per second and how long a ring of this size holds at that rate), its crash\n"
+    "records, and its call sites. With filters, its first line says\n"
     "so, and the counts, the span and the threads' events are of the events\n"
     "that pass.\n"
     "\n"
@@ -81,6 +83,7 @@ const char* const usage_dump =
     "Prints every readable event, oldest first, one per line:\n"
     "  seconds-since-start  T<ring>  kind  category  name  arg=value...\n"
     "Strings are quoted; bytes that are not valid UTF-8 show as \\xNN.\n"
+    "The last line says what the capture lost: \"# losses: none\" or the counts.\n"
     "\n"
     "  -o OUT               write to OUT instead of standard output\n"
     "  --symbols [PROGRAM]  show each crash record's stack as functions and\n"
@@ -99,6 +102,9 @@ const char* const usage_convert =
     "  -o OUT          output path, - for standard output; default: FILE with\n"
     "                  .pftrace, .json or .jsonl appended. The output is written to a\n"
     "                  temporary file and renamed into place when complete.\n"
+    "What the capture lost (threads without a ring, events overwritten or\n"
+    "dropped, call sites without metadata) is stated inside the output, and on\n"
+    "standard error when something was.\n"
     BBX_FILTER_HELP;
 
 const char* const usage_analyze =
@@ -116,11 +122,13 @@ const char* const usage_analyze =
     "many). A self-wake is a task making itself runnable again in its own poll\n"
     "with no event in between (a yield, a handler that posts itself); I/O that\n"
     "completed, at once or as an inner step of a composed operation, is an\n"
-    "event. Warnings are findings: the exit status is 0 with or without them.\n"
-    "With filters the analysis sees only the events that pass, and concludes\n"
-    "from them alone: --task keeps one task's events (not the tasks waiting on\n"
-    "it), --user-only leaves no task events, a window hides the history before\n"
-    "it.\n"
+    "event. It states what the capture lost, and when the rings' window cut\n"
+    "the analysis short (rings that wrapped or filled, tasks never seen\n"
+    "spawned) the ring_kb that would have held the whole run. Warnings are\n"
+    "findings: the exit status is 0 with or without them. With filters the\n"
+    "analysis sees only the events that pass, and concludes from them alone:\n"
+    "--task keeps one task's events (not the tasks waiting on it), --user-only\n"
+    "leaves no task events, a window hides the history before it.\n"
     "\n"
     "  --json          one JSON object: capture, tasks (all), threads, warnings;\n"
     "                  times in nanoseconds since the capture's start\n"
@@ -486,15 +494,19 @@ int cmd_convert(int argc, char** argv) {
     std::string err;
     const bbx::dec::input in(*c, f.get());
     uint64_t spans = 0;
-    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err)
-              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans)
-                                 : bbx::dec::write_chrome(in, out.f, err);
+    bbx::dec::losses lost;
+    bool ok = o.to == "perfetto" ? bbx::dec::write_perfetto(in, out.f, err, &lost)
+              : o.to == "otlp"   ? bbx::dec::write_otlp(in, out.f, err, &spans, &lost)
+                                 : bbx::dec::write_chrome(in, out.f, err, &lost);
     if (!out.finish(ok)) {
         const std::string who = read_error(ok, err) ? input_name(o.file) : o.out == "-" ? "<stdout>" : o.out;
         std::fprintf(stderr, "bbx: %s: %s\n", who.c_str(), err.empty() ? "write failed" : err.c_str());
         return 1;
     }
     if (o.to == "otlp" && spans == 0) nothing_to_export(input_name(o.file), !o.filter.empty());
+    // The output states the losses too; a conversion is often not looked at
+    // by the one who ran it, so say it here as well.
+    if (lost.any()) std::fprintf(stderr, "bbx: %s: the capture lost data: %s\n", input_name(o.file).c_str(), lost.text().c_str());
     return 0;
 }
 

@@ -38,6 +38,11 @@ for capture in "$DIR"/*.bbx; do
     if cmp -s "$T/dump" "$DIR/$name.dump"; then ok "$name: bbx dump prints $name.dump exactly"
     else bad "$name: bbx dump differs from $name.dump: $(diff "$DIR/$name.dump" "$T/dump" | head -4 | tr '\n' ' ')"; fi
 
+    # Its last line says what the capture lost: record.cpp loses nothing.
+    if [ "$(tail -n 1 "$T/dump")" = "# losses: none" ]; then ok "$name: the dump's last line says nothing was lost"
+    else bad "$name: the dump's last line is not '# losses: none': $(tail -n 1 "$T/dump")"; fi
+    sed -i '$d' "$T/dump"
+
     # What record.cpp recorded, read from the dump without the expected file.
     sed 's/^ *[0-9.]*  //' "$T/dump" >"$T/events"
     i=0 expect_ticks=""

@@ -25,8 +25,16 @@ try:
     doc = json.loads(text, parse_constant=constant, parse_float=decimal.Decimal)
 except ValueError as e:
     fail("JSON: %s" % e)
-if list(doc.keys()) != ["traceEvents", "displayTimeUnit"] or doc["displayTimeUnit"] != "ns":
+if list(doc.keys()) != ["traceEvents", "displayTimeUnit", "otherData"] or doc["displayTimeUnit"] != "ns":
     fail("top-level keys %r" % list(doc.keys()))
+# What the capture lost, one entry per capture: a summary and every count.
+losses = doc["otherData"].get("bbx_losses")
+if not isinstance(losses, list) or len(losses) != 1 or not isinstance(losses[0].get("summary"), str):
+    fail("otherData.bbx_losses %r" % (losses,))
+for k in ("threads_without_ring", "events_without_ring", "sites_without_metadata", "events_overwritten",
+          "events_dropped", "torn_slots", "malformed", "skipped"):
+    if not isinstance(losses[0].get(k), int) or losses[0][k] < 0:
+        fail("otherData.bbx_losses[0].%s is %r" % (k, losses[0].get(k)))
 def value(v):
     if isinstance(v, bool):
         return "b:" + ("true" if v else "false")

@@ -140,6 +140,18 @@ struct analysis {
     int64_t start_ns = 0, end_ns = 0;   // first event .. last event (or the clean stop)
     uint64_t events = 0, task_events = 0;
     uint64_t events_overwritten = 0;    // lost before the capture ended: early history may be missing
+    losses loss;                        // everything the capture lost (bbx info's counts)
+    // The window: tasks polled or woken whose spawn is not in what was read
+    // (overwritten, dropped, before the recording or outside a filter).
+    uint64_t tasks_spawn_unseen = 0;
+    uint32_t ring_kb = 0;               // the capture's ring size
+    // When a ring wrapped (or filled, in discard mode): how many times larger
+    // the ring that lost the largest share would have to be to hold all its
+    // thread wrote (written / held; discard: (held + dropped) / held), and
+    // ring_kb times that, rounded up to a power of two, at most the
+    // recorder's 1048576 (0: no ring lost anything).
+    double ring_growth = 0;
+    uint32_t suggested_ring_kb = 0;
     int64_t long_poll_ns = 0;           // the threshold used
     std::vector<task_report> tasks;     // busiest first
     std::vector<thread_report> threads; // threads that polled a task, by ring

@@ -75,6 +75,31 @@ struct read_stats {
     std::vector<ring_stats> threads;
 };
 
+// Everything a capture lost, from its header and one pass's stats: what every
+// verb states (bbx info, dump, analyze, and each converter as metadata in its
+// output; README "What a capture lost"). The counts are bbx info's.
+struct losses {
+    uint32_t threads_without_ring = 0;    // header threads_dropped: threads that found every ring taken
+    uint64_t events_without_ring = 0;     // header events_dropped: their events
+    uint32_t sites_without_metadata = 0;  // header sites_dropped: records that did not fit the metadata region
+    uint64_t overwritten = 0;             // events overwritten by newer ones (overwrite mode)
+    uint64_t dropped = 0;                 // events a ring did not take: full in discard mode, or no call site
+    uint64_t torn = 0;                    // slots a writer had not finished (or tore while read)
+    uint64_t malformed = 0;               // committed events that break the spec, skipped
+    uint64_t skipped = 0;                 // every skipped slot: malformed, unknown kind, no site, orphaned
+    uint32_t threads = 0;                 // threads with a ring
+    uint32_t rings_wrapped = 0;           // of them, rings that overwrote events
+    uint32_t rings_full = 0;              // of them, rings that dropped events in discard mode
+    bool any() const {
+        return threads_without_ring || events_without_ring || sites_without_metadata || overwritten || dropped || torn ||
+               skipped;
+    }
+    // One line, "none" or the nonzero counts: "1716 events overwritten, 315 events dropped, ...".
+    std::string text() const;
+};
+class capture;
+losses losses_of(const capture& c, const read_stats& s);
+
 struct arg {
     const arg_decl* decl;     // name and type
     uint64_t word;            // raw value (string: its length)

@@ -21,6 +21,7 @@ struct merge_source {
     int64_t offset_ns = 0;
     uint32_t pid = 0;
     const event_filter* filter = nullptr;  // the events written (null: all)
+    losses* lost = nullptr;                // if set: what the capture lost (also stated in the output), once written
 };
 
 // A span as the converters pair begins and ends: its source (an index into

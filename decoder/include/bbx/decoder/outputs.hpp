@@ -18,14 +18,17 @@ struct crash_options {
     std::string symbols;
 };
 
-// bbx dump: one event per line, `time  thread  kind  category  name  args`.
+// bbx dump: one event per line, `time  thread  kind  category  name  args`, then
+// one line `# losses: ...` (losses::text(): "none" when nothing was lost).
 bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_options& opt = {});
 // bbx info: a human summary.
 bool write_info(const input& in, std::FILE* out, std::string& err, const crash_options& opt = {});
 // Chrome trace-event JSON (object form, traceEvents first).
-bool write_chrome(const input& in, std::FILE* out, std::string& err);
+// Each converter states what the capture lost inside its output (README "What a
+// capture lost"); lost, if given, gets the same counts.
+bool write_chrome(const input& in, std::FILE* out, std::string& err, losses* lost = nullptr);
 // Perfetto protobuf TrackEvent trace.
-bool write_perfetto(const input& in, std::FILE* out, std::string& err);
+bool write_perfetto(const input& in, std::FILE* out, std::string& err, losses* lost = nullptr);
 // OTLP/JSON Lines, as the OpenTelemetry file exporter writes it: one
 // TracesData object per line, at most 1000 spans each. Spans are the
 // BBX_SPAN pairs, with the W3C identities that bbx::context_scope recorded
@@ -34,7 +37,7 @@ bool write_perfetto(const input& in, std::FILE* out, std::string& err);
 // attributes, where it suspended as events); instants and crash records
 // become span events. The mapping is the comment block atop otlp.cpp.
 // Streams. spans: if given, the spans written (0: nothing to export).
-bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans = nullptr);
+bool write_otlp(const input& in, std::FILE* out, std::string& err, uint64_t* spans = nullptr, losses* lost = nullptr);
 
 // bbx snapshot: c's image, packed as by capture::write_container, into a new
 // file at path, created with mode 0600 and O_EXCL | O_NOFOLLOW (an existing

@@ -1,0 +1,70 @@
+// What a capture lost (capture.hpp, struct losses): one summary that every
+// verb states, so that no output hides a loss the capture knows about.
+#include <string>
+
+#include "bbx/decoder/capture.hpp"
+#include "json.hpp"
+
+namespace bbx::dec {
+
+losses losses_of(const capture& c, const read_stats& st) {
+    const header_info& h = c.header();
+    losses l;
+    l.threads_without_ring = h.threads_dropped;
+    l.events_without_ring = h.events_dropped;
+    l.sites_without_metadata = h.sites_dropped;
+    l.threads = uint32_t(st.threads.size());
+    for (const ring_stats& s : st.threads) {
+        l.overwritten += s.overwritten;
+        l.dropped += s.events_dropped;
+        l.torn += s.torn + s.overwritten_in_read;
+        l.malformed += s.malformed;
+        l.skipped += s.unknown_kind + s.bad_site + s.malformed + s.orphan;
+        l.rings_wrapped += s.overwritten > 0;
+        l.rings_full += (h.flags & format::flag_discard) && s.events_dropped > 0;
+    }
+    return l;
+}
+
+std::string losses::text() const {
+    std::string o;
+    auto add = [&](uint64_t n, const char* one, const char* many) {
+        if (!n) return;
+        if (!o.empty()) o += ", ";
+        o += std::to_string(n) + (n == 1 ? one : many);
+    };
+    if (threads_without_ring || events_without_ring)
+        o += std::to_string(threads_without_ring) +
+             (threads_without_ring == 1 ? " thread without a ring (" : " threads without a ring (") +
+             std::to_string(events_without_ring) + (events_without_ring == 1 ? " event)" : " events)");
+    add(overwritten, " event overwritten", " events overwritten");
+    add(dropped, " event dropped", " events dropped");
+    add(sites_without_metadata, " call site without metadata", " call sites without metadata");
+    add(torn, " torn slot", " torn slots");
+    add(skipped, " skipped", " skipped");
+    if (malformed) o += " (" + std::to_string(malformed) + " malformed)";
+    return o.empty() ? "none" : o;
+}
+
+void json_loss_members(json_writer& w, const losses& l) {
+    w.key("summary");
+    w.str(l.text());
+    w.key("threads_without_ring");
+    w.u64(l.threads_without_ring);
+    w.key("events_without_ring");
+    w.u64(l.events_without_ring);
+    w.key("sites_without_metadata");
+    w.u64(l.sites_without_metadata);
+    w.key("events_overwritten");
+    w.u64(l.overwritten);
+    w.key("events_dropped");
+    w.u64(l.dropped);
+    w.key("torn_slots");
+    w.u64(l.torn);
+    w.key("malformed");
+    w.u64(l.malformed);
+    w.key("skipped");
+    w.u64(l.skipped);
+}
+
+}  // namespace bbx::dec
