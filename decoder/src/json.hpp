@@ -43,6 +43,12 @@ public:
         n_ += n;
     }
     void append(std::string_view s) { append(s.data(), s.size()); }
+    // A few bytes (a layout's whitespace): a byte loop beats a call to memcpy.
+    [[gnu::always_inline]] void append_short(std::string_view s) {
+        char* p = room(s.size());
+        for (size_t i = 0; i < s.size(); ++i) p[i] = s[i];
+        n_ += s.size();
+    }
     void push_back(char c) {
         if (n_ == cap_) [[unlikely]] grow(1);
         p_[n_++] = c;
@@ -84,6 +90,35 @@ struct json_layout {
     std::string_view open = "", first = "", between = ",", close = "";
 };
 
+namespace json_digits {
+inline constexpr char pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+// How many decimal digits v has (1 for 0).
+[[gnu::always_inline]] inline unsigned width(uint64_t v) {
+    for (unsigned n = 1;; n += 4, v /= 10000) {
+        if (v < 10) return n;
+        if (v < 100) return n + 1;
+        if (v < 1000) return n + 2;
+        if (v < 10000) return n + 3;
+    }
+}
+// The lowest `width` decimal digits of v, zero-padded, at p .. p + width:
+// two at a time from the end (std::to_chars's method, without its calls).
+[[gnu::always_inline]] inline void put(char* p, unsigned width, uint64_t v) {
+    char* q = p + width;
+    for (; width >= 2; width -= 2) {
+        const unsigned r = unsigned(v % 100);
+        v /= 100;
+        q -= 2;
+        q[0] = pairs[2 * r];
+        q[1] = pairs[2 * r + 1];
+    }
+    if (width) q[-1] = char('0' + v % 10);
+}
+}  // namespace json_digits
+
 class json_writer {
 public:
     // inside: the writer starts inside an object or array whose brackets are
@@ -93,7 +128,7 @@ public:
     explicit json_writer(json_text& out, inside at = inside::nothing) : o_(out) {
         if (at == inside::nothing) return;
         push(at == inside::object ? '}' : ']', nullptr);
-        lv_[0].count = out.empty() ? 0 : 1;
+        cur_.next = out.empty() ? next_is::first : next_is::later;
     }
 
     json_text& text() { return o_; }
@@ -112,7 +147,7 @@ public:
         o_ += '"';
         escape(k);
         o_.append("\":", 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
     // A literal key, plain ASCII that needs no escape: copied as it is.
     template <size_t N>
@@ -124,7 +159,7 @@ public:
         p[N] = '"';
         p[N + 1] = ':';
         o_.commit(N + 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
     // A key escaped before (json_escape).
     [[gnu::always_inline]] void escaped_key(std::string_view k) {
@@ -132,7 +167,7 @@ public:
         o_ += '"';
         o_ += k;
         o_.append("\":", 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
 
     // Values: in an array each is an element, after key() the member's value.
@@ -208,11 +243,12 @@ public:
         }
         uint64_t pow = 1;
         for (unsigned i = 0; i < scale; ++i) pow *= 10;
-        q = std::to_chars(q, q + 24, a / pow).ptr;
+        const unsigned n = json_digits::width(a / pow);
+        json_digits::put(q, n, a / pow);
+        q += n;
         if (scale) {
             *q = '.';
-            uint64_t frac = a % pow;
-            for (unsigned i = scale; i > 0; --i, frac /= 10) q[i] = char('0' + frac % 10);
+            json_digits::put(q + 1, scale, a % pow);
             q += scale + 1;
         }
         o_.commit(size_t(q - p));
@@ -233,17 +269,30 @@ public:
         separate();
         o_ += f;
     }
+    // The same, written as JSON text in the source (R"("cat":"task","ph":"B")"):
+    // a run of constant members copied in one go, as rendered once by hand.
+    template <size_t N>
+    [[gnu::always_inline]] void fragment(const char (&f)[N]) {
+        static_assert(N > 1, "an empty fragment");
+        separate();
+        std::memcpy(o_.room(N - 1), f, N - 1);
+        o_.commit(N - 1);
+    }
 
     // Escapes s as the inside of a JSON string (json_escape).
     void escape(std::string_view s);
 
 private:
-    static constexpr unsigned max_depth = 32;
+    static constexpr unsigned max_depth = 32;  // writers nest a few levels; deeper is not valid JSON
+    // What comes next in a container: its first member or element, a
+    // member's value (after its key), or a later member or element.
+    enum class next_is : uint8_t { first, value, later };
     struct level {
         const json_layout* layout;  // null: compact
-        uint64_t count;             // members or elements so far
         char closer;
+        next_is next;
     };
+    static constexpr json_layout top_level{"", "", "", ""};  // values at the top: no separator
     [[gnu::always_inline]] void open(char bracket, char closer, const json_layout* l) {
         separate();
         o_ += bracket;
@@ -251,43 +300,48 @@ private:
         push(closer, l);
     }
     [[gnu::always_inline]] void push(char closer, const json_layout* l) {
-        if (depth_ < max_depth) lv_[depth_] = level{l, 0, closer};
+        if (depth_ < max_depth) outer_[depth_] = cur_;
         ++depth_;
-        after_key_ = false;
+        cur_ = level{depth_ <= max_depth ? l : &top_level, closer, next_is::first};
     }
     [[gnu::always_inline]] void close() {
         if (depth_ == 0) return;
         --depth_;
-        if (depth_ < max_depth) {
-            if (lv_[depth_].layout) o_ += lv_[depth_].layout->close;
-            o_ += lv_[depth_].closer;
-        }
-        after_key_ = false;
+        if (cur_.layout) o_ += cur_.layout->close;
+        o_ += cur_.closer;
+        if (depth_ < max_depth) cur_ = outer_[depth_];
     }
     // Before a key, or a value that is not a member's: the comma and layout.
+    // The writer keeps the innermost container's state at hand (cur_), so
+    // this is a test or two and at most a byte or a layout's few.
     [[gnu::always_inline]] void separate() {
-        if (after_key_) {
-            after_key_ = false;
-            return;
-        }
-        if (depth_ == 0 || depth_ > max_depth) [[unlikely]] return;
-        level& l = lv_[depth_ - 1];
-        if (!l.layout) {
-            if (l.count++) o_ += ',';
-        } else {
-            o_ += l.count++ ? l.layout->between : l.layout->first;
+        const next_is n = cur_.next;
+        cur_.next = next_is::later;
+        if (n == next_is::later) {
+            if (!cur_.layout) o_.push_back(',');
+            else o_.append_short(cur_.layout->between);
+        } else if (n == next_is::first && cur_.layout) {
+            o_.append_short(cur_.layout->first);
         }
     }
-    template <class T>
-    [[gnu::always_inline]] void digits(T v) {
-        char* p = o_.room(24);
-        o_.commit(size_t(std::to_chars(p, p + 24, v).ptr - p));
+    [[gnu::always_inline]] void digits(uint64_t v) {
+        const unsigned n = json_digits::width(v);
+        json_digits::put(o_.room(20), n, v);
+        o_.commit(n);
+    }
+    [[gnu::always_inline]] void digits(int64_t v) {
+        if (v < 0) {
+            o_.push_back('-');
+            digits(uint64_t(0) - uint64_t(v));
+        } else {
+            digits(uint64_t(v));
+        }
     }
 
     json_text& o_;
     unsigned depth_ = 0;
-    bool after_key_ = false;
-    level lv_[max_depth];
+    level cur_{&top_level, 0, next_is::first};
+    level outer_[max_depth];
 };
 
 // A json_writer whose text goes out to a file in large writes: flush() when
