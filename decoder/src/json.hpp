@@ -105,17 +105,26 @@ inline constexpr char pairs[] =
     }
 }
 // The lowest `width` decimal digits of v, zero-padded, at p .. p + width:
-// two at a time from the end (std::to_chars's method, without its calls).
+// two at a time from the end (std::to_chars's method, without its calls),
+// in 32-bit arithmetic (cheaper division) once what is left fits.
 [[gnu::always_inline]] inline void put(char* p, unsigned width, uint64_t v) {
     char* q = p + width;
-    for (; width >= 2; width -= 2) {
+    for (; v > UINT32_MAX && width >= 2; width -= 2) {
         const unsigned r = unsigned(v % 100);
         v /= 100;
         q -= 2;
         q[0] = pairs[2 * r];
         q[1] = pairs[2 * r + 1];
     }
-    if (width) q[-1] = char('0' + v % 10);
+    uint32_t u = uint32_t(v);
+    for (; width >= 2; width -= 2) {
+        const uint32_t r = u % 100;
+        u /= 100;
+        q -= 2;
+        q[0] = pairs[2 * r];
+        q[1] = pairs[2 * r + 1];
+    }
+    if (width) q[-1] = char('0' + u % 10);
 }
 }  // namespace json_digits
 
