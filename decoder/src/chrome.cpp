@@ -71,14 +71,6 @@ constexpr std::string_view rpc_flow_end = R"("name":"rpc","cat":"rpc","ph":"f","
 
 const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
-// A number as decimal text, on the stack.
-struct decimal {
-    char b[24];
-    size_t n;
-    explicit decimal(uint64_t v) : n(size_t(std::to_chars(b, b + sizeof b, v).ptr - b)) {}
-    std::string_view sv() const { return {b, n}; }
-};
-
 // Members (or elements) rendered once by a json_writer.
 template <class Fn>
 std::string fragment_of(json_writer::inside at, Fn&& fn) {
@@ -361,17 +353,17 @@ private:
     }
 
     // "<what><spawn site name, or task> #<id>"
-    void task_name(const tl::task& k, std::string_view what) {
-        const decimal id(k.id);
-        w_.escaped_of({what, k.named_by ? std::string_view(text_[index_of(k.named_by)].name) : std::string_view("task"),
-                       " #", id.sv()});
+    template <size_t N>
+    void task_name(const tl::task& k, const char (&what)[N]) {
+        if (k.named_by) w_.escaped_of(what, std::string_view(text_[index_of(k.named_by)].name), " #", json_writer::number{k.id});
+        else w_.escaped_of(what, "task #", json_writer::number{k.id});
     }
 
     void wait_name(const tl::wait& wt) {
         auto r = resource_index_.find(wt.resource);
         const std::string_view op = op_names[wt.op <= fmt::resource_op_last ? wt.op : 0];
-        if (r != resource_index_.end()) w_.escaped_of({"wait ", op, " ", resource_names_[r->second]});
-        else w_.escaped_of({"wait ", op});
+        if (r != resource_index_.end()) w_.escaped_of("wait ", op, " ", std::string_view(resource_names_[r->second]));
+        else w_.escaped_of("wait ", op);
     }
 
     // A nestable async event of task k after its name, up to its args;

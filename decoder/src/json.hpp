@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -95,14 +94,17 @@ inline constexpr char pairs[] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
-// How many decimal digits v has (1 for 0).
+// 10^t, but 0 for t = 0 (so that 0 has one digit too)
+inline constexpr uint64_t powers[20] = {0ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+                                        10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                        10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+                                        10000000000000000000ull};
+// How many decimal digits v has (1 for 0): from its bit length (x 1233 / 4096
+// is a little under log10 2), corrected by one comparison.
 [[gnu::always_inline]] inline unsigned width(uint64_t v) {
-    for (unsigned n = 1;; n += 4, v /= 10000) {
-        if (v < 10) return n;
-        if (v < 100) return n + 1;
-        if (v < 1000) return n + 2;
-        if (v < 10000) return n + 3;
-    }
+    const unsigned t = unsigned(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
+    return t + 1 - (v < powers[t]);
 }
 // The lowest `width` decimal digits of v, zero-padded, at p .. p + width:
 // two at a time from the end (std::to_chars's method, without its calls),
@@ -203,12 +205,17 @@ public:
         o_ += s;
         o_ += '"';
     }
-    // A string value made of pieces escaped before (json_escape), or plain
-    // ASCII that needs no escape: copied between quotes as they are.
-    void escaped_of(std::initializer_list<std::string_view> parts) {
+    // A string value made of pieces: strings escaped before (json_escape) or
+    // plain ASCII that needs no escape, copied as they are; literals (copied
+    // in one go); numbers (json_writer::number, in decimal).
+    struct number {
+        uint64_t v;
+    };
+    template <class... Pieces>
+    [[gnu::always_inline]] void escaped_of(const Pieces&... pieces) {
         separate();
         o_ += '"';
-        for (std::string_view p : parts) o_ += p;
+        (piece(pieces), ...);
         o_ += '"';
     }
     [[gnu::always_inline]] void u64(uint64_t v) {
@@ -333,6 +340,13 @@ private:
             o_.append_short(cur_.layout->first);
         }
     }
+    template <size_t N>
+    [[gnu::always_inline]] void piece(const char (&s)[N]) {
+        std::memcpy(o_.room(N - 1), s, N - 1);
+        o_.commit(N - 1);
+    }
+    [[gnu::always_inline]] void piece(std::string_view s) { o_ += s; }
+    [[gnu::always_inline]] void piece(number n) { digits(n.v); }
     [[gnu::always_inline]] void digits(uint64_t v) {
         const unsigned n = json_digits::width(v);
         json_digits::put(o_.room(20), n, v);
