@@ -42,11 +42,10 @@ public:
         n_ += n;
     }
     void append(std::string_view s) { append(s.data(), s.size()); }
-    // A few bytes (a layout's whitespace): a byte loop beats a call to memcpy.
-    [[gnu::always_inline]] void append_short(std::string_view s) {
-        char* p = room(s.size());
-        for (size_t i = 0; i < s.size(); ++i) p[i] = s[i];
-        n_ += s.size();
+    // At most 8 bytes held in an 8-byte array: one word copied, n kept.
+    [[gnu::always_inline]] void append_word(const char (&s)[8], size_t n) {
+        std::memcpy(room(8), s, 8);
+        n_ += n;
     }
     void push_back(char c) {
         if (n_ == cap_) [[unlikely]] grow(1);
@@ -86,7 +85,17 @@ private:
 // `first` before its first member, `between` before each later one (with the
 // comma), `close` before its closing bracket. The default is compact.
 struct json_layout {
-    std::string_view open = "", first = "", between = ",", close = "";
+    // Up to 8 bytes of whitespace (and comma), held whole: a copy is one word.
+    struct piece {
+        char s[8] = {};
+        uint8_t n = 0;
+        template <size_t N>
+        constexpr piece(const char (&v)[N]) : n(uint8_t(N - 1)) {
+            static_assert(N <= 9, "a layout piece holds 8 bytes");
+            for (size_t i = 0; i + 1 < N; ++i) s[i] = v[i];
+        }
+    };
+    piece open = "", first = "", between = ",", close = "";
 };
 
 namespace json_digits {
@@ -312,7 +321,7 @@ private:
     [[gnu::always_inline]] void open(char bracket, char closer, const json_layout* l) {
         separate();
         o_ += bracket;
-        if (l) o_ += l->open;
+        if (l) o_.append_word(l->open.s, l->open.n);
         push(closer, l);
     }
     [[gnu::always_inline]] void push(char closer, const json_layout* l) {
@@ -323,7 +332,7 @@ private:
     [[gnu::always_inline]] void close() {
         if (depth_ == 0) return;
         --depth_;
-        if (cur_.layout) o_ += cur_.layout->close;
+        if (cur_.layout) o_.append_word(cur_.layout->close.s, cur_.layout->close.n);
         o_ += cur_.closer;
         if (depth_ < max_depth) cur_ = outer_[depth_];
     }
@@ -335,9 +344,9 @@ private:
         cur_.next = next_is::later;
         if (n == next_is::later) {
             if (!cur_.layout) o_.push_back(',');
-            else o_.append_short(cur_.layout->between);
+            else o_.append_word(cur_.layout->between.s, cur_.layout->between.n);
         } else if (n == next_is::first && cur_.layout) {
-            o_.append_short(cur_.layout->first);
+            o_.append_word(cur_.layout->first.s, cur_.layout->first.n);
         }
     }
     template <size_t N>
