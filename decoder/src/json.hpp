@@ -7,7 +7,10 @@
 // whitespace a container's layout asks for. For speed, a writer may insert
 // a fragment: members or elements that another json_writer rendered once
 // (the name and category of a call site, a thread's ids) and that are copied
-// as they are wherever they recur.
+// as they are wherever they recur, or constant members written as JSON text
+// in the source (R"("cat":"task","ph":"B")"). Numbers are formatted here,
+// not by std::to_chars (tests/test_json_writer.cpp holds them to it): the
+// writer runs dozens of times per event of a Chrome or OTLP conversion.
 #pragma once
 
 #include <cerrno>
