@@ -63,15 +63,13 @@ struct site_text {
     std::string at;                 // await sites: file:line, escaped
 };
 
-const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
+// The members of flow events from "name" to "ph": wake arrows, and bbx merge's rpc arrows.
+constexpr std::string_view wake_flow_start = R"("name":"wake","cat":"task","ph":"s")";
+constexpr std::string_view wake_flow_end = R"("name":"wake","cat":"task","ph":"f","bp":"e")";
+constexpr std::string_view rpc_flow_start = R"("name":"rpc","cat":"rpc","ph":"s")";
+constexpr std::string_view rpc_flow_end = R"("name":"rpc","cat":"rpc","ph":"f","bp":"e")";
 
-// A number as decimal text, on the stack.
-struct decimal {
-    char b[24];
-    size_t n;
-    explicit decimal(uint64_t v) : n(size_t(std::to_chars(b, b + sizeof b, v).ptr - b)) {}
-    std::string_view sv() const { return {b, n}; }
-};
+const char* const op_names[fmt::resource_op_last + 1] = {"?", "send", "recv", "lock", "timer", "join", "other"};
 
 // Members (or elements) rendered once by a json_writer.
 template <class Fn>
@@ -187,10 +185,7 @@ public:
             w_.begin_object();
             w_.key("name");
             task_name(k, "poll ");
-            w_.key("cat");
-            w_.str("task");
-            w_.key("ph");
-            w_.str("B");
+            w_.fragment(R"("cat":"task","ph":"B")");
             head_rest(t, ns);
             w_.key("args");
             w_.begin_object();
@@ -198,15 +193,15 @@ public:
             w_.u64(k.id);
             w_.end_object();
             w_.end_object();
-            for (uint64_t f : flows_in) flow_event("wake", "task", "f", flow_base_ + f, ns, t);
+            for (uint64_t f : flows_in) flow_event(wake_flow_end, flow_base_ + f, ns, t);
             o_.maybe_flush();
             return;
         }
-        site_event(t, e, ns, "B");
+        site_event<'B'>(t, e, ns);
         if (!marks_.empty()) {
             // Flows of bbx merge that start or end on this span.
             auto m = marks_on(marks_, t.index, e.ticks, e.where->id);
-            for (auto i = m.first; i != m.second; ++i) flow_event("rpc", "rpc", i->start ? "s" : "f", i->id, ns, t);
+            for (auto i = m.first; i != m.second; ++i) flow_event(i->start ? rpc_flow_start : rpc_flow_end, i->id, ns, t);
         }
         o_.maybe_flush();
     }
@@ -216,13 +211,11 @@ public:
         if (s.kind == tl::slice_kind::poll) {
             w_.key("name");
             task_name(model_->tasks[s.task], "poll ");
-            w_.key("cat");
-            w_.str("task");
+            w_.fragment(R"("cat":"task","ph":"E")");
         } else {
             w_.fragment(text_[index_of(s.where)].head);
+            w_.fragment(R"("ph":"E")");
         }
-        w_.key("ph");
-        w_.str("E");
         head_rest(t, time(ns));
         if (how == tl::end_how::unfinished) {
             unfinished_args();
@@ -238,11 +231,11 @@ public:
     }
 
     void instant(tl::thread& t, const event& e) {
-        site_event(t, e, time(e.ns), "i");
+        site_event<'i'>(t, e, time(e.ns));
         o_.maybe_flush();
     }
     void counter(tl::thread& t, const event& e) {
-        site_event(t, e, time(e.ns), "C");
+        site_event<'C'>(t, e, time(e.ns));
         o_.maybe_flush();
     }
 
@@ -250,7 +243,7 @@ public:
         w_.begin_object();
         w_.key("name");
         task_name(k, "spawn ");
-        async_head(k, "n", time(e.ns), t);
+        async_head(k, R"("cat":"task","ph":"n")", time(e.ns), t);
         if (e.spawn.parent || e.spawn.frame_bytes) {
             w_.key("args");
             w_.begin_object();
@@ -272,7 +265,7 @@ public:
         w_.begin_object();
         w_.key("name");
         task_name(k, "complete ");
-        async_head(k, "n", time(e.ns), t);
+        async_head(k, R"("cat":"task","ph":"n")", time(e.ns), t);
         w_.end_object();
         o_.maybe_flush();
     }
@@ -282,12 +275,7 @@ public:
         w_.begin_object();
         w_.key("name");
         task_name(k, "wake ");
-        w_.key("cat");
-        w_.str("task");
-        w_.key("ph");
-        w_.str("i");
-        w_.key("s");
-        w_.str("t");
+        w_.fragment(R"("cat":"task","ph":"i","s":"t")");
         head_rest(t, ns);
         w_.key("args");
         w_.begin_object();
@@ -299,7 +287,7 @@ public:
         }
         w_.end_object();
         w_.end_object();
-        if (flow) flow_event("wake", "task", "s", flow_base_ + flow, ns, t);
+        if (flow) flow_event(wake_flow_start, flow_base_ + flow, ns, t);
         o_.maybe_flush();
     }
 
@@ -308,7 +296,7 @@ public:
         w_.begin_object();
         w_.key("name");
         wait_name(*wt);
-        async_head(k, "b", time(e.ns), t);
+        async_head(k, R"("cat":"task","ph":"b")", time(e.ns), t);
         w_.key("args");
         w_.begin_object();
         w_.key("resource");
@@ -326,7 +314,7 @@ public:
         w_.begin_object();
         w_.key("name");
         wait_name(wt);
-        async_head(k, "e", time(ns), model_->threads[wt.thread]);
+        async_head(k, R"("cat":"task","ph":"e")", time(ns), model_->threads[wt.thread]);
         if (how == tl::end_how::unfinished) unfinished_args();
         w_.end_object();
         o_.maybe_flush();
@@ -365,25 +353,24 @@ private:
     }
 
     // "<what><spawn site name, or task> #<id>"
-    void task_name(const tl::task& k, std::string_view what) {
-        const decimal id(k.id);
-        w_.escaped_of({what, k.named_by ? std::string_view(text_[index_of(k.named_by)].name) : std::string_view("task"),
-                       " #", id.sv()});
+    template <size_t N>
+    void task_name(const tl::task& k, const char (&what)[N]) {
+        if (k.named_by) w_.escaped_of(what, std::string_view(text_[index_of(k.named_by)].name), " #", json_writer::number{k.id});
+        else w_.escaped_of(what, "task #", json_writer::number{k.id});
     }
 
     void wait_name(const tl::wait& wt) {
         auto r = resource_index_.find(wt.resource);
         const std::string_view op = op_names[wt.op <= fmt::resource_op_last ? wt.op : 0];
-        if (r != resource_index_.end()) w_.escaped_of({"wait ", op, " ", resource_names_[r->second]});
-        else w_.escaped_of({"wait ", op});
+        if (r != resource_index_.end()) w_.escaped_of("wait ", op, " ", std::string_view(resource_names_[r->second]));
+        else w_.escaped_of("wait ", op);
     }
 
-    // A nestable async event of task k ("n", "b" or "e") after its name, up to its args.
-    void async_head(const tl::task& k, const char* ph, int64_t ns, const tl::thread& t) {
-        w_.key("cat");
-        w_.str("task");
-        w_.key("ph");
-        w_.escaped(ph);
+    // A nestable async event of task k after its name, up to its args;
+    // cat_ph: its members "cat":"task","ph":"n" (or "b" or "e").
+    template <size_t N>
+    void async_head(const tl::task& k, const char (&cat_ph)[N], int64_t ns, const tl::thread& t) {
+        w_.fragment(cat_ph);
         w_.key("id");
         char hex[24] = {'0', 'x'};
         auto r = std::to_chars(hex + 2, hex + sizeof hex, k.id, 16);
@@ -391,18 +378,10 @@ private:
         head_rest(t, ns);
     }
 
-    void flow_event(const char* name, const char* cat, const char* ph, uint64_t id, int64_t ns, const tl::thread& t) {
+    // head: the flow's members from "name" to "ph" (and "bp"), one of the *_flow_* below.
+    void flow_event(std::string_view head, uint64_t id, int64_t ns, const tl::thread& t) {
         w_.begin_object();
-        w_.key("name");
-        w_.escaped(name);
-        w_.key("cat");
-        w_.escaped(cat);
-        w_.key("ph");
-        w_.escaped(ph);
-        if (ph[0] == 'f') {
-            w_.key("bp");
-            w_.str("e");
-        }
+        w_.fragment(head);
         w_.key("id");
         w_.u64(id);
         head_rest(t, ns);
@@ -418,18 +397,16 @@ private:
     }
 
     // A B, i or C of a call site, with its arguments.
-    void site_event(const tl::thread& t, const event& e, int64_t ns, const char* ph) {
+    template <char Ph>
+    void site_event(const tl::thread& t, const event& e, int64_t ns) {
         const site_text& st = text_[index_of(e.where)];
         w_.begin_object();
         w_.fragment(st.head);
-        w_.key("ph");
-        w_.escaped(ph);
-        if (ph[0] == 'i') {
-            w_.key("s");
-            w_.str("t");
-        }
+        if constexpr (Ph == 'B') w_.fragment(R"("ph":"B")");
+        else if constexpr (Ph == 'i') w_.fragment(R"("ph":"i","s":"t")");
+        else w_.fragment(R"("ph":"C")");
         head_rest(t, ns);
-        if (ph[0] == 'C') {
+        if constexpr (Ph == 'C') {
             if (e.nargs) {
                 w_.key("args");
                 w_.begin_object();

@@ -7,7 +7,10 @@
 // whitespace a container's layout asks for. For speed, a writer may insert
 // a fragment: members or elements that another json_writer rendered once
 // (the name and category of a call site, a thread's ids) and that are copied
-// as they are wherever they recur.
+// as they are wherever they recur, or constant members written as JSON text
+// in the source (R"("cat":"task","ph":"B")"). Numbers are formatted here,
+// not by std::to_chars (tests/test_json_writer.cpp holds them to it): the
+// writer runs dozens of times per event of a Chrome or OTLP conversion.
 #pragma once
 
 #include <cerrno>
@@ -16,7 +19,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -43,6 +45,11 @@ public:
         n_ += n;
     }
     void append(std::string_view s) { append(s.data(), s.size()); }
+    // At most 8 bytes held in an 8-byte array: one word copied, n kept.
+    [[gnu::always_inline]] void append_word(const char (&s)[8], size_t n) {
+        std::memcpy(room(8), s, 8);
+        n_ += n;
+    }
     void push_back(char c) {
         if (n_ == cap_) [[unlikely]] grow(1);
         p_[n_++] = c;
@@ -81,8 +88,59 @@ private:
 // `first` before its first member, `between` before each later one (with the
 // comma), `close` before its closing bracket. The default is compact.
 struct json_layout {
-    std::string_view open = "", first = "", between = ",", close = "";
+    // Up to 8 bytes of whitespace (and comma), held whole: a copy is one word.
+    struct piece {
+        char s[8] = {};
+        uint8_t n = 0;
+        template <size_t N>
+        constexpr piece(const char (&v)[N]) : n(uint8_t(N - 1)) {
+            static_assert(N <= 9, "a layout piece holds 8 bytes");
+            for (size_t i = 0; i + 1 < N; ++i) s[i] = v[i];
+        }
+    };
+    piece open = "", first = "", between = ",", close = "";
 };
+
+namespace json_digits {
+inline constexpr char pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+// 10^t, but 0 for t = 0 (so that 0 has one digit too)
+inline constexpr uint64_t powers[20] = {0ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+                                        10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                        10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+                                        10000000000000000000ull};
+// How many decimal digits v has (1 for 0): from its bit length (x 1233 / 4096
+// is a little under log10 2), corrected by one comparison.
+[[gnu::always_inline]] inline unsigned width(uint64_t v) {
+    const unsigned t = unsigned(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
+    return t + 1 - (v < powers[t]);
+}
+// The lowest `width` decimal digits of v, zero-padded, at p .. p + width:
+// two at a time from the end (std::to_chars's method, without its calls),
+// in 32-bit arithmetic (cheaper division) once what is left fits.
+[[gnu::always_inline]] inline void put(char* p, unsigned width, uint64_t v) {
+    char* q = p + width;
+    for (; v > UINT32_MAX && width >= 2; width -= 2) {
+        const unsigned r = unsigned(v % 100);
+        v /= 100;
+        q -= 2;
+        q[0] = pairs[2 * r];
+        q[1] = pairs[2 * r + 1];
+    }
+    uint32_t u = uint32_t(v);
+    for (; width >= 2; width -= 2) {
+        const uint32_t r = u % 100;
+        u /= 100;
+        q -= 2;
+        q[0] = pairs[2 * r];
+        q[1] = pairs[2 * r + 1];
+    }
+    if (width) q[-1] = char('0' + u % 10);
+}
+}  // namespace json_digits
 
 class json_writer {
 public:
@@ -93,7 +151,7 @@ public:
     explicit json_writer(json_text& out, inside at = inside::nothing) : o_(out) {
         if (at == inside::nothing) return;
         push(at == inside::object ? '}' : ']', nullptr);
-        lv_[0].count = out.empty() ? 0 : 1;
+        cur_.next = out.empty() ? next_is::first : next_is::later;
     }
 
     json_text& text() { return o_; }
@@ -112,7 +170,7 @@ public:
         o_ += '"';
         escape(k);
         o_.append("\":", 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
     // A literal key, plain ASCII that needs no escape: copied as it is.
     template <size_t N>
@@ -124,7 +182,7 @@ public:
         p[N] = '"';
         p[N + 1] = ':';
         o_.commit(N + 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
     // A key escaped before (json_escape).
     [[gnu::always_inline]] void escaped_key(std::string_view k) {
@@ -132,7 +190,7 @@ public:
         o_ += '"';
         o_ += k;
         o_.append("\":", 2);
-        after_key_ = true;
+        cur_.next = next_is::value;
     }
 
     // Values: in an array each is an element, after key() the member's value.
@@ -159,12 +217,17 @@ public:
         o_ += s;
         o_ += '"';
     }
-    // A string value made of pieces escaped before (json_escape), or plain
-    // ASCII that needs no escape: copied between quotes as they are.
-    void escaped_of(std::initializer_list<std::string_view> parts) {
+    // A string value made of pieces: strings escaped before (json_escape) or
+    // plain ASCII that needs no escape, copied as they are; literals (copied
+    // in one go); numbers (json_writer::number, in decimal).
+    struct number {
+        uint64_t v;
+    };
+    template <class... Pieces>
+    [[gnu::always_inline]] void escaped_of(const Pieces&... pieces) {
         separate();
         o_ += '"';
-        for (std::string_view p : parts) o_ += p;
+        (piece(pieces), ...);
         o_ += '"';
     }
     [[gnu::always_inline]] void u64(uint64_t v) {
@@ -208,11 +271,12 @@ public:
         }
         uint64_t pow = 1;
         for (unsigned i = 0; i < scale; ++i) pow *= 10;
-        q = std::to_chars(q, q + 24, a / pow).ptr;
+        const unsigned n = json_digits::width(a / pow);
+        json_digits::put(q, n, a / pow);
+        q += n;
         if (scale) {
             *q = '.';
-            uint64_t frac = a % pow;
-            for (unsigned i = scale; i > 0; --i, frac /= 10) q[i] = char('0' + frac % 10);
+            json_digits::put(q + 1, scale, a % pow);
             q += scale + 1;
         }
         o_.commit(size_t(q - p));
@@ -233,61 +297,86 @@ public:
         separate();
         o_ += f;
     }
+    // The same, written as JSON text in the source (R"("cat":"task","ph":"B")"):
+    // a run of constant members copied in one go, as rendered once by hand.
+    template <size_t N>
+    [[gnu::always_inline]] void fragment(const char (&f)[N]) {
+        static_assert(N > 1, "an empty fragment");
+        separate();
+        std::memcpy(o_.room(N - 1), f, N - 1);
+        o_.commit(N - 1);
+    }
 
     // Escapes s as the inside of a JSON string (json_escape).
     void escape(std::string_view s);
 
 private:
-    static constexpr unsigned max_depth = 32;
+    static constexpr unsigned max_depth = 32;  // writers nest a few levels; deeper is not valid JSON
+    // What comes next in a container: its first member or element, a
+    // member's value (after its key), or a later member or element.
+    enum class next_is : uint8_t { first, value, later };
     struct level {
         const json_layout* layout;  // null: compact
-        uint64_t count;             // members or elements so far
         char closer;
+        next_is next;
     };
+    static constexpr json_layout top_level{"", "", "", ""};  // values at the top: no separator
     [[gnu::always_inline]] void open(char bracket, char closer, const json_layout* l) {
         separate();
         o_ += bracket;
-        if (l) o_ += l->open;
+        if (l) o_.append_word(l->open.s, l->open.n);
         push(closer, l);
     }
     [[gnu::always_inline]] void push(char closer, const json_layout* l) {
-        if (depth_ < max_depth) lv_[depth_] = level{l, 0, closer};
+        if (depth_ < max_depth) outer_[depth_] = cur_;
         ++depth_;
-        after_key_ = false;
+        cur_ = level{depth_ <= max_depth ? l : &top_level, closer, next_is::first};
     }
     [[gnu::always_inline]] void close() {
         if (depth_ == 0) return;
         --depth_;
-        if (depth_ < max_depth) {
-            if (lv_[depth_].layout) o_ += lv_[depth_].layout->close;
-            o_ += lv_[depth_].closer;
-        }
-        after_key_ = false;
+        if (cur_.layout) o_.append_word(cur_.layout->close.s, cur_.layout->close.n);
+        o_ += cur_.closer;
+        if (depth_ < max_depth) cur_ = outer_[depth_];
     }
     // Before a key, or a value that is not a member's: the comma and layout.
+    // The writer keeps the innermost container's state at hand (cur_), so
+    // this is a test or two and at most a byte or a layout's few.
     [[gnu::always_inline]] void separate() {
-        if (after_key_) {
-            after_key_ = false;
-            return;
-        }
-        if (depth_ == 0 || depth_ > max_depth) [[unlikely]] return;
-        level& l = lv_[depth_ - 1];
-        if (!l.layout) {
-            if (l.count++) o_ += ',';
-        } else {
-            o_ += l.count++ ? l.layout->between : l.layout->first;
+        const next_is n = cur_.next;
+        cur_.next = next_is::later;
+        if (n == next_is::later) {
+            if (!cur_.layout) o_.push_back(',');
+            else o_.append_word(cur_.layout->between.s, cur_.layout->between.n);
+        } else if (n == next_is::first && cur_.layout) {
+            o_.append_word(cur_.layout->first.s, cur_.layout->first.n);
         }
     }
-    template <class T>
-    [[gnu::always_inline]] void digits(T v) {
-        char* p = o_.room(24);
-        o_.commit(size_t(std::to_chars(p, p + 24, v).ptr - p));
+    template <size_t N>
+    [[gnu::always_inline]] void piece(const char (&s)[N]) {
+        std::memcpy(o_.room(N - 1), s, N - 1);
+        o_.commit(N - 1);
+    }
+    [[gnu::always_inline]] void piece(std::string_view s) { o_ += s; }
+    [[gnu::always_inline]] void piece(number n) { digits(n.v); }
+    [[gnu::always_inline]] void digits(uint64_t v) {
+        const unsigned n = json_digits::width(v);
+        json_digits::put(o_.room(20), n, v);
+        o_.commit(n);
+    }
+    [[gnu::always_inline]] void digits(int64_t v) {
+        if (v < 0) {
+            o_.push_back('-');
+            digits(uint64_t(0) - uint64_t(v));
+        } else {
+            digits(uint64_t(v));
+        }
     }
 
     json_text& o_;
     unsigned depth_ = 0;
-    bool after_key_ = false;
-    level lv_[max_depth];
+    level cur_{&top_level, 0, next_is::first};
+    level outer_[max_depth];
 };
 
 // A json_writer whose text goes out to a file in large writes: flush() when

@@ -329,7 +329,10 @@ struct output {
             std::fprintf(stderr, "bbx: %s: cannot create: %s\n", tmp.c_str(), std::strerror(errno));
             return false;
         }
-        static char buf[1 << 20];
+        // Enough for writers that go line by line (dump). The converters hand
+        // over blocks of 1 MiB: a stdio buffer that large took a copy of each
+        // whole block; one this size copies only a block's head and tail.
+        static char buf[1 << 16];
         std::setvbuf(f, buf, _IOFBF, sizeof buf);
         return true;
     }
