@@ -347,7 +347,8 @@ int main(int argc, char** argv) {
     rmdir(dir.c_str());
     fmt::layout d = fmt::compute_layout(defaults.ring_kb * 1024, defaults.max_threads, uint64_t(defaults.meta_kb) * 1024);
     fmt::layout m = fmt::compute_layout(4 * 1024, 4, 4 * 1024);
-    std::printf("\nfile size = 4 KiB header + ring table (64 B a ring, page-aligned) + metadata + rings x ring size:\n"
+    std::printf("\nfile size = 4 KiB header + ring table (64 B a ring, page-aligned) + metadata + rings x ring size\n"
+                "            + owner table (512 B a ring, page-aligned):\n"
                 "  default  (ring_kb=%u, max_threads=%u, meta_kb=%u): %" PRIu64 " bytes (%.2f MiB)\n"
                 "  smallest (ring_kb=4, max_threads=4, meta_kb=4):     %" PRIu64 " bytes (%.0f KiB)\n",
                 defaults.ring_kb, defaults.max_threads, defaults.meta_kb, d.file_size, mib(d.file_size), m.file_size,
