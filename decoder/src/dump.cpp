@@ -455,10 +455,10 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
         for (size_t i = 0; i < c.threads().size();) {
             size_t j = i;
             while (j < c.threads().size() && c.threads()[j].ring == c.threads()[i].ring) ++j;
-            const thread_info& last = c.threads()[j - 1];
-            if (j - i > 1 || last.generation > 1) {
-                block += "  ring " + std::to_string(last.ring) + ": " + std::to_string(j - i) +
-                         (j - i == 1 ? " owner" : " owners") + " in the window of " + std::to_string(last.generation) +
+            const thread_info& newest = c.threads()[j - 1];
+            if (j - i > 1 || newest.generation > 1) {
+                block += "  ring " + std::to_string(newest.ring) + ": " + std::to_string(j - i) +
+                         (j - i == 1 ? " owner" : " owners") + " in the window of " + std::to_string(newest.generation) +
                          " so far";
                 const ring_stats& rs = stats[j - 1];
                 if (rs.unattributed) block += ", " + std::to_string(rs.unattributed) + " events unattributed";
