@@ -166,14 +166,19 @@ int main(int argc, char** argv) {
     const auto* rings = reinterpret_cast<const fmt::ring_descriptor*>(base + h->ring_table_offset);
     uint64_t slots = 0, written = 0, dropped = h->events_dropped, wrapped = 0;
     for (uint32_t i = 0; i < h->rings_used; ++i) {
-        slots += rings[i].write_pos;
-        written += rings[i].events_written;
+        // Each ring's one owner wrote an owner event first (format 1.3): its
+        // slots (1 + ceil((16 + name length) / 16)) and the event are not the requests'.
+        const auto* owner = reinterpret_cast<const fmt::owner_entry*>(base + h->owner_table_offset) +
+                            uint64_t(i) * fmt::owner_entries_per_ring + rings[i].generation % fmt::owner_entries_per_ring;
+        const uint64_t owner_slots = rings[i].generation == 1 ? 1 + fmt::continuation_slots(2, uint32_t(strnlen(owner->name, sizeof owner->name))) : 0;
+        slots += rings[i].write_pos - owner_slots;
+        written += rings[i].events_written - rings[i].generation;
         dropped += rings[i].events_dropped;
         if (rings[i].write_pos > h->ring_size / fmt::slot_size) ++wrapped;
     }
     uint64_t expected = threads * per_thread * events_per_request;
     // The names are set before a thread's first event: they go into its
-    // metadata record, not into the ring.
+    // owner event and owner table entry, not into a thread_name event.
     bool ok = h->rings_used == threads && written == expected && slots == threads * per_thread * slots_per_request &&
               dropped == 0 && wrapped == 0 &&
               (h->flags & fmt::flag_ended_clean) && h->sites_dropped == 0;

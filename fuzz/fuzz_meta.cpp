@@ -67,14 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The region holds one record: 8 bytes, the FlatBuffer, padding to 8.
     if (size > fmt::max_meta_capacity - 8) size = fmt::max_meta_capacity - 8;
     const uint64_t record = 8 + fmt::align8(size);
-    const fmt::layout l = fmt::compute_layout(ring_size, 1, record);
+    // A 1.2 file: its Thread records are read (1.3 decoders ignore them in 1.3 files).
+    const fmt::layout l = fmt::compute_layout(ring_size, 1, record, 2);
     std::vector<unsigned char> file(l.file_size, 0);
     unsigned char* p = file.data();
 
     fmt::file_header h{};
     std::memcpy(h.magic, fmt::ring_magic, sizeof h.magic);
     h.version_major = fmt::version_major;
-    h.version_minor = fmt::version_minor;
+    h.version_minor = 2;
     h.header_size = fmt::header_size;
     h.file_size = l.file_size;
     h.slot_size = fmt::slot_size;

@@ -32,7 +32,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     const bbx::dec::capture& c = *r.value();
-    BBX_FUZZ_CHECK(c.threads().size() == c.header().rings_used);
+    // One thread per used ring before 1.3; since, each used ring's owners in
+    // order of generation, ring by ring (at least the latest of each).
+    if (c.header().version_minor < bbx::format::minor_owners) BBX_FUZZ_CHECK(c.threads().size() == c.header().rings_used);
+    BBX_FUZZ_CHECK(c.threads().size() >= c.header().rings_used);
+    for (size_t i = 0; i < c.threads().size(); ++i) {
+        const auto& t = c.threads()[i];
+        BBX_FUZZ_CHECK(t.ring < c.header().rings_used);
+        if (i > 0 && c.threads()[i - 1].ring == t.ring) BBX_FUZZ_CHECK(c.threads()[i - 1].generation < t.generation);
+        if (i > 0 && c.threads()[i - 1].ring != t.ring) BBX_FUZZ_CHECK(c.threads()[i - 1].ring + 1 == t.ring);
+    }
 
     // Every event read twice (the bytes were copied: both walks agree), its
     // bytes touched and its limits checked; the counts add up.

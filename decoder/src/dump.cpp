@@ -502,6 +502,34 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
                       span_s.c_str(), s.events, rate_s.c_str(), bytes_s.c_str(), holds_s.c_str());
         o += b;
     }
+    // 1.3: the rings that changed hands, each with its owners in order.
+    {
+        std::string block;
+        for (size_t i = 0; i < c.threads().size();) {
+            size_t j = i;
+            while (j < c.threads().size() && c.threads()[j].ring == c.threads()[i].ring) ++j;
+            const thread_info& newest = c.threads()[j - 1];
+            if (j - i > 1 || newest.generation > 1) {
+                block += "  ring " + std::to_string(newest.ring) + ": " + std::to_string(j - i) +
+                         (j - i == 1 ? " owner" : " owners") + " in the window of " + std::to_string(newest.generation) +
+                         " so far";
+                const ring_stats& rs = stats[j - 1];
+                if (rs.unattributed) block += ", " + std::to_string(rs.unattributed) + " events unattributed";
+                block += "\n";
+                for (size_t k = i; k < j; ++k) {
+                    const thread_info& t = c.threads()[k];
+                    std::snprintf(b, sizeof b, "    gen %-6u tid %-8s %-20s %8" PRIu64 " events\n", t.generation,
+                                  t.tid_known ? std::to_string(t.tid).c_str() : "unknown",
+                                  t.name.empty() ? (t.tid_known ? "-" : "unknown")
+                                                 : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
+                                  stats[k].events);
+                    block += b;
+                }
+            }
+            i = j;
+        }
+        if (!block.empty()) o += "\nowners (rings that changed hands, oldest owner first)\n" + block;
+    }
     // When each thread's drops happened (1.1 writers note the first and the latest).
     bool any_drops = false;
     for (const ring_stats& s : stats) any_drops = any_drops || s.events_dropped > 0;

@@ -17,8 +17,10 @@
 //   --category C     the site's category is C, or starts with P when C is P*.
 //                    A comma list, or repeated. Task events (kinds 16..23)
 //                    are in category "task", whatever site they name.
-//   --thread T       events of the thread's ring: T3 (or 3, when the capture
-//                    has a ring 3) is ring 3; another number is a tid; else
+//   --thread T       events of a thread: T3 (or 3, when the capture has a
+//                    thread 3) is thread 3 as dump prints it (ring 3 before
+//                    format 1.3; since, the 4th owner listed, ring by ring);
+//                    another number is a tid; else
 //                    an exact thread name (the ring's latest). A comma list
 //                    (unless a thread has that whole name), or repeated. A
 //                    thread the capture does not have is a usage error
@@ -331,13 +333,15 @@ namespace {
 std::string thread_list(const std::vector<thread_info>& th) {
     std::string o;
     size_t shown = 0;
-    for (const thread_info& t : th) {
+    for (size_t i = 0; i < th.size(); ++i) {
+        const thread_info& t = th[i];
         if (shown == 8) {
             o += ", ...";
             break;
         }
         o += shown++ ? ", " : "";
-        o += "T" + std::to_string(t.ring) + " tid " + std::to_string(t.tid);
+        // T<index>, as --thread takes it and dump prints it (the ring's index before 1.3)
+        o += "T" + std::to_string(i) + " tid " + std::to_string(t.tid);
         if (!t.name.empty()) o += " \"" + printable(t.name) + "\"";
     }
     return o.empty() ? "none" : o;

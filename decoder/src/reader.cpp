@@ -286,7 +286,7 @@ result<bool> capture::parse() {
     if (h.meta_capacity == 0 || h.meta_capacity > fmt::max_meta_capacity || h.meta_capacity % 4096)
         return corrupt(BBX_FIELD(meta_capacity), "meta_capacity is " + std::to_string(h.meta_capacity) +
                                                      ", must be a multiple of 4096 up to 64 MiB");
-    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity);
+    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor);
     if (h.ring_table_offset != l.ring_table_offset)
         return corrupt(BBX_FIELD(ring_table_offset), "ring_table_offset is " + std::to_string(h.ring_table_offset) +
                                                          ", the layout gives " + std::to_string(l.ring_table_offset));
@@ -318,6 +318,11 @@ result<bool> capture::parse() {
                                                  ", must be a multiple of 8 up to meta_capacity");
     if (h.level > fmt::level_max)
         return corrupt(BBX_FIELD(level), "level is " + std::to_string(h.level) + ", must be 0 to 5");
+    if (h.version_minor < fmt::minor_owners && h.owner_table_offset)  // reserved bytes before 1.3
+        return corrupt(BBX_FIELD(owner_table_offset), "reserved header bytes are not zero");
+    if (h.version_minor >= fmt::minor_owners && h.owner_table_offset != l.owner_table_offset)
+        return corrupt(BBX_FIELD(owner_table_offset), "owner_table_offset is " + std::to_string(h.owner_table_offset) +
+                                                          ", the layout gives " + std::to_string(l.owner_table_offset));
     if (h.reserved0 || !all_zero(h.reserved1, sizeof h.reserved1))
         return corrupt(h.reserved0 ? BBX_FIELD(reserved0) : BBX_FIELD(reserved1), "reserved header bytes are not zero");
     if (!all_zero(h.reserved2, sizeof h.reserved2)) return corrupt(BBX_FIELD(reserved2), "reserved header bytes are not zero");
@@ -379,6 +384,12 @@ result<bool> capture::parse() {
         if (auto r = box_->check_chunks(); r.is_error()) return r;
         const uint64_t table_end = h.ring_table_offset + uint64_t(h.rings_used) * fmt::ring_descriptor_size;
         if (auto r = box_->keep(0, std::max(table_end, h.meta_offset + h.meta_used)); r.is_error()) return r;
+        if (h.version_minor >= fmt::minor_owners)
+            if (auto r = box_->keep(h.owner_table_offset, h.owner_table_offset + uint64_t(h.rings_used) *
+                                                                                  fmt::owner_entries_per_ring *
+                                                                                  fmt::owner_entry_size);
+                r.is_error())
+                return r;
     }
 
     // Metadata records.
@@ -447,7 +458,8 @@ result<bool> capture::parse() {
             uint8_t rk = uint8_t(res->kind()) > 3 ? 3 : uint8_t(res->kind());
             resource_index_[res->id()] = resources_.size();
             resources_.push_back({res->id(), rk, str(res->name()), res->capacity()});
-        } else if (auto* t = rec->body_as_Thread()) {
+        } else if (auto* t = rec->body_as_Thread(); t && h.version_minor < fmt::minor_owners) {
+            // (1.3 writers name threads in the owner table; a Thread record there is ignored.)
             if (t->ring() >= h.ring_count)
                 return corrupt(rec_off + 8, "thread record names ring " + std::to_string(t->ring()) + " of " +
                                                 std::to_string(h.ring_count));
@@ -467,6 +479,7 @@ result<bool> capture::parse() {
     }
 
     // Ring descriptors.
+    std::vector<thread_info> rings;
     for (uint32_t i = 0; i < h.rings_used; ++i) {
         const unsigned char* d = p + h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size;
         thread_info t;
@@ -487,10 +500,17 @@ result<bool> capture::parse() {
             return corrupt(h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size,
                            "ring " + std::to_string(i) + " write_pos is " + std::to_string(t.write_pos) + ", beyond 2^60");
         t.name = thread_names[i];
-        threads_.push_back(std::move(t));
+        if (h.version_minor >= fmt::minor_owners)
+            t.generation = load_acquire<uint32_t>(d + offsetof(fmt::ring_descriptor, generation));
+        rings.push_back(std::move(t));
     }
     rings_offset_ = h.rings_offset;
-    return true;
+    if (h.version_minor < fmt::minor_owners) {
+        threads_ = std::move(rings);  // one owner per ring
+        return true;
+    }
+    owner_table_offset_ = h.owner_table_offset;
+    return find_owners(rings);
 }
 
 // What every cursor of one walk shares: the call sites by id, and the clock.
@@ -504,6 +524,42 @@ struct walk_context {
     const site* find_site(uint32_t id) const {
         if (dense) return id < ndense ? dense[id] : nullptr;
         return cap->find_site(id);
+    }
+};
+
+// 1.3: who owns the events of a ring that changes hands (spec/ring-buffer.md,
+// "Rings change hands"). Attribution is by owner events, never by guess:
+// events before the first owner event read belong to the generation before
+// it (or, with none, to the descriptor's generation as the walk began);
+// after an owner event, to its generation. Where an owner event may have
+// been lost (a head slot that could not be read while later owners exist,
+// or a damaged owner event), the events up to the next good owner event are
+// not attributed: counted as unattributed.
+struct owner_track {
+    std::vector<owner_ref>* list = nullptr;  // the ring's owners by generation (the scan adds to it)
+    bool scan = false;              // find_owners' walk: a generation not in list is added
+    uint32_t final_gen = 0;         // the descriptor's generation as the walk began
+    uint32_t cur = 0;               // the generation the next events belong to
+    uint32_t last_seen = 0;         // the latest owner event's generation (0: none yet)
+    bool uncertain = false;         // no owner proven for the next events
+    bool pending = false;           // the scan: cur's owner is added with its first event
+    uint64_t uncertain_until = 0;   // nor for any event before this position
+    ring_stats* by_thread = nullptr;  // the pass's stats, by thread index
+    ring_stats* ring_st = nullptr;    // the ring's latest owner's: owner events, unattributed
+    // The scan: what each owner event said, by list index (tid, name).
+    std::vector<std::pair<uint32_t, std::string>> said;
+    std::vector<bool> has_said;
+
+    // The thread of generation g (UINT32_MAX: none known). The scan adds it.
+    uint32_t thread_of(uint32_t g) {
+        for (size_t i = list->size(); i-- > 0;)
+            if ((*list)[i].generation == g) return (*list)[i].thread;
+        if (!scan) return UINT32_MAX;
+        const uint32_t t = uint32_t(list->size());
+        list->push_back({g, t});
+        said.emplace_back(0, std::string());
+        has_said.push_back(false);
+        return t;
     }
 };
 
@@ -531,6 +587,7 @@ struct ring_cursor {
     uint64_t win_lo = 0, win_n = UINT64_MAX;
     const unsigned char* win_base = nullptr;
     uint32_t pinned = UINT32_MAX;
+    owner_track* own = nullptr;  // 1.3 rings; null: one owner (before 1.3)
 
     [[gnu::always_inline]] const unsigned char* slot_at(uint64_t at) {
         const uint64_t i = at & mask;
@@ -598,6 +655,7 @@ struct ring_cursor {
             bool newer;
             if (!read_slot(at, w, newer)) [[unlikely]] {
                 count_failed(newer);
+                if (own) may_lose_owner();
                 ++pos;
                 continue;
             }
@@ -633,7 +691,19 @@ struct ring_cursor {
             if (!ok) [[unlikely]] {
                 if (wrong_kind) count(&ring_stats::malformed);
                 else count_failed(newer);
+                if (own && k == uint8_t(fmt::kind::owner)) may_lose_owner();
                 continue;
+            }
+            if (own) [[unlikely]] {
+                if (k == uint8_t(fmt::kind::owner)) {
+                    take_owner(w[3], cont * fmt::continuation_payload);
+                    continue;
+                }
+                if (own->uncertain || at < own->uncertain_until) {
+                    ++own->ring_st->unattributed;
+                    continue;
+                }
+                if (own->pending) resolve();
             }
             if (decode(fmt::kind(k), site_id, w[2], w[3], cont * fmt::continuation_payload)) [[likely]] {
                 st->events++;
@@ -641,6 +711,76 @@ struct ring_cursor {
             }
         }
         return false;
+    }
+
+    // A slot that could not be read may have held an owner event: only the
+    // ring's latest generation can have none after it.
+    [[gnu::noinline, gnu::cold]] void may_lose_owner() {
+        if (own->cur < own->final_gen) own->uncertain = true;
+    }
+
+    // The next events are generation g's: its thread (none known: uncertain).
+    // The scan adds a generation known only from an owner event ahead when
+    // an event of it is read.
+    void bind(uint32_t g) {
+        own->cur = g;
+        own->uncertain = false;
+        own->pending = own->scan;
+        if (!own->scan) resolve();
+    }
+    void resolve() {
+        own->pending = false;
+        const uint32_t t = own->thread_of(own->cur);
+        own->uncertain = t == UINT32_MAX;
+        if (own->uncertain) return;
+        ev.thread = t;
+        if (own->by_thread) st = &own->by_thread[t];
+    }
+
+    // An owner event (1.3): word0 the generation; payload: tid, name length L, name.
+    [[gnu::noinline]] void take_owner(uint64_t generation, uint32_t plen) {
+        uint64_t w[2] = {0, 0};
+        if (plen >= 16) std::memcpy(w, payload, 16);
+        if (plen < 16 || generation == 0 || generation > uint64_t(own->final_gen) + 1 || generation <= own->last_seen ||
+            generation < own->cur || w[0] > UINT32_MAX || w[1] >= fmt::max_thread_name || 16 + w[1] > plen) {
+            ++st->malformed;
+            may_lose_owner();
+            return;
+        }
+        ++own->ring_st->owner_events;
+        own->last_seen = uint32_t(generation);
+        own->cur = uint32_t(generation);
+        resolve();
+        if (own->scan && !own->uncertain) {
+            own->said[ev.thread] = {uint32_t(w[0]), std::string(reinterpret_cast<const char*>(payload) + 16, size_t(w[1]))};
+            own->has_said[ev.thread] = true;
+        }
+    }
+
+    // Before the walk of a ring that changed hands: the generation its first
+    // events belong to, from the first owner event ahead (its generation - 1)
+    // or, with none, the descriptor's. A slot that cannot be read before that
+    // owner event may have been another: events before it stay unattributed.
+    void find_first_owner() {
+        uint32_t g = own->final_gen;
+        if (g > 1) {
+            for (uint64_t p = pos; p < end;) {
+                uint64_t w[4];
+                bool newer;
+                if (!read_slot(p, w, newer)) {
+                    ++p;
+                    own->uncertain_until = std::max(own->uncertain_until, p);
+                    continue;
+                }
+                const uint8_t k = uint8_t(w[1]);
+                if (k == uint8_t(fmt::kind::owner) && w[3] >= 1 && w[3] <= uint64_t(own->final_gen) + 1) {
+                    g = uint32_t(w[3] - 1);
+                    break;
+                }
+                p += k == uint8_t(fmt::kind::continuation) ? 1 : 1 + uint8_t(w[1] >> 8);
+            }
+        }
+        bind(g);
     }
 
     [[gnu::noinline]] bool decode_crash(uint64_t signo, uint32_t plen) {
@@ -872,30 +1012,188 @@ private:
 
 }  // namespace
 
+namespace {
+
+// A 1.3 ring's generation and write position, read together: generation,
+// write_pos, generation again, until the two agree. The writer stores the
+// generation after the new owner's owner event, so the one read owns every
+// event below write_pos but a last owner event's. false: they never agreed.
+bool read_ring_position(const unsigned char* d, uint32_t& generation, uint64_t& end) {
+    for (int i = 0; i < 1000; ++i) {
+        const uint32_t g1 = load_acquire<uint32_t>(d + offsetof(fmt::ring_descriptor, generation));
+        end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const uint32_t g2 = load<uint32_t>(d + offsetof(fmt::ring_descriptor, generation));
+        generation = g2;
+        if (g1 == g2) return true;
+    }
+    return false;
+}
+
+// The call sites by id for a walk (dense: storage for the id -> site table).
+void init_context(walk_context& ctx, const capture& cap, const std::vector<site>& sites,
+                  const std::vector<uint32_t>& site_index, std::vector<const site*>& dense, uint64_t anchor_ticks,
+                  double ns_per_tick) {
+    ctx.cap = &cap;
+    ctx.anchor_ticks = anchor_ticks;
+    ctx.ns_per_tick = ns_per_tick;
+    if (!site_index.empty()) {
+        dense.resize(site_index.size());
+        for (size_t id = 0; id < site_index.size(); ++id) dense[id] = site_index[id] ? &sites[site_index[id] - 1] : nullptr;
+        ctx.dense = dense.data();
+        ctx.ndense = dense.size();
+    }
+}
+
+}  // namespace
+
+bool capture::read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid, std::string& name) const {
+    if (!owner_table_offset_ || generation == 0) return false;
+    const unsigned char* e = data_ + owner_table_offset_ +
+                             (uint64_t(ring) * fmt::owner_entries_per_ring + generation % fmt::owner_entries_per_ring) *
+                                 fmt::owner_entry_size;
+    for (int i = 0; i < 100; ++i) {
+        const uint32_t s1 = load_acquire<uint32_t>(e);
+        fmt::owner_entry copy;
+        copy_relaxed(&copy, e, sizeof copy);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const uint32_t s2 = load<uint32_t>(e);
+        if (s1 != s2 || (s1 & 1)) continue;
+        if (copy.generation != generation) return false;
+        tid = copy.tid;
+        name = cstr(copy.name, sizeof copy.name - 1);
+        return true;
+    }
+    return false;
+}
+
+result<bool> capture::find_owners(const std::vector<thread_info>& rings) {
+    // The owner table of every used ring, checked first: an entry that is
+    // complete (even sequence word) must sit where its generation puts it,
+    // be no newer than the ring's next owner, and hold a terminated name.
+    for (const thread_info& r : rings) {
+        for (uint32_t k = 0; k < fmt::owner_entries_per_ring; ++k) {
+            const uint64_t off = owner_table_offset_ + (uint64_t(r.ring) * fmt::owner_entries_per_ring + k) * fmt::owner_entry_size;
+            fmt::owner_entry e;
+            const uint32_t s1 = load_acquire<uint32_t>(data_ + off);
+            copy_relaxed(&e, data_ + off, sizeof e);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (s1 != load<uint32_t>(data_ + off) || (s1 & 1) || e.generation == 0) continue;  // being written, or empty
+            // (A live ring's generation only grows: read after the entry, it is at least the entry's - 1.)
+            const uint32_t ring_gen = load_acquire<uint32_t>(data_ + fmt::header_size + uint64_t(r.ring) * fmt::ring_descriptor_size +
+                                                             offsetof(fmt::ring_descriptor, generation));
+            const std::string at = "ring " + std::to_string(r.ring) + " owner entry " + std::to_string(k);
+            if (e.generation % fmt::owner_entries_per_ring != k)
+                return fail(errc::corrupt, off + offsetof(fmt::owner_entry, generation),
+                            at + " holds generation " + std::to_string(e.generation) + ", which belongs in entry " +
+                                std::to_string(e.generation % fmt::owner_entries_per_ring));
+            if (uint64_t(e.generation) > uint64_t(ring_gen) + 1)
+                return fail(errc::corrupt, off + offsetof(fmt::owner_entry, generation),
+                            at + " holds generation " + std::to_string(e.generation) + ", beyond the ring's " +
+                                std::to_string(ring_gen) + " + 1");
+            if (std::memchr(e.name, 0, sizeof e.name) == nullptr)
+                return fail(errc::corrupt, off + offsetof(fmt::owner_entry, name),
+                            at + " name is not NUL-terminated within 64 bytes");
+        }
+    }
+    walk_context ctx;
+    std::vector<const site*> dense;
+    init_context(ctx, *this, sites_, site_index_, dense, hdr_.anchors[0].ticks, ns_per_tick_);
+    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;
+    owners_.assign(rings.size(), {});
+    ring_last_.assign(rings.size(), 0);
+    ring_stats scratch;
+    std::unique_ptr<ring_cursor> c(new ring_cursor());
+    for (const thread_info& r : rings) {
+        // The walk a pass makes, adding each owner it meets.
+        *c = ring_cursor{};
+        c->ctx = &ctx;
+        c->ring_offset = rings_offset_ + uint64_t(r.ring) * hdr_.ring_size;
+        c->slots = data_ + c->ring_offset;
+        c->win_base = c->slots;
+        c->mask = nslots - 1;
+        if (box_) {
+            c->box = box_.get();
+            c->win_n = 0;
+        }
+        std::vector<owner_ref> list;
+        owner_track own;
+        own.list = &list;
+        own.scan = true;
+        own.ring_st = &scratch;
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(r.ring) * fmt::ring_descriptor_size;
+        if (!read_ring_position(d, own.final_gen, c->end)) own.uncertain_until = UINT64_MAX;
+        c->pos = c->end > nslots ? c->end - nslots : 0;
+        c->st = &scratch;
+        c->own = &own;
+        if (own.final_gen != 1) {  // a ring that never changed hands has one owner: no walk
+            c->find_first_owner();
+            while (c->next()) {
+            }
+            c->leave_chunk();
+        }
+        // The ring's latest owner is listed even with no event in the window.
+        own.pending = false;
+        own.thread_of(own.final_gen);
+        std::vector<uint32_t> order(list.size());
+        for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return list[a].generation < list[b].generation; });
+        std::vector<owner_ref>& out = owners_[r.ring];
+        for (size_t n = 0; n < order.size(); ++n) {
+            const uint32_t i = order[n];
+            const uint32_t g = list[i].generation;
+            thread_info t;
+            t.ring = r.ring;
+            t.generation = g;
+            const bool latest = n + 1 == order.size();
+            if (read_owner_entry(r.ring, g, t.tid, t.name)) {
+                // the table's name is the latest (set_thread_name rewrites it)
+            } else if (own.has_said[i]) {
+                t.tid = own.said[i].first;
+                t.name = own.said[i].second;
+            } else if (g == own.final_gen && g != 0) {
+                t.tid = r.tid;
+            } else {
+                t.tid_known = false;
+            }
+            t.latest = latest;
+            if (latest) {
+                t.state = r.state;
+                t.write_pos = r.write_pos;
+                t.events_written = r.events_written;
+                t.events_dropped = r.events_dropped;
+                t.first_drop_ticks = r.first_drop_ticks;
+                t.last_drop_ticks = r.last_drop_ticks;
+                ring_last_[r.ring] = uint32_t(threads_.size());
+            } else {
+                t.state = fmt::ring_released;
+            }
+            out.push_back({g, uint32_t(threads_.size())});
+            threads_.push_back(std::move(t));
+        }
+    }
+    if (box_ && box_->failed) return box_->first_error;
+    return true;
+}
+
 result<read_stats> capture::for_each_event(const event_fn& fn) const {
     read_stats stats;
     stats.threads.assign(threads_.size(), ring_stats{});
     walk_context ctx;
-    ctx.cap = this;
-    ctx.anchor_ticks = hdr_.anchors[0].ticks;
-    ctx.ns_per_tick = ns_per_tick_;
     std::vector<const site*> dense;
-    if (!site_index_.empty()) {
-        dense.resize(site_index_.size());
-        for (size_t id = 0; id < site_index_.size(); ++id)
-            dense[id] = site_index_[id] ? &sites_[site_index_[id] - 1] : nullptr;
-        ctx.dense = dense.data();
-        ctx.ndense = dense.size();
-    }
+    init_context(ctx, *this, sites_, site_index_, dense, hdr_.anchors[0].ticks, ns_per_tick_);
     const uint64_t nslots = hdr_.ring_size / fmt::slot_size;  // a power of two (parse checks ring_size)
-    const size_t n = threads_.size();
+    const bool by_owner = owner_table_offset_ != 0;
+    const size_t n = by_owner ? owners_.size() : threads_.size();  // one cursor per used ring
     // Cursors in place (an event's crash record points into its cursor): never moved.
     std::unique_ptr<ring_cursor[]> cursors(new ring_cursor[n]);
+    std::vector<owner_track> tracks(by_owner ? n : 0);
+    std::vector<std::vector<owner_ref>> lists(by_owner ? n : 0);
     std::vector<merge_key> heads(n);
     for (size_t i = 0; i < n; ++i) {
         ring_cursor& c = cursors[i];
         c.ctx = &ctx;
-        c.ring_offset = rings_offset_ + uint64_t(threads_[i].ring) * hdr_.ring_size;
+        c.ring_offset = rings_offset_ + uint64_t(i) * hdr_.ring_size;
         c.slots = data_ + c.ring_offset;
         c.win_base = c.slots;
         c.mask = nslots - 1;
@@ -903,12 +1201,27 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
             c.box = box_.get();
             c.win_n = 0;
         }
-        // Re-read the live write position: the writer may have gone on since open().
-        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
-        c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
-        c.pos = c.end > nslots ? c.end - nslots : 0;
-        c.st = &stats.threads[i];
-        c.ev.thread = uint32_t(i);
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(i) * fmt::ring_descriptor_size;
+        if (by_owner) {
+            owner_track& own = tracks[i];
+            lists[i] = owners_[i];
+            own.list = &lists[i];
+            own.by_thread = stats.threads.data();
+            own.ring_st = &stats.threads[ring_last_[i]];
+            c.st = own.ring_st;
+            c.ev.thread = ring_last_[i];
+            // Re-read the live write position: the writer may have gone on since open().
+            if (!read_ring_position(d, own.final_gen, c.end)) own.uncertain_until = UINT64_MAX;
+            c.pos = c.end > nslots ? c.end - nslots : 0;
+            c.own = &own;
+            c.find_first_owner();
+        } else {
+            // Re-read the live write position: the writer may have gone on since open().
+            c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
+            c.pos = c.end > nslots ? c.end - nslots : 0;
+            c.st = &stats.threads[i];
+            c.ev.thread = uint32_t(i);
+        }
         const bool any = c.next();
         if (!any) c.leave_chunk();  // an exhausted cursor holds no chunk of a container
         heads[i] = any ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
@@ -934,14 +1247,23 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
     }
     for (size_t i = 0; i < n; ++i) cursors[i].leave_chunk();
     for (size_t i = 0; i < n; ++i) {
-        const unsigned char* d = data_ + fmt::header_size + uint64_t(threads_[i].ring) * fmt::ring_descriptor_size;
-        ring_stats& s = stats.threads[i];
+        // The ring's figures, on its latest owner; what was seen, over all its owners.
+        const unsigned char* d = data_ + fmt::header_size + uint64_t(i) * fmt::ring_descriptor_size;
+        ring_stats& s = stats.threads[by_owner ? ring_last_[i] : i];
         s.events_written = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_written));
         s.write_pos = load<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
         s.events_dropped = load<uint64_t>(d + offsetof(fmt::ring_descriptor, events_dropped));
         s.first_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, first_drop_ticks));
         s.last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
-        uint64_t seen = s.events + s.unknown_kind + s.bad_site + s.malformed + s.torn + s.overwritten_in_read;
+        uint64_t seen = 0;
+        auto add = [&](const ring_stats& o) {
+            seen += o.events + o.unknown_kind + o.bad_site + o.malformed + o.torn + o.overwritten_in_read + o.owner_events +
+                    o.unattributed;
+        };
+        if (by_owner)
+            for (const owner_ref& o : owners_[i]) add(stats.threads[o.thread]);
+        else
+            add(s);
         s.overwritten = s.events_written > seen ? s.events_written - seen : 0;
     }
     if (box_ && box_->failed) return box_->first_error;  // a chunk that could not be read

@@ -45,7 +45,7 @@ const char* const usage_main =
     "                   trace (or 1-5); task events have no level and pass\n"         \
     "  --category C     sites in category C, or starting with P for P*; a comma\n"     \
     "                   list or repeated; task events are in category \"task\"\n"     \
-    "  --thread T       ring T3 (or 3), a tid, or a thread name; a comma list or\n"  \
+    "  --thread T       thread T3 (or 3), a tid, or a thread name; a comma list or\n"\
     "                   repeated\n"                                                   \
     "  --task ID        the task's own events, and everything on a thread while\n"    \
     "                   it is polled there; a comma list or repeated\n"               \

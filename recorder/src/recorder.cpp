@@ -158,12 +158,32 @@ std::string_view cut(const char* s, size_t max) {
     return v.substr(0, v.size() < max ? v.size() : max);
 }
 
-bool write_thread_record(uint32_t ring, uint32_t tid, const char* name) {
-    flatbuffers::FlatBufferBuilder b(4096, &metadata_arena(), false);
-    auto n = b.CreateString(cut(name, fmt::max_thread_name - 1));
-    auto t = fb::CreateThread(b, ring, tid, n);
-    b.Finish(fb::CreateRecord(b, fb::Body::Thread, t.Union()));
-    return append_meta(b.GetBufferPointer(), b.GetSize());
+fmt::ring_descriptor* ring_desc(uint32_t ring) {
+    return reinterpret_cast<fmt::ring_descriptor*>(g.base + g.header->ring_table_offset) + ring;
+}
+
+fmt::owner_entry* owner_at(uint32_t ring, uint32_t generation) {
+    return reinterpret_cast<fmt::owner_entry*>(g.base + g.header->owner_table_offset) +
+           uint64_t(ring) * fmt::owner_entries_per_ring + generation % fmt::owner_entries_per_ring;
+}
+
+// Writes a ring's owner table entry under its sequence word. Caller holds g.mu.
+void write_owner_entry(uint32_t ring, uint32_t generation, uint32_t tid, uint64_t start_pos, std::string_view name) {
+    fmt::owner_entry* e = owner_at(ring, generation);
+    auto seq = atom(e->seq);
+    seq.store(seq.load(std::memory_order_relaxed) | 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    atom(e->generation).store(generation, std::memory_order_relaxed);
+    atom(e->tid).store(tid, std::memory_order_relaxed);
+    atom(e->start_pos).store(start_pos, std::memory_order_relaxed);
+    char padded[sizeof e->name] = {};
+    std::memcpy(padded, name.data(), name.size());
+    for (size_t i = 0; i < sizeof padded; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, padded + i, 8);
+        atom(*reinterpret_cast<uint64_t*>(e->name + i)).store(w, std::memory_order_relaxed);
+    }
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
 void release_ring_at_exit();
@@ -179,7 +199,11 @@ void release_ring_at_exit() {
     crash_thread_exit();
     thread_ring& r = t_ring;
     if (!g.running || r.session != g.session) return;
-    if (r.desc) atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
+    if (r.desc) {
+        // The hand-out gives the ring released longest ago to the next thread that finds no free one.
+        atom(r.desc->released_ticks).store(now_ticks(), std::memory_order_relaxed);
+        atom(r.desc->state).store(fmt::ring_released, std::memory_order_release);
+    }
     // Events from later thread-exit destructors are dropped and counted, not given a new ring.
     uint32_t session = r.session;
     r = thread_ring{};
@@ -315,6 +339,35 @@ namespace {
 // A forked child whose own capture could not be made, in the session its gate names.
 bool failed_child(uint32_t session) { return !g.running && session != 0 && g.fork_failed_session == session; }
 
+// The ring a thread that has none gets (caller holds g.mu): one never used;
+// else the one whose owner released it longest ago; else one whose owner
+// thread is gone without releasing it (it never ran its thread_local
+// destructors: the kernel knows no such thread in this process). UINT32_MAX:
+// none (every ring's owner is alive). Signal-safe (tgkill is).
+uint32_t pick_ring() {
+    fmt::file_header* h = g.header;
+    const uint32_t used = atom(h->rings_used).load(std::memory_order_relaxed);
+    if (used < h->ring_count) return used;
+    uint32_t best = UINT32_MAX;
+    uint64_t best_ticks = 0;
+    for (uint32_t i = 0; i < used; ++i) {
+        const fmt::ring_descriptor* d = ring_desc(i);
+        if (d->state != fmt::ring_released || d->generation == UINT32_MAX) continue;
+        if (best == UINT32_MAX || d->released_ticks < best_ticks) best = i, best_ticks = d->released_ticks;
+    }
+    if (best != UINT32_MAX) return best;
+    const pid_t pid = getpid();
+    const int saved_errno = errno;  // (a crash handler may be the caller)
+    for (uint32_t i = 0; i < used; ++i) {
+        const fmt::ring_descriptor* d = ring_desc(i);
+        if (d->state != fmt::ring_owned || d->generation == UINT32_MAX) continue;
+        if (syscall(SYS_tgkill, pid, pid_t(d->tid), 0) != 0 && errno == ESRCH) best = i;
+        if (best != UINT32_MAX) break;
+    }
+    errno = saved_errno;
+    return best;
+}
+
 // acquire_ring with g.mu held. In the crash handler (in_signal) it leaves
 // out what is not signal-safe: the alternate stack, the thread-exit hook,
 // and a forked child's start.
@@ -331,30 +384,47 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     r = thread_ring{};
     r.session = session;
     fmt::file_header* h = g.header;
-    uint32_t index = atom(h->rings_used).load(std::memory_order_relaxed);
-    if (lost_child || index >= h->ring_count) {
+    const uint32_t index = lost_child ? UINT32_MAX : pick_ring();
+    if (index == UINT32_MAX) {
         atom(h->threads_dropped).fetch_add(1, std::memory_order_relaxed);
         r.drop_counter = &h->events_dropped;
         count_drop();
         return false;  // limit stays 0: every later event of this thread is dropped and counted
     }
-    atom(h->rings_used).store(index + 1, std::memory_order_release);
-    auto* desc = reinterpret_cast<fmt::ring_descriptor*>(g.base + h->ring_table_offset) + index;
+    const bool fresh = index == atom(h->rings_used).load(std::memory_order_relaxed);
+    if (fresh) atom(h->rings_used).store(index + 1, std::memory_order_release);
+    fmt::ring_descriptor* desc = ring_desc(index);
     unsigned char* slots = g.base + h->rings_offset + uint64_t(index) * g.ring_size;
-    prefault(slots, g.ring_size);
-    uint32_t tid = current_tid();
+    if (fresh) prefault(slots, g.ring_size);
+    const uint32_t tid = current_tid();
+    const uint32_t generation = desc->generation + 1;
+    char name[fmt::max_thread_name] = {};
+    if (t_name[0]) std::memcpy(name, t_name, sizeof name);
+    else pthread_getname_np(pthread_self(), name, sizeof name);
+    const std::string_view name_view = cut(name, fmt::max_thread_name - 1);
+    // The new owner keeps the ring's write position, so its stamps go on
+    // from the last owner's, and the decoder tells the owners apart by the
+    // owner event: table entry first, then the owner event, then the
+    // generation (spec/ring-buffer.md, "Rings change hands").
+    write_owner_entry(index, generation, tid, desc->write_pos, name_view);
     atom(desc->tid).store(tid, std::memory_order_relaxed);
     atom(desc->state).store(fmt::ring_owned, std::memory_order_release);
     r.slots = slots;
     r.desc = desc;
+    r.pos = desc->write_pos;
+    r.events = desc->events_written;
     r.mask = g.ring_size / fmt::slot_size - 1;
+    // Discard mode keeps a ring's oldest slots: a reused ring that is full stays full.
     r.limit = g.discard ? g.ring_size / fmt::slot_size : ~uint64_t{0};
     r.ring_index = index;
     r.drop_counter = &desc->events_dropped;
-    char name[fmt::max_thread_name] = {};
-    if (t_name[0]) std::memcpy(name, t_name, sizeof name);
-    else pthread_getname_np(pthread_self(), name, sizeof name);
-    if (!write_thread_record(index, tid, name)) atom(h->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+    {
+        const uint64_t words[3] = {generation, tid, name_view.size()};
+        uint64_t units[24];
+        const uint32_t cont = pack_payload(units, words, 3, &name_view, 1);
+        write_event(&r, fmt::kind::owner, 0, now_ticks(), words[0], units, cont);
+    }
+    atom(desc->generation).store(generation, std::memory_order_release);
     write_anchor(h, 1, read_anchor());
     if (!in_signal) {
         t_releaser.session = session;  // first use registers the thread-exit hook
@@ -638,6 +708,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     auto* h = static_cast<fmt::file_header*>(m);
     h->version_major = fmt::version_major;
     h->version_minor = fmt::version_minor;
+    h->owner_table_offset = l.owner_table_offset;
     h->header_size = fmt::header_size;
     h->file_size = l.file_size;
     h->slot_size = fmt::slot_size;
@@ -826,7 +897,9 @@ void set_thread_name(const char* name) {
     std::lock_guard lock(g.mu);
     thread_ring& r = t_ring;
     if (!g.running || r.session != g.session || !r.desc) return;
-    write_thread_record(r.ring_index, atom(r.desc->tid).load(std::memory_order_relaxed), t_name);
+    const uint32_t generation = atom(r.desc->generation).load(std::memory_order_relaxed);
+    const fmt::owner_entry* e = owner_at(r.ring_index, generation);
+    write_owner_entry(r.ring_index, generation, e->tid, e->start_pos, v);
     write_string_event(fmt::kind::thread_name, v);
 }
 

@@ -10,6 +10,7 @@
 // Every byte is fixed, so a run writes the same files each time. The counter
 // runs at exactly 1 GHz and anchor 0 sits at tick 1,000,000, so an event at
 // tick t shows in a dump at (t - 1,000,000) ns: at_us(1500) is 0.001500000.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
@@ -64,18 +65,22 @@ struct decl {
 // kept apart, joined by image().
 class ring_file {
 public:
+    // minor: 0 (the vectors of 1.0 features, which every 1.x decoder must
+    // read) or 3 (rings that change hands: owner events, the owner table).
     ring_file(uint32_t ring_count, uint32_t rings_used, uint32_t flags = fmt::flag_ended_clean,
-              uint32_t ring_size = 4096, uint32_t meta_kb = 4) {
+              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0) {
         std::memset(&h, 0, sizeof h);
         std::memcpy(h.magic, fmt::ring_magic, 8);
         h.version_major = fmt::version_major;
-        h.version_minor = 0;  // the vectors use 1.0 features only: every 1.x decoder must read them
+        h.version_minor = minor;
         h.header_size = fmt::header_size;
         h.slot_size = fmt::slot_size;
         h.ring_size = ring_size;
         h.ring_count = ring_count;
         h.rings_used = rings_used;
-        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024);
+        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024, minor);
+        h.owner_table_offset = l.owner_table_offset;
+        owners.assign(l.owner_table_size, 0);
         h.ring_table_offset = l.ring_table_offset;
         h.meta_offset = l.meta_offset;
         h.meta_capacity = l.meta_capacity;
@@ -174,6 +179,30 @@ public:
         return event(ring, uint8_t(k), site_id, ticks, args);
     }
 
+    // 1.3: the owner table entry of generation g of a ring (seq 2: complete).
+    void owner_entry(uint32_t ring, uint32_t g, uint32_t tid, const std::string& name, uint64_t start_pos) {
+        fmt::owner_entry e{};
+        e.seq = 2;
+        e.generation = g;
+        e.tid = tid;
+        e.start_pos = start_pos;
+        std::memcpy(e.name, name.data(), std::min<size_t>(name.size(), sizeof e.name));
+        std::memcpy(&owners.at((uint64_t(ring) * fmt::owner_entries_per_ring + g % fmt::owner_entries_per_ring) *
+                               fmt::owner_entry_size),
+                    &e, sizeof e);
+    }
+    // 1.3: a new owner takes the ring as the recorder does: its table entry,
+    // its owner event (generation; tid, name length, name), the generation.
+    void take(uint32_t ring, uint32_t tid, const std::string& name, uint64_t ticks) {
+        fmt::ring_descriptor& d = rings.at(ring);
+        const uint32_t g = d.generation + 1;
+        owner_entry(ring, g, tid, name, d.write_pos);
+        event(ring, fmt::kind::owner, 0, ticks, {u64(g), u64(tid), str(name)});
+        d.generation = g;
+        d.tid = tid;
+        d.state = fmt::ring_owned;
+    }
+
     std::vector<unsigned char> image() const {
         std::vector<unsigned char> out(h.file_size, 0);
         std::memcpy(out.data(), &h, sizeof h);
@@ -181,10 +210,12 @@ public:
             std::memcpy(out.data() + h.ring_table_offset + i * fmt::ring_descriptor_size, &rings[i], sizeof rings[i]);
         std::memcpy(out.data() + h.meta_offset, meta.data(), meta.size());
         std::memcpy(out.data() + h.rings_offset, ring_bytes.data(), ring_bytes.size());
+        if (!owners.empty()) std::memcpy(out.data() + h.owner_table_offset, owners.data(), owners.size());
         return out;
     }
 
     fmt::file_header h;
+    std::vector<unsigned char> owners;  // 1.3: the owner table
     std::vector<fmt::ring_descriptor> rings;
     std::vector<unsigned char> meta;
     std::vector<unsigned char> ring_bytes;
@@ -493,6 +524,72 @@ ring_file malformed() {
     return r;
 }
 
+// 1.3: ring 0 changed hands five times; its oldest owners are partly overwritten.
+// 128 slots per ring; an owner event takes 3 (its name fits 2 continuation
+// slots), an instant 1. Ring 0: gen 1 "first" (owner event at 0, 40 events),
+// gen 2 "second" (43, 40 events), gen 3 (86, 30), gen 4 (119, 10), gen 5
+// (132, 10), gen 6 (145, 10, a rename of 2 slots, 1 more): write_pos 161,
+// window 33 .. 160. Gen 1's owner event is overwritten and its table entry
+// (index 1) holds gen 5: its 10 events in the window show as an unknown owner. Gen 2's entry holds
+// gen 6, but its owner event is in the window: named from it. Ring 1: one owner.
+ring_file owners_reused() {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 3);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    const char* names[] = {"first", "second", "third", "fourth", "fifth", "sixth"};
+    const int counts[] = {40, 40, 30, 10, 10, 10};
+    int64_t us = 0;
+    for (int g = 0; g < 6; ++g) {
+        if (g > 0) {
+            r.rings[0].state = fmt::ring_released;
+            r.rings[0].released_ticks = at_us(us++);
+        }
+        r.take(0, golden_pid + 10 + uint32_t(g), names[g], at_us(us++));
+        for (int i = 0; i < counts[g]; ++i) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(g * 100 + i)});
+        if (g == 1) {  // ring 1's one owner, between
+            r.take(1, golden_pid + 1, "other", at_us(us++));
+            r.event(1, fmt::kind::instant, 1, at_us(us++), {i64(-1)});
+        }
+    }
+    // The sixth owner renames itself: a thread_name event, and its table entry's new name.
+    r.event(0, fmt::kind::thread_name, 0, at_us(us++), {str("sixth-renamed")});
+    r.owner_entry(0, 6, golden_pid + 15, "sixth-renamed", 145);
+    r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(999)});
+    return r;
+}
+
+// 1.3: owner events a decoder counts as malformed. After each, the events up
+// to the next good owner event have no proven owner (unattributed), except
+// when the current owner is the ring's latest.
+ring_file owners_malformed() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 3);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "one", at_us(1));
+    r.event(0, fmt::kind::instant, 1, at_us(2), {i64(1)});
+    r.event(0, fmt::kind::owner, 0, at_us(3), {u64(2), u64(golden_pid + 1), str(std::string(64, 'n'))});  // L = 64
+    r.event(0, fmt::kind::instant, 1, at_us(4), {i64(2)});                                             // unattributed
+    r.event(0, fmt::kind::owner, 0, at_us(5), {u64(1), u64(golden_pid + 1), str("again")});  // generation not above 1
+    r.event(0, fmt::kind::owner, 0, at_us(6), {u64(9), u64(golden_pid + 1), str("far")});    // above the ring's 3 + 1
+    r.event(0, fmt::kind::owner, 0, at_us(7), {u64(2)});                                    // no payload
+    r.event(0, fmt::kind::instant, 1, at_us(8), {i64(3)});                                  // unattributed
+    r.take(0, golden_pid + 2, "two", at_us(9));  // generation 2: good again
+    r.event(0, fmt::kind::instant, 1, at_us(10), {i64(4)});
+    r.take(0, golden_pid + 3, "three", at_us(11));
+    r.event(0, fmt::kind::instant, 1, at_us(12), {i64(5)});
+    r.event(0, fmt::kind::owner, 0, at_us(13), {u64(4), u64(uint64_t(1) << 32), str("")});  // tid above 2^32-1
+    r.event(0, fmt::kind::instant, 1, at_us(14), {i64(6)});  // the latest owner's: still attributed
+    return r;
+}
+
+ring_file owners_base() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 3);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "one", at_us(1));
+    r.event(0, fmt::kind::instant, 1, at_us(2), {i64(1)});
+    r.take(0, golden_pid + 1, "two", at_us(3));
+    r.event(0, fmt::kind::instant, 1, at_us(4), {i64(2)});
+    return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -539,6 +636,10 @@ int main(int argc, char** argv) {
     // events that break the spec (unknown site, kind/site mismatch, bad lengths, kind 0, a head where a
     // continuation belongs) are skipped
     ok("malformed", malformed());
+    // 1.3: a ring that changed hands 5 times: owners in order, the oldest unknown, a rename
+    ok("owners", owners_reused());
+    // 1.3: malformed owner events are counted, and the events they leave without a proven owner skipped
+    ok("owners_malformed", owners_malformed());
 
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();
@@ -587,7 +688,7 @@ int main(int argc, char** argv) {
     // flag bit 3 is reserved
     bad("reserved_flag", mutate([](auto& b) { poke<uint32_t>(b, AT(flags), fmt::flag_ended_clean | 8u); }));
     // the first byte of reserved1 set
-    bad("reserved_byte", mutate([](auto& b) { b[AT(reserved1)] = 1; }));
+    bad("reserved_byte", mutate([](auto& b) { b[AT(owner_table_offset)] = 1; }));  // 1.0: reserved
     // the first byte of the reserved tail (reserved2) set
     bad("reserved_tail", mutate([](auto& b) { b[AT(reserved2)] = 0x80; }));
     // rings_used 2 of ring_count 1
@@ -648,6 +749,32 @@ int main(int argc, char** argv) {
         ring_file r = minimal();
         r.thread(1, golden_pid + 1, "nowhere");
         bad("thread_ring", r);
+    }
+    // ---- 1.3: the owner table ----
+    {
+        const std::vector<unsigned char> o = owners_base().image();
+        const uint64_t table = owners_base().h.owner_table_offset;
+        auto mutated = [&](auto f) {
+            std::vector<unsigned char> b = o;
+            f(b);
+            return b;
+        };
+        // owner_table_offset not where the layout puts the table
+        bad("owner_table_offset", mutated([](auto& b) { poke<uint64_t>(b, AT(owner_table_offset), 4096 * 2); }));
+        // entry 3 holds a copy of generation 2's entry (whose place is entry 2)
+        bad("owner_entry_index", mutated([&](auto& b) {
+                std::memcpy(&b.at(table + 3 * fmt::owner_entry_size), &b.at(table + 2 * fmt::owner_entry_size),
+                            fmt::owner_entry_size);
+            }));
+        // an entry of generation 7 in a ring whose generation is 2
+        bad("owner_entry_generation", mutated([&](auto& b) {
+                poke<uint32_t>(b, table + 3 * fmt::owner_entry_size + 0, 2);
+                poke<uint32_t>(b, table + 3 * fmt::owner_entry_size + offsetof(fmt::owner_entry, generation), 7);
+            }));
+        // a name of 64 bytes with no NUL
+        bad("owner_name_unterminated", mutated([&](auto& b) {
+                std::memset(&b.at(table + 2 * fmt::owner_entry_size + offsetof(fmt::owner_entry, name)), 'x', 64);
+            }));
     }
 #undef AT
     std::printf("make_golden: wrote %d files under %s\n", written, out_dir.c_str());

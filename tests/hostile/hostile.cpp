@@ -89,6 +89,7 @@ fmt::file_header header_for(uint32_t ring_size, uint32_t ring_count, uint32_t ri
     h.ring_table_offset = l.ring_table_offset;
     h.meta_offset = l.meta_offset;
     h.rings_offset = l.rings_offset;
+    h.owner_table_offset = l.owner_table_offset;
     h.pid = 4242;
     h.anchor_count = 1;
     h.anchors[0] = {1000, 1'000'000'000, 1'700'000'000'000'000'000, 1'000'000'000};

@@ -1,4 +1,4 @@
-// blackbox capture format, version 1.2: the byte layout shared by the
+// blackbox capture format, version 1.3: the byte layout shared by the
 // recorder (which writes it) and the decoder (which reads it).
 //
 // This header is the code twin of spec/format.md and spec/ring-buffer.md; a
@@ -26,7 +26,7 @@ namespace bbx::format {
 inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
-inline constexpr uint16_t version_minor = 2;  // a decoder reads any minor of its major
+inline constexpr uint16_t version_minor = 3;  // a decoder reads any minor of its major
 
 inline constexpr uint32_t header_size = 4096;
 inline constexpr uint32_t slot_size = 32;
@@ -37,6 +37,12 @@ inline constexpr uint32_t max_ring_count = 4096;
 inline constexpr uint64_t max_meta_capacity = 64ull << 20;
 inline constexpr uint32_t process_name_size = 64;
 inline constexpr uint32_t exe_path_size = 256;
+// 1.3: the owner table (after the rings): owner_entries_per_ring entries of
+// owner_entry_size bytes per ring; the owner of generation g of ring r is
+// at index r * owner_entries_per_ring + g % owner_entries_per_ring.
+inline constexpr uint32_t owner_entries_per_ring = 4;
+inline constexpr uint32_t owner_entry_size = 128;
+inline constexpr uint16_t minor_owners = 3;  // the first minor with rings reused by owner
 
 // header.flags. Bits 0-2 have meanings; bits 3-31 are reserved (a writer
 // writes 0, a decoder of this version rejects a file with any of them set).
@@ -83,7 +89,8 @@ struct file_header {
     uint32_t level;               // 184 the run-time level at start (1 error .. 5 trace)
     uint32_t reserved0;           // 188 reserved: 0
     unsigned char boot_id[16];    // 192 1.1: the kernel's boot id (/proc/sys/kernel/random/boot_id); all 0: unknown
-    unsigned char reserved1[44];  // 208 reserved: 0
+    uint64_t owner_table_offset;  // 208 1.3: the owner table (see owner_entry); 0 before 1.3
+    unsigned char reserved1[36];  // 216 reserved: 0
     uint32_t parent_pid;          // 252 1.2: a forked child's capture: the pid of the process it was forked from; else 0
     char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
     char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
@@ -101,6 +108,7 @@ static_assert(offsetof(file_header, events_dropped) == 96);
 static_assert(offsetof(file_header, calib_seq) == 104);
 static_assert(offsetof(file_header, anchors) == 112);
 static_assert(offsetof(file_header, tick_hz) == 176);
+static_assert(offsetof(file_header, owner_table_offset) == 208);
 static_assert(offsetof(file_header, parent_pid) == 252);
 static_assert(offsetof(file_header, process_name) == 256);
 static_assert(offsetof(file_header, exe_path) == 320);
@@ -109,7 +117,8 @@ static_assert(offsetof(file_header, exe_path) == 320);
 
 enum ring_state : uint32_t { ring_free = 0, ring_owned = 1, ring_released = 2 };
 
-// One cache line per ring, written only by the ring's thread (after the claim).
+// One cache line per ring, written only by the ring's owner (after the claim,
+// under the session lock when the ring changes hands).
 struct ring_descriptor {
     uint64_t write_pos;       //  0 slots written in total; ring slot = pos % slots
     uint64_t events_written;  //  8 events (not slots) written in total
@@ -118,9 +127,34 @@ struct ring_descriptor {
     uint32_t state;           // 28 ring_state
     uint64_t first_drop_ticks;  // 32 1.1: ticks of the first event counted in events_dropped (0: none)
     uint64_t last_drop_ticks;   // 40 1.1: ticks of the latest one (0: none)
-    uint64_t unused[2];       // 48 unused: a decoder ignores them
+    // 1.3: the ring's current owner (1 for the first; 0: never owned, or a
+    // 1.0-1.2 writer), incremented after the new owner's owner event.
+    uint32_t generation;      // 48
+    uint32_t unused;          // 52 unused: a decoder ignores it
+    uint64_t released_ticks;  // 56 1.3: ticks when the owner released it (state released); else unused
 };
 static_assert(sizeof(ring_descriptor) == ring_descriptor_size);
+static_assert(offsetof(ring_descriptor, generation) == 48);
+static_assert(offsetof(ring_descriptor, released_ticks) == 56);
+
+// ---- owner table (1.3) --------------------------------------------------------
+
+// Who owned generation `generation` of a ring, from which write position.
+// Written by the new owner under the session lock, under `seq` (odd while
+// being written), before its owner event; set_thread_name rewrites `name`.
+struct owner_entry {
+    uint32_t seq;         //  0 sequence word: odd while the entry is written
+    uint32_t generation;  //  4 0: empty
+    uint32_t tid;         //  8 kernel thread id
+    uint32_t unused0;     // 12 unused: a decoder ignores it
+    uint64_t start_pos;   // 16 the write position of the owner's owner event
+    uint64_t unused1;     // 24 unused: a decoder ignores it
+    char name[64];        // 32 NUL-padded UTF-8, at most 63 bytes
+    unsigned char unused2[32];  // 96 unused: a decoder ignores them
+};
+static_assert(sizeof(owner_entry) == owner_entry_size);
+static_assert(offsetof(owner_entry, start_pos) == 16);
+static_assert(offsetof(owner_entry, name) == 32);
 static_assert(offsetof(ring_descriptor, first_drop_ticks) == 32);
 static_assert(offsetof(ring_descriptor, last_drop_ticks) == 40);
 
@@ -135,11 +169,15 @@ enum class kind : uint8_t {
     counter = 4,       // site = a counter site; word0 = the value (i64 or f64 bits)
     continuation = 5,  // more payload of the event in the slot(s) before it
     thread_name = 6,   // site 0; the new name is the string in the continuation slots
+    // 1.3: the first event of a ring's new owner. site 0; word0 = the
+    // generation (1 .. 2^32-1); payload words: tid, name length L (0 .. 63),
+    // then the L bytes of the thread's name.
+    owner = 8,
     // 1.1: gives the innermost open span of this thread a W3C identity. site 0;
     // word0 = span id; two continuation slots, words: trace id (high 64 bits),
     // trace id (low 64 bits), parent span id (0: a root), span_role | trace flags << 8.
     span_context = 7,
-    // 8..15 unassigned.
+    // 9..15 unassigned.
     // Async task events (1.1). Each has word0 = the task id; those marked (+1)
     // carry exactly one continuation slot holding two words, w1 and w2.
     task_spawn = 16,       // site = a task site or 0; (+1) w1 = parent task id (0: none), w2 = frame bytes (0: unknown)
@@ -249,16 +287,25 @@ inline constexpr uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 inline constexpr uint64_t align_page(uint64_t n) { return (n + 4095) & ~uint64_t{4095}; }
 
 // The geometry both sides derive from the three sizes chosen at start.
+// `minor`: the file's minor version; from 1.3 the owner table follows the
+// rings (before: owner_table_offset and owner_table_size are 0).
 struct layout {
-    uint64_t ring_table_offset, meta_offset, meta_capacity, rings_offset, file_size;
+    uint64_t ring_table_offset, meta_offset, meta_capacity, rings_offset, owner_table_offset, owner_table_size,
+        file_size;
 };
-inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, uint64_t meta_capacity) {
+inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, uint64_t meta_capacity,
+                                       uint16_t minor = version_minor) {
     layout l{};
     l.ring_table_offset = header_size;
     l.meta_offset = l.ring_table_offset + align_page(uint64_t{ring_count} * ring_descriptor_size);
     l.meta_capacity = align_page(meta_capacity);
     l.rings_offset = l.meta_offset + l.meta_capacity;
     l.file_size = l.rings_offset + uint64_t{ring_count} * ring_size;
+    if (minor >= minor_owners) {
+        l.owner_table_offset = l.file_size;
+        l.owner_table_size = align_page(uint64_t{ring_count} * owner_entries_per_ring * owner_entry_size);
+        l.file_size += l.owner_table_size;
+    }
     return l;
 }
 

@@ -52,7 +52,7 @@ extern "C" {
 typedef struct bbx_config {
     const char* path;     /* the capture file; NULL: ./<program>.<pid>.bbx */
     uint32_t ring_kb;     /* per-thread ring in KiB, a power of two from 4 to 1048576; 0: 64 */
-    uint32_t max_threads; /* rings in the file; later threads record nothing (counted); 0: 64 */
+    uint32_t max_threads; /* rings in the file: threads recording at once (exited threads' rings are reused; one more alive records nothing, counted); 0: 64 */
     uint32_t meta_kb;     /* call-site and thread metadata region in KiB; 0: 256 */
     int level;            /* run-time level at start, BBX_LEVEL_ERROR .. BBX_LEVEL_TRACE; 0: TRACE */
     int discard;          /* nonzero: a full ring drops the newest events (default: overwrites the oldest) */

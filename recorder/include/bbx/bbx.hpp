@@ -41,7 +41,7 @@ namespace bbx {
 struct config {
     const char* path = nullptr;  // default: ./<program>.<pid>.bbx
     uint32_t ring_kb = 64;       // per-thread ring in KiB: a power of two, 4 .. 1048576
-    uint32_t max_threads = 64;   // rings in the file; thread 65 onwards records nothing (counted)
+    uint32_t max_threads = 64;   // rings in the file: threads recording at once (an exited thread's ring is reused); a 65th alive records nothing (counted)
     uint32_t meta_kb = 256;      // call-site and thread metadata region in KiB
     int level = BBX_LEVEL_TRACE; // run-time level at start (bbx::set_level changes it)
     bool discard = false;        // when a ring is full: false = overwrite oldest, true = drop newest

@@ -39,14 +39,23 @@ struct resource {
     uint64_t capacity = 0;
 };
 
-// A thread of the capture. Today each thread has a ring of its own, and its
-// index in capture::threads() is its ring's; events name their thread by
-// that index (event::thread), never by a ring.
+// A thread of the capture: one owner of a ring. Before 1.3 each ring had one
+// owner, and a thread's index in capture::threads() is its ring's. From 1.3
+// a ring changes hands (spec/ring-buffer.md, "Rings change hands"): every
+// owner with events in the window (and the ring's latest owner) is a thread
+// of its own, listed ring by ring, oldest generation first. Events name their
+// thread by that index (event::thread), never by a ring.
 struct thread_info {
     uint32_t ring = 0;
-    uint32_t tid = 0;
-    std::string name;            // latest Thread record for the ring ("" if none)
-    format::ring_state state{};  // free, owned or released (thread exited)
+    uint32_t tid = 0;            // 0 with tid_known false: "unknown"
+    std::string name;            // its name ("" if none known)
+    // 1.3: which owner of the ring (1: the first); 0: a capture before 1.3
+    // (or, in 1.3, events before a ring's first owner event, which no writer makes).
+    uint32_t generation = 0;
+    bool tid_known = true;       // false: the owner's owner event and table entry are both gone
+    bool latest = true;          // the ring's latest owner: the ring's figures below are its
+    // The ring's figures (0 for an owner that is not the ring's latest).
+    format::ring_state state{};  // free, owned or released (thread exited); earlier owners: released
     uint64_t write_pos = 0;      // slots written in total (as the capture was opened)
     uint64_t events_written = 0; // events written in total
     uint64_t events_dropped = 0; // discard mode: not written because the ring was full
@@ -65,12 +74,18 @@ struct ring_stats {
     uint64_t bad_site = 0;         // events naming a call site with no metadata, skipped
     uint64_t malformed = 0;        // committed events whose payload breaks the spec, skipped
     uint64_t overwritten_in_read = 0;  // slots the writer overwrote while we read them (live files)
-    // The ring's descriptor as the pass ended (a live writer may have gone on since open()).
+    // 1.3 (counted on the ring's latest owner): owner events read (they are
+    // not yielded), and events no owner could be proven for (read while the
+    // ring changed hands, or after a damaged owner event), skipped.
+    uint64_t owner_events = 0, unattributed = 0;
+    // The ring's descriptor as the pass ended (a live writer may have gone on
+    // since open()); 0 on an owner that is not the ring's latest.
     uint64_t write_pos = 0, events_written = 0, events_dropped = 0;
     uint64_t first_drop_ticks = 0, last_drop_ticks = 0;
 };
 
 // What a pass over a capture found: per thread (by index in capture::threads()).
+// overwritten, and the descriptor's figures, are the ring's, on its latest owner.
 struct read_stats {
     std::vector<ring_stats> threads;
 };
@@ -164,6 +179,11 @@ struct event {
     };
 };
 
+// One owner of a ring: its generation and its index in capture::threads().
+struct owner_ref {
+    uint32_t generation, thread;
+};
+
 // Called for each event of a pass.
 using event_fn = std::function<void(const event&)>;
 
@@ -234,7 +254,7 @@ public:
     const header_info& header() const { return hdr_; }
     const std::vector<site>& sites() const { return sites_; }
     const site* find_site(uint32_t id) const;
-    const std::vector<thread_info>& threads() const { return threads_; }  // one per used ring
+    const std::vector<thread_info>& threads() const { return threads_; }  // ring by ring, owners in order
     const std::vector<resource>& resources() const { return resources_; }
     const resource* find_resource(uint64_t id) const;
     // What the file was when it was a capture container (present = false: a ring file).
@@ -281,6 +301,12 @@ private:
     std::vector<uint32_t> site_index_;  // id -> index into sites_ + 1 (0: none), when ids are dense
     std::unordered_map<uint32_t, uint32_t> sparse_sites_;  // id -> index into sites_, when they are not
     std::vector<thread_info> threads_;
+    // 1.3: per used ring, its owners' (generation, index in threads_), by generation.
+    std::vector<std::vector<owner_ref>> owners_;
+    std::vector<uint32_t> ring_last_;  // per used ring: its latest owner's index in threads_
+    uint64_t owner_table_offset_ = 0;  // 0: a capture before 1.3
+    result<bool> find_owners(const std::vector<thread_info>& rings);  // reader.cpp
+    bool read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid, std::string& name) const;
     std::vector<resource> resources_;
     std::unordered_map<uint64_t, size_t> resource_index_;
     double ns_per_tick_ = 1;
