@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <latch>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -202,11 +203,17 @@ TEST_CASE("threads that found no ring, and their events, are stated by every ver
     cfg.max_threads = 2;
     REQUIRE(bbx::start(cfg).ok());
     { BBX_SPAN(INFO, "loss", "a_span"); }  // OTLP writes lines only when there are spans
+    // Four threads alive at once (an exited thread's ring is reused, format
+    // 1.3): the first to record takes the last ring, the others find none.
+    std::latch started(4), recorded(4);
     std::vector<std::thread> ts;
-    for (int t = 0; t < 4; ++t)  // one at a time: the first takes the last ring, the others find none
-        std::thread([] {
+    for (int t = 0; t < 4; ++t)
+        ts.emplace_back([&] {
+            started.arrive_and_wait();
             for (int i = 0; i < 10; ++i) BBX_INSTANT(INFO, "loss", "worker", bbx::arg("i", i));
-        }).join();
+            recorded.arrive_and_wait();
+        });
+    for (std::thread& t : ts) t.join();
     bbx::stop();
     const info_counts c = info_of(tc.path);
     REQUIRE(c.threads >= 2);
@@ -281,6 +288,9 @@ TEST_CASE("bbx info gives each ring's history: the time it holds, the event rate
     REQUIRE(std::sscanf(line_of(r.out, "size        ").c_str(), "size raw ring %lf bytes/event", &per_event) == 1);
     CHECK(per_event >= 32);
     const double bps = std::string(unit) == "KiB/s" ? bytes * 1024 : bytes;
-    CHECK(bps == doctest::Approx(rate * per_event).epsilon(0.01));
-    CHECK(holds == doctest::Approx(65536 / (rate * per_event)).epsilon(0.01));
+    // Within 3 %: since format 1.3 the ring also holds the thread's owner
+    // event, which the size line averages over the decoded events and the
+    // history over the events written.
+    CHECK(bps == doctest::Approx(rate * per_event).epsilon(0.03));
+    CHECK(holds == doctest::Approx(65536 / (rate * per_event)).epsilon(0.03));
 }
