@@ -8,12 +8,17 @@
 #   directory, each running the aarch64 binary under $QEMU;
 # - BBX_TEST_EXEC=$QEMU makes the unit tests start their own child programs
 #   (the crash child, the demo service, bbx) under it too (tests/test_util.hpp).
-# Three unit test cases stay native-only:
+# Four unit test cases stay native-only:
 # - "analyze: per-task numbers match what the test measured" compares the
 #   analysis with times the test reads itself, within 0.3 ms; under emulation
 #   on a loaded machine the code between those reads and the events is
 #   stretched past that (357 us seen), and what it checks (the analysis's
 #   arithmetic) has nothing of the architecture in it.
+# - "analyze: a task polled on two threads at once ..." checks the busy
+#   times against the test's own clock reads within 0.3 ms, as the case
+#   above; under qemu on a loaded machine it missed by 13 us (8.143 ms
+#   against 8.156 ms), and the overlap rule it checks has nothing of the
+#   architecture in it.
 # - "merge: every server span lies inside its client span" and "merge:
 #   without the correction ..." failed in 1 of 5 runs under qemu on a loaded
 #   machine: in the Chrome JSON output the server's "handle" slice and the
@@ -37,7 +42,7 @@ for p in bbx tests/unit examples/pipeline examples/async/service; do
     mkdir -p "$W/$(dirname "$p")"
     args='"$@"'
     [ "$p" = tests/unit ] &&
-        args="'-tce=analyze: per-task numbers match what the test measured*,merge: every server span lies inside its client span*,merge: without the correction*' \"\$@\""
+        args="'-tce=analyze: per-task numbers match what the test measured*,analyze: a task polled on two threads at once*,merge: every server span lies inside its client span*,merge: without the correction*' \"\$@\""
     printf '#!/bin/sh\nexec %s %s %s\n' "$QEMU" "$top/$B/$p" "$args" >"$W/$p"
     chmod +x "$W/$p"
 done
