@@ -176,11 +176,13 @@ protected:
 template <class Sink>
 class timeline : public model {
 public:
-    timeline(const capture& c, Sink& s) : model(c), sink_(s) { last_task_.assign(threads.size(), {0, 0}); }
+    timeline(const capture& c, Sink& s) : model(c), nthreads_(threads.size()), sink_(s) {
+        last_task_.assign(threads.size(), {0, 0});
+    }
 
     void on(const event& e) {
-        if (e.thread >= threads.size()) [[unlikely]] return;  // the reader yields threads of the capture only
-        thread& t = threads[e.thread];
+        if (e.thread >= nthreads_) [[unlikely]] return;  // the reader yields threads of the capture only
+        thread& t = threads.data()[e.thread];
         t.last_ns = e.ns;
         ++events;
         if (e.ns < first_ns) first_ns = e.ns;
@@ -372,6 +374,7 @@ private:
         uint64_t ids[max_pending_flows];
     };
     stable_vec<pending_flows> pending_;
+    const size_t nthreads_;  // threads.size(), which divides by sizeof(thread) on every event
     Sink& sink_;
 };
 
