@@ -70,6 +70,27 @@ std::string messages(const analysis& a) {
     return s;
 }
 
+// bbx.task.busy_ns of task `id` in the OTLP output of c (the writers must
+// agree with analyze on what a task's busy time is).
+int64_t otlp_busy(const capture& c, uint64_t id) {
+    std::FILE* f = std::tmpfile();
+    REQUIRE(f);
+    std::string err;
+    REQUIRE(bbx::dec::write_otlp(bbx::dec::input(c), f, err));
+    std::string s;
+    std::rewind(f);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
+    std::fclose(f);
+    const std::string key = "{\"key\":\"bbx.task.id\",\"value\":{\"intValue\":\"" + std::to_string(id) + "\"}}";
+    const size_t at = s.find(key);
+    REQUIRE(at != std::string::npos);
+    const std::string busy = "{\"key\":\"bbx.task.busy_ns\",\"value\":{\"intValue\":\"";
+    const size_t b = s.find(busy, at);
+    REQUIRE(b != std::string::npos);
+    return std::stoll(s.substr(b + busy.size()));
+}
+
 std::string kinds(const analysis& a) {
     std::string s;
     for (const analysis_warning& w : a.warnings) s += std::string(s.empty() ? "" : ",") + bbx::dec::warning_kind_name(w.kind);
@@ -997,6 +1018,9 @@ TEST_CASE("analyze: a poll nested in a poll of the same task counts once, one of
         CHECK(t->busy_ns + t->scheduled_ns <= t->last_ns - t->first_ns);
     }
     CHECK(std::llabs(ta->longest_poll_ns - outer) <= tol);  // a poll's length is all of it
+    // The OTLP export's busy time is the same.
+    CHECK(otlp_busy(*s.cap, a_id) == ta->busy_ns);
+    CHECK(otlp_busy(*s.cap, b_id) == tb->busy_ns);
 }
 
 TEST_CASE("analyze: a task polled on two threads at once counts the overlap once: busy + scheduled <= lifetime") {
@@ -1048,6 +1072,7 @@ TEST_CASE("analyze: a task polled on two threads at once counts the overlap once
     CHECK(std::llabs(t->busy_ns - outer) <= tol);  // not outer + inner
     CHECK(t->busy_ns + t->scheduled_ns <= t->last_ns - t->first_ns);
     CHECK(a.threads[0].busy_ns + a.threads[1].busy_ns >= t->busy_ns + inner - tol);  // each thread was busy
+    CHECK(otlp_busy(*s.cap, id) == t->busy_ns);  // the OTLP export's busy time is the same
 }
 
 TEST_CASE("analyze: scheduled-time percentiles of a task with many wakes come from the histogram, within 4%") {

@@ -37,8 +37,10 @@
 //     their polls make one trace. Its polls and waits are summed up in
 //     attributes: bbx.task.id, bbx.task.parent, bbx.task.frame_bytes,
 //     bbx.task.state (done, unfinished), bbx.task.polls, bbx.task.busy_ns
-//     (the polls' time), bbx.task.longest_poll_ns, bbx.task.wakes,
-//     bbx.task.waits, bbx.task.wait_ns; and thread.id, thread.name of the
+//     (its polls' time, each moment of a thread counted to the innermost
+//     poll on it and once per task, as analyze counts busy),
+//     bbx.task.longest_poll_ns, bbx.task.wakes, bbx.task.waits,
+//     bbx.task.wait_ns; and thread.id, thread.name of the
 //     thread that spawned it. Each poll that suspended at an await site is an
 //     event "await" at the poll's end (code.* of the site, bbx.poll_ns); each
 //     wait an event "wait" at its begin (bbx.resource.id, bbx.resource.name,
@@ -233,6 +235,10 @@ struct task_span : open_span {
     uint64_t id = 0, parent_task = 0, frame_bytes = 0;
     uint64_t polls = 0, wakes = 0, waits = 0;
     int64_t busy_ns = 0, longest_poll_ns = 0, wait_ns = 0;
+    // Polls on two threads at once: while its poll is the innermost on k > 1
+    // threads, k - 1 of them count twice in busy_ns (taken off when written).
+    uint32_t on_top = 0;
+    int64_t top_at = 0, overlap_ns = 0;
 };
 
 // Writes one capture's spans into the file, on lines of their own (its
@@ -287,13 +293,14 @@ public:
     void begin(const tl::model& m) {
         model_ = &m;
         stacks_.resize(m.threads.size());
+        polls_.resize(m.threads.size());
         crash_spans_.assign(m.threads.size(), 0);
     }
     // The spans written (tasks' too).
     uint64_t spans() const { return spans_; }
 
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
-        if (s.kind == tl::slice_kind::poll) return slice_begin_poll(s);
+        if (s.kind == tl::slice_kind::poll) return slice_begin_poll(t, s);
         const size_t d = t.open.size() - 1;
         open_span& o = at(t, d);
         const uint64_t hash = derive(t.index, e.ticks, s.ordinal + crash_spans_[t.index]);
@@ -425,7 +432,11 @@ public:
         ts->latest_ns = std::max(ts->latest_ns, e.ns);
         if (!ts->running) write_task(k.index, ts->latest_ns, false);
     }
-    void slice_begin_poll(const tl::slice& s) {
+    void slice_begin_poll(const tl::thread& t, const tl::slice& s) {
+        std::vector<poll_mark>& open = polls_[t.index];
+        if (!open.empty()) top_change(open.back().task, -1, s.begin_ns);
+        open.push_back({s.task, 0});
+        top_change(s.task, +1, s.begin_ns);
         task_span* ts = live_task(s.task);
         if (!ts) return;
         ++ts->polls;
@@ -433,11 +444,27 @@ public:
         ts->latest_ns = std::max(ts->latest_ns, s.begin_ns);
     }
     // Its polls: counted and timed; where one suspended, an event "await".
-    void poll_end(tl::thread&, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+    // busy_ns counts each moment of a thread to the innermost poll on it, as
+    // bbx analyze does: a poll nested in another (of the same task or not) is
+    // taken off the outer one, and a cut poll (its end lost) counts to the
+    // poll around it.
+    void poll_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
+        std::vector<poll_mark>& open = polls_[t.index];
+        const int64_t d = ns > s.begin_ns ? ns - s.begin_ns : 0;
+        int64_t own = 0;
+        if (!open.empty()) {  // (always: each poll delivered to slice_begin ends here once)
+            const poll_mark m = open.back();
+            open.pop_back();
+            if (how != tl::end_how::cut) {
+                own = d - std::min(d, m.nested);
+                if (!open.empty()) open.back().nested += d;
+            }
+            top_change(m.task, -1, ns);
+            if (!open.empty()) top_change(open.back().task, +1, ns);
+        }
         task_span* ts = live_task(s.task);
         if (!ts) return;
-        const int64_t d = ns > s.begin_ns ? ns - s.begin_ns : 0;
-        ts->busy_ns += d;
+        ts->busy_ns += own;
         ts->longest_poll_ns = std::max(ts->longest_poll_ns, d);
         if (ts->running) --ts->running;
         if (await && how == tl::end_how::ended) {
@@ -542,6 +569,14 @@ private:
         ts.events.clear();
         return ts;
     }
+    // Task `index`'s poll became (+1) or stopped being (-1) the innermost on a thread at ns.
+    void top_change(uint32_t index, int delta, int64_t ns) {
+        task_span* ts = live_task(index);
+        if (!ts || (delta < 0 && ts->on_top == 0)) return;  // (its span began after its poll did)
+        if (ts->on_top > 1 && ns > ts->top_at) ts->overlap_ns += int64_t(ts->on_top - 1) * (ns - ts->top_at);
+        ts->on_top = uint32_t(int64_t(ts->on_top) + delta);
+        ts->top_at = ns;
+    }
     task_span* live_task(uint32_t index) {
         return index < slot_of_.size() && slot_of_[index] ? &slots_[slot_of_[index] - 1] : nullptr;
     }
@@ -555,7 +590,7 @@ private:
         if (ts.frame_bytes) int_attr(a, "bbx.task.frame_bytes", int64_t(ts.frame_bytes));
         string_attr(a, "bbx.task.state", ts.done ? "done" : "unfinished");
         int_attr(a, "bbx.task.polls", int64_t(ts.polls));
-        int_attr(a, "bbx.task.busy_ns", ts.busy_ns);
+        int_attr(a, "bbx.task.busy_ns", ts.busy_ns - std::min(ts.busy_ns, ts.overlap_ns));
         int_attr(a, "bbx.task.longest_poll_ns", ts.longest_poll_ns);
         int_attr(a, "bbx.task.wakes", int64_t(ts.wakes));
         int_attr(a, "bbx.task.waits", int64_t(ts.waits));
@@ -779,6 +814,11 @@ private:
     json_text resource_;           // the resource's attributes
     size_t in_line_ = 0;           // spans written to the current line
     std::vector<std::vector<open_span>> stacks_;  // per thread, by depth in the timeline's open slices
+    struct poll_mark {
+        uint32_t task;   // its index
+        int64_t nested;  // the time of the polls that ended inside it
+    };
+    std::vector<std::vector<poll_mark>> polls_;  // per thread, its open polls, innermost last
     std::vector<uint64_t> crash_spans_;            // per thread: "crash" spans so far (they take ordinals)
     open_span crash_span_;
     uint32_t task_site_ = 0;                       // the site text of a task whose spawn is not seen
