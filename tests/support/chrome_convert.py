@@ -5,26 +5,10 @@ timestamp) and prints what it read.
 
     python3 tests/support/chrome_convert.py TRACE.json PID
 """
-import decimal, io, json, sys
-out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
-def fail(msg):
-    out.write("ERROR %s\n" % msg)
-    out.flush()
-    sys.exit(1)
+import decimal, sys
+from chrome_json import fail, load, out
 path, pid = sys.argv[1], int(sys.argv[2])
-raw = open(path, "rb").read()
-if not raw.startswith(b'{"traceEvents":'):
-    fail("does not start with {\"traceEvents\":")
-try:
-    text = raw.decode("utf-8")
-except UnicodeDecodeError as e:
-    fail("not UTF-8: %s" % e)
-def constant(c):
-    raise ValueError("not JSON: " + c)
-try:
-    doc = json.loads(text, parse_constant=constant, parse_float=decimal.Decimal)
-except ValueError as e:
-    fail("JSON: %s" % e)
+doc = load(path)
 if list(doc.keys()) != ["traceEvents", "displayTimeUnit", "otherData"] or doc["displayTimeUnit"] != "ns":
     fail("top-level keys %r" % list(doc.keys()))
 # What the capture lost, one entry per capture: a summary and every count.

@@ -5,22 +5,10 @@ where both readers look for their slice) and prints what it read.
 
     python3 tests/support/chrome_tasks.py TRACE.json PID
 """
-import decimal, io, json, sys
-out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
-def fail(msg):
-    out.write("ERROR %s\n" % msg)
-    out.flush()
-    sys.exit(1)
+import sys
+from chrome_json import fail, load, out
 path, pid = sys.argv[1], int(sys.argv[2])
-raw = open(path, "rb").read()
-if not raw.startswith(b'{"traceEvents":'):
-    fail("does not start with {\"traceEvents\":")
-def constant(c):
-    raise ValueError("not JSON: " + c)
-try:
-    doc = json.loads(raw.decode("utf-8"), parse_constant=constant, parse_float=decimal.Decimal)
-except ValueError as e:
-    fail("JSON: %s" % e)
+doc = load(path)
 evs = doc["traceEvents"]
 max_ts = max(e["ts"] for e in evs if "ts" in e)
 def args(e, skip=()):
