@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -71,13 +70,10 @@ private:
 };
 
 // Elements that never move once added: no copying as it grows, and
-// references stay valid. Blocks of a power-of-two count of elements (an
-// index splits with a shift and a mask; a division by another count cost 5
-// instructions per event in analyze), 2-4 MiB each, rounded up to whole
-// 2 MiB pages; all but the first are asked to be transparent huge pages: a
-// capture may have millions of tasks, and faulting their state in 4 KiB at
-// a time cost more than analysing them (while a small capture, fuzzing,
-// should not pay for a whole huge page).
+// references stay valid. Blocks of 2 MiB; all but the first are asked to be
+// one transparent huge page each: a capture may have millions of tasks, and
+// faulting their state in 4 KiB at a time cost more than analysing them
+// (while a small capture, fuzzing, should not pay for a whole huge page).
 template <class T>
 class stable_vec {
 public:
@@ -89,29 +85,26 @@ public:
         for (T* b : blocks_) munmap(b, block_bytes);
     }
     size_t size() const { return size_; }
-    T& operator[](size_t i) { return blocks_[i >> shift][i & (per_block - 1)]; }
-    const T& operator[](size_t i) const { return blocks_[i >> shift][i & (per_block - 1)]; }
+    T& operator[](size_t i) { return blocks_[i / per_block][i % per_block]; }
+    const T& operator[](size_t i) const { return blocks_[i / per_block][i % per_block]; }
     T& emplace_back() {
         if (size_ == blocks_.size() * per_block) blocks_.push_back(new_block(!blocks_.empty()));
-        T* p = new (&blocks_[size_ >> shift][size_ & (per_block - 1)]) T();
+        T* p = new (&blocks_[size_ / per_block][size_ % per_block]) T();
         ++size_;
         return *p;
     }
 
 private:
-    static constexpr size_t page = size_t(2) << 20;  // a huge page
-    static constexpr size_t per_block = std::bit_ceil(std::max<size_t>(1, page / sizeof(T)));
-    static constexpr int shift = std::countr_zero(per_block);
-    static constexpr size_t block_bytes = (per_block * sizeof(T) + page - 1) & ~(page - 1);
+    static constexpr size_t block_bytes = size_t(2) << 20;
+    static constexpr size_t per_block = block_bytes / sizeof(T);
     static T* new_block(bool huge) {
-        // A page more, to cut an aligned block out of it for huge pages.
-        const size_t len = block_bytes + (huge ? page : 0);
-        void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        // Twice the size, to cut an aligned block out of it for a huge page.
+        void* m = mmap(nullptr, (huge ? 2 : 1) * block_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) throw std::bad_alloc();
         if (!huge) return static_cast<T*>(m);
-        const uintptr_t a = reinterpret_cast<uintptr_t>(m), b = (a + page - 1) & ~(page - 1);
+        const uintptr_t a = reinterpret_cast<uintptr_t>(m), b = (a + block_bytes - 1) & ~(block_bytes - 1);
         if (b > a) munmap(m, b - a);
-        if (b + block_bytes < a + len) munmap(reinterpret_cast<void*>(b + block_bytes), a + len - (b + block_bytes));
+        if (b + block_bytes < a + 2 * block_bytes) munmap(reinterpret_cast<void*>(b + block_bytes), a + block_bytes - b);
         void* block = reinterpret_cast<void*>(b);
         madvise(block, block_bytes, MADV_HUGEPAGE);  // a hint: without huge pages it is 4 KiB pages
         return static_cast<T*>(block);
