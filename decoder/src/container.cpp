@@ -1,4 +1,4 @@
-// Capture containers (spec/format.md, "Capture container"): reading one
+// Capture containers (spec/container.md): reading one
 // (container_reader.hpp: every size and checksum checked before its image is
 // used, the image inflated chunk by chunk as it is read), and packing a
 // capture's image into one (bbx snapshot).

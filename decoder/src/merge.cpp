@@ -5,7 +5,7 @@
 // since the reference's anchor 0, in the reference's clocks. Each capture
 // gets one offset, added to its own times (ns since its anchor 0).
 //
-// 1. Base alignment, from the captures' clock anchors (spec/format.md,
+// 1. Base alignment, from the captures' clock anchors (spec/file.md,
 //    "Clock anchors" and "Boot id"). A capture whose boot id equals the
 //    reference's, both non-zero, ran on the same kernel in the same boot:
 //    CLOCK_MONOTONIC is one clock there, and the offset is the difference

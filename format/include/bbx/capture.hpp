@@ -2,7 +2,7 @@
 // compressed with LZ4 in chunks, each with CRC-32C checksums. What
 // `bbx snapshot` and bbx::snapshot() write and every `bbx` verb reads.
 //
-// The code twin of spec/format.md, "Capture container". Little-endian, plain
+// The code twin of spec/container.md. Little-endian, plain
 // structs with static_asserts, like format.hpp. The writer here is shared by
 // the recorder and the decoder; the reader (with its checks) is the
 // decoder's (decoder/src/container.cpp).

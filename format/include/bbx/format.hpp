@@ -1,7 +1,8 @@
 // blackbox capture format, version 1.3: the byte layout shared by the
 // recorder (which writes it) and the decoder (which reads it).
 //
-// This header is the code twin of spec/format.md and spec/ring-buffer.md; a
+// This header is the code twin of spec/file.md, spec/events.md,
+// spec/metadata.md and spec/ring-buffer.md (spec/README.md lists them); a
 // change here is a change of the spec, made in the same commit. Everything is
 // little-endian; structs here are plain data with static_asserts on size and
 // offsets, never packed bit-fields. Nothing in this header allocates or

@@ -3,7 +3,7 @@
 //
 //     if (elapsed > 200ms) bbx::snapshot("/var/tmp/slow-request.bbx");
 //
-// The file is a capture container (spec/format.md, "Capture container"):
+// The file is a capture container (spec/container.md):
 // the ring file's image, LZ4-compressed in 64 KiB chunks with CRC-32C
 // checksums; every `bbx` verb reads it. A program that calls snapshot()
 // links liblz4 too (-llz4; Debian: liblz4-dev); one that does not, does not.

@@ -146,7 +146,7 @@ struct resource_fields {     // wait_begin, wait_end, resource_op
     uint64_t op;             // a format::resource_op as recorded (a value past resource_op_last is unknown)
 };
 // A span's W3C identity (span_context, kind 7): it names the innermost span
-// open on its thread (spec/format.md, "Span contexts").
+// open on its thread (spec/events.md, "Span contexts").
 struct span_identity {
     uint64_t trace_hi, trace_lo;  // the trace id (not both 0)
     uint64_t span_id;             // never 0
@@ -203,8 +203,8 @@ struct header_info {
     unsigned char boot_id[16] = {};  // all zero: unknown (1.0 files)
 };
 
-// The capture container a capture was read from (spec/format.md, "Capture
-// container"), as bbx snapshot and bbx::snapshot() write them.
+// The capture container a capture was read from (spec/container.md), as
+// bbx snapshot and bbx::snapshot() write them.
 struct container_info {
     bool present = false;         // false: the file was a ring file itself
     uint16_t version_major = 0, version_minor = 0;
