@@ -71,7 +71,7 @@ struct file_header {
     uint64_t file_size;           //  16 bytes; the file is exactly this long
     uint32_t slot_size;           //  24 always 32
     uint32_t ring_size;           //  28 bytes per ring: power of two, 4 KiB .. 1 GiB
-    uint32_t ring_count;          //  32 rings (the most threads that get one)
+    uint32_t ring_count;          //  32 rings (the most threads recording at once; 1.3 reuses a released ring)
     uint32_t rings_used;          //  36 rings handed out so far (atomic)
     uint64_t ring_table_offset;   //  40 ring descriptors, 64 bytes each
     uint64_t meta_offset;         //  48 metadata region
