@@ -97,7 +97,7 @@ else
     # Filter by name: only pipe_b's row.
     $TM send-keys -t top / p i p e _ b Enter
     if wait_for 10 shows 'name: pipe_b'; then
-        awk '/^tasks \(/{on=1} on' "$T/screen.txt" >"$T/rows.txt"
+        awk '/^tasks not done \(/{on=1} on' "$T/screen.txt" >"$T/rows.txt"
         grep -q ' pipe_b ' "$T/rows.txt" && ! grep -q ' pipe_a ' "$T/rows.txt" && ok "/pipe_b filters the task list" \
             || bad "filter: $(cat "$T/rows.txt")"
     else bad "the filter did not take: $(cat "$T/screen.txt")"; fi

@@ -131,6 +131,7 @@ void push_ring(std::vector<T>& v, size_t& next, size_t cap, const T& x) {
 struct live_sink : tl::sink {
     std::vector<live_task> tasks;
     std::vector<live_thread> threads;
+    uint64_t done_count = 0;
     // Per resource: the tasks that ever sent (0) and received (1) on it.
     std::unordered_map<uint64_t, std::array<std::set<uint32_t>, 2>> doers;
 
@@ -151,6 +152,7 @@ struct live_sink : tl::sink {
     }
     void complete(tl::thread&, tl::task& k, const event& e) {
         live_task& x = of(k);
+        done_count += !x.done;
         x.done = true;
         x.done_ns = e.ns;
         x.scheduled = false;
@@ -332,6 +334,10 @@ struct top_view::impl {
     double events_per_s = 0;
     int64_t prev_wall = 0;
     std::vector<top_warning> warnings;
+    // The tasks not done, by index: what a refresh looks at (done tasks stay
+    // in the model, and are listed with show_done, but cost a refresh nothing).
+    std::vector<uint32_t> live_tasks;
+    size_t tasks_seen = 0;
     // The interactive state.
     bool reverse = false;
     uint64_t selected = 0;      // task id (0: the first row)
@@ -348,6 +354,8 @@ struct top_view::impl {
         for (const capture::ring_mark& m : marks) lost_before += m.lost;
         marks.clear();
         prev_busy.clear();
+        live_tasks.clear();
+        tasks_seen = 0;
         prev_now = INT64_MIN;
         events = prev_events = 0;
         return true;
@@ -421,6 +429,15 @@ struct top_view::impl {
         }
         prev_busy = std::move(busy);
         prev_now = now;
+        const size_t n = std::min(sink.tasks.size(), tl->tasks.size());
+        std::vector<uint32_t> still;
+        still.reserve(live_tasks.size() + (n - tasks_seen));
+        for (uint32_t k : live_tasks)
+            if (!sink.tasks[k].done) still.push_back(k);
+        for (size_t k = tasks_seen; k < n; ++k)
+            if (!sink.tasks[k].done) still.push_back(uint32_t(k));
+        tasks_seen = n;
+        live_tasks.swap(still);
         find_warnings();
         return true;
     }
@@ -479,10 +496,9 @@ struct top_view::impl {
 
     void find_warnings() {
         warnings.clear();
-        const size_t n = std::min(sink.tasks.size(), tl->tasks.size());
         // Deadlocks: the blocked tasks whose counterparts are all blocked and kept.
         std::map<uint32_t, std::vector<uint32_t>> edges;  // kept task -> counterparts
-        for (uint32_t k = 0; k < n; ++k) {
+        for (uint32_t k : live_tasks) {
             const tl::wait* w = nullptr;
             if (blocked(k, w)) edges[k] = counterparts(k, *w);
         }
@@ -543,7 +559,7 @@ struct top_view::impl {
                 break;
             }
         }
-        for (uint32_t k = 0; k < n; ++k) {
+        for (uint32_t k : live_tasks) {
             const live_task& x = sink.tasks[k];
             if (!x.scheduled || x.done || an::elapsed(x.woken_ns, now) < opt.long_poll_ns) continue;
             top_warning wn{};
@@ -556,12 +572,20 @@ struct top_view::impl {
     }
 
     // The tasks to list, in sort order, the name filter applied.
-    std::vector<uint32_t> rows() const {
+    // The tasks to list: those not done (with show_done: all), the name
+    // filter applied, in sort order; only the first `need` are sorted.
+    std::vector<uint32_t> rows(size_t need = SIZE_MAX) const { return rows_of(need, show_done); }
+    std::vector<uint32_t> rows_of(size_t need, bool with_done) const {
         std::vector<uint32_t> v;
         const std::string f = lower(opt.name);
         const size_t n = std::min(sink.tasks.size(), tl->tasks.size());
-        for (uint32_t k = 0; k < n; ++k)
+        auto take = [&](uint32_t k) {
             if (f.empty() || lower(name(k)).find(f) != std::string::npos) v.push_back(k);
+        };
+        if (with_done)
+            for (uint32_t k = 0; k < n; ++k) take(k);
+        else
+            for (uint32_t k : live_tasks) take(k);
         std::vector<int64_t> key(n, 0);
         for (uint32_t k : v) {
             const live_task& x = sink.tasks[k];
@@ -575,7 +599,7 @@ struct top_view::impl {
             }
         }
         auto id = [&](uint32_t k) { return tl->tasks[k].id; };
-        std::stable_sort(v.begin(), v.end(), [&](uint32_t a, uint32_t b) {
+        auto order = [&](uint32_t a, uint32_t b) {
             bool less;
             if (opt.sort == top_sort::name) {
                 const std::string na = name(a), nb = name(b);
@@ -586,8 +610,18 @@ struct top_view::impl {
                 less = key[a] != key[b] ? key[a] > key[b] : id(a) < id(b);  // largest first
             }
             return reverse ? !less && a != b : less;
-        });
+        };
+        if (need < v.size()) {
+            std::partial_sort(v.begin(), v.begin() + ptrdiff_t(need), v.end(), order);
+            v.resize(need);
+        } else {
+            std::sort(v.begin(), v.end(), order);
+        }
         return v;
+    }
+    size_t row_count() const {
+        if (opt.name.empty()) return show_done ? std::min(sink.tasks.size(), tl->tasks.size()) : live_tasks.size();
+        return rows().size();
     }
 
     void warning_lines(const top_warning& w, std::vector<std::string>& out) const {
@@ -632,11 +666,12 @@ struct top_view::impl {
         const header_info& h = cap->header();
         uint64_t lost = lost_before;
         for (const capture::ring_mark& m : marks) lost += m.lost;
-        size_t running = 0, scheduled = 0, idle = 0, done = 0;
+        size_t running = 0, scheduled = 0, idle = 0;
         const size_t n = std::min(sink.tasks.size(), tl->tasks.size());
-        for (uint32_t k = 0; k < n; ++k) {
+        const uint64_t done = sink.done_count;
+        for (uint32_t k : live_tasks) {
             const live_task& x = sink.tasks[k];
-            (x.done ? done : x.polling ? running : x.scheduled ? scheduled : idle) += 1;
+            (x.polling ? running : x.scheduled ? scheduled : idle) += 1;
         }
         char b[256];
         std::snprintf(b, sizeof b, "pid %u  %s  t=%.3f s  events %" PRIu64 " (%.0f/s)  lost %" PRIu64 " slots%s", h.pid,
@@ -650,6 +685,7 @@ struct top_view::impl {
                       (reverse ? " (reversed)" : "") + (opt.name.empty() ? "" : ";  name: " + printable(opt.name)));
     }
     bool paused = false;
+    bool show_done = false;  // list done tasks too
     const char* paused_text() const { return paused ? "  PAUSED" : ""; }
     const char* sort_name() const {
         switch (opt.sort) {
@@ -717,15 +753,18 @@ struct top_view::impl {
         }
         if (th.size() > max_th) out.push_back("  ... " + std::to_string(th.size() - max_th) + " more");
         out.push_back("");
-        const std::vector<uint32_t> v = rows();
-        size_t limit = opt.all ? v.size() : default_rows;
+        size_t limit = opt.all ? SIZE_MAX : default_rows;
         if (height) limit = out.size() + 3 < height ? height - out.size() - 3 : 1;
-        // Keep the selected row in view.
+        // Interactive: every row in order, to keep the selected one in view;
+        // once: only the rows printed are sorted.
+        const size_t total = row_count();
+        const std::vector<uint32_t> v = rows(height ? SIZE_MAX : limit);
         size_t first = 0, sel = v.size();
         for (size_t i = 0; i < v.size(); ++i)
             if (tl->tasks[v[i]].id == selected) sel = i;
         if (height && sel != v.size() && sel >= limit) first = sel - limit + 1;
-        out.push_back("tasks (" + std::to_string(v.size()) + (opt.name.empty() ? "" : " matching") + ")");
+        out.push_back(std::string(show_done ? "tasks" : "tasks not done") + " (" + std::to_string(total) +
+                      (opt.name.empty() ? "" : " matching") + ")");
         out.push_back("  " + pad("id", 8, true) + "  " + pad("name", 16) + pad("state", 10) + pad("polls", 8, true) +
                       pad("busy", 10, true) + pad("sched p99", 11, true) + pad("wakes", 8, true) + "  await site (since)");
         for (size_t i = first; i < v.size() && i < first + limit; ++i) {
@@ -742,7 +781,7 @@ struct top_view::impl {
                           pad(dur(task_busy(k)), 10, true) + pad(p99 < 0 ? "-" : dur(p99), 11, true) +
                           pad(std::to_string(x.wakes), 8, true) + "  " + aw);
         }
-        if (v.size() > first + limit) out.push_back("  ... " + std::to_string(v.size() - first - limit) + " more");
+        if (total > first + limit) out.push_back("  ... " + std::to_string(total - first - limit) + " more");
     }
 
     static std::string secs_text(int64_t ns) {
@@ -918,7 +957,7 @@ struct top_view::impl {
         w.end_array();
         w.key("tasks");
         w.begin_array(lines);
-        for (uint32_t k : rows()) {
+        for (uint32_t k : rows_of(SIZE_MAX, true)) {
             const live_task& x = sink.tasks[k];
             w.begin_object();
             w.key("id");
@@ -977,6 +1016,7 @@ result<std::unique_ptr<top_view>> top_view::open(const std::string& path, const 
     std::unique_ptr<top_view> v(new top_view());
     v->p_->path = path;
     v->p_->opt = opt;
+    v->p_->show_done = opt.done;
     if (auto r = v->p_->open_capture(); r.is_error()) return r.err();
     return v;
 }
@@ -995,7 +1035,7 @@ void on_winch(int) { g_resized = 1; }
 
 const char* const keys_help =
     "keys: q quit  space pause  / filter by name  b p w s a n i sort by busy, polls, wakes, sched p99,\n"
-    "      await since, name, id  r reverse  up/down (k/j) select  Enter task details  Esc back  ? this help";
+    "      await since, name, id  r reverse  d done tasks too  up/down (k/j) select  Enter details  Esc back";
 
 // The terminal in raw mode on the alternate screen, restored whatever way the view ends.
 class terminal {
@@ -1107,7 +1147,7 @@ int run_top_ui(const std::string& path, const top_options& opt, std::string& err
     auto footer = [&]() -> std::string {
         if (filtering) return "filter by name: " + printable(typed) + "_   (Enter: apply, Esc: cancel)";
         if (help) return keys_help;
-        return "q quit  space pause  / filter  b/p/w/s/a/n/i sort  r reverse  j/k select  Enter details  ? keys";
+        return "q quit  space pause  / filter  b/p/w/s/a/n/i sort  r reverse  d done  j/k select  Enter details  ? keys";
     };
     auto move_sel = [&](int by) {
         const std::vector<uint32_t> rows = v.rows();
@@ -1168,6 +1208,7 @@ int run_top_ui(const std::string& path, const top_options& opt, std::string& err
                     case 'n': v.opt.sort = top_sort::name; break;
                     case 'i': v.opt.sort = top_sort::id; break;
                     case 'r': v.reverse = !v.reverse; break;
+                    case 'd': v.show_done = !v.show_done; break;
                     case 'k': move_sel(-1); break;
                     case 'j': move_sel(1); break;
                     case '\r':

@@ -187,7 +187,7 @@ const char* const usage_snapshot =
 
 const char* const usage_top =
     "usage: bbx top [--once | --json] [--interval S] [--long-poll MS] [--sort KEY]\n"
-    "               [--name TEXT] [--all] FILE\n"
+    "               [--name TEXT] [--done] [--all] FILE\n"
     "\n"
     "A live view of the process writing the ring file FILE (it works on a dead\n"
     "process's file or a snapshot too: then \"now\" is the capture's last event).\n"
@@ -200,9 +200,9 @@ const char* const usage_top =
     "    channels (each wait with its await site)\n"
     "  - threads that polled tasks: busy % since the last refresh, polls, the\n"
     "    poll running now\n"
-    "  - tasks: state (running, scheduled, idle, done), polls, busy time, p99 of\n"
-    "    the time from a wake to the next poll (its last 256), wakes, and the\n"
-    "    await site it is suspended at with how long\n"
+    "  - tasks not done (--done: all): state (running, scheduled, idle, done),\n"
+    "    polls, busy time, p99 of the time from a wake to the next poll (its\n"
+    "    last 256), wakes, and the await site it is suspended at with how long\n"
     "\n"
     "  --once          print one frame to standard output and exit\n"
     "  --json          print one JSON document (every task; times in ns since\n"
@@ -211,12 +211,14 @@ const char* const usage_top =
     "  --long-poll MS  the threshold of the warnings, in milliseconds (default 10)\n"
     "  --sort KEY      busy (default), polls, wakes, sched, since, name or id\n"
     "  --name TEXT     only tasks whose name holds TEXT (any case)\n"
-    "  --all           --once: every task (default: the first 50)\n"
+    "  --done          list the tasks that completed too\n"
+    "  --all           --once: every task listed (default: the first 50)\n"
     "\n"
     "keys: q quit; space pause; / filter by name; b p w s a n i sort by busy,\n"
-    "polls, wakes, sched p99, await since, name, id; r reverse; up/down or k/j\n"
-    "select a task; Enter its spawn site, await history and waits; Esc back;\n"
-    "? keys. The terminal is restored on q, SIGINT, SIGTERM and SIGHUP.\n";
+    "polls, wakes, sched p99, await since, name, id; r reverse; d done tasks\n"
+    "too; up/down or k/j select a task; Enter its spawn site, await history and\n"
+    "waits; Esc back; ? keys. The terminal is restored on q, SIGINT, SIGTERM and\n"
+    "SIGHUP.\n";
 
 int usage_error(const char* verb_usage, const std::string& what) {
     std::fprintf(stderr, "bbx: %s\n%s", what.c_str(), verb_usage);
@@ -574,6 +576,8 @@ int cmd_top(int argc, char** argv) {
             json = true;
         } else if (a == "--all") {
             to.all = true;
+        } else if (a == "--done") {
+            to.done = true;
         } else if (opt == "--interval") {
             double s;
             if (!number(i, a, 0.05, 3600, s))

@@ -23,6 +23,7 @@ struct top_options {
     top_sort sort = top_sort::busy;
     std::string name;                   // only tasks whose name holds this (case-insensitive); "" all
     bool all = false;                   // --once: every task (default: the first 50 in sort order)
+    bool done = false;                  // list the tasks that completed too (default: those not done)
 };
 
 // One view of one capture: open, then refresh() and render as often as wanted.
