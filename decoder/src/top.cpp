@@ -673,10 +673,12 @@ struct top_view::impl {
             const live_task& x = sink.tasks[k];
             (x.polling ? running : x.scheduled ? scheduled : idle) += 1;
         }
+        char rate[48] = "";
+        if (refreshes > 1) std::snprintf(rate, sizeof rate, " (%.0f/s)", events_per_s);  // (the first has no "since")
         char b[256];
-        std::snprintf(b, sizeof b, "pid %u  %s  t=%.3f s  events %" PRIu64 " (%.0f/s)  lost %" PRIu64 " slots%s", h.pid,
-                      live ? "running" : "not running (the capture's end)", double(now) / 1e9, events, events_per_s,
-                      lost, paused_text());
+        std::snprintf(b, sizeof b, "pid %u  %s  t=%.3f s  events %" PRIu64 "%s  lost %" PRIu64 " slots%s", h.pid,
+                      live ? "running" : "not running (the capture's end)", double(now) / 1e9, events, rate, lost,
+                      paused_text());
         out.push_back("bbx top " + printable(cap->name()) + "  " + printable(h.process_name));
         out.push_back(b);
         out.push_back("tasks " + std::to_string(n) + ": " + std::to_string(running) + " running, " +
@@ -1131,8 +1133,8 @@ int run_top_ui(const std::string& path, const top_options& opt, std::string& err
         err = r.err().message();
         return 1;
     }
-    terminal term;
-    if (!term.enter(err)) return 2;
+    // The handlers first: a signal from now on ends the loop, never the
+    // process with the terminal in raw mode.
     struct sigaction sa{}, old_int{}, old_term{}, old_hup{}, old_winch{};
     sa.sa_handler = on_stop;  // no SA_RESTART: poll() returns at once
     sigaction(SIGINT, &sa, &old_int);
@@ -1140,6 +1142,18 @@ int run_top_ui(const std::string& path, const top_options& opt, std::string& err
     sigaction(SIGHUP, &sa, &old_hup);
     sa.sa_handler = on_winch;
     sigaction(SIGWINCH, &sa, &old_winch);
+    auto restore = [&] {
+        sigaction(SIGINT, &old_int, nullptr);
+        sigaction(SIGTERM, &old_term, nullptr);
+        sigaction(SIGHUP, &old_hup, nullptr);
+        sigaction(SIGWINCH, &old_winch, nullptr);
+        g_stop = 0;
+    };
+    terminal term;
+    if (!term.enter(err)) {
+        restore();
+        return 2;
+    }
     bool filtering = false, help = false;
     std::string typed;
     int64_t next_refresh = monotonic_ns() + opt.interval_ns;
@@ -1238,11 +1252,7 @@ int run_top_ui(const std::string& path, const top_options& opt, std::string& err
         if (redraw) draw(v, footer());
     }
     term.leave();
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-    sigaction(SIGHUP, &old_hup, nullptr);
-    sigaction(SIGWINCH, &old_winch, nullptr);
-    g_stop = 0;
+    restore();
     return rc;
 }
 
