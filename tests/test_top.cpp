@@ -167,3 +167,32 @@ TEST_CASE("bbx top: in a live process, a poll running long now and a task woken 
     CHECK(text.find("inside inflate_everything") != std::string::npos);
     CHECK(text.find("woken, not polled: task " + std::to_string(waiting) + " never_polled") != std::string::npos);
 }
+
+TEST_CASE("bbx top: a new file at the path (the process started again) is read anew") {
+    temp_capture tc("top-restart");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 64;
+    cfg.max_threads = 4;
+    REQUIRE(bbx::start(cfg).ok());
+    const bbx::task_id a = bbx::new_task_id();
+    BBX_TASK_SPAWN("first_run_task", a, 0, 0);
+    polls(a, 2);
+    auto v = top_view::open(tc.path, top_options{});
+    REQUIRE(!v.is_error());
+    top_view& view = *v.value();
+    REQUIRE(!view.refresh().is_error());
+    CHECK(view.text().find("first_run_task") != std::string::npos);
+    bbx::stop();
+    unlink(tc.path.c_str());
+    REQUIRE(bbx::start(cfg).ok());
+    const bbx::task_id b = bbx::new_task_id();
+    BBX_TASK_SPAWN("again_run_task", b, 0, 0);
+    polls(b, 1);
+    REQUIRE(!view.refresh().is_error());
+    const std::string text = view.text();
+    INFO(text);
+    CHECK(text.find("again_run_task") != std::string::npos);
+    CHECK(text.find("first_run_task") == std::string::npos);
+    bbx::stop();
+}

@@ -7,7 +7,8 @@
 // before a refresh reached them are counted as lost and shown. When the
 // file's metadata grew (call sites registered since, more rings in use, a
 // ring that changed hands), the capture is opened again and read whole:
-// the events of the new sites or owners cannot be read otherwise.
+// the events of the new sites or owners cannot be read otherwise. So is a
+// new file at the path (a process started again, recording to the same name).
 //
 // Numbers follow bbx analyze's rules (analyze_rules.cpp) where they share
 // a name, kept here as the events arrive:
@@ -40,6 +41,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -324,6 +326,7 @@ struct top_view::impl {
     std::unique_ptr<tl::timeline<live_sink>> tl;
     std::vector<capture::ring_mark> marks;
     uint64_t lost_before = 0;   // slots lost to earlier captures of the view (before a reopen)
+    std::pair<uint64_t, uint64_t> file_id{0, 0};  // the file open() read (device, inode): a new file at the path is read anew
     uint64_t reopened = 0;
     bool live = false;
     int64_t now = 0;            // ns since the capture's start
@@ -345,9 +348,12 @@ struct top_view::impl {
     std::string status;         // a message on the last line
 
     result<bool> open_capture() {
+        struct stat st{};
+        const bool known = ::stat(path.c_str(), &st) == 0;
         auto c = capture::open(path);
         if (c.is_error()) return c.err();
         cap = c.value();
+        file_id = known ? std::make_pair(uint64_t(st.st_dev), uint64_t(st.st_ino)) : std::make_pair(uint64_t(0), uint64_t(0));
         sink = live_sink{};
         tl = std::make_unique<tl::timeline<live_sink>>(*cap, sink);
         sink.model = tl.get();
@@ -367,8 +373,10 @@ struct top_view::impl {
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) return false;
         fmt::file_header h;
-        bool changed = false;
-        if (::pread(fd, &h, sizeof h, 0) == ssize_t(sizeof h)) {
+        struct stat st{};
+        bool changed = ::fstat(fd, &st) == 0 && file_id.second != 0 &&
+                       std::make_pair(uint64_t(st.st_dev), uint64_t(st.st_ino)) != file_id;  // (a restarted process's)
+        if (!changed && ::pread(fd, &h, sizeof h, 0) == ssize_t(sizeof h)) {
             const header_info& was = cap->header();
             changed = h.meta_used != was.meta_used || h.rings_used != was.rings_used;
             if (!changed && was.version_major == 1 && was.version_minor >= 3 && h.rings_used <= h.ring_count) {
