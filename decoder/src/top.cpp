@@ -52,6 +52,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -131,14 +132,21 @@ void push_ring(std::vector<T>& v, size_t& next, size_t cap, const T& x) {
 
 // The sink: top's state, kept as the events come.
 struct live_sink : tl::sink {
-    std::vector<live_task> tasks;
+    // Tasks never move once added (a growing vector would move every one,
+    // hundreds of thousands, inside one refresh).
+    struct task_table {
+        std::unique_ptr<stable_vec<live_task>> v = std::make_unique<stable_vec<live_task>>();
+        size_t size() const { return v->size(); }
+        live_task& operator[](size_t i) { return (*v)[i]; }
+        const live_task& operator[](size_t i) const { return (*v)[i]; }
+    } tasks;
     std::vector<live_thread> threads;
     uint64_t done_count = 0;
     // Per resource: the tasks that ever sent (0) and received (1) on it.
     std::unordered_map<uint64_t, std::array<std::set<uint32_t>, 2>> doers;
 
     live_task& of(const tl::task& k) {
-        if (k.index >= tasks.size()) tasks.resize(size_t(k.index) + 1);
+        while (k.index >= tasks.size()) tasks.v->emplace_back();
         return tasks[k.index];
     }
     live_thread& of(const tl::thread& t) {
