@@ -12,6 +12,8 @@
 #                       files) through every verb: exit 0/1 with a message, bounded memory, no hang
 #     test-gating       a compiled-out event (C++ and C) leaves no code and no strings
 #     test-cli          the bbx command line: help texts, exit codes, messages
+#     test-top          bbx top on the demo service hung in deadlock mode, in tmux (screen
+#                       read with capture-pane), and --once / --json while it runs and after
 #     test-fuzz-replay  every fuzz corpus file through the fuzz entry points
 #     test-bench-smoke  each benchmark binary runs a tiny iteration count
 #     test-arch         captures recorded on x86-64 and on aarch64 decode as recorded (tests/arch/)
@@ -97,7 +99,7 @@ HOSTILE := $(B)/tests/hostile
 REC_FLAGS := -fPIC -fvisibility=hidden -fvisibility-inlines-hidden
 REC_LIBS := -llz4 -lpthread
 
-.PHONY: all build deps check-deps demo test test-unit test-golden test-outputs test-hostile test-gating test-cli test-fuzz-replay \
+.PHONY: all build deps check-deps demo test test-unit test-golden test-outputs test-hostile test-gating test-cli test-top test-fuzz-replay \
         test-bench-smoke test-arch test-install install uninstall bench clean
 all: check-deps
 	@$(MAKE) --no-print-directory build
@@ -218,6 +220,9 @@ test-gating:
 test-cli: check-deps
 	@$(MAKE) --no-print-directory $(BBX) $(EXAMPLES)
 	@sh tests/run.sh $(B) cli
+test-top: check-deps
+	@$(MAKE) --no-print-directory $(BBX) $(EXAMPLES)
+	@sh tests/run.sh $(B) top
 test-fuzz-replay: check-deps
 	@$(MAKE) --no-print-directory $(BBX)
 	@sh tests/run.sh $(B) fuzz-replay

@@ -15,6 +15,8 @@
 #                                              recording, 5 alternating runs (~3 min; ASIO_ARGS="--runs 7")
 #   make -f bench/bench.mk B=build ring-history  seconds of history a ring holds: the demo's service and Asio's
 #                                              HTTP server recorded, their rates from bbx info (~15 s)
+#   make -f bench/bench.mk B=build top         one bbx top refresh over 64 threads x 1 MiB rings: the first
+#                                              frame, then incremental refreshes, against a read pass (~1 min)
 #   make -f bench/bench.mk B=build build       only build the binaries
 #   make -f bench/bench.mk bench-deps          install the peers' Debian packages (as root)
 #
@@ -35,6 +37,7 @@ MOREFLAGS ?=
 ARGS ?=
 DECODER_ARGS ?=
 ASIO_ARGS ?=
+TOP_ARGS ?=
 PEERS ?= auto
 B ?= build
 WARN := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual -Wformat=2 -Wcast-qual -Wundef
@@ -54,8 +57,9 @@ PLUGIN := $(B)/bench/libbbx_bench_plugin.so
 FOOTPRINT := $(B)/bench/footprint
 GEN := $(B)/bench/gen_capture
 READ_PASS := $(B)/bench/read_pass
+TOP_REFRESH := $(B)/bench/top_refresh
 LIBDEC := $(B)/libbbx_decoder.a
-BINS := $(BIN) $(SHARED_BIN) $(FOOTPRINT) $(GEN) $(READ_PASS)
+BINS := $(BIN) $(SHARED_BIN) $(FOOTPRINT) $(GEN) $(READ_PASS) $(TOP_REFRESH)
 INSTR_CASES := floor instant_int instant_3args instant_str32 span counter poll disabled compiled_out empty_loop \
                c_instant_int c_span c_disabled
 INSTR_EVENTS := 100000
@@ -91,7 +95,7 @@ PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_L
 OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o $(PEER_OBJ)
 SHARED_OBJ := $(OBJDIR)/hot_path_shared.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o
 
-.PHONY: run footprint decoder all smoke instr build bench-deps peer-notes asio ring-history FORCE
+.PHONY: run footprint decoder top all smoke instr build bench-deps peer-notes asio ring-history FORCE
 run: $(BIN) $(SHARED_BIN) peer-notes
 	@sh bench/hot_path.sh $(BIN) $(ARGS)
 	@echo
@@ -102,6 +106,9 @@ footprint: $(FOOTPRINT)
 
 decoder: $(GEN) $(READ_PASS) $(BBX)
 	@sh bench/decoder.sh $(B) $(DECODER_ARGS)
+
+top: $(TOP_REFRESH)
+	@$(TOP_REFRESH) $(TOP_ARGS)
 
 all: run footprint decoder
 
@@ -195,6 +202,13 @@ $(OBJDIR)/read_pass.o: bench/read_pass.cpp $(FLAGS_FILE)
 
 $(READ_PASS): $(OBJDIR)/read_pass.o $(LIBDEC)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lmimalloc -llz4
+
+# bbx top's refresh: the recorder writes, the decoder library reads, in one process.
+$(OBJDIR)/top_refresh.o: bench/top_refresh.cpp $(FLAGS_FILE)
+	$(CXX) $(ALLFLAGS) $(INC) -Idecoder/include -I$(B)/gen -c $< -o $@
+
+$(TOP_REFRESH): $(OBJDIR)/top_refresh.o $(LIBDEC) $(LIBREC)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -lmimalloc -llz4 -lpthread
 
 # Instructions per iteration of each case's loop (loop overhead included: compare
 # with empty_loop), counted by callgrind inside instr_region() only.

@@ -33,5 +33,6 @@ check "hot_path_shared --smoke (libbbx_recorder.so)" "$B/bench/hot_path_shared" 
 check "footprint --smoke" "$B/bench/footprint" --smoke
 # gen_capture, then every bbx verb over its capture.
 check "decoder.sh --smoke (gen_capture + bbx)" sh bench/decoder.sh "$B" --smoke
+check "top_refresh --smoke" "$B/bench/top_refresh" --smoke
 echo "bench-smoke: $pass passed, $fail failed"
 [ $fail -eq 0 ]

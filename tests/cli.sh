@@ -24,7 +24,7 @@ events_only() {
     else bad "dump's last line is not '# losses: ...': $(tail -n 1 "$T/out")"; fi
 }
 
-for verb in "" info dump convert analyze merge snapshot; do
+for verb in "" info dump convert analyze merge snapshot top; do
     name=${verb:-main}
     expect_exit 0 "bbx $verb --help" $BBX $verb --help
     if cmp -s "$T/out" "tests/expected/help-$name.txt"; then ok "help text of '$name' as pinned"

@@ -239,7 +239,7 @@ fi
 # ---- the man page --------------------------------------------------------------------
 man1=$R/share/man/man1/bbx.1
 undocumented=""
-for verb in info dump convert analyze merge snapshot; do
+for verb in info dump convert analyze merge snapshot top; do
     grep -q "^\.B $verb\$" "$man1" || undocumented="$undocumented $verb"
     for opt in $("$BBX" $verb --help | grep -o -e '--[a-z][a-z-]*' -e ' -o ' | sort -u); do
         grep -q -e "$(echo "$opt" | sed 's/-/\\\\-/g')" "$man1" || undocumented="$undocumented $verb:$opt"

@@ -2,10 +2,10 @@
 # Runs the test suites and adds up their results. The last line is
 # "N passed, M failed" over all suites; exit 1 if anything failed or a suite
 # could not report (a crash or a missing summary counts as one failure).
-#   tests/run.sh BUILD_DIR [unit|golden|outputs|hostile|gating|cli|fuzz-replay|bench-smoke|arch|install]...
+#   tests/run.sh BUILD_DIR [unit|golden|outputs|hostile|gating|cli|top|fuzz-replay|bench-smoke|arch|install]...
 B=${1:-build}
 shift
-suites=${*:-"unit golden outputs hostile gating cli fuzz-replay bench-smoke arch install"}
+suites=${*:-"unit golden outputs hostile gating cli top fuzz-replay bench-smoke arch install"}
 total_pass=0 total_fail=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -43,6 +43,7 @@ for s in $suites; do
         hostile) "$B/tests/hostile" "$B/bbx" >"$log" 2>&1 ;;
         gating) sh tests/gating.sh >"$log" 2>&1 ;;
         cli) sh tests/cli.sh "$B/bbx" >"$log" 2>&1 ;;
+        top) sh tests/top.sh "$B/bbx" >"$log" 2>&1 ;;
         fuzz-replay) make --no-print-directory -f fuzz/fuzz.mk B="$B" replay >"$log" 2>&1 ;;
         bench-smoke) make --no-print-directory -f bench/bench.mk B="$B" smoke >"$log" 2>&1 ;;
         arch) sh tests/arch/check.sh "$B/bbx" >"$log" 2>&1 ;;

@@ -18,7 +18,8 @@
 #   tool     the bbx tool: mimalloc, LZ4
 #   test     make test: doctest, Asio, a C compiler, binutils, python3 (JSON
 #            checks), CMake and pkg-config (the install suite), Asio's example
-#            sources (libasio-doc) and Boost.Asio/Beast (the Asio example suite)
+#            sources (libasio-doc) and Boost.Asio/Beast (the Asio example suite),
+#            tmux (the top suite runs bbx top on a terminal and reads its screen)
 #   bench    make bench's peers, all optional (a missing one is skipped): spdlog,
 #            LTTng-UST and its tools, babeltrace2 (counts LTTng's events), time
 #   fuzz     make fuzz: clang and its libFuzzer runtime
@@ -56,6 +57,7 @@ test    tool    cmake                       cmake
 test    tool    pkg-config                  pkgconf
 test    file    /usr/share/doc/libasio-dev/examples/cpp11/http/server/server.cpp libasio-doc
 test    header  boost/beast.hpp             libboost-dev
+test    tool    tmux                        tmux
 bench   header  spdlog/spdlog.h             libspdlog-dev
 bench   header  lttng/tracepoint.h          liblttng-ust-dev
 bench   tool    lttng                       lttng-tools

@@ -1176,7 +1176,30 @@ result<bool> capture::find_owners(const std::vector<thread_info>& rings) {
     return true;
 }
 
-result<read_stats> capture::for_each_event(const event_fn& fn) const {
+result<read_stats> capture::for_each_event(const event_fn& fn) const { return walk(nullptr, fn); }
+
+result<read_stats> capture::for_each_event_from(std::vector<ring_mark>& marks, const event_fn& fn) const {
+    marks.resize(owner_table_offset_ ? owners_.size() : threads_.size());  // one per used ring, as walk's cursors
+    return walk(marks.data(), fn);
+}
+
+// Where a pass starts on a ring whose write position is `end`: its oldest
+// surviving slot, or (incremental) where the last pass stopped, unless the
+// writer has overwritten past that since (those slots are lost to the reader).
+static uint64_t start_of(uint64_t end, uint64_t nslots, capture::ring_mark* m) {
+    const uint64_t oldest = end > nslots ? end - nslots : 0;
+    if (!m) return oldest;
+    uint64_t from = m->read;
+    if (from > end) from = end;  // (never, from one writer: write_pos only grows)
+    if (from < oldest) {
+        m->lost += oldest - from;
+        from = oldest;
+    }
+    m->read = end;
+    return from;
+}
+
+result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
     read_stats stats;
     stats.threads.assign(threads_.size(), ring_stats{});
     walk_context ctx;
@@ -1212,13 +1235,13 @@ result<read_stats> capture::for_each_event(const event_fn& fn) const {
             c.ev.thread = ring_last_[i];
             // Re-read the live write position: the writer may have gone on since open().
             if (!read_ring_position(d, own.final_gen, c.end)) own.uncertain_until = UINT64_MAX;
-            c.pos = c.end > nslots ? c.end - nslots : 0;
+            c.pos = start_of(c.end, nslots, marks ? &marks[i] : nullptr);
             c.own = &own;
             c.find_first_owner();
         } else {
             // Re-read the live write position: the writer may have gone on since open().
             c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
-            c.pos = c.end > nslots ? c.end - nslots : 0;
+            c.pos = start_of(c.end, nslots, marks ? &marks[i] : nullptr);
             c.st = &stats.threads[i];
             c.ev.thread = uint32_t(i);
         }

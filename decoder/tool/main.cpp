@@ -33,6 +33,9 @@ const char* const usage_main =
     "            with arrows from client spans to the server spans they caused\n"
     "  snapshot  copy a ring file, also one still being written, into a compressed\n"
     "            capture (LZ4 chunks with checksums) that every verb reads\n"
+    "  top       a live view of a running process: its tasks, threads and the\n"
+    "            warnings that hold now (a poll running long, a deadlock), refreshed\n"
+    "            every second; --once prints one frame\n"
     "\n"
     "Run 'bbx <verb> --help' for a verb's options. Exit status: 0 success,\n"
     "1 bad input or failed output, 2 bad usage.\n";
@@ -181,6 +184,41 @@ const char* const usage_snapshot =
     "  --level N   1 (default) or 2: LZ4's fast compressor; 3 to 12: LZ4 HC,\n"
     "              smaller and slower to write (as lz4 -1 .. -12); reading is\n"
     "              as fast either way\n";
+
+const char* const usage_top =
+    "usage: bbx top [--once | --json] [--interval S] [--long-poll MS] [--sort KEY]\n"
+    "               [--name TEXT] [--done] [--all] FILE\n"
+    "\n"
+    "A live view of the process writing the ring file FILE (it works on a dead\n"
+    "process's file or a snapshot too: then \"now\" is the capture's last event).\n"
+    "Every refresh reads only what was written since the last one, and never\n"
+    "disturbs the writer; slots the writer overwrote before they were read are\n"
+    "counted as lost. It shows:\n"
+    "  - warnings that hold now: a poll running longer than --long-poll (with\n"
+    "    the spans open on its thread), a task woken that long ago and not\n"
+    "    polled since, a deadlock cycle of tasks waiting on each other's\n"
+    "    channels (each wait with its await site)\n"
+    "  - threads that polled tasks: busy % since the last refresh, polls, the\n"
+    "    poll running now\n"
+    "  - tasks not done (--done: all): state (running, scheduled, idle, done),\n"
+    "    polls, busy time, p99 of the time from a wake to the next poll (its\n"
+    "    last 256), wakes, and the await site it is suspended at with how long\n"
+    "\n"
+    "  --once          print one frame to standard output and exit\n"
+    "  --json          print one JSON document (every task; times in ns since\n"
+    "                  the capture's start) and exit\n"
+    "  --interval S    seconds between refreshes (default 1)\n"
+    "  --long-poll MS  the threshold of the warnings, in milliseconds (default 10)\n"
+    "  --sort KEY      busy (default), polls, wakes, sched, since, name or id\n"
+    "  --name TEXT     only tasks whose name holds TEXT (any case)\n"
+    "  --done          list the tasks that completed too\n"
+    "  --all           --once: every task listed (default: the first 50)\n"
+    "\n"
+    "keys: q quit; space pause; / filter by name; b p w s a n i sort by busy,\n"
+    "polls, wakes, sched p99, await since, name, id; r reverse; d done tasks\n"
+    "too; up/down or k/j select a task; Enter its spawn site, await history and\n"
+    "waits; Esc back; ? keys. The terminal is restored on q, SIGINT, SIGTERM and\n"
+    "SIGHUP.\n";
 
 int usage_error(const char* verb_usage, const std::string& what) {
     std::fprintf(stderr, "bbx: %s\n%s", what.c_str(), verb_usage);
@@ -513,6 +551,94 @@ int cmd_convert(int argc, char** argv) {
     return 0;
 }
 
+int cmd_top(int argc, char** argv) {
+    bbx::dec::top_options to;
+    bool once = false, json = false;
+    std::string file;
+    auto number = [&](int& i, const std::string& a, double lo, double hi, double& out) -> bool {
+        std::string v;
+        const size_t eq = a.find('=');
+        if (eq != std::string::npos) v = a.substr(eq + 1);
+        else if (i + 1 < argc) v = argv[++i];
+        else return false;
+        char* end = nullptr;
+        errno = 0;
+        out = std::strtod(v.c_str(), &end);
+        return !v.empty() && *end == '\0' && errno == 0 && out >= lo && out <= hi;
+    };
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        const std::string opt = a.substr(0, a.find('='));
+        if (is_help(a)) return std::fputs(usage_top, stdout), 0;
+        if (a == "--once") {
+            once = true;
+        } else if (a == "--json") {
+            json = true;
+        } else if (a == "--all") {
+            to.all = true;
+        } else if (a == "--done") {
+            to.done = true;
+        } else if (opt == "--interval") {
+            double s;
+            if (!number(i, a, 0.05, 3600, s))
+                return usage_error(usage_top, "--interval needs a number of seconds from 0.05 to 3600");
+            to.interval_ns = int64_t(s * 1e9);
+        } else if (opt == "--long-poll") {
+            double ms;
+            if (!number(i, a, 1e-6, 1e9, ms)) return usage_error(usage_top, "--long-poll needs a positive number of milliseconds");
+            to.long_poll_ns = std::max<int64_t>(1, int64_t(ms * 1e6));
+        } else if (opt == "--sort" || opt == "--name") {
+            std::string v;
+            if (a.find('=') != std::string::npos) v = a.substr(a.find('=') + 1);
+            else if (i + 1 < argc) v = argv[++i];
+            else return usage_error(usage_top, "option " + opt + " needs a value");
+            if (opt == "--name") {
+                to.name = v;
+                continue;
+            }
+            static const std::pair<const char*, bbx::dec::top_sort> keys[] = {
+                {"busy", bbx::dec::top_sort::busy},   {"polls", bbx::dec::top_sort::polls}, {"wakes", bbx::dec::top_sort::wakes},
+                {"sched", bbx::dec::top_sort::sched}, {"since", bbx::dec::top_sort::since}, {"name", bbx::dec::top_sort::name},
+                {"id", bbx::dec::top_sort::id}};
+            bool found = false;
+            for (const auto& [k, s] : keys)
+                if (v == k) to.sort = s, found = true;
+            if (!found) return usage_error(usage_top, "unknown sort key '" + v + "'");
+        } else if (a.size() > 1 && a[0] == '-') {
+            return usage_error(usage_top, "unknown option '" + a + "'");
+        } else if (file.empty()) {
+            file = a;
+        } else {
+            return usage_error(usage_top, "more than one input file ('" + file + "' and '" + a + "')");
+        }
+    }
+    if (file.empty()) return usage_error(usage_top, "no input file");
+    if (file == "-") return usage_error(usage_top, "bbx top reads a ring file, not standard input");
+    if (once && json) return usage_error(usage_top, "--once and --json: choose one");
+    if (!once && !json) {
+        std::string err;
+        const int rc = bbx::dec::run_top_ui(file, to, err);
+        if (rc == 2) return usage_error(usage_top, err);
+        if (rc) std::fprintf(stderr, "bbx: %s: %s\n", file.c_str(), err.c_str());
+        return rc;
+    }
+    auto v = bbx::dec::top_view::open(file, to);
+    if (v.is_error()) {
+        std::fprintf(stderr, "bbx: %s: %s\n", file.c_str(), v.err().message().c_str());
+        return 1;
+    }
+    if (auto r = v.value()->refresh(); r.is_error()) {
+        std::fprintf(stderr, "bbx: %s: %s\n", file.c_str(), r.err().message().c_str());
+        return 1;
+    }
+    const std::string out = json ? v.value()->json() : v.value()->text();
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "bbx: cannot write to standard output: %s\n", std::strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_analyze(int argc, char** argv) {
     bbx::dec::analyze_options ao;
     bbx::dec::filter_spec filter;
@@ -726,6 +852,7 @@ int main(int argc, char** argv) {
     if (verb == "analyze") return cmd_analyze(argc, argv);
     if (verb == "merge") return cmd_merge(argc, argv);
     if (verb == "snapshot") return cmd_snapshot(argc, argv);
+    if (verb == "top") return cmd_top(argc, argv);
     std::fprintf(stderr, "bbx: unknown verb '%s'\n%s", verb.c_str(), usage_main);
     return 2;
 }

@@ -1,8 +1,11 @@
 // A small async service, recorded with blackbox, in three versions: one with
 // a blocking call on the executor, one with a deadlock, one with both fixed.
 //
-//   service --mode blocking|deadlock|fixed --out FILE [--requests N]
+//   service --mode blocking|deadlock|fixed --out FILE [--requests N] [--hold]
 //
+// --hold: when the service stalls, it stays hung (recording on, tasks stuck)
+// until SIGINT or SIGTERM, as a real hung service would, for `bbx top` to
+// look at while it runs; then it stops as without --hold.
 // --out must not exist (the recorder never overwrites). --requests defaults
 // to 6; the pipes' batches are 1, 1, 2, 2, ..., so the deadlock needs 4.
 //
@@ -29,6 +32,7 @@
 // things happen.
 #include <bbx/bbx.hpp>
 #include <bbx/coro.hpp>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -271,7 +275,7 @@ demo::task<> serve(service& s) {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: service --mode blocking|deadlock|fixed --out FILE [--requests N]\n");
+    std::fprintf(stderr, "usage: service --mode blocking|deadlock|fixed --out FILE [--requests N] [--hold]\n");
     return 2;
 }
 
@@ -281,7 +285,12 @@ int main(int argc, char** argv) {
     const char* out = nullptr;
     const char* mode_name = nullptr;
     uint32_t requests = 6;
+    bool hold = false;
     for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--hold")) {
+            hold = true;
+            continue;
+        }
         if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!std::strcmp(argv[i], "--mode") && i + 1 < argc) mode_name = argv[++i];
         else if (!std::strcmp(argv[i], "--requests") && i + 1 < argc)
@@ -294,6 +303,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(mode_name, "deadlock")) m = mode::deadlock;
     else if (!std::strcmp(mode_name, "fixed")) m = mode::fixed;
     else return usage();
+
+    // --hold: SIGINT and SIGTERM blocked in every thread (the recorder's and
+    // the executor's inherit the mask), taken by sigwait below.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (hold) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     bbx::config cfg;
     cfg.path = out;
@@ -325,6 +342,14 @@ int main(int argc, char** argv) {
     const bool finished = s->ex.wait_done(500ms);
     const size_t stuck = s->ex.live();
     if (!finished) BBX_INSTANT(WARN, "service", "stalled", bbx::arg("unfinished_tasks", uint64_t(stuck)));
+    if (!finished && hold) {
+        std::printf("service --mode %s: no progress for 500 ms with %zu tasks unfinished; holding (recording to %s) "
+                    "until SIGINT or SIGTERM\n",
+                    mode_name, stuck, out);
+        std::fflush(stdout);
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+    }
     s->ex.shutdown();
     bbx::stop();
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();

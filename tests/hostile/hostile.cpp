@@ -337,7 +337,7 @@ void verbs(std::vector<run>& runs, const std::string& label, const std::string& 
     const uint64_t size = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? uint64_t(st.st_size) : 0;
     const std::string arg = as_stdin ? "-" : path;
     const std::string snap = g_dir + "/out-" + std::to_string(runs.size()) + ".snap";
-    const std::vector<std::vector<std::string>> all = {
+    std::vector<std::vector<std::string>> all = {
         {"info", arg},
         {"dump", arg},
         {"convert", arg, "--to", "perfetto", "-o", "-"},
@@ -347,6 +347,10 @@ void verbs(std::vector<run>& runs, const std::string& label, const std::string& 
         {"analyze", "--json", arg},
         {"snapshot", arg, "-o", snap},
     };
+    if (!as_stdin) {  // bbx top reads a ring file, never standard input
+        all.push_back({"top", "--once", "--all", "--long-poll", "0.001", arg});
+        all.push_back({"top", "--json", arg});
+    }
     for (const auto& a : all) {
         run r;
         r.label = label + ": bbx " + a[0] + (a.size() > 2 && a[0] == "convert" ? " " + a[3] : a[1] == "--json" ? " --json" : "");

@@ -13,6 +13,7 @@
 //   bbx/decoder/merge.hpp     bbx merge: several captures on one timeline
 //   bbx/decoder/symbols.hpp   crash records' stacks as functions and lines
 //   bbx/decoder/text.hpp      UTF-8 repair, JSON escaping, text safe for a terminal
+//   bbx/decoder/top.hpp       bbx top: a live view of a running process
 //
 // The timeline every converter and the analysis write out (threads, tasks,
 // paired spans, polls and waits, flows, identities) is internal to the
@@ -27,3 +28,4 @@
 #include "bbx/decoder/result.hpp"
 #include "bbx/decoder/symbols.hpp"
 #include "bbx/decoder/text.hpp"
+#include "bbx/decoder/top.hpp"

@@ -282,11 +282,26 @@ public:
     // counted, not fatal. (Filtered passes: read_events in filter.hpp.)
     result<read_stats> for_each_event(const event_fn& fn) const;
 
+    // Incremental passes (bbx top): per used ring, the position read up to
+    // (ring_mark::read, 0 at first) and the slots the writer overwrote before
+    // a pass reached them (ring_mark::lost, added up). A pass reads each ring
+    // from its mark (or its oldest surviving slot, when the writer has gone a
+    // whole ring past the mark) to its write position now, in time order
+    // across rings, and moves the marks there. It reads as for_each_event
+    // does, and so never disturbs a writer. Threads and call sites are those
+    // of open(): a ring that changed hands since, or sites added since, show
+    // as unattributed and bad_site events (reopen to see them).
+    struct ring_mark {
+        uint64_t read = 0, lost = 0;
+    };
+    result<read_stats> for_each_event_from(std::vector<ring_mark>& marks, const event_fn& fn) const;
+
     struct container_reader;  // container_reader.hpp
 
 private:
     capture() = default;
     result<bool> parse();
+    result<read_stats> walk(ring_mark* marks, const event_fn& fn) const;  // reader.cpp: marks null: the whole window
     result<bool> open_image();  // container.cpp: reads a capture container's index, then parse()
     container_info container_;
     std::unique_ptr<container_reader> box_;  // a capture container: its chunks, inflated as read
