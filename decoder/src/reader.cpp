@@ -541,6 +541,12 @@ result<bool> capture::parse() {
     return owners;
 }
 
+const task_identity* capture::find_task_identity(uint64_t id) const {
+    auto it = std::lower_bound(task_ids_.begin(), task_ids_.end(), id,
+                               [](const task_identity& t, uint64_t v) { return t.id < v; });
+    return it != task_ids_.end() && it->id == id ? &*it : nullptr;
+}
+
 // 1.4: the identity region (spec/identities.md, "Reader"). Every entry is
 // copied under its sequence word; one being written is ignored (torn), one
 // that breaks the spec is ignored and counted (bad), never an error: the
@@ -593,11 +599,17 @@ void capture::read_identities() {
         }
         const bool completed = e.state == fmt::task_completed;
         ++(completed ? ident_.tasks_completed : ident_.tasks_live);
-        task_identity t{e.id, e.parent, e.frame_bytes, e.spawn_ticks, completed ? e.complete_ticks : 0, where,
-                        e.spawn_ring, e.spawn_generation, completed};
-        auto [it, added] = task_ids_.try_emplace(e.id, t);
-        if (!added && t.spawn_ticks > it->second.spawn_ticks) it->second = t;  // an id spawned twice: the latest
+        if (task_ids_.empty()) task_ids_.reserve(hdr_.task_entries - i);
+        task_ids_.push_back({e.id, e.parent, e.frame_bytes, e.spawn_ticks, where, e.spawn_ring, completed});
     }
+    // By id; an id in two entries (spawned twice): the later spawn.
+    std::sort(task_ids_.begin(), task_ids_.end(), [](const task_identity& a, const task_identity& b) {
+        return a.id != b.id ? a.id < b.id : a.spawn_ticks > b.spawn_ticks;
+    });
+    task_ids_.erase(std::unique(task_ids_.begin(), task_ids_.end(),
+                                [](const task_identity& a, const task_identity& b) { return a.id == b.id; }),
+                    task_ids_.end());
+    task_ids_.shrink_to_fit();
     // Open span contexts: the entries of each used ring whose generation is
     // one of its owners the capture knows (others: an owner with nothing left).
     contexts_.assign(threads_.size(), {});
