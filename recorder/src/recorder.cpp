@@ -483,6 +483,17 @@ uint32_t task_slot(uint64_t task, uint32_t entries) {
     return uint32_t(((task * 0x9e3779b97f4a7c15ull) >> 32) % entries);
 }
 
+// The ticks of the event this thread just wrote (its head `slots` slots
+// back), read from the ring: the counter is not read twice (on some
+// machines a read costs as much as the event). A thread without a ring, or
+// in discard mode (where the event may have been dropped), reads the counter.
+uint64_t just_written_ticks(uint32_t slots) {
+    const thread_ring& r = t_ring;
+    if (r.limit != ~uint64_t{0} || r.pos < slots) return now_ticks();  // no ring, or discard mode
+    const auto* head = reinterpret_cast<const fmt::event_slot*>(r.slots + ((r.pos - slots) & r.mask) * fmt::slot_size);
+    return head->stamp == r.pos - slots + 1 ? head->ticks : now_ticks();
+}
+
 // Stores a word into the shared mapping as a relaxed atomic (a reader may copy it meanwhile).
 template <class T>
 void store(T& field, T v) {
@@ -491,8 +502,10 @@ void store(T& field, T v) {
 
 }  // namespace
 
-// A spawn claims, in the task_probe entries from task_slot: an empty entry,
-// else the completed one that completed longest ago. The claim is a CAS of
+// A spawn claims, in the task_probe entries from task_slot, the first one
+// not live (empty, or completed). (The one that completed longest ago would
+// keep recent identities longer, but scanning the whole window made spawn +
+// complete 82 ns instead of 24 in make bench: spec/identities.md.) The claim is a CAS of
 // the entry's sequence word from the even value read with its state to the
 // next (odd) one; the fields follow, then the next even value (release).
 // Nothing to take (every entry live, or being written): counted.
@@ -503,19 +516,15 @@ void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, u
     for (int attempt = 0; attempt < 4; ++attempt) {
         fmt::task_entry* best = nullptr;
         uint32_t best_seq = 0;
-        uint64_t best_done = UINT64_MAX;
         for (uint32_t i = 0; i < window; ++i) {
             fmt::task_entry* e = v.tasks + (start + i) % n;
             const uint32_t seq = atom(e->seq).load(std::memory_order_acquire);
             if (seq & 1) continue;
             const uint32_t state = atom(e->state).load(std::memory_order_relaxed);
-            if (state == fmt::task_empty) {
+            if (state != fmt::task_live) {
                 best = e, best_seq = seq;
                 break;
             }
-            if (state != fmt::task_completed) continue;
-            const uint64_t done = atom(e->complete_ticks).load(std::memory_order_relaxed);
-            if (!best || done < best_done) best = e, best_seq = seq, best_done = done;
         }
         if (!best) break;
         if (!atom(best->seq).compare_exchange_strong(best_seq, best_seq + 1, std::memory_order_acquire,
@@ -526,7 +535,7 @@ void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, u
         store(best->id, task);
         store(best->parent, parent);
         store(best->frame_bytes, frame_bytes);
-        store(best->spawn_ticks, now_ticks());
+        store(best->spawn_ticks, just_written_ticks(2));  // the spawn event's: head + 1 continuation
         store(best->complete_ticks, uint64_t{0});
         store(best->site, site);
         store(best->spawn_ring, v.ring);
@@ -553,7 +562,7 @@ void note_complete(uint32_t session, task_id task) {
             if (!atom(e->seq).compare_exchange_strong(seq, seq + 1, std::memory_order_acquire, std::memory_order_relaxed))
                 continue;
             std::atomic_thread_fence(std::memory_order_release);
-            store(e->complete_ticks, now_ticks());
+            store(e->complete_ticks, just_written_ticks(1));  // the task_complete event's
             store(e->state, uint32_t(fmt::task_completed));
             atom(e->seq).store(seq + 2, std::memory_order_release);
             return;
