@@ -346,14 +346,16 @@ int main(int argc, char** argv) {
                     r.recorded.file - r.before.file, r.recorded.shmem - r.before.shmem, r.meta_used, r.meta_capacity);
     }
     rmdir(dir.c_str());
-    fmt::layout d = fmt::compute_layout(defaults.ring_kb * 1024, defaults.max_threads, uint64_t(defaults.meta_kb) * 1024);
-    fmt::layout m = fmt::compute_layout(4 * 1024, 4, 4 * 1024);
+    fmt::layout d = fmt::compute_layout(defaults.ring_kb * 1024, defaults.max_threads, uint64_t(defaults.meta_kb) * 1024,
+                                        fmt::version_minor, defaults.tasks);
+    fmt::layout m = fmt::compute_layout(4 * 1024, 4, 4 * 1024, fmt::version_minor, 0);
     std::printf("\nfile size = 4 KiB header + ring table (64 B a ring, page-aligned) + metadata + rings x ring size\n"
-                "            + owner table (512 B a ring, page-aligned):\n"
-                "  default  (ring_kb=%u, max_threads=%u, meta_kb=%u): %" PRIu64 " bytes (%.2f MiB)\n"
-                "  smallest (ring_kb=4, max_threads=4, meta_kb=4):     %" PRIu64 " bytes (%.0f KiB)\n",
-                defaults.ring_kb, defaults.max_threads, defaults.meta_kb, d.file_size, mib(d.file_size), m.file_size,
-                double(m.file_size) / 1024);
+                "            + owner table (512 B a ring, page-aligned) + identity region (64 B a task entry\n"
+                "            + 256 B a ring, page-aligned):\n"
+                "  default  (ring_kb=%u, max_threads=%u, meta_kb=%u, tasks=%u): %" PRIu64 " bytes (%.2f MiB)\n"
+                "  smallest (ring_kb=4, max_threads=4, meta_kb=4, tasks=0):     %" PRIu64 " bytes (%.0f KiB)\n",
+                defaults.ring_kb, defaults.max_threads, defaults.meta_kb, defaults.tasks, d.file_size, mib(d.file_size),
+                m.file_size, double(m.file_size) / 1024);
     std::printf("All memory in KiB. Each process first runs a warm-up session of the same shape, so that the code\n"
                 "is resident before 'VmRSS before' (which includes the warm-up's mapping). '+start' is what bbx::start\n"
                 "adds (header, ring table, metadata region faulted in); '+record' what the threads add (each ring\n"

@@ -226,6 +226,20 @@ __attribute__((noinline)) void run_poll(uint64_t n, uint64_t v) {
     }
 }
 
+// A task's spawn and its completion (BBX_TASK_SPAWN + bbx::task_complete):
+// two events, and the task table's claim and completion of an entry
+// (spec/identities.md). BBX_TASKS=0 runs it without the table.
+__attribute__((noinline)) void run_spawn_complete(uint64_t n, uint64_t) {
+    static thread_local uint64_t next_id = uint64_t(1) << 40;
+    for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t id = ++next_id;
+        BBX_TASK_SPAWN("bench_task", id, 0, 256);
+        barrier();
+        bbx::task_complete(id);
+        barrier();
+    }
+}
+
 // Run with the level set to WARN: the event stops at the gate.
 __attribute__((noinline)) void run_disabled(uint64_t n, uint64_t v) {
     for (uint64_t i = 0; i < n; ++i) {
@@ -689,6 +703,7 @@ int main(int argc, char** argv) {
         {"span", "BBX_SPAN, begin + end (2 events)", run_span, BBX_LEVEL_TRACE, 2, {}},
         {"counter", "BBX_COUNTER, int", run_counter, BBX_LEVEL_TRACE, 1, {}},
         {"poll", "task poll_scope, begin + end (2 events)", run_poll, BBX_LEVEL_TRACE, 2, {}},
+        {"spawn_complete", "task spawn + complete (2 events, task table)", run_spawn_complete, BBX_LEVEL_TRACE, 2, {}},
         {"disabled", "DEBUG instant, level set to WARN", run_disabled, BBX_LEVEL_WARN, 0, {}},
         {"compiled_out", "DEBUG instant, compiled out", bbx_bench::run_compiled_out, BBX_LEVEL_TRACE, 0, {}},
         {"empty_loop", "empty loop (same TU as above)", bbx_bench::run_empty_loop, BBX_LEVEL_TRACE, 0, {}},
@@ -731,6 +746,7 @@ int main(int argc, char** argv) {
     cfg.path = path.c_str();
     cfg.ring_kb = o.ring_kb;
     cfg.max_threads = 4;
+    if (const char* t = std::getenv("BBX_TASKS")) cfg.tasks = uint32_t(std::strtoul(t, nullptr, 10));  // 0: no task table
     bbx::start_result started = bbx::start(cfg);
     int fd = started.ok() ? open(path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
     unlink(path.c_str());

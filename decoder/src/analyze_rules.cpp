@@ -407,6 +407,11 @@ public:
         task_state& T = tasks_.emplace_back();  // (index k.index: tasks are made in the same order)
         T.id = k.id;
         T.first = e.ns;
+        if (k.from_table) {  // its spawn was overwritten; the task table named it (spawn_seen stays false)
+            T.spawn = k.named_by;
+            T.parent = k.parent;
+            T.frame = k.frame_bytes;
+        }
     }
     void spawn(tl::thread&, tl::task& k, const event& e) {
         task_state& T = tasks_[k.index];

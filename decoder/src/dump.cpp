@@ -5,6 +5,7 @@
 #include <climits>
 #include <cmath>
 #include <ctime>
+#include <unordered_set>
 
 #include "bbx/decoder.hpp"
 
@@ -280,6 +281,7 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
     std::string line;
     line.reserve(512);
     bool ok = true;
+    std::unordered_set<uint64_t> named;  // 1.4: tasks the task table names, at their first event here
     auto r = in.read([&](const event& e) {
         line.clear();
         put_time(line, e.ns);
@@ -303,6 +305,18 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
             line += b;
         } else if (uint8_t(e.kind) >= fmt::kind_first_task && uint8_t(e.kind) <= fmt::kind_last_task) {
             put_task(line, c, e);
+            // 1.4: a task whose spawn event is not here, named once from the task table (spec/identities.md).
+            if (const task_identity* ti = e.task ? c.find_task_identity(e.task) : nullptr;
+                ti && named.insert(e.task).second && e.kind != fmt::kind::task_spawn) {
+                line += "  (task table: ";
+                if (ti->where) {
+                    put_quoted(line, ti->where->name);
+                    line += " spawned at " + printable(ti->where->file) + ":" + std::to_string(ti->where->line);
+                } else {
+                    line += "no spawn site";
+                }
+                line += " parent=" + std::to_string(ti->parent) + " frame=" + std::to_string(ti->frame_bytes) + ")";
+            }
         } else {
             line += "  ";
             line += e.where->category.empty() ? "-" : printable(e.where->category);
@@ -395,6 +409,19 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
     std::snprintf(b, sizeof b, "%s of %s used, %zu call sites", human_bytes(h.meta_used).c_str(),
                   human_bytes(h.meta_capacity).c_str(), c.sites().size());
     line("metadata", b);
+    if (const identity_stats& id = c.identities(); id.present) {
+        // 1.4: the identity region (spec/identities.md).
+        std::string v = std::to_string(id.tasks_live + id.tasks_completed) + " of " + std::to_string(h.task_entries) +
+                        " task entries used (" + std::to_string(id.tasks_live) + " live, " +
+                        std::to_string(id.tasks_completed) + " completed), " + std::to_string(h.tasks_untracked) +
+                        (h.tasks_untracked == 1 ? " spawn untracked (table full); " : " spawns untracked (table full); ") +
+                        std::to_string(id.contexts_open) + " open span contexts, " + std::to_string(h.contexts_untracked) +
+                        " past " + std::to_string(fmt::context_entries_per_ring) + " deep untracked; " +
+                        human_bytes(h.identity_size);
+        if (id.torn) v += "; " + std::to_string(id.torn) + " entries being written, ignored";
+        if (id.bad) v += "; " + std::to_string(id.bad) + " bad entries ignored (first: " + id.first_bad + ")";
+        line("identities", v);
+    }
     std::snprintf(b, sizeof b, "%u threads without a ring, %u call sites without metadata, %" PRIu64 " events lost to them",
                   h.threads_dropped, h.sites_dropped, h.events_dropped);
     line("dropped", b);

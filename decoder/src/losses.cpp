@@ -14,6 +14,10 @@ losses losses_of(const capture& c, const read_stats& st) {
     l.events_without_ring = h.events_dropped;
     l.sites_without_metadata = h.sites_dropped;
     l.threads = uint32_t(st.threads.size());
+    l.identities = c.identities().present;
+    l.tasks_untracked = h.tasks_untracked;
+    l.contexts_untracked = h.contexts_untracked;
+    l.identity_entries_bad = c.identities().bad;
     for (const ring_stats& s : st.threads) {
         l.overwritten += s.overwritten;
         l.dropped += s.events_dropped;
@@ -42,6 +46,9 @@ std::string losses::text() const {
     add(sites_without_metadata, " call site without metadata", " call sites without metadata");
     add(torn, " torn slot", " torn slots");
     add(skipped, " skipped", " skipped");
+    add(tasks_untracked, " task untracked (task table full)", " tasks untracked (task table full)");
+    add(contexts_untracked, " span context untracked (too deep)", " span contexts untracked (too deep)");
+    add(identity_entries_bad, " identity entry damaged", " identity entries damaged");
     if (malformed) o += " (" + std::to_string(malformed) + " malformed)";
     return o.empty() ? "none" : o;
 }
@@ -65,6 +72,14 @@ void json_loss_members(json_writer& w, const losses& l) {
     w.u64(l.malformed);
     w.key("skipped");
     w.u64(l.skipped);
+    if (l.identities) {  // 1.4 (members a 1.3 capture's outputs do not have)
+        w.key("tasks_untracked");
+        w.u64(l.tasks_untracked);
+        w.key("span_contexts_untracked");
+        w.u64(l.contexts_untracked);
+        w.key("identity_entries_damaged");
+        w.u64(l.identity_entries_bad);
+    }
 }
 
 }  // namespace bbx::dec

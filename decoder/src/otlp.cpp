@@ -313,6 +313,13 @@ public:
             o.trace_lo = p.trace_lo;
             o.parent_id = p.span_id;
             o.flags = (p.flags & 0xff) | flag_parent_known_local;
+        } else if (const open_context* c = t.inherited) {
+            // (1.4) Inside a span whose begin was overwritten but whose
+            // identity the capture kept: a child of it, in its trace.
+            o.trace_hi = c->identity.trace_hi;
+            o.trace_lo = c->identity.trace_lo;
+            o.parent_id = c->identity.span_id;
+            o.flags = c->identity.flags;
         } else {
             o.trace_hi = mix(hash ^ 0x7472616365u);
             o.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
@@ -401,8 +408,8 @@ public:
         const uint64_t hash = mix(seed_ ^ mix(k.id ^ 0x7461736b00000000ull));
         ts.span_id = nonzero(mix(hash ^ 0x5441534bu));
         const open_span* p = nullptr;
-        if (k.seen_at_spawn && e.spawn.parent)
-            if (const tl::task* pk = model_->find_task(e.spawn.parent)) p = live_task(pk->index);
+        if (k.parent)  // (its spawn event's, or the task table's)
+            if (const tl::task* pk = model_->find_task(k.parent)) p = live_task(pk->index);
         if (!p && k.seen_at_spawn) p = holder(t, t.open.size());
         if (p) {
             ts.trace_hi = p->trace_hi;
@@ -414,6 +421,8 @@ public:
             ts.trace_lo = nonzero(mix(hash ^ 0x74726163656cu));
             ts.flags = 0x01;
         }
+        ts.parent_task = k.parent;
+        ts.frame_bytes = k.frame_bytes;
     }
     void spawn(tl::thread&, tl::task& k, const event& e) {
         task_span* ts = live_task(k.index);

@@ -286,7 +286,11 @@ result<bool> capture::parse() {
     if (h.meta_capacity == 0 || h.meta_capacity > fmt::max_meta_capacity || h.meta_capacity % 4096)
         return corrupt(BBX_FIELD(meta_capacity), "meta_capacity is " + std::to_string(h.meta_capacity) +
                                                      ", must be a multiple of 4096 up to 64 MiB");
-    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor);
+    if (h.version_minor >= fmt::minor_identities && h.task_entries > fmt::max_task_entries)
+        return corrupt(BBX_FIELD(task_entries), "task_entries is " + std::to_string(h.task_entries) + ", at most " +
+                                                    std::to_string(fmt::max_task_entries));
+    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
+                                        h.version_minor >= fmt::minor_identities ? h.task_entries : 0);
     if (h.ring_table_offset != l.ring_table_offset)
         return corrupt(BBX_FIELD(ring_table_offset), "ring_table_offset is " + std::to_string(h.ring_table_offset) +
                                                          ", the layout gives " + std::to_string(l.ring_table_offset));
@@ -320,6 +324,15 @@ result<bool> capture::parse() {
         return corrupt(BBX_FIELD(level), "level is " + std::to_string(h.level) + ", must be 0 to 5");
     if (h.version_minor < fmt::minor_owners && h.owner_table_offset)  // reserved bytes before 1.3
         return corrupt(BBX_FIELD(owner_table_offset), "reserved header bytes are not zero");
+    if (h.version_minor < fmt::minor_identities) {  // reserved bytes before 1.4
+        if (h.identity_offset) return corrupt(BBX_FIELD(identity_offset), "reserved header bytes are not zero");
+        if (h.task_entries) return corrupt(BBX_FIELD(task_entries), "reserved header bytes are not zero");
+        if (h.tasks_untracked) return corrupt(BBX_FIELD(tasks_untracked), "reserved header bytes are not zero");
+        if (h.contexts_untracked) return corrupt(BBX_FIELD(contexts_untracked), "reserved header bytes are not zero");
+    } else if (h.identity_offset != l.identity_offset) {
+        return corrupt(BBX_FIELD(identity_offset), "identity_offset is " + std::to_string(h.identity_offset) +
+                                                       ", the layout gives " + std::to_string(l.identity_offset));
+    }
     if (h.version_minor >= fmt::minor_owners && h.owner_table_offset != l.owner_table_offset)
         return corrupt(BBX_FIELD(owner_table_offset), "owner_table_offset is " + std::to_string(h.owner_table_offset) +
                                                           ", the layout gives " + std::to_string(l.owner_table_offset));
@@ -359,6 +372,13 @@ result<bool> capture::parse() {
     hdr_.events_dropped = load<uint64_t>(p + offsetof(fmt::file_header, events_dropped));
     hdr_.meta_used = h.meta_used;
     hdr_.meta_capacity = h.meta_capacity;
+    if (h.version_minor >= fmt::minor_identities) {
+        hdr_.identity_offset = h.identity_offset;
+        hdr_.identity_size = l.identity_size;
+        hdr_.task_entries = h.task_entries;
+        hdr_.tasks_untracked = load<uint32_t>(p + offsetof(fmt::file_header, tasks_untracked));
+        hdr_.contexts_untracked = load<uint32_t>(p + offsetof(fmt::file_header, contexts_untracked));
+    }
     std::memcpy(hdr_.anchors, h.anchors, sizeof h.anchors);
     hdr_.anchor_count = h.anchor_count;
     hdr_.tick_hz = h.tick_hz;
@@ -388,6 +408,12 @@ result<bool> capture::parse() {
             if (auto r = box_->keep(h.owner_table_offset, h.owner_table_offset + uint64_t(h.rings_used) *
                                                                                   fmt::owner_entries_per_ring *
                                                                                   fmt::owner_entry_size);
+                r.is_error())
+                return r;
+        if (h.version_minor >= fmt::minor_identities)
+            if (auto r = box_->keep(h.identity_offset, h.identity_offset + uint64_t(h.task_entries) * fmt::task_entry_size +
+                                                           uint64_t(h.rings_used) * fmt::context_entries_per_ring *
+                                                               fmt::context_entry_size);
                 r.is_error())
                 return r;
     }
@@ -510,7 +536,111 @@ result<bool> capture::parse() {
         return true;
     }
     owner_table_offset_ = h.owner_table_offset;
-    return find_owners(rings);
+    auto owners = find_owners(rings);
+    if (!owners.is_error() && h.version_minor >= fmt::minor_identities) read_identities();
+    return owners;
+}
+
+const task_identity* capture::find_task_identity(uint64_t id) const {
+    auto it = std::lower_bound(task_ids_.begin(), task_ids_.end(), id,
+                               [](const task_identity& t, uint64_t v) { return t.id < v; });
+    return it != task_ids_.end() && it->id == id ? &*it : nullptr;
+}
+
+// 1.4: the identity region (spec/identities.md, "Reader"). Every entry is
+// copied under its sequence word; one being written is ignored (torn), one
+// that breaks the spec is ignored and counted (bad), never an error: the
+// events stay readable without it. Memory: one entry per entry in the file.
+void capture::read_identities() {
+    ident_.present = true;
+    auto bad = [&](const char* what, uint32_t i, uint64_t off, const std::string& why) {
+        if (ident_.bad++ == 0)
+            ident_.first_bad = std::string(what) + " " + std::to_string(i) + " at offset " + std::to_string(off) + ": " + why;
+    };
+    // An entry's copy under its sequence word: false if it was being written.
+    auto copy_entry = [&](void* to, uint64_t off, size_t n) {
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            const uint32_t s1 = load_acquire<uint32_t>(data_ + off);
+            copy_relaxed(to, data_ + off, n);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (s1 == load<uint32_t>(data_ + off) && !(s1 & 1)) return true;
+        }
+        return false;
+    };
+    for (uint32_t i = 0; i < hdr_.task_entries; ++i) {
+        const uint64_t off = hdr_.identity_offset + uint64_t(i) * fmt::task_entry_size;
+        fmt::task_entry e;
+        if (!copy_entry(&e, off, sizeof e)) {
+            ++ident_.torn;
+            continue;
+        }
+        if (e.state == fmt::task_empty) continue;
+        if (e.state > fmt::task_completed) {
+            bad("task entry", i, off + offsetof(fmt::task_entry, state), "state is " + std::to_string(e.state) + ", must be 0 to 2");
+            continue;
+        }
+        if (e.id == 0) {
+            bad("task entry", i, off + offsetof(fmt::task_entry, id), "task id is 0");
+            continue;
+        }
+        const site* where = nullptr;
+        if (e.site) {
+            where = find_site(e.site);
+            if (!where || where->kind != fmt::site_kind::task) {
+                bad("task entry", i, off + offsetof(fmt::task_entry, site),
+                    "site " + std::to_string(e.site) + (where ? " is not a task site" : " has no metadata"));
+                continue;
+            }
+        }
+        if (e.spawn_ring != UINT32_MAX && e.spawn_ring >= hdr_.ring_count) {
+            bad("task entry", i, off + offsetof(fmt::task_entry, spawn_ring),
+                "spawn_ring is " + std::to_string(e.spawn_ring) + " of " + std::to_string(hdr_.ring_count) + " rings");
+            continue;
+        }
+        const bool completed = e.state == fmt::task_completed;
+        ++(completed ? ident_.tasks_completed : ident_.tasks_live);
+        if (task_ids_.empty()) task_ids_.reserve(hdr_.task_entries - i);
+        task_ids_.push_back({e.id, e.parent, e.frame_bytes, e.spawn_ticks, where, e.spawn_ring, completed});
+    }
+    // By id; an id in two entries (spawned twice): the later spawn.
+    std::sort(task_ids_.begin(), task_ids_.end(), [](const task_identity& a, const task_identity& b) {
+        return a.id != b.id ? a.id < b.id : a.spawn_ticks > b.spawn_ticks;
+    });
+    task_ids_.erase(std::unique(task_ids_.begin(), task_ids_.end(),
+                                [](const task_identity& a, const task_identity& b) { return a.id == b.id; }),
+                    task_ids_.end());
+    task_ids_.shrink_to_fit();
+    // Open span contexts: the entries of each used ring whose generation is
+    // one of its owners the capture knows (others: an owner with nothing left).
+    contexts_.assign(threads_.size(), {});
+    const uint64_t base = hdr_.identity_offset + uint64_t(hdr_.task_entries) * fmt::task_entry_size;
+    for (uint32_t r = 0; r < owners_.size(); ++r) {
+        for (uint32_t k = 0; k < fmt::context_entries_per_ring; ++k) {
+            const uint64_t off = base + (uint64_t(r) * fmt::context_entries_per_ring + k) * fmt::context_entry_size;
+            fmt::context_entry e;
+            if (!copy_entry(&e, off, sizeof e)) {
+                ++ident_.torn;
+                continue;
+            }
+            if (e.generation == 0) continue;
+            const uint8_t role = uint8_t(e.role_flags);
+            if ((e.trace_hi | e.trace_lo) == 0 || e.span_id == 0 || role < 1 || role > 5) {
+                bad("context entry", r * fmt::context_entries_per_ring + k, off,
+                    "not a span identity (trace id 0, span id 0, or role outside 1 to 5)");
+                continue;
+            }
+            const owner_ref* o = nullptr;
+            for (const owner_ref& x : owners_[r])
+                if (x.generation == e.generation) o = &x;
+            if (!o) continue;
+            open_context c;
+            c.ticks = e.ticks;
+            c.depth = k;
+            c.identity = span_identity{e.trace_hi, e.trace_lo, e.span_id, e.parent_span_id, role, uint8_t(e.role_flags >> 8), 0};
+            contexts_[o->thread].push_back(c);
+            ++ident_.contexts_open;
+        }
+    }
 }
 
 // What every cursor of one walk shares: the call sites by id, and the clock.

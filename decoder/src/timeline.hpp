@@ -7,8 +7,10 @@
 //   - threads: their ids and names as they change, their latest time, and
 //     the spans and polls open on each, innermost last;
 //   - tasks: each created by the first event that names it (an index in
-//     order of first sight), with the spawn site that names it when that
-//     first event was its spawn, and its open waits;
+//     order of first sight), with the spawn site that names it, its parent
+//     and frame size: from that first event when it was its spawn, else
+//     (1.4) from the capture's task table, which outlives the spawn event's
+//     overwrite (spec/identities.md); and its open waits;
 //   - slices: spans and polls paired by the one rule of pairing.hpp, at most
 //     max_depth open per thread (deeper begins are hidden with their ends);
 //     an end closes the innermost open begin of its site (span) or task
@@ -23,7 +25,11 @@
 //     has max_pending_flows waiting; the task's next poll begin ends them
 //     all. A poll hidden by the depth cap drops them;
 //   - identities: a span_context names the innermost open span of its
-//     thread (polls are not spans), the first one winning;
+//     thread (polls are not spans), the first one winning. (1.4) A span
+//     context still open at the end whose span_context event is not in the
+//     capture (overwritten) encloses everything the thread recorded after
+//     it: the innermost such one is the thread's `inherited` identity,
+//     known from its first event on;
 //   - the time range of the events, and (from the read pass) the losses.
 //
 // It streams, as the reader does: memory grows with threads, open slices
@@ -83,6 +89,11 @@ struct thread {
     std::vector<slice> open;             // open spans and polls, innermost last
     uint64_t hidden = 0;                 // open begins past max_depth: not delivered, nor their ends
     uint64_t span_begins = 0;            // span begins so far, hidden ones too
+    // 1.4: the innermost span context still open at the end whose
+    // span_context event came before the thread's first event here (it was
+    // overwritten): every span of the thread here is inside its span.
+    // Null: none. Set at the thread's first event.
+    const open_context* inherited = nullptr;
 
     // The innermost open span at or below depth `below` (exclusive), polls
     // skipped: its depth in `open`, or npos.
@@ -104,8 +115,13 @@ struct wait {
 struct task {
     uint64_t id = 0;
     uint32_t index = 0;
-    const site* named_by = nullptr;  // its spawn site, when the first event naming it was its spawn
+    const site* named_by = nullptr;  // its spawn site: from its spawn event, or (1.4) the task table
     bool seen_at_spawn = false;      // the first event naming it was its spawn (task_seen's e.spawn is valid)
+    // 1.4: its spawn is not in the capture, but the task table named it:
+    // named_by, parent, frame_bytes and spawn_ns come from the table.
+    bool from_table = false;
+    uint64_t parent = 0, frame_bytes = 0;  // as its spawn said (spawn event or table); 0: unknown
+    int64_t spawn_ns = 0;                  // when it was spawned (seen_at_spawn or from_table)
     small_vec<wait, 1> waits;        // open, innermost last
 };
 
@@ -183,6 +199,7 @@ public:
     void on(const event& e) {
         if (e.thread >= nthreads_) [[unlikely]] return;  // the reader yields threads of the capture only
         thread& t = threads.data()[e.thread];
+        if (t.last_ns == INT64_MIN) [[unlikely]] first_event(t, e);
         t.last_ns = e.ns;
         ++events;
         if (e.ns < first_ns) first_ns = e.ns;
@@ -261,10 +278,26 @@ private:
         if (e.kind == fmt::kind::task_spawn) {
             k.named_by = e.where;
             k.seen_at_spawn = true;
+            k.parent = e.spawn.parent;
+            k.frame_bytes = e.spawn.frame_bytes;
+            k.spawn_ns = e.ns;
+        } else if (const task_identity* ti = cap->find_task_identity(e.task)) {
+            k.named_by = ti->where;
+            k.from_table = true;
+            k.parent = ti->parent;
+            k.frame_bytes = ti->frame_bytes;
+            k.spawn_ns = cap->ticks_to_ns(ti->spawn_ticks);
         }
         if constexpr (Sink::wants_flows) pending_.emplace_back();
         sink_.task_seen(t, k, e);
         return k;
+    }
+
+    // A thread's first event: the innermost span context still open whose
+    // span_context event is older (overwritten) is the thread's inherited one.
+    void first_event(thread& t, const event& e) {
+        for (const open_context& c : cap->open_contexts(t.index))
+            if (c.ticks < e.ticks && (!t.inherited || c.depth > t.inherited->depth)) t.inherited = &c;
     }
 
     void span_begin(thread& t, const event& e) {

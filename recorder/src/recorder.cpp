@@ -47,7 +47,7 @@ struct session_state {
     bool anonymous = false;  // rings in anonymous memory; fd is the file the image is written to
     int64_t test_clock_offset_ns = 0;  // BBX_TEST_CLOCK_OFFSET_NS (see start_locked); 0 outside tests
     // The last session's sizes and measured counter rate: what a forked child records with.
-    uint32_t ring_kb = 0, max_threads = 0, meta_kb = 0;
+    uint32_t ring_kb = 0, max_threads = 0, meta_kb = 0, tasks = 0;
     double tick_hz = 0;
     // fork() (see fork_child): a child that has not yet made its own capture.
     bool fork_pending = false;
@@ -62,6 +62,20 @@ struct session_state {
 constinit session_state g;
 
 constinit thread_local char t_name[fmt::max_thread_name] = {};
+
+// This thread's view of the session's identity region (spec/identities.md),
+// set when it asks for a ring (acquire_ring_locked): the task table, and
+// its ring's open span contexts. Only this thread writes its ring's contexts.
+struct identity_view {
+    uint32_t session;                // the session it belongs to (0: none)
+    uint32_t task_entries;
+    fmt::task_entry* tasks;          // null: no task table
+    fmt::context_entry* contexts;    // its ring's context_entries_per_ring entries; null: no ring
+    fmt::file_header* header;
+    uint32_t ring, generation;       // UINT32_MAX, 0: no ring
+    int32_t depth;                   // context_scopes recorded and open (past the entries too)
+};
+constinit thread_local identity_view t_ident{};
 
 // A bump allocator over a static arena, so that building a metadata record
 // never touches the heap (it runs under g.mu, one record at a time).
@@ -384,6 +398,14 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     r = thread_ring{};
     r.session = session;
     fmt::file_header* h = g.header;
+    t_ident = identity_view{};
+    if (!lost_child) {
+        t_ident.session = session;
+        t_ident.header = h;
+        t_ident.task_entries = h->task_entries;
+        t_ident.tasks = h->task_entries ? reinterpret_cast<fmt::task_entry*>(g.base + h->identity_offset) : nullptr;
+        t_ident.ring = UINT32_MAX;
+    }
     const uint32_t index = lost_child ? UINT32_MAX : pick_ring();
     if (index == UINT32_MAX) {
         atom(h->threads_dropped).fetch_add(1, std::memory_order_relaxed);
@@ -425,6 +447,11 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
         write_event(&r, fmt::kind::owner, 0, now_ticks(), words[0], units, cont);
     }
     atom(desc->generation).store(generation, std::memory_order_release);
+    t_ident.ring = index;
+    t_ident.generation = generation;
+    t_ident.contexts = reinterpret_cast<fmt::context_entry*>(g.base + h->identity_offset +
+                                                             uint64_t(h->task_entries) * fmt::task_entry_size) +
+                       uint64_t(index) * fmt::context_entries_per_ring;
     write_anchor(h, 1, read_anchor());
     if (!in_signal) {
         t_releaser.session = session;  // first use registers the thread-exit hook
@@ -444,6 +471,145 @@ bool acquire_ring_in_signal(uint64_t gate) {
     if (!g.mu.try_lock()) return false;  // held, perhaps by this very thread: no ring, no wait
     std::lock_guard lock(g.mu, std::adopt_lock);
     return acquire_ring_locked(gate, true);
+}
+
+// ---- the identity region (spec/identities.md) -------------------------------------
+
+namespace {
+
+// Where a task's probe window starts: the high half of its id times 2^64/phi
+// (Fibonacci hashing: consecutive ids land far apart).
+uint32_t task_slot(uint64_t task, uint32_t entries) {
+    return uint32_t(((task * 0x9e3779b97f4a7c15ull) >> 32) % entries);
+}
+
+// The ticks of the event this thread just wrote (its head `slots` slots
+// back), read from the ring: the counter is not read twice (on some
+// machines a read costs as much as the event). A thread without a ring, or
+// in discard mode (where the event may have been dropped), reads the counter.
+uint64_t just_written_ticks(uint32_t slots) {
+    const thread_ring& r = t_ring;
+    if (r.limit != ~uint64_t{0} || r.pos < slots) return now_ticks();  // no ring, or discard mode
+    const auto* head = reinterpret_cast<const fmt::event_slot*>(r.slots + ((r.pos - slots) & r.mask) * fmt::slot_size);
+    return head->stamp == r.pos - slots + 1 ? head->ticks : now_ticks();
+}
+
+// Stores a word into the shared mapping as a relaxed atomic (a reader may copy it meanwhile).
+template <class T>
+void store(T& field, T v) {
+    atom(field).store(v, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+// A spawn claims, in the task_probe entries from task_slot, the first one
+// not live (empty, or completed). (The one that completed longest ago would
+// keep recent identities longer, but scanning the whole window made spawn +
+// complete 82 ns instead of 24 in make bench: spec/identities.md.) The claim is a CAS of
+// the entry's sequence word from the even value read with its state to the
+// next (odd) one; the fields follow, then the next even value (release).
+// Nothing to take (every entry live, or being written): counted.
+void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes) {
+    identity_view& v = t_ident;
+    if (v.session != session || !v.tasks || task == 0) return;
+    const uint32_t n = v.task_entries, start = task_slot(task, n), window = n < fmt::task_probe ? n : fmt::task_probe;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        fmt::task_entry* best = nullptr;
+        uint32_t best_seq = 0;
+        for (uint32_t i = 0; i < window; ++i) {
+            fmt::task_entry* e = v.tasks + (start + i) % n;
+            const uint32_t seq = atom(e->seq).load(std::memory_order_acquire);
+            if (seq & 1) continue;
+            const uint32_t state = atom(e->state).load(std::memory_order_relaxed);
+            if (state != fmt::task_live) {
+                best = e, best_seq = seq;
+                break;
+            }
+        }
+        if (!best) break;
+        if (!atom(best->seq).compare_exchange_strong(best_seq, best_seq + 1, std::memory_order_acquire,
+                                                     std::memory_order_relaxed))
+            continue;  // another spawn or completion took it first: look again
+        std::atomic_thread_fence(std::memory_order_release);
+        store(best->state, uint32_t(fmt::task_live));
+        store(best->id, task);
+        store(best->parent, parent);
+        store(best->frame_bytes, frame_bytes);
+        store(best->spawn_ticks, just_written_ticks(2));  // the spawn event's: head + 1 continuation
+        store(best->complete_ticks, uint64_t{0});
+        store(best->site, site);
+        store(best->spawn_ring, v.ring);
+        store(best->spawn_generation, v.generation);
+        atom(best->seq).store(best_seq + 2, std::memory_order_release);
+        return;
+    }
+    atom(v.header->tasks_untracked).fetch_add(1, std::memory_order_relaxed);
+}
+
+// The task's live entry in its probe window, marked completed under its sequence word.
+void note_complete(uint32_t session, task_id task) {
+    identity_view& v = t_ident;
+    if (v.session != session || !v.tasks || task == 0) return;
+    const uint32_t n = v.task_entries, start = task_slot(task, n), window = n < fmt::task_probe ? n : fmt::task_probe;
+    for (uint32_t i = 0; i < window; ++i) {
+        fmt::task_entry* e = v.tasks + (start + i) % n;
+        for (int attempt = 0; attempt < 64; ++attempt) {
+            uint32_t seq = atom(e->seq).load(std::memory_order_acquire);
+            if (seq & 1) continue;  // being written (by another task's spawn): look again
+            if (atom(e->id).load(std::memory_order_relaxed) != task ||
+                atom(e->state).load(std::memory_order_relaxed) != fmt::task_live)
+                break;
+            if (!atom(e->seq).compare_exchange_strong(seq, seq + 1, std::memory_order_acquire, std::memory_order_relaxed))
+                continue;
+            std::atomic_thread_fence(std::memory_order_release);
+            store(e->complete_ticks, just_written_ticks(1));  // the task_complete event's
+            store(e->state, uint32_t(fmt::task_completed));
+            atom(e->seq).store(seq + 2, std::memory_order_release);
+            return;
+        }
+    }
+}
+
+// A recorded context_scope's identity, at its depth in the ring's entries.
+int32_t push_context(uint32_t session, uint64_t ticks, uint64_t span_id, uint64_t trace_hi, uint64_t trace_lo,
+                     uint64_t parent, uint64_t role_flags) {
+    identity_view& v = t_ident;
+    if (v.session != session || !v.contexts) return -1;
+    const int32_t depth = v.depth++;
+    if (depth >= int32_t(fmt::context_entries_per_ring)) {
+        atom(v.header->contexts_untracked).fetch_add(1, std::memory_order_relaxed);
+        return depth;
+    }
+    fmt::context_entry* e = v.contexts + depth;
+    const uint32_t seq = atom(e->seq).load(std::memory_order_relaxed);
+    atom(e->seq).store(seq | 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    store(e->generation, v.generation);
+    store(e->ticks, ticks);
+    store(e->span_id, span_id);
+    store(e->trace_hi, trace_hi);
+    store(e->trace_lo, trace_lo);
+    store(e->parent_span_id, parent);
+    store(e->role_flags, uint32_t(role_flags));
+    atom(e->seq).store((seq | 1) + 1, std::memory_order_release);
+    return depth;
+}
+
+// The scope at `depth` ended: its entry is emptied (generation 0).
+void pop_context(uint32_t session, int32_t depth) {
+    identity_view& v = t_ident;
+    if (v.session != session || !v.contexts || v.depth <= 0) return;
+    v.depth = depth;
+    // Stopped meanwhile: the file is final (and a scope that outlives the
+    // session leaves it as open, which it was when the capture ended).
+    if (uint32_t(gate_load(std::memory_order_acquire) >> 8) != session) return;
+    if (depth >= int32_t(fmt::context_entries_per_ring)) return;
+    fmt::context_entry* e = v.contexts + depth;
+    const uint32_t seq = atom(e->seq).load(std::memory_order_relaxed);
+    atom(e->seq).store(seq | 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    store(e->generation, uint32_t{0});
+    atom(e->seq).store((seq | 1) + 1, std::memory_order_release);
 }
 
 uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session) {
@@ -595,7 +761,7 @@ const char* start_result::message() const {
         case start_status::already_started: return "a recording session is already running";
         case start_status::bad_config:
             return "bad configuration: ring_kb must be a power of two from 4 to 1048576, max_threads 1 to 4096, "
-                   "meta_kb 4 to 65536, level 0 to 5";
+                   "meta_kb 4 to 65536, level 0 to 5, tasks 0 to 1048576";
         case start_status::file_exists: return "the capture path already exists (blackbox never overwrites or follows a symlink)";
         case start_status::open_failed: return "cannot create the capture file";
         case start_status::no_space: return "cannot allocate the capture file's space (disk full?)";
@@ -670,7 +836,8 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     uint32_t threads = cfg.max_threads ? cfg.max_threads : 64;
     uint32_t meta_kb = cfg.meta_kb ? cfg.meta_kb : 256;
     if (ring_kb < 4 || ring_kb > (fmt::max_ring_size >> 10) || (ring_kb & (ring_kb - 1)) || threads > fmt::max_ring_count ||
-        meta_kb < 4 || uint64_t(meta_kb) * 1024 > fmt::max_meta_capacity || cfg.level < 0 || cfg.level > 5)
+        meta_kb < 4 || uint64_t(meta_kb) * 1024 > fmt::max_meta_capacity || cfg.level < 0 || cfg.level > 5 ||
+        cfg.tasks > fmt::max_task_entries)
         return {start_status::bad_config};
 
     char comm[64] = {};
@@ -685,7 +852,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     std::snprintf(default_path, sizeof default_path, "./%s.%d.bbx", comm, int(getpid()));
     const char* base = parent ? g.path : cfg.path ? cfg.path : default_path;
 
-    fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024);
+    fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024, fmt::version_minor, cfg.tasks);
     // Anonymous mode: the file only receives the image, written at stop() or
     // a crash; it gets its full size now so that the dump finds room.
     int fd = create_capture_file(base, rule, anonymous ? O_WRONLY : O_RDWR);
@@ -709,6 +876,8 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     h->version_major = fmt::version_major;
     h->version_minor = fmt::version_minor;
     h->owner_table_offset = l.owner_table_offset;
+    h->identity_offset = l.identity_offset;
+    h->task_entries = cfg.tasks;
     h->header_size = fmt::header_size;
     h->file_size = l.file_size;
     h->slot_size = fmt::slot_size;
@@ -749,6 +918,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     }
     write_anchor(h, 0, a);
     prefault(static_cast<unsigned char*>(m) + l.meta_offset, l.meta_capacity);
+    prefault(static_cast<unsigned char*>(m) + l.identity_offset, l.identity_size);  // spawns take no page fault
     std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(h->magic, fmt::ring_magic, sizeof fmt::ring_magic);  // last: a half-made file is not a capture
 
@@ -771,6 +941,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     g.ring_kb = ring_kb;
     g.max_threads = threads;
     g.meta_kb = meta_kb;
+    g.tasks = cfg.tasks;
     g.tick_hz = h->tick_hz;
 
     static bool hooks = false;
@@ -818,6 +989,7 @@ bool start_forked_child_locked(uint32_t session, int level) {
     c.ring_kb = g.ring_kb;
     c.max_threads = g.max_threads;
     c.meta_kb = g.meta_kb;
+    c.tasks = g.tasks;
     c.level = level;
     c.discard = g.discard;
     start_result r = start_session_locked(c, g.anonymous, naming::forked);
@@ -842,6 +1014,7 @@ start_result start_from_env() {
     c.path = path;
     if (const char* v = env("BBX_RING_KB"); v && !parse_u32(v, c.ring_kb)) return {start_status::bad_config};
     if (const char* v = env("BBX_THREADS"); v && !parse_u32(v, c.max_threads)) return {start_status::bad_config};
+    if (const char* v = env("BBX_TASKS"); v && !parse_u32(v, c.tasks)) return {start_status::bad_config};
     if (const char* v = env("BBX_LEVEL")) {
         c.level = parse_level(v);
         if (c.level < 0) return {start_status::bad_config};

@@ -66,9 +66,10 @@ struct decl {
 class ring_file {
 public:
     // minor: 0 (the vectors of 1.0 features, which every 1.x decoder must
-    // read) or 3 (rings that change hands: owner events, the owner table).
+    // read), 3 (rings that change hands: owner events, the owner table) or
+    // 4 (the identity region of task_entries task entries).
     ring_file(uint32_t ring_count, uint32_t rings_used, uint32_t flags = fmt::flag_ended_clean,
-              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0) {
+              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0, uint32_t task_entries = 0) {
         std::memset(&h, 0, sizeof h);
         std::memcpy(h.magic, fmt::ring_magic, 8);
         h.version_major = fmt::version_major;
@@ -78,9 +79,12 @@ public:
         h.ring_size = ring_size;
         h.ring_count = ring_count;
         h.rings_used = rings_used;
-        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024, minor);
+        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024, minor, task_entries);
         h.owner_table_offset = l.owner_table_offset;
         owners.assign(l.owner_table_size, 0);
+        h.identity_offset = l.identity_offset;
+        h.task_entries = task_entries;
+        identity.assign(l.identity_size, 0);
         h.ring_table_offset = l.ring_table_offset;
         h.meta_offset = l.meta_offset;
         h.meta_capacity = l.meta_capacity;
@@ -203,6 +207,21 @@ public:
         d.state = fmt::ring_owned;
     }
 
+    // 1.4: task table entry j, as a spawn writes it (seq 2: complete).
+    void task_entry(uint32_t j, uint32_t state, uint64_t id, uint64_t parent, uint64_t frame, uint64_t spawn,
+                    uint64_t complete, uint32_t site_id, uint32_t ring, uint32_t generation, uint32_t seq = 2) {
+        fmt::task_entry e{seq, state, id, parent, frame, spawn, complete, site_id, ring, generation, 0};
+        std::memcpy(&identity.at(uint64_t(j) * fmt::task_entry_size), &e, sizeof e);
+    }
+    // 1.4: open span context entry k of a ring (seq 2: complete).
+    void context_entry(uint32_t ring, uint32_t k, uint32_t generation, uint64_t ticks, uint64_t span, uint64_t trace_hi,
+                       uint64_t trace_lo, uint64_t parent, uint32_t role_flags) {
+        fmt::context_entry e{2, generation, ticks, span, trace_hi, trace_lo, parent, role_flags, 0, 0};
+        std::memcpy(&identity.at(uint64_t(h.task_entries) * fmt::task_entry_size +
+                                 (uint64_t(ring) * fmt::context_entries_per_ring + k) * fmt::context_entry_size),
+                    &e, sizeof e);
+    }
+
     std::vector<unsigned char> image() const {
         std::vector<unsigned char> out(h.file_size, 0);
         std::memcpy(out.data(), &h, sizeof h);
@@ -211,11 +230,13 @@ public:
         std::memcpy(out.data() + h.meta_offset, meta.data(), meta.size());
         std::memcpy(out.data() + h.rings_offset, ring_bytes.data(), ring_bytes.size());
         if (!owners.empty()) std::memcpy(out.data() + h.owner_table_offset, owners.data(), owners.size());
+        if (!identity.empty()) std::memcpy(out.data() + h.identity_offset, identity.data(), identity.size());
         return out;
     }
 
     fmt::file_header h;
     std::vector<unsigned char> owners;  // 1.3: the owner table
+    std::vector<unsigned char> identity;  // 1.4: the identity region
     std::vector<fmt::ring_descriptor> rings;
     std::vector<unsigned char> meta;
     std::vector<unsigned char> ring_bytes;
@@ -580,6 +601,50 @@ ring_file owners_malformed() {
     return r;
 }
 
+// 1.4: task 7 ("early", spawned by task 3 with a 256-byte frame) was
+// spawned at 2 us; 140 instants after it overwrote its spawn event (128
+// slots per ring); it is polled at the end. The task table names it; task 9
+// completed (in the table, in no event). A span context of the ring's owner
+// is still open, its event overwritten. The header counts 2 spawns the table
+// had no room for.
+ring_file identities() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 16);
+    r.site(1, fb::SiteKind::Task, "task", "early");
+    r.site(2, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    r.event(0, fmt::kind::task_spawn, 1, at_us(2), {u64(7), u64(3), u64(256)});
+    r.event(0, fmt::kind::span_context, 0, at_us(3), {u64(0x1111), u64(0x2222), u64(0x3333), u64(0), u64(2 | 1 << 8)});
+    for (int i = 0; i < 140; ++i) r.event(0, fmt::kind::instant, 2, at_us(10 + i), {i64(i)});
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(200), {u64(7)});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(201), {u64(7)});
+    r.task_entry(5, fmt::task_live, 7, 3, 256, at_us(2), 0, 1, 0, 1);
+    r.task_entry(11, fmt::task_completed, 9, 0, 0, at_us(4), at_us(5), 1, 0, 1);
+    r.context_entry(0, 0, 1, at_us(3), 0x1111, 0x2222, 0x3333, 0, 2 | 1 << 8);
+    r.h.tasks_untracked = 2;
+    return r;
+}
+
+// 1.4: identity entries a decoder ignores: task 21's entry is being
+// written (odd seq), task 22's names an instant site, task 23's has state 7,
+// task 24's a spawn ring past ring_count, and a context entry has span id 0.
+// The tasks' polls show unnamed; the four damaged entries are counted.
+ring_file identities_damaged() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 8);
+    r.site(1, fb::SiteKind::Task, "task", "named");
+    r.site(2, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    for (uint64_t t = 21; t <= 24; ++t) {
+        r.event(0, fmt::kind::task_poll_begin, 0, at_us(t), {u64(t)});
+        r.event(0, fmt::kind::task_poll_end, 0, at_us(t), {u64(t)});
+    }
+    r.task_entry(0, fmt::task_live, 21, 0, 0, at_us(1), 0, 1, 0, 1, 3);
+    r.task_entry(1, fmt::task_live, 22, 0, 0, at_us(1), 0, 2, 0, 1);
+    r.task_entry(2, 7, 23, 0, 0, at_us(1), 0, 1, 0, 1);
+    r.task_entry(3, fmt::task_live, 24, 0, 0, at_us(1), 0, 1, 9, 1);
+    r.context_entry(0, 0, 1, at_us(1), 0, 0x2222, 0x3333, 0, 1);
+    return r;
+}
+
 ring_file owners_base() {
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 3);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
@@ -640,6 +705,10 @@ int main(int argc, char** argv) {
     ok("owners", owners_reused());
     // 1.3: malformed owner events are counted, and the events they leave without a proven owner skipped
     ok("owners_malformed", owners_malformed());
+    // 1.4: a task whose spawn event was overwritten is named by the task table; the untracked count
+    ok("identities", identities());
+    // 1.4: torn and damaged identity entries are ignored (and counted), never an error
+    ok("identities_damaged", identities_damaged());
 
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();
@@ -775,6 +844,28 @@ int main(int argc, char** argv) {
         bad("owner_name_unterminated", mutated([&](auto& b) {
                 std::memset(&b.at(table + 2 * fmt::owner_entry_size + offsetof(fmt::owner_entry, name)), 'x', 64);
             }));
+    }
+    // ---- 1.4: the identity region ----
+    {
+        const std::vector<unsigned char> o = identities().image();
+        auto mutated = [&](auto f) {
+            std::vector<unsigned char> b = o;
+            f(b);
+            return b;
+        };
+        // identity_offset not where the layout puts the region
+        bad("identity_offset", mutated([](auto& b) { poke<uint64_t>(b, AT(identity_offset), 4096); }));
+        // task_entries past the largest table (2^20 entries)
+        bad("task_entries_huge", mutated([](auto& b) { poke<uint32_t>(b, AT(task_entries), (1u << 20) + 1); }));
+        // task_entries 1000: the layout's file is larger than this one
+        bad("task_entries_size", mutated([](auto& b) { poke<uint32_t>(b, AT(task_entries), 1000); }));
+        // a 1.3 file with task_entries set: reserved bytes then
+        bad("task_entries_reserved",
+            [] {
+                std::vector<unsigned char> b = owners_base().image();
+                poke<uint32_t>(b, AT(task_entries), 16);
+                return b;
+            }());
     }
 #undef AT
     std::printf("make_golden: wrote %d files under %s\n", written, out_dir.c_str());

@@ -90,6 +90,7 @@ fmt::file_header header_for(uint32_t ring_size, uint32_t ring_count, uint32_t ri
     h.meta_offset = l.meta_offset;
     h.rings_offset = l.rings_offset;
     h.owner_table_offset = l.owner_table_offset;
+    h.identity_offset = l.identity_offset;
     h.pid = 4242;
     h.anchor_count = 1;
     h.anchors[0] = {1000, 1'000'000'000, 1'700'000'000'000'000'000, 1'000'000'000};
@@ -567,6 +568,31 @@ void generate(std::vector<run>& runs) {
         box_variant("packed_size-4GiB", [&](bytes& b) {
             put<uint32_t>(b, fmt::container_header_size + offsetof(fmt::chunk_header, packed_size), 0xffffffffu);
         });
+    }
+
+    // ---- 1.4: the identity region at its largest ----
+    {
+        // 2^20 task entries (64 MiB), every one a distinct live task: the
+        // decoder's memory for them grows with the file, never past it much;
+        // then the same region of junk (entries with any state, sites, rings).
+        fmt::file_header h = header_for(4096, 1, 1, 4096);
+        h.task_entries = fmt::max_task_entries;
+        const fmt::layout l = fmt::compute_layout(4096, 1, 4096, fmt::version_minor, h.task_entries);
+        h.file_size = l.file_size;
+        h.identity_offset = l.identity_offset;
+        bytes b(h.file_size, 0);
+        std::memcpy(b.data(), &h, sizeof h);
+        for (uint32_t j = 0; j < h.task_entries; ++j) {
+            fmt::task_entry e{2, fmt::task_live, uint64_t(j) + 1, 0, 64, 1000, 0, 0, 0, 1, 0};
+            std::memcpy(b.data() + h.identity_offset + uint64_t(j) * fmt::task_entry_size, &e, sizeof e);
+        }
+        verbs(runs, "identity: 2^20 live task entries", file("identity-tasks-max.bbx", b));
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        for (uint64_t off = h.identity_offset; off + 8 <= h.file_size; off += 8) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
+            std::memcpy(b.data() + off, &x, 8);
+        }
+        verbs(runs, "identity: 64 MiB of junk entries", file("identity-junk.bbx", b));
     }
 
     // ---- a real capture cut at every 64th of its length ----

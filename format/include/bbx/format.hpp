@@ -1,4 +1,4 @@
-// blackbox capture format, version 1.3: the byte layout shared by the
+// blackbox capture format, version 1.4: the byte layout shared by the
 // recorder (which writes it) and the decoder (which reads it).
 //
 // This header is the code twin of spec/file.md, spec/events.md,
@@ -27,7 +27,7 @@ namespace bbx::format {
 inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n', 0x1a, '\n'};
 
 inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
-inline constexpr uint16_t version_minor = 3;  // a decoder reads any minor of its major
+inline constexpr uint16_t version_minor = 4;  // a decoder reads any minor of its major
 
 inline constexpr uint32_t header_size = 4096;
 inline constexpr uint32_t slot_size = 32;
@@ -44,6 +44,16 @@ inline constexpr uint32_t exe_path_size = 256;
 inline constexpr uint32_t owner_entries_per_ring = 4;
 inline constexpr uint32_t owner_entry_size = 128;
 inline constexpr uint16_t minor_owners = 3;  // the first minor with rings reused by owner
+// 1.4: the identity region (after the owner table; spec/identities.md): a
+// task table of task_entries entries, then per ring context_entries_per_ring
+// open span contexts, each entry 64 bytes.
+inline constexpr uint16_t minor_identities = 4;  // the first minor with the identity region
+inline constexpr uint32_t task_entry_size = 64;
+inline constexpr uint32_t context_entry_size = 64;
+inline constexpr uint32_t context_entries_per_ring = 4;
+inline constexpr uint32_t max_task_entries = 1u << 20;  // 64 MiB of task table at most
+inline constexpr uint32_t default_task_entries = 4096;
+inline constexpr uint32_t task_probe = 8;  // entries a spawn looks at, from the hash of its id
 
 // header.flags. Bits 0-2 have meanings; bits 3-31 are reserved (a writer
 // writes 0, a decoder of this version rejects a file with any of them set).
@@ -91,7 +101,11 @@ struct file_header {
     uint32_t reserved0;           // 188 reserved: 0
     unsigned char boot_id[16];    // 192 1.1: the kernel's boot id (/proc/sys/kernel/random/boot_id); all 0: unknown
     uint64_t owner_table_offset;  // 208 1.3: the owner table (see owner_entry); 0 before 1.3
-    unsigned char reserved1[36];  // 216 reserved: 0
+    uint64_t identity_offset;     // 216 1.4: the identity region (spec/identities.md); 0 before 1.4
+    uint32_t task_entries;        // 224 1.4: entries of its task table (0: no task table)
+    uint32_t tasks_untracked;     // 228 1.4: spawns that found no entry to take (atomic)
+    uint32_t contexts_untracked;  // 232 1.4: span contexts past a ring's context_entries_per_ring (atomic)
+    unsigned char reserved1[16];  // 236 reserved: 0
     uint32_t parent_pid;          // 252 1.2: a forked child's capture: the pid of the process it was forked from; else 0
     char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
     char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
@@ -110,6 +124,11 @@ static_assert(offsetof(file_header, calib_seq) == 104);
 static_assert(offsetof(file_header, anchors) == 112);
 static_assert(offsetof(file_header, tick_hz) == 176);
 static_assert(offsetof(file_header, owner_table_offset) == 208);
+static_assert(offsetof(file_header, identity_offset) == 216);
+static_assert(offsetof(file_header, task_entries) == 224);
+static_assert(offsetof(file_header, tasks_untracked) == 228);
+static_assert(offsetof(file_header, contexts_untracked) == 232);
+static_assert(offsetof(file_header, reserved1) == 236);
 static_assert(offsetof(file_header, parent_pid) == 252);
 static_assert(offsetof(file_header, process_name) == 256);
 static_assert(offsetof(file_header, exe_path) == 320);
@@ -158,6 +177,48 @@ static_assert(offsetof(owner_entry, start_pos) == 16);
 static_assert(offsetof(owner_entry, name) == 32);
 static_assert(offsetof(ring_descriptor, first_drop_ticks) == 32);
 static_assert(offsetof(ring_descriptor, last_drop_ticks) == 40);
+
+// ---- identity region (1.4) ------------------------------------------------------
+
+// What a task table entry holds (task_entry::state).
+enum task_state : uint32_t { task_empty = 0, task_live = 1, task_completed = 2 };
+
+// One spawned task, claimed at its spawn (spec/identities.md, "Writer"):
+// written under `seq` (odd while written; a reader takes an entry only with
+// the same even seq before and after its copy).
+struct task_entry {
+    uint32_t seq;             //  0 sequence word: odd while the entry is written
+    uint32_t state;           //  4 task_state
+    uint64_t id;              //  8 the task id (never 0 in a used entry)
+    uint64_t parent;          // 16 the parent task (0: none)
+    uint64_t frame_bytes;     // 24 0: unknown
+    uint64_t spawn_ticks;     // 32 when it was spawned
+    uint64_t complete_ticks;  // 40 when it completed (state completed); else 0
+    uint32_t site;            // 48 its task site (0: none)
+    uint32_t spawn_ring;      // 52 the ring of the thread that spawned it (UINT32_MAX: that thread had none)
+    uint32_t spawn_generation;  // 56 that ring's owner then (0: unknown)
+    uint32_t unused;          // 60 unused: a decoder ignores it
+};
+static_assert(sizeof(task_entry) == task_entry_size);
+static_assert(offsetof(task_entry, spawn_ticks) == 32);
+static_assert(offsetof(task_entry, site) == 48);
+
+// One open bbx::context_scope of a ring's owner, innermost at the highest
+// index in use (spec/identities.md, "Open span contexts").
+struct context_entry {
+    uint32_t seq;             //  0 sequence word: odd while the entry is written
+    uint32_t generation;      //  4 the ring's owner that opened it (0: empty)
+    uint64_t ticks;           //  8 the ticks of its span_context event
+    uint64_t span_id;         // 16 as the span_context event's word0
+    uint64_t trace_hi;        // 24
+    uint64_t trace_lo;        // 32
+    uint64_t parent_span_id;  // 40
+    uint32_t role_flags;      // 48 span_role | trace flags << 8
+    uint32_t unused0;         // 52 unused: a decoder ignores it
+    uint64_t unused1;         // 56 unused: a decoder ignores it
+};
+static_assert(sizeof(context_entry) == context_entry_size);
+static_assert(offsetof(context_entry, role_flags) == 48);
 
 // ---- event slots ------------------------------------------------------------
 
@@ -289,13 +350,14 @@ inline constexpr uint64_t align_page(uint64_t n) { return (n + 4095) & ~uint64_t
 
 // The geometry both sides derive from the three sizes chosen at start.
 // `minor`: the file's minor version; from 1.3 the owner table follows the
-// rings (before: owner_table_offset and owner_table_size are 0).
+// rings (before: owner_table_offset and owner_table_size are 0); from 1.4
+// the identity region follows it (task_entries: its task table's entries).
 struct layout {
     uint64_t ring_table_offset, meta_offset, meta_capacity, rings_offset, owner_table_offset, owner_table_size,
-        file_size;
+        identity_offset, identity_size, file_size;
 };
 inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, uint64_t meta_capacity,
-                                       uint16_t minor = version_minor) {
+                                       uint16_t minor = version_minor, uint32_t task_entries = 0) {
     layout l{};
     l.ring_table_offset = header_size;
     l.meta_offset = l.ring_table_offset + align_page(uint64_t{ring_count} * ring_descriptor_size);
@@ -306,6 +368,12 @@ inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, 
         l.owner_table_offset = l.file_size;
         l.owner_table_size = align_page(uint64_t{ring_count} * owner_entries_per_ring * owner_entry_size);
         l.file_size += l.owner_table_size;
+    }
+    if (minor >= minor_identities) {
+        l.identity_offset = l.file_size;
+        l.identity_size = align_page(uint64_t{task_entries} * task_entry_size +
+                                     uint64_t{ring_count} * context_entries_per_ring * context_entry_size);
+        l.file_size += l.identity_size;
     }
     return l;
 }

@@ -50,9 +50,12 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
     if (h.ring_size < min_ring_size || h.ring_size > max_ring_size || (h.ring_size & (h.ring_size - 1))) return false;
     if (h.ring_count == 0 || h.ring_count > max_ring_count) return false;
     if (h.meta_capacity == 0 || h.meta_capacity > max_meta_capacity || h.meta_capacity % 4096) return false;
-    const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor);
+    if (h.version_minor >= minor_identities && h.task_entries > max_task_entries) return false;
+    const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
+                                    h.version_minor >= minor_identities ? h.task_entries : 0);
     return h.header_size == header_size && h.ring_table_offset == l.ring_table_offset &&
            (h.version_minor < minor_owners || h.owner_table_offset == l.owner_table_offset) &&
+           (h.version_minor < minor_identities || h.identity_offset == l.identity_offset) &&
            h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == l.file_size &&
            l.file_size == size;
 }
@@ -67,7 +70,8 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
 //   2. the descriptors of rings 0 .. R-1;
 //   3. the slots of rings 0 .. R-1, each under its sequence lock; then
 //      (1.3) their owner table entries, each under its sequence word (an
-//      entry being written is copied with an odd one);
+//      entry being written is copied with an odd one); (1.4) the task
+//      table and the rings' open span contexts, each entry the same way;
 //   4. meta_used is loaded again (acquire) and becomes the image's M: every
 //      call site or thread an event of steps 2-3 names was below it. The
 //      metadata records below M are handed out: they never change.
@@ -108,15 +112,16 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
     };
     if (!copy_range(h.ring_table_offset, rings * ring_descriptor_size, false)) return false;
     if (!copy_range(h.rings_offset, rings * h.ring_size, true)) return false;
-    if (h.version_minor >= minor_owners) {
-        // Entries a whole number of them per buffer (128 bytes each; buf_size is a multiple of 4096).
-        uint64_t off = h.owner_table_offset, n = rings * owner_entries_per_ring * owner_entry_size;
+    // Entries of `size` bytes (a divisor of 4096) with a sequence word at
+    // their start, a whole number of them per buffer: each copied under its
+    // sequence word (an entry being written is copied with an odd one).
+    auto copy_entries = [&](uint64_t off, uint64_t n, uint32_t entry_size) {
         while (n) {
             const size_t k = size_t(n < buf_size ? n : buf_size);
-            for (size_t e = 0; e < k; e += owner_entry_size) {
+            for (size_t e = 0; e < k; e += entry_size) {
                 const auto* seq = reinterpret_cast<const uint32_t*>(src + off + e);
                 const uint32_t q1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-                copy_words(buf + e, src + off + e, owner_entry_size);
+                copy_words(buf + e, src + off + e, entry_size);
                 std::atomic_thread_fence(std::memory_order_acquire);
                 const uint32_t q2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
                 const uint32_t q = (q1 != q2 || (q1 & 1)) ? (q1 | 1) : q1;
@@ -126,6 +131,17 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
             off += k;
             n -= k;
         }
+        return true;
+    };
+    if (h.version_minor >= minor_owners &&
+        !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring * owner_entry_size, owner_entry_size))
+        return false;
+    // 1.4: the identity region: the task table, then the open span contexts of rings 0 .. R-1.
+    if (h.version_minor >= minor_identities) {
+        if (!copy_entries(h.identity_offset, uint64_t(h.task_entries) * task_entry_size, task_entry_size)) return false;
+        if (!copy_entries(h.identity_offset + uint64_t(h.task_entries) * task_entry_size,
+                          rings * context_entries_per_ring * context_entry_size, context_entry_size))
+            return false;
     }
     uint64_t meta = __atomic_load_n(&live->meta_used, __ATOMIC_ACQUIRE);
     if (meta > h.meta_capacity || meta % 8 || meta < h.meta_used) meta = h.meta_used > h.meta_capacity ? 0 : h.meta_used;

@@ -76,8 +76,9 @@ typedef enum bbx_status {
  * ~2 ms of clock calibration. */
 BBX_API bbx_status bbx_start(const bbx_config* cfg);
 
-/* bbx_start() configured by BBX_FILE, BBX_RING_KB, BBX_THREADS, BBX_LEVEL and
- * BBX_DISCARD, as the C++ bbx::start_from_env(). A program linked with the
+/* bbx_start() configured by BBX_FILE, BBX_RING_KB, BBX_THREADS, BBX_TASKS,
+ * BBX_LEVEL and BBX_DISCARD, as the C++ bbx::start_from_env(). (bbx_start()
+ * keeps the default task table, 4096 entries: the C API records no tasks.) A program linked with the
  * recorder already does this before main() when BBX_FILE is set. */
 BBX_API bbx_status bbx_start_from_env(void);
 

@@ -45,6 +45,10 @@ struct config {
     uint32_t meta_kb = 256;      // call-site and thread metadata region in KiB
     int level = BBX_LEVEL_TRACE; // run-time level at start (bbx::set_level changes it)
     bool discard = false;        // when a ring is full: false = overwrite oldest, true = drop newest
+    // Task table entries (64 bytes each, outside the rings): a spawned task's
+    // name, spawn site, parent and frame size outlive its spawn event's
+    // overwrite. 0: no table. At most 1048576. (spec/identities.md)
+    uint32_t tasks = 4096;
 };
 
 enum class start_status {
@@ -80,7 +84,7 @@ struct start_result {
 // fork is ended only in the parent.
 BBX_API start_result start(const config& cfg = {});
 
-// start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_LEVEL
+// start() configured by BBX_FILE (path), BBX_RING_KB, BBX_THREADS, BBX_TASKS, BBX_LEVEL
 // (a number or error|warn|info|debug|trace) and BBX_DISCARD=1. Returns
 // not_configured when BBX_FILE is unset. A program linked with the recorder
 // runs this before main() when BBX_FILE is set, so tracing needs no code.

@@ -125,17 +125,27 @@ extern BBX_API constinit thread_local context_thread_state t_context;
 BBX_API uint64_t random_id();
 
 // Writes a span_context event: a head and two continuation slots, the shape
-// format.hpp gives kind 7. The caller passed the gate.
-inline void emit_context(uint64_t gate, uint64_t span_id, uint64_t trace_hi, uint64_t trace_lo, uint64_t parent,
-                         uint64_t role_flags) {
+// format.hpp gives kind 7. The caller passed the gate. Returns its ticks
+// (0: this thread has no ring, the event was counted as dropped).
+inline uint64_t emit_context(uint64_t gate, uint64_t span_id, uint64_t trace_hi, uint64_t trace_lo, uint64_t parent,
+                             uint64_t role_flags) {
     thread_ring* r = &t_ring;
     if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
-        if (!acquire_ring(gate)) return;
+        if (!acquire_ring(gate)) return 0;
     }
     const uint64_t ticks = now_ticks();
     const uint64_t payload[4] = {trace_hi, trace_lo, parent, role_flags};
     write_event(r, format::kind::span_context, 0, ticks, span_id, payload, 2);
+    return r->limit ? ticks : 0;
 }
+
+// The ring's open span contexts (spec/identities.md): a recorded
+// context_scope pushes its identity (returning the entry's depth, past
+// context_entries_per_ring: counted in the header, not kept), and pops it
+// when it ends. Cold: a context_scope calls them, no event does.
+BBX_API int32_t push_context(uint32_t session, uint64_t ticks, uint64_t span_id, uint64_t trace_hi, uint64_t trace_lo,
+                             uint64_t parent, uint64_t role_flags);
+BBX_API void pop_context(uint32_t session, int32_t depth);
 
 }  // namespace detail
 
@@ -151,7 +161,9 @@ inline trace_context current_context() { return detail::t_context.current; }
 // - it is the thread's current context until the scope ends, when the one
 //   before it is restored.
 // Construct and destroy it on the same thread; scopes nest. Costs three
-// random numbers and, when recorded, one event of three slots.
+// random numbers and, when recorded, one event of three slots and an entry
+// in the ring's open span contexts (spec/identities.md), so that the span's
+// identity outlives the event's overwrite while the scope is open.
 class context_scope {
 public:
     explicit context_scope(span_role role, const trace_context& parent = current_context())
@@ -171,14 +183,22 @@ public:
         parent_span_ = parent_span;
         detail::t_context.current = ctx_;
 #if BBX_DETAIL_CONTEXT_ON
-        if (uint64_t g = detail::gate_open(BBX_CONTEXT_LEVEL))
-            detail::emit_context(g, ctx_.span_id, ctx_.trace_hi, ctx_.trace_lo, parent_span,
-                                 uint64_t(uint8_t(role)) | uint64_t(ctx_.flags) << 8);
+        if (uint64_t g = detail::gate_open(BBX_CONTEXT_LEVEL)) {
+            const uint64_t role_flags = uint64_t(uint8_t(role)) | uint64_t(ctx_.flags) << 8;
+            if (uint64_t t = detail::emit_context(g, ctx_.span_id, ctx_.trace_hi, ctx_.trace_lo, parent_span, role_flags)) {
+                session_ = uint32_t(g >> 8);
+                depth_ = detail::push_context(session_, t, ctx_.span_id, ctx_.trace_hi, ctx_.trace_lo, parent_span,
+                                              role_flags);
+            }
+        }
 #else
         (void)role;
 #endif
     }
-    ~context_scope() { detail::t_context.current = prev_; }
+    ~context_scope() {
+        detail::t_context.current = prev_;
+        if (depth_ >= 0) detail::pop_context(session_, depth_);
+    }
     context_scope(const context_scope&) = delete;
     context_scope& operator=(const context_scope&) = delete;
 
@@ -191,6 +211,8 @@ private:
     trace_context ctx_;
     trace_context prev_;
     uint64_t parent_span_ = 0;
+    uint32_t session_ = 0;
+    int32_t depth_ = -1;  // its entry in the ring's open span contexts (-1: not recorded)
 };
 
 }  // namespace bbx

@@ -73,6 +73,11 @@ extern BBX_API constinit thread_local task_thread_state t_task;
 
 BBX_API uint32_t await_site(const await_location& loc, uint32_t session);  // cache, then registration
 
+// The task table (spec/identities.md): a spawn claims an entry, a
+// completion marks it. Cold: only spawn and complete call them.
+BBX_API void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes);
+BBX_API void note_complete(uint32_t session, task_id task);
+
 inline uint64_t task_gate() {
 #if BBX_DETAIL_TASKS_ON
     return gate_open(BBX_TASK_LEVEL);
@@ -101,7 +106,12 @@ inline void task_wake(task_id task, task_id waker) {
 }
 
 // Records that `task` finished and will not be polled again.
-inline void task_complete(task_id task) { detail::task_event(format::kind::task_complete, 0, task, false); }
+inline void task_complete(task_id task) {
+    if (uint64_t g = detail::task_gate()) {
+        detail::emit_words(format::kind::task_complete, 0, g, task, 0, 0, 0);
+        detail::note_complete(uint32_t(g >> 8), task);
+    }
+}
 
 // Notes where the current task is about to suspend; the poll_end event that
 // follows names this await site. Cheap after a site's first use (a lookup in a
@@ -208,6 +218,7 @@ inline void task_spawn(site_ref& ref, const site_info& info, task_id task, task_
             if (st == 0) return;
         }
         emit_words(format::kind::task_spawn, uint32_t(st), g, task, 1, parent, frame_bytes);
+        note_spawn(session, uint32_t(st), task, parent, frame_bytes);
     }
 }
 }  // namespace bbx::detail

@@ -105,9 +105,14 @@ struct losses {
     uint32_t threads = 0;                 // threads with a ring
     uint32_t rings_wrapped = 0;           // of them, rings that overwrote events
     uint32_t rings_full = 0;              // of them, rings that dropped events in discard mode
+    // 1.4 (identities: the capture has an identity region): spawns the task
+    // table had no room for, span contexts past a ring's entries, and
+    // identity entries ignored as damaged (spec/identities.md).
+    bool identities = false;
+    uint32_t tasks_untracked = 0, contexts_untracked = 0, identity_entries_bad = 0;
     bool any() const {
         return threads_without_ring || events_without_ring || sites_without_metadata || overwritten || dropped || torn ||
-               skipped;
+               skipped || tasks_untracked || contexts_untracked || identity_entries_bad;
     }
     // One line, "none" or the nonzero counts: "1716 events overwritten, 315 events dropped, ...".
     std::string text() const;
@@ -201,6 +206,40 @@ struct header_info {
     double fit_hz = 0;       // the rate used to convert (two-anchor fit when possible)
     std::string process_name, exe_path;
     unsigned char boot_id[16] = {};  // all zero: unknown (1.0 files)
+    // 1.4: the identity region (0 before 1.4): where, its task table's
+    // entries, and the header's overflow counts (spec/identities.md).
+    uint64_t identity_offset = 0, identity_size = 0;
+    uint32_t task_entries = 0, tasks_untracked = 0, contexts_untracked = 0;
+};
+
+// 1.4: a task as the identity region's task table holds it: what its spawn
+// event said, for a task whose spawn event is no longer in the rings.
+// (48 bytes: a table of 2^20 entries costs 48 MiB, less than its 64 in the file.)
+struct task_identity {
+    uint64_t id = 0, parent = 0, frame_bytes = 0;
+    uint64_t spawn_ticks = 0;
+    const site* where = nullptr;           // its task site (null: none recorded)
+    uint32_t spawn_ring = UINT32_MAX;      // the spawning thread's ring (UINT32_MAX: none)
+    bool completed = false;
+};
+static_assert(sizeof(task_identity) == 48);
+
+// 1.4: a span context still open on a thread (a bbx::context_scope not yet
+// ended), from the identity region: depth 0 is the outermost.
+struct open_context {
+    uint64_t ticks = 0;  // its span_context event's
+    uint32_t depth = 0;
+    span_identity identity{};
+};
+
+// 1.4: what the identity region held, as the capture was opened (bbx info).
+struct identity_stats {
+    bool present = false;
+    uint32_t tasks_live = 0, tasks_completed = 0;  // task table entries in use
+    uint32_t contexts_open = 0;                    // open span context entries of known owners
+    uint32_t torn = 0;                             // entries being written (odd or changing sequence word): ignored
+    uint32_t bad = 0;                              // entries that break the spec: ignored (bbx info names the first)
+    std::string first_bad;                         // "task entry 3 at offset N: state is 7"
 };
 
 // The capture container a capture was read from (spec/container.md), as
@@ -255,6 +294,16 @@ public:
     const std::vector<site>& sites() const { return sites_; }
     const site* find_site(uint32_t id) const;
     const std::vector<thread_info>& threads() const { return threads_; }  // ring by ring, owners in order
+    // 1.4: the task table's entry for a task id (null: none, or before 1.4).
+    const task_identity* find_task_identity(uint64_t id) const;  // reader.cpp
+    // 1.4: the span contexts still open on thread `thread` (an index into
+    // threads()), outermost first; empty before 1.4.
+    const std::vector<open_context>& open_contexts(uint32_t thread) const {
+        static const std::vector<open_context> none;
+        return thread < contexts_.size() ? contexts_[thread] : none;
+    }
+    const std::vector<task_identity>& task_identities() const { return task_ids_; }  // by id, ascending
+    const identity_stats& identities() const { return ident_; }
     const std::vector<resource>& resources() const { return resources_; }
     const resource* find_resource(uint64_t id) const;
     // What the file was when it was a capture container (present = false: a ring file).
@@ -324,6 +373,11 @@ private:
     bool read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid, std::string& name) const;
     std::vector<resource> resources_;
     std::unordered_map<uint64_t, size_t> resource_index_;
+    // 1.4: the identity region, read at open (reader.cpp, read_identities).
+    std::vector<task_identity> task_ids_;  // sorted by id, one per id (64 bytes each: no more than the file's)
+    std::vector<std::vector<open_context>> contexts_;  // by thread
+    identity_stats ident_;
+    void read_identities();
     double ns_per_tick_ = 1;
     uint64_t rings_offset_ = 0;
     friend struct ring_cursor;
