@@ -164,7 +164,7 @@ $(B)/examples/%: $(B)/obj/examples/%.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
-$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER) $(ASIO_PROGRAMS)
+$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER) $(STALL_CHILD) $(ASIO_PROGRAMS)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
@@ -177,6 +177,15 @@ $(CRASH_CHILD): $(B)/obj/tests/programs/crash_child.o $(LIBREC)
 $(RPC_PEER): $(B)/obj/tests/programs/rpc_peer.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+
+# The program tests/test_stall.cpp samples, as built and with frame pointers.
+STALL_CHILD := $(B)/tests/stall_child $(B)/tests/stall_child_fp
+$(B)/tests/stall_child: $(B)/obj/tests/programs/stall_child.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+$(B)/tests/stall_child_fp: tests/programs/stall_child.cpp $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -fno-omit-frame-pointer $(INC) -Irecorder/include -o $@ $< $(LIBREC) -llz4 -lpthread
 
 # The hostile-input suite (tests/hostile/hostile.cpp): makes its cases, runs bbx on each.
 $(HOSTILE): $(B)/obj/tests/hostile/hostile.o $(LIBREC)
