@@ -300,6 +300,7 @@ struct ring_watch {
     uint64_t stalled = 0;         // the open_ticks of the stall being sampled (0: none)
     uint64_t last_request = 0;    // ticks of the latest signal sent
     uint64_t number = 0;          // samples requested from this ring
+    uint64_t in_stall = 0;        // of them, for the stall being sampled
 };
 
 // Walks the ring back from its newest event, counting ends and begins, to
@@ -392,8 +393,12 @@ void* watchdog_main(void*) {
                 rw.stalled = rw.open_ticks;
                 record_mappings(base, known);
                 rw.last_request = 0;
+                rw.in_stall = 0;
             }
-            if (rw.last_request && now - rw.last_request < period - period / 4) continue;  // (a wake-up a little early still counts)
+            // One stall's samples are bounded: the period doubles after every
+            // 16 (a 1 s stall at 5 ms takes about 60, spread over all of it).
+            const uint64_t gap = period << std::min<uint64_t>(rw.in_stall / 16, 20);
+            if (rw.last_request && now - rw.last_request < gap - period / 4) continue;  // (a wake-up a little early still counts)
             // The previous request not yet served (the thread has the signal
             // blocked, or is not scheduled): no second one, for up to a second.
             if (rw.number) {
@@ -404,6 +409,7 @@ void* watchdog_main(void*) {
             }
             const uint32_t tid = atom(desc->tid).load(std::memory_order_relaxed);
             send_request(w.installed_signo, pid, tid, r, ++rw.number);
+            ++rw.in_stall;
             rw.last_request = now;
         }
     }

@@ -15,7 +15,7 @@ struct settings {
     uint32_t period_ms = 0;     // sample (and check) period
     int signo = 0;
     bool frame_pointers = false;
-    uint32_t samples_per_ring = 32;
+    uint32_t samples_per_ring = 64;
     uint32_t mappings = 256;
 };
 
