@@ -137,3 +137,81 @@ TEST_CASE("stall stacks: a bad BBX_STALL_* value is a bad configuration") {
     cfg.stall_signal = SIGSEGV;
     CHECK(bbx::start(cfg).status == bbx::start_status::bad_config);
 }
+
+TEST_CASE("stall stacks: the golden vector's area reads as spec/stall-stacks.md says") {
+    auto r = capture::open("tests/golden/ok/stall_stacks.bbx");
+    REQUIRE_MESSAGE(!r.is_error(), r.err().message());
+    const capture& c = *r.value();
+    const auto& s = c.stall_samples();
+    REQUIRE(s.size() == 2);  // the third entry is empty
+    // By time: sample number 1 (entry 0, 4 us), then number 2 (entry 1, 5 us).
+    CHECK(s[0].number == 1);
+    CHECK(s[0].ns == 4000);
+    CHECK(s[0].frames == std::vector<uint64_t>{0x401238, 0x405678});
+    CHECK(s[1].number == 2);
+    CHECK(s[1].ns == 5000);
+    CHECK(s[1].frames == std::vector<uint64_t>{0x401234, 0x405678, 0x7f0000001000});
+    CHECK(c.threads()[s[0].thread].name == "worker");
+    REQUIRE(c.loaded_objects().size() == 2);
+    CHECK(c.loaded_objects()[0].path == "/opt/golden/bin/golden");  // "": the header's exe_path
+    CHECK(c.loaded_objects()[0].build_id == "deadbeef");
+    CHECK(c.object_of(0x401234) == &c.loaded_objects()[0]);
+    CHECK(c.object_of(0x7f0000000fff) == &c.loaded_objects()[1]);
+    CHECK(c.object_of(0x500000) == nullptr);
+    // analyze attributes both to the poll of task 7 (7 us long: over a 1 us threshold).
+    bbx::dec::analyze_options o;
+    o.long_poll_ns = 1000;
+    auto a = bbx::dec::analyze(c, o);
+    REQUIRE(!a.is_error());
+    REQUIRE(a.value().warnings.size() == 1);
+    CHECK(a.value().warnings[0].stall_samples == 2);
+    CHECK(a.value().warnings[0].stacks.size() == 2);  // the objects are not on this machine: by address
+}
+
+TEST_CASE("stall stacks: Perfetto's reader finds the samples as a flame graph's callstacks, and loads the Chrome JSON") {
+    temp_capture tc("stall-convert");
+    auto c = run_child("stall_child", "dwarf", tc);
+    const size_t n = c->stall_samples().size();
+    REQUIRE(n >= 3);
+    const std::string tp = build_dir() + "/../../shared/tools/trace_processor";
+    if (access(tp.c_str(), X_OK) != 0) {
+        MESSAGE("skipped the trace_processor checks: " << tp << " is not there");
+        return;
+    }
+    auto query = [&](const std::string& trace, const std::string& sql) {
+        const std::string cmd = tp + " query " + trace + " \"" + sql + "\" 2>/dev/null";
+        std::string out;
+        if (FILE* p = popen(cmd.c_str(), "r")) {
+            char buf[4096];
+            size_t k;
+            while ((k = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, k);
+            pclose(p);
+        }
+        return out;
+    };
+    const std::string pf = tc.path + ".pftrace", js = tc.path + ".json";
+    REQUIRE(run_bbx({"convert", tc.path, "--to", "perfetto", "-o", pf}).status == 0);
+    REQUIRE(run_bbx({"convert", tc.path, "--to", "chrome", "-o", js}).status == 0);
+    const std::string errors = "select count(*) from stats where value > 0 and severity in ('error', 'data_loss')";
+    CHECK(query(pf, errors) == "\"count(*)\"\n0\n");
+    CHECK(query(js, errors) == "\"count(*)\"\n0\n");
+    CHECK(query(pf, "select count(*) from perf_sample p join thread t using(utid) where t.name = 'stall_child'") ==
+          "\"count(*)\"\n" + std::to_string(n) + "\n");
+    // The leaf of the latest sample is stall_burn; its parent stall_middle.
+    const std::string leaf = query(pf,
+        "select f.name from perf_sample p join stack_profile_callsite c on c.id = p.callsite_id "
+        "join stack_profile_frame f on f.id = c.frame_id order by p.ts desc limit 1");
+    CHECK(leaf.find("stall_burn") != std::string::npos);
+    const std::string parent = query(pf,
+        "select f.name from perf_sample p join stack_profile_callsite c on c.id = p.callsite_id "
+        "join stack_profile_callsite pc on pc.id = c.parent_id join stack_profile_frame f on f.id = pc.frame_id "
+        "order by p.ts desc limit 1");
+    CHECK(parent.find("stall_middle") != std::string::npos);
+    // Chrome JSON: stackFrames and samples.
+    const std::string text = read_text(js);
+    CHECK(text.find("\"stackFrames\":{") != std::string::npos);
+    CHECK(text.find("\"samples\":[") != std::string::npos);
+    CHECK(text.find("stall_burn") != std::string::npos);
+    unlink(pf.c_str());
+    unlink(js.c_str());
+}
