@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bbx/decoder.hpp"
+#include "bbx/crash.hpp"
 #include "bbx/task.hpp"
 #include "support/capture.hpp"
 #include "support/process.hpp"
@@ -214,4 +215,44 @@ TEST_CASE("stall stacks: Perfetto's reader finds the samples as a flame graph's 
     CHECK(text.find("stall_burn") != std::string::npos);
     unlink(pf.c_str());
     unlink(js.c_str());
+}
+
+namespace {
+[[gnu::noinline]] void burn_in_unit(int ms) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    volatile uint64_t x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+}
+}  // namespace
+
+TEST_CASE("stall stacks: the anonymous mode's image and a snapshot keep the samples") {
+    temp_capture tc("stall-anon");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.max_threads = 2;
+    cfg.stall_ms = 10;
+    cfg.stall_sample_ms = 2;
+    REQUIRE(bbx::start_anonymous(cfg).ok());
+    std::thread([] {
+        const bbx::task_id t = bbx::new_task_id();
+        bbx::poll_scope poll(t);
+        burn_in_unit(80);
+    }).join();
+    bbx::stop();
+    auto r = capture::open(tc.path);
+    REQUIRE_MESSAGE(!r.is_error(), r.err().message());
+    const auto& samples = r.value()->stall_samples();
+    CHECK(samples.size() >= 3);
+    // Packed into a capture container and read back: the same samples.
+    std::vector<unsigned char> packed;
+    auto w = r.value()->write_container([&](const void* p, size_t n) {
+        packed.insert(packed.end(), static_cast<const unsigned char*>(p), static_cast<const unsigned char*>(p) + n);
+        return true;
+    });
+    REQUIRE(!w.is_error());
+    auto again = capture::from_bytes(packed.data(), packed.size());
+    REQUIRE_MESSAGE(!again.is_error(), again.err().message());
+    REQUIRE(again.value()->stall_samples().size() == samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) CHECK(again.value()->stall_samples()[i].frames == samples[i].frames);
+    CHECK(again.value()->loaded_objects().size() == r.value()->loaded_objects().size());
 }

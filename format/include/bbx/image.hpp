@@ -51,10 +51,19 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
     if (h.ring_count == 0 || h.ring_count > max_ring_count) return false;
     if (h.meta_capacity == 0 || h.meta_capacity > max_meta_capacity || h.meta_capacity % 4096) return false;
     const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor);
+    // 1.4: the stall-sample area after the owner table (spec/stall-stacks.md).
+    uint64_t end = l.file_size;
+    if (h.stall_offset) {
+        if (h.version_minor < minor_stall || h.stall_offset != l.file_size || h.stall_samples_per_ring == 0 ||
+            h.stall_samples_per_ring > max_stall_samples_per_ring || h.stall_mappings == 0 ||
+            h.stall_mappings > max_stall_mappings ||
+            h.stall_size != stall_area_size(h.ring_count, h.stall_samples_per_ring, h.stall_mappings))
+            return false;
+        end += h.stall_size;
+    }
     return h.header_size == header_size && h.ring_table_offset == l.ring_table_offset &&
            (h.version_minor < minor_owners || h.owner_table_offset == l.owner_table_offset) &&
-           h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == l.file_size &&
-           l.file_size == size;
+           h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == end && end == size;
 }
 
 // Takes the image of the ring file at src (`size` bytes, its whole length)
@@ -67,7 +76,8 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
 //   2. the descriptors of rings 0 .. R-1;
 //   3. the slots of rings 0 .. R-1, each under its sequence lock; then
 //      (1.3) their owner table entries, each under its sequence word (an
-//      entry being written is copied with an odd one);
+//      entry being written is copied with an odd one); then (1.4) their
+//      stall-sample entries and the mapping entries, the same way;
 //   4. meta_used is loaded again (acquire) and becomes the image's M: every
 //      call site or thread an event of steps 2-3 names was below it. The
 //      metadata records below M are handed out: they never change.
@@ -108,15 +118,17 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
     };
     if (!copy_range(h.ring_table_offset, rings * ring_descriptor_size, false)) return false;
     if (!copy_range(h.rings_offset, rings * h.ring_size, true)) return false;
-    if (h.version_minor >= minor_owners) {
-        // Entries a whole number of them per buffer (128 bytes each; buf_size is a multiple of 4096).
-        uint64_t off = h.owner_table_offset, n = rings * owner_entries_per_ring * owner_entry_size;
-        while (n) {
-            const size_t k = size_t(n < buf_size ? n : buf_size);
-            for (size_t e = 0; e < k; e += owner_entry_size) {
+    // Entries that start with a 4-byte sequence word, a whole number of them
+    // per buffer, each copied under its word (a changed or odd one: copied odd).
+    auto copy_entries = [&](uint64_t off, uint64_t count, size_t entry_size) {
+        const uint64_t per_buf = buf_size / entry_size;
+        while (count) {
+            const uint64_t m = count < per_buf ? count : per_buf;
+            const size_t k = size_t(m) * entry_size;
+            for (size_t e = 0; e < k; e += entry_size) {
                 const auto* seq = reinterpret_cast<const uint32_t*>(src + off + e);
                 const uint32_t q1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-                copy_words(buf + e, src + off + e, owner_entry_size);
+                copy_words(buf + e, src + off + e, entry_size);
                 std::atomic_thread_fence(std::memory_order_acquire);
                 const uint32_t q2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
                 const uint32_t q = (q1 != q2 || (q1 & 1)) ? (q1 | 1) : q1;
@@ -124,8 +136,17 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
             }
             if (!out(off, static_cast<const unsigned char*>(buf), k)) return false;
             off += k;
-            n -= k;
+            count -= m;
         }
+        return true;
+    };
+    if (h.version_minor >= minor_owners && !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring, owner_entry_size))
+        return false;
+    if (h.stall_offset) {
+        if (!copy_entries(h.stall_offset, rings * h.stall_samples_per_ring, stall_sample_entry_size)) return false;
+        if (!copy_entries(h.stall_offset + uint64_t(h.ring_count) * h.stall_samples_per_ring * stall_sample_entry_size,
+                          h.stall_mappings, stall_mapping_entry_size))
+            return false;
     }
     uint64_t meta = __atomic_load_n(&live->meta_used, __ATOMIC_ACQUIRE);
     if (meta > h.meta_capacity || meta % 8 || meta < h.meta_used) meta = h.meta_used > h.meta_capacity ? 0 : h.meta_used;
