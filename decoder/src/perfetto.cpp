@@ -105,13 +105,13 @@ namespace interned_data {
 constexpr uint32_t event_categories = 1, event_names = 2, debug_annotation_names = 3;
 constexpr uint32_t iid = 1, name = 2;  // EventCategory, EventName, DebugAnnotationName
 // Stall stacks (profile_common.proto): InternedString {iid 1, str 2}.
-constexpr uint32_t function_names = 5, frames = 6, callstacks = 7, build_ids = 16, mapping_paths = 17,
+constexpr uint32_t function_names = 5, frames = 6, callstacks = 7, mapping_paths = 17,
                    mappings = 19, str = 2;
 }  // namespace interned_data
 namespace profile {  // Frame, Callstack, Mapping (profile_common.proto); PerfSample (profiling/profile_packet.proto)
 constexpr uint32_t frame_function_name_id = 2, frame_mapping_id = 3, frame_rel_pc = 4;
 constexpr uint32_t callstack_frame_ids = 2;  // root first
-constexpr uint32_t mapping_build_id = 2, mapping_start = 4, mapping_end = 5, mapping_load_bias = 6,
+constexpr uint32_t mapping_start = 4, mapping_end = 5, mapping_load_bias = 6,
                    mapping_path_string_ids = 7;
 constexpr uint32_t perf_sample = 66;  // TracePacket
 constexpr uint32_t sample_pid = 2, sample_tid = 3, sample_callstack_iid = 4, sample_cpu_mode = 5;

@@ -202,6 +202,10 @@ stall_symbolizer::stall_symbolizer(const capture& c) {
         for (size_t i = 0; i < s.frames.size(); ++i) {
             const uint64_t key = i == 0 ? s.frames[i] : s.frames[i] - 1;
             if (found_.count(key)) continue;
+            // A hostile capture may hold millions of distinct addresses: at most
+            // max_lookups are looked up (the rest show as addresses).
+            constexpr size_t max_lookups = 65536;
+            if (found_.size() >= max_lookups) continue;
             frame_symbol& f = found_[key];
             f.address = s.frames[i];
             const loaded_object* o = c.object_of(key);
