@@ -400,12 +400,12 @@ void* watchdog_main(void*) {
             const uint64_t gap = period << std::min<uint64_t>(rw.in_stall / 16, 20);
             if (rw.last_request && now - rw.last_request < gap - period / 4) continue;  // (a wake-up a little early still counts)
             // The previous request not yet served (the thread has the signal
-            // blocked, or is not scheduled): no second one, for up to a second.
+            // blocked, or is not scheduled): no second one for 4 periods.
             if (rw.number) {
                 auto* prev = reinterpret_cast<fmt::stall_sample_entry*>(base + h->stall_offset) +
                              uint64_t(r) * h->stall_samples_per_ring + (rw.number - 1) % h->stall_samples_per_ring;
                 const uint64_t served = atom(prev->number).load(std::memory_order_relaxed);
-                if (served != rw.number && rw.last_request && double(now - rw.last_request) < hz) continue;
+                if (served != rw.number && rw.last_request && now - rw.last_request < 4 * period) continue;
             }
             const uint32_t tid = atom(desc->tid).load(std::memory_order_relaxed);
             send_request(w.installed_signo, pid, tid, r, ++rw.number);
