@@ -38,13 +38,20 @@ bool has_in_order(const std::vector<std::string>& fns, const std::vector<std::st
     return k == want.size();
 }
 
-// Runs stall_child and opens what it recorded.
+// Runs stall_child and opens what it recorded. A run without a single
+// sample is run once more, and says so: seen twice in full `make test` runs
+// on the loaded 2-core machine (the frame-pointer case), never alone in 40
+// runs; not understood yet (see the report of issue 13).
 std::shared_ptr<capture> run_child(const std::string& program, const std::string& unwind, const temp_capture& tc) {
-    pid_t pid = spawn({build_dir() + "/tests/" + program, tc.path, unwind, "120"});
-    REQUIRE(reap(pid, std::chrono::steady_clock::now() + std::chrono::seconds(60)) == 0);
-    auto r = capture::open(tc.path);
-    REQUIRE_MESSAGE(!r.is_error(), r.err().message());
-    return r.value();
+    for (int attempt = 0;; ++attempt) {
+        unlink(tc.path.c_str());
+        pid_t pid = spawn({build_dir() + "/tests/" + program, tc.path, unwind, "120"});
+        REQUIRE(reap(pid, std::chrono::steady_clock::now() + std::chrono::seconds(60)) == 0);
+        auto r = capture::open(tc.path);
+        REQUIRE_MESSAGE(!r.is_error(), r.err().message());
+        if (!r.value()->stall_samples().empty() || attempt == 1) return r.value();
+        MESSAGE(program << " " << unwind << ": no stall sample in the first run; running it again");
+    }
 }
 
 void check_chain(const capture& c, bool whole_chain) {
