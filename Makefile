@@ -82,6 +82,8 @@ LIBDEC := $(B)/libbbx_decoder.a
 EXAMPLES := $(B)/examples/pipeline $(B)/examples/async/service
 UNIT := $(B)/tests/unit
 CRASH_CHILD := $(B)/tests/crash_child
+# (defined before the rules that name it: prerequisites expand as they are read)
+STALL_CHILD := $(B)/tests/stall_child $(B)/tests/stall_child_fp
 RPC_PEER := $(B)/tests/rpc_peer
 ARCH_RECORD := $(B)/tests/arch_record
 HOSTILE := $(B)/tests/hostile
@@ -166,7 +168,7 @@ $(B)/examples/%: $(B)/obj/examples/%.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
-$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER) $(ASIO_PROGRAMS)
+$(UNIT): $(TEST_OBJ) $(LIBREC) $(LIBDEC) | $(CRASH_CHILD) $(EXAMPLES) $(RPC_PEER) $(STALL_CHILD) $(ASIO_PROGRAMS)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
@@ -180,6 +182,14 @@ $(RPC_PEER): $(B)/obj/tests/programs/rpc_peer.o $(LIBREC)
 	@mkdir -p $(@D)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
+# The program tests/test_stall.cpp samples, as built and with frame pointers.
+$(B)/tests/stall_child: $(B)/obj/tests/programs/stall_child.o $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
+$(B)/tests/stall_child_fp: tests/programs/stall_child.cpp $(LIBREC)
+	@mkdir -p $(@D)
+	$(CXX) $(ALLFLAGS) -fno-omit-frame-pointer $(INC) -Irecorder/include -o $@ $< $(LIBREC) -llz4 -lpthread
+
 # The hostile-input suite (tests/hostile/hostile.cpp): makes its cases, runs bbx on each.
 $(HOSTILE): $(B)/obj/tests/hostile/hostile.o $(LIBREC)
 	@mkdir -p $(@D)
@@ -191,7 +201,7 @@ $(ARCH_RECORD): $(B)/obj/tests/arch/record.o $(LIBREC)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
 # What `make test` builds before it runs the suites.
-TEST_BUILD := $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD) $(HOSTILE) $(LIBREC) $(LIBREC_SO)
+TEST_BUILD := $(BBX) $(UNIT) $(EXAMPLES) $(CRASH_CHILD) $(STALL_CHILD) $(HOSTILE) $(LIBREC) $(LIBREC_SO)
 
 demo:
 	@$(DEPS) ensure build tool
@@ -204,7 +214,7 @@ test:
 	@CXX="$(CXX)" CC="$(CC)" sh tests/run.sh $(B)
 
 test-unit: check-deps
-	@$(MAKE) --no-print-directory $(UNIT)
+	@$(MAKE) --no-print-directory $(UNIT) $(STALL_CHILD)
 	@sh tests/run.sh $(B) unit
 test-golden: check-deps
 	@$(MAKE) --no-print-directory $(BBX)
@@ -324,7 +334,7 @@ FUZZ_SECONDS ?= 60
 .PHONY: test-asan test-tsan test-aarch64 fuzz
 test-asan: check-deps
 	@$(MAKE) --no-print-directory B=$(ASAN_B) MOREFLAGS="$(MOREFLAGS) $(ASAN_FLAGS)" \
-	    ASIO_PROGRAMS= $(patsubst $(B)/%,$(ASAN_B)/%,$(BBX) $(UNIT) $(EXAMPLES))
+	    ASIO_PROGRAMS= $(patsubst $(B)/%,$(ASAN_B)/%,$(BBX) $(UNIT) $(EXAMPLES) $(STALL_CHILD))
 	@$(ASAN_ENV) CXX="$(CXX)" MOREFLAGS="$(MOREFLAGS) $(ASAN_FLAGS)" sh tests/run.sh $(ASAN_B) unit golden outputs cli fuzz-replay
 
 # The stress program is built only here, never by `make test`.
@@ -349,7 +359,7 @@ CROSS_CXX ?= aarch64-linux-gnu-g++
 test-aarch64:
 	@CROSS_CXX=$(CROSS_CXX) $(DEPS) ensure build test aarch64
 	@$(MAKE) --no-print-directory B=$(AARCH64_B) CXX=$(CROSS_CXX) AR=$(subst g++,ar,$(CROSS_CXX)) ASIO_PROGRAMS= \
-	    $(patsubst $(B)/%,$(AARCH64_B)/%,$(BBX) $(UNIT) $(EXAMPLES))
+	    $(patsubst $(B)/%,$(AARCH64_B)/%,$(BBX) $(UNIT) $(EXAMPLES) $(STALL_CHILD))
 	@sh tests/aarch64.sh $(AARCH64_B)
 
 clean:

@@ -5,6 +5,7 @@
 #   make -f bench/bench.mk B=build run         hot path: blackbox's cases (C++ and C) and the peers, one table
 #                                              (~15 s); then the same through libbbx_recorder.so (~15 s)
 #   make -f bench/bench.mk B=build footprint   resident memory and file size: 1, 8, 64 threads; the smallest config
+#   make -f bench/bench.mk B=build stall       the stall-stack watchdog's own CPU at a 1 ms check period (~1 min)
 #   make -f bench/bench.mk B=build decoder     bbx over a 10-million-event capture: events/s, peak memory,
 #                                              bytes per event (~3 min; DECODER_ARGS="--reps 5 --events N")
 #   make -f bench/bench.mk B=build all         the three above
@@ -58,8 +59,9 @@ FOOTPRINT := $(B)/bench/footprint
 GEN := $(B)/bench/gen_capture
 READ_PASS := $(B)/bench/read_pass
 TOP_REFRESH := $(B)/bench/top_refresh
+STALL := $(B)/bench/stall_watchdog
 LIBDEC := $(B)/libbbx_decoder.a
-BINS := $(BIN) $(SHARED_BIN) $(FOOTPRINT) $(GEN) $(READ_PASS) $(TOP_REFRESH)
+BINS := $(BIN) $(SHARED_BIN) $(FOOTPRINT) $(GEN) $(READ_PASS) $(TOP_REFRESH) $(STALL)
 INSTR_CASES := floor instant_int instant_3args instant_str32 span counter poll disabled compiled_out empty_loop \
                c_instant_int c_span c_disabled
 INSTR_EVENTS := 100000
@@ -95,7 +97,7 @@ PEER_DEFS := -DBBX_BENCH_HAVE_SPDLOG=$(if $(HAVE_SPDLOG),1,0) -DBBX_BENCH_HAVE_L
 OBJ := $(OBJDIR)/hot_path.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o $(PEER_OBJ)
 SHARED_OBJ := $(OBJDIR)/hot_path_shared.o $(OBJDIR)/compiled_out.o $(OBJDIR)/c_cases.o
 
-.PHONY: run footprint decoder top all smoke instr build bench-deps peer-notes asio ring-history FORCE
+.PHONY: run footprint stall decoder top all smoke instr build bench-deps peer-notes asio ring-history FORCE
 run: $(BIN) $(SHARED_BIN) peer-notes
 	@sh bench/hot_path.sh $(BIN) $(ARGS)
 	@echo
@@ -103,6 +105,11 @@ run: $(BIN) $(SHARED_BIN) peer-notes
 
 footprint: $(FOOTPRINT)
 	@$(FOOTPRINT)
+
+# The stall-stack watchdog's CPU at a 1 ms check period (~1 min; STALL_ARGS="--runs 7").
+STALL_ARGS ?=
+stall: $(STALL)
+	@$(STALL) $(STALL_ARGS)
 
 decoder: $(GEN) $(READ_PASS) $(BBX)
 	@sh bench/decoder.sh $(B) $(DECODER_ARGS)
@@ -189,6 +196,9 @@ $(BIN): $(OBJ) $(LIBREC)
 $(SHARED_BIN): $(SHARED_OBJ) $(PLUGIN) $(LIBREC_SO)
 	$(CXX) $(ALLFLAGS) -o $@ $(SHARED_OBJ) -L$(B)/bench -lbbx_bench_plugin -L$(B) -lbbx_recorder \
 	    -Wl,-rpath,'$$ORIGIN:$$ORIGIN/..' -lpthread
+
+$(STALL): $(OBJDIR)/stall_watchdog.o $(LIBREC)
+	$(CXX) $(ALLFLAGS) -o $@ $^ -llz4 -lpthread
 
 $(FOOTPRINT): $(OBJDIR)/footprint.o $(LIBREC)
 	$(CXX) $(ALLFLAGS) -o $@ $^ -lpthread

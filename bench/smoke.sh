@@ -31,6 +31,7 @@ check() {
 check "hot_path --smoke" "$B/bench/hot_path" --smoke
 check "hot_path_shared --smoke (libbbx_recorder.so)" "$B/bench/hot_path_shared" --smoke --no-peers
 check "footprint --smoke" "$B/bench/footprint" --smoke
+check "stall_watchdog --smoke" "$B/bench/stall_watchdog" --smoke
 # gen_capture, then every bbx verb over its capture.
 check "decoder.sh --smoke (gen_capture + bbx)" sh bench/decoder.sh "$B" --smoke
 check "top_refresh --smoke" "$B/bench/top_refresh" --smoke

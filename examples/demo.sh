@@ -36,7 +36,8 @@ echo "passes a reply on; pipe_a and pipe_b exchange the replies and acks over tw
 echo "capacity-1 channels. One executor thread runs every task."
 
 section "1/3  service --mode blocking: the workers decompress on the executor thread"
-"$SERVICE" --mode blocking --out "$OUT/service-blocking.bbx"
+# BBX_STALL_MS=20: a poll running past 20 ms gets its native stack sampled (stall stacks).
+BBX_STALL_MS=20 "$SERVICE" --mode blocking --out "$OUT/service-blocking.bbx"
 section "bbx analyze $OUT/service-blocking.bbx"
 analyze "$OUT/service-blocking.bbx"
 echo

@@ -32,8 +32,8 @@ uint32_t line_of(const std::string& text) {
 }
 
 // Runs the service in `mode` into `out`; returns its exit status (128 + a signal).
-int run_service(const std::string& mode, const std::string& out) {
-    pid_t pid = spawn({build_dir() + "/examples/async/service", "--mode", mode, "--out", out});
+int run_service(const std::string& mode, const std::string& out, const std::vector<std::string>& env = {}) {
+    pid_t pid = spawn({build_dir() + "/examples/async/service", "--mode", mode, "--out", out}, {env});
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -65,7 +65,7 @@ TEST_CASE("demo: the blocking service shows a long poll inside decompress, with 
     REQUIRE(send_line != 0);
     REQUIRE(decompress_span_line != 0);
     temp_capture tc("demo-blocking");
-    REQUIRE(run_service("blocking", tc.path) == 0);
+    REQUIRE(run_service("blocking", tc.path, {"BBX_STALL_MS=20"}) == 0);  // with stall stacks, as make demo runs it
     // 50 ms: far above any scheduling hiccup, far below a decompression (>= 90 ms).
     analysis a = analyse(tc.path, 50);
     std::vector<const analysis_warning*> long_polls;
@@ -83,6 +83,45 @@ TEST_CASE("demo: the blocking service shows a long poll inside decompress, with 
         CHECK(w->span_at.line == decompress_span_line);
         CHECK(w->duration_ns >= 50'000'000);
     }
+    // Stall stacks: the long polls were sampled, and the stack on most
+    // samples is copy_match inside decompress, called by the worker's
+    // request coroutine (handle), resumed by the executor.
+    const uint32_t copy_line = line_of("copy_match(window, pos, hash, offset, match + 4);");
+    REQUIRE(copy_line != 0);
+    size_t sampled = 0;
+    for (const analysis_warning* w : long_polls) {
+        if (w->stall_samples == 0) continue;
+        ++sampled;
+        REQUIRE(!w->stacks.empty());
+        const sampled_stack& top = w->stacks[0];
+        CHECK(top.samples * 2 >= w->stall_samples / 2);
+        std::vector<std::string> fns;
+        for (const stack_frame& f : top.frames) fns.push_back(f.function);
+        INFO("top stack: " << [&] {
+            std::string t;
+            for (auto& f : fns) t += f + " <- ";
+            return t;
+        }());
+        REQUIRE(fns.size() >= 3);
+        CHECK(fns[0].find("copy_match") != std::string::npos);
+        auto at = [&](const char* name) {
+            return size_t(std::find_if(fns.begin(), fns.end(), [&](const std::string& f) { return f.find(name) != std::string::npos; }) - fns.begin());
+        };
+        CHECK(at("decompress") < fns.size());
+        CHECK(at("handle") < fns.size());
+        CHECK(at("run_executor") < fns.size());
+        CHECK(at("copy_match") < at("decompress"));
+        CHECK(at("decompress") < at("handle"));
+        CHECK(at("handle") < at("run_executor"));
+        // The call's line in decompress.
+        for (const stack_frame& f : top.frames)
+            if (f.function.find("decompress") != std::string::npos) {
+                CHECK(ends_with(f.file, service_source));
+                CHECK(f.line == copy_line);
+                break;
+            }
+    }
+    CHECK(sampled >= 1);
     // The first long poll kept other woken tasks (the gateway, the heartbeat...) waiting.
     CHECK(!long_polls[0]->waiting.empty());
     CHECK(long_polls[0]->waiting[0].waited_ns >= 25'000'000);

@@ -111,6 +111,8 @@ void window_text(const analysis& a, std::string& o) {
 
 // a.tasks: the first rows of the ntasks (all of them with --all);
 // find_task(id): the report of any task, or null.
+void put_stacks(std::string& o, const analysis_warning& w);  // below
+
 template <class FindTask>
 void text_report(const analysis& a, size_t ntasks, const FindTask& find_task, const analyze_options& opt, std::string& o) {
     char b[256];
@@ -196,6 +198,43 @@ void text_report(const analysis& a, size_t ntasks, const FindTask& find_task, co
             if (k == std::string::npos) break;
             from = k + 2;
         }
+        put_stacks(o, w);
+    }
+}
+
+// The function of a sampled frame, or where it is when no symbol is known.
+std::string frame_text(const stack_frame& f) {
+    char b[64];
+    if (f.function.empty() && f.file.empty()) {
+        std::snprintf(b, sizeof b, "0x%" PRIx64, f.offset ? f.offset : f.address);
+        return "?? (" + (f.object.empty() ? std::string("no object known") : printable(f.object) + "+" + b) + ")";
+    }
+    std::string t = f.function.empty() ? "??" : printable(f.function);
+    if (!f.file.empty()) t += " at " + printable(f.file) + (f.line ? ":" + std::to_string(f.line) : "");
+    return t;
+}
+
+// A long poll's stall stacks: each distinct stack with its share of the samples.
+void put_stacks(std::string& o, const analysis_warning& w) {
+    if (!w.stall_samples) return;
+    o += "      stall stacks: " + std::to_string(w.stall_samples) + " native stack" + (w.stall_samples == 1 ? "" : "s") +
+         " sampled while it ran, innermost frame first\n";
+    for (const sampled_stack& st : w.stacks) {
+        o += "        " + std::to_string(st.samples) + " of " + std::to_string(w.stall_samples) + ":\n";
+        size_t n = 0;
+        for (const stack_frame& f : st.frames) {
+            if (n == 24) {
+                o += "          ... " + std::to_string(st.frames.size() - n) + " more\n";
+                break;
+            }
+            o += "          " + std::string(n && st.frames[n - 1].inlined ? "  inlined into " : "") + frame_text(f) + "\n";
+            ++n;
+        }
+    }
+    if (w.stacks.size() < w.stall_samples) {
+        uint32_t shown = 0;
+        for (const sampled_stack& st : w.stacks) shown += st.samples;
+        if (shown < w.stall_samples) o += "        (" + std::to_string(w.stall_samples - shown) + " more in other stacks)\n";
     }
 }
 
@@ -368,6 +407,40 @@ void json_warning(json_writer& w, const analysis_warning& x) {
             w.u64(x.ring);
             w.key("polls_over");
             w.u64(x.polls_over);
+            if (x.stall_samples) {  // (only then: captures without stall sampling keep their output)
+                w.key("stall_samples");
+                w.u64(x.stall_samples);
+                w.key("stall_stacks");
+                w.begin_array();
+                for (const sampled_stack& st : x.stacks) {
+                    w.begin_object();
+                    w.key("samples");
+                    w.u64(st.samples);
+                    w.key("frames");
+                    w.begin_array();
+                    for (const stack_frame& f : st.frames) {
+                        w.begin_object();
+                        w.key("address");
+                        w.u64(f.address);
+                        w.key("object");
+                        w.str(f.object);
+                        w.key("offset");
+                        w.u64(f.offset);
+                        w.key("function");
+                        w.str(f.function);
+                        w.key("file");
+                        w.str(f.file);
+                        w.key("line");
+                        w.u64(f.line);
+                        w.key("inlined");
+                        w.boolean(f.inlined);
+                        w.end_object();
+                    }
+                    w.end_array();
+                    w.end_object();
+                }
+                w.end_array();
+            }
             w.key("spans");
             json_strs(w, x.spans);
             w.key("span_ns");

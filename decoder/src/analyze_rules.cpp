@@ -325,6 +325,7 @@ using waits = std::vector<std::pair<uint32_t, int64_t>>;  // task index, overlap
 struct long_poll_info {
     waits waiting;
     uint64_t total = 0;
+    std::vector<const dec::stall_sample*> samples;  // taken during the poll (nested polls included)
 };
 
 struct span_open {
@@ -340,6 +341,7 @@ struct poll_open {
     std::vector<span_open> best_path;  // it, with its enclosing spans that began inside
     waits waiting;                     // tasks whose scheduled interval ended during the poll
     uint64_t waiting_total = 0;
+    std::vector<const dec::stall_sample*> samples;  // stall samples taken during it (nested polls' too)
 };
 
 // The polls open on a thread, innermost last. Entries are reused, vectors
@@ -363,6 +365,7 @@ public:
         p.best_path.clear();
         p.waiting.clear();
         p.waiting_total = 0;
+        p.samples.clear();
     }
     void pop_back() { --n_; }
 
@@ -446,6 +449,11 @@ public:
         if (k) resource_event(k->index, &tasks_[k->index], e.res.id, uint8_t(e.res.op), e.ns, true);
         else resource_event(no_task, nullptr, e.res.id, uint8_t(e.res.op), e.ns, true);
     }
+    // A stall sample: the innermost poll open on its thread was running then.
+    void stall_sample(tl::thread& t, const dec::stall_sample& s) {
+        ring_state& R = rings_[t.index];
+        if (!R.polls.empty()) R.polls.back().samples.push_back(&s);
+    }
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
         if (s.kind == tl::slice_kind::poll) poll_begin(s.task, tasks_[s.task], t.index, e.ns);
     }
@@ -509,6 +517,7 @@ public:
                 count_busy(R, i, d);
                 ring_longest(R, p, d);
                 poll_done(p, m.threads[r], end_, nullptr, true);
+                if (i > 0) give_samples(p, R.polls[i - 1]);
             }
         }
         for (size_t i = 0; i < tasks_.size(); ++i) {  // polls on two threads at once: their overlap once
@@ -679,9 +688,59 @@ private:
         task_state& U = tasks_[R.polls.back().task];
         if (U.running) --U.running;
         top_change(U, -1, t);
+        if (R.polls.size() >= 2) give_samples(R.polls.back(), R.polls[R.polls.size() - 2]);
         R.polls.pop_back();
         if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], +1, t);
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+    }
+
+    // A nested poll's samples were taken during the poll around it too.
+    static void give_samples(const poll_open& inner, poll_open& outer) {
+        outer.samples.insert(outer.samples.end(), inner.samples.begin(), inner.samples.end());
+    }
+
+    // A long poll's samples, symbolised, as its warning's distinct stacks
+    // (by the functions their frames name), most samples first.
+    void stacks_of(const std::vector<const dec::stall_sample*>& samples, analysis_warning& w) {
+        w.stall_samples = uint32_t(samples.size());
+        if (samples.empty()) return;
+        if (!sym_) sym_ = std::make_unique<stall_symbolizer>(c_);
+        std::vector<std::pair<std::string, sampled_stack>> groups;
+        for (const dec::stall_sample* s : samples) {
+            sampled_stack st;
+            std::string key;
+            for (size_t i = 0; i < s->frames.size(); ++i) {
+                const frame_symbol* f = sym_->find(s->frames[i], i > 0);
+                stack_frame base;
+                base.address = s->frames[i];
+                if (f) base.object = f->object, base.offset = f->offset;
+                if (!f || f->where.empty()) {
+                    st.frames.push_back(base);
+                    char b[64];
+                    std::snprintf(b, sizeof b, "+%" PRIx64, base.offset);
+                    key += base.object + b + "\n";
+                    continue;
+                }
+                for (size_t k = 0; k < f->where.size(); ++k) {
+                    stack_frame x = base;
+                    x.function = f->where[k].function;
+                    x.file = f->where[k].file;
+                    x.line = f->where[k].line;
+                    x.inlined = k + 1 < f->where.size();
+                    key += x.function + "\n";
+                    st.frames.push_back(std::move(x));
+                }
+            }
+            auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
+            if (it == groups.end()) {
+                st.samples = 1;
+                groups.emplace_back(std::move(key), std::move(st));
+            } else {
+                ++it->second.samples;
+            }
+        }
+        std::stable_sort(groups.begin(), groups.end(), [](const auto& x, const auto& y) { return x.second.samples > y.second.samples; });
+        for (size_t i = 0; i < groups.size() && i < 5; ++i) w.stacks.push_back(std::move(groups[i].second));
     }
 
     // The poll on top of the thread's open polls ends (the timeline paired it).
@@ -694,6 +753,7 @@ private:
         count_busy(R, i - 1, d);
         ring_longest(R, p, d);
         poll_done(p, th, t, where, false);
+        if (i >= 2) give_samples(p, R.polls[i - 2]);
         top_change(T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
@@ -738,7 +798,7 @@ private:
         }
         T.longest_span = p.best_path.empty() ? 0 : p.best_span;
         if (d <= opt_.long_poll_ns) return;
-        long_poll_info info{p.waiting, p.waiting_total};
+        long_poll_info info{p.waiting, p.waiting_total, p.samples};
         // The tasks still scheduled, by id (when more than max_waiting qualify,
         // which are kept may depend on the order).
         std::vector<uint32_t> sched = scheduled_;
@@ -955,6 +1015,7 @@ private:
             });
             for (auto& [v, ov] : ws) w.waiting.push_back({tasks_[v].id, name_of(v), ov});
             w.waiting_total = info.total;
+            stacks_of(info.samples, w);
             std::string m = who_i(ti) + ": a poll ran " + dur(w.duration_ns) + " on thread " + thread_text(w.ring) +
                             " from " + secs(w.time_ns);
             if (!w.spans.empty()) m += ", inside " + span_path(w.spans, w.span_ns, loc_text(w.span_at));
@@ -1327,6 +1388,7 @@ private:
     mutable std::vector<site_text> site_text_;  // by index in c_.sites()
     mutable site_text other_text_;
     std::unordered_map<uint32_t, long_poll_info> long_polls_;
+    std::unique_ptr<stall_symbolizer> sym_;  // made for the first long poll with stall samples
     std::vector<limit_hit> limits_;  // the recorder's untracked_* instants, by site
 };
 

@@ -37,6 +37,9 @@
 // ids) rendered once as a JSON fragment.
 #include <algorithm>
 #include <charconv>
+#include <cinttypes>
+#include <map>
+#include <memory>
 #include <climits>
 #include <string>
 #include <string_view>
@@ -98,15 +101,38 @@ struct shared_out {
     explicit shared_out(std::FILE* out) : f(out) {}
 };
 
+// Stall samples (format 1.4), for the Trace Event Format's "stackFrames"
+// (a tree: each frame names its parent, the caller) and "samples" (each
+// names its innermost frame by "sf"), written after traceEvents.
+struct sampled_stacks {
+    struct frame {
+        uint64_t parent;  // 0: a root
+        std::string name, category;
+    };
+    std::vector<frame> frames;  // id = index + 1
+    std::map<std::pair<uint64_t, std::string>, uint64_t> ids;
+    struct sample {
+        uint32_t pid, tid;
+        int64_t ns;
+        uint64_t sf;
+    };
+    std::vector<sample> samples;
+    uint64_t id_of(uint64_t parent, const std::string& name, const std::string& category) {
+        auto [it, added] = ids.try_emplace({parent, name}, frames.size() + 1);
+        if (added) frames.push_back({parent, name, category});
+        return it->second;
+    }
+};
+
 // Writes one capture's timeline into the traceEvents array.
 class source_writer : public tl::sink {
 public:
     static constexpr bool wants_flows = true;  // wake arrows
 
     source_writer(shared_out& so, const capture& c, int64_t offset_ns, uint32_t shown_pid,
-                  const std::vector<flow_mark>& marks)
+                  const std::vector<flow_mark>& marks, sampled_stacks& stacks)
         : o_(so.f), w_(so.f.w()), c_(c), sites_(c.sites()), offset_(offset_ns), marks_(marks),
-          flow_base_(so.flows) {
+          flow_base_(so.flows), stacks_(stacks) {
         text_.resize(sites_.size());
         for (size_t i = 0; i < sites_.size(); ++i) {
             const site& s = sites_[i];
@@ -176,6 +202,31 @@ public:
     void renamed(tl::thread& t, const event&) {
         thread_name(t);
         o_.maybe_flush();
+    }
+
+    // A stall sample: its frames into the stackFrames tree, root first.
+    void stall_sample(tl::thread& t, const dec::stall_sample& s) {
+        if (!sym_) sym_ = std::make_unique<stall_symbolizer>(c_);
+        std::vector<std::pair<std::string, std::string>> frames;  // innermost first: name, category
+        for (size_t i = 0; i < s.frames.size(); ++i) {
+            const uint64_t at = i > 0 ? s.frames[i] - 1 : s.frames[i];
+            const frame_symbol* f = sym_->find(s.frames[i], i > 0);
+            const loaded_object* o = c_.object_of(at);
+            std::string object = o ? o->path.substr(o->path.rfind('/') + 1) : std::string("?");
+            if (f && !f->where.empty()) {
+                for (const source_location& l : f->where)
+                    frames.emplace_back((l.function.empty() ? std::string("??") : l.function) +
+                                            (l.file.empty() ? std::string() : " " + l.file + ":" + std::to_string(l.line)),
+                                        object);
+            } else {
+                char b[32];
+                std::snprintf(b, sizeof b, "0x%" PRIx64, o ? at - o->base : at);
+                frames.emplace_back(object + "+" + b, object);
+            }
+        }
+        uint64_t id = 0;
+        for (size_t i = frames.size(); i-- > 0;) id = stacks_.id_of(id, frames[i].first, frames[i].second);
+        if (id) stacks_.samples.push_back({pid_, t.info->tid, time(s.ns), id});
     }
 
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
@@ -442,6 +493,8 @@ private:
     std::unordered_map<uint64_t, uint32_t> resource_index_;
     std::vector<std::string> ids_;  // per thread: members "pid":P,"tid":T
     const tl::model* model_ = nullptr;
+    sampled_stacks& stacks_;
+    std::unique_ptr<stall_symbolizer> sym_;
 };
 
 }  // namespace
@@ -457,9 +510,10 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     w.key("traceEvents");
     w.begin_array(event_lines);
     std::vector<losses> lost;
+    sampled_stacks stacks;
     for (size_t i = 0; i < sources.size(); ++i) {
         const capture& c = *sources[i].c;
-        source_writer sw(so, c, sources[i].offset_ns, sources[i].pid, marks[i]);
+        source_writer sw(so, c, sources[i].offset_ns, sources[i].pid, marks[i], stacks);
         if (sources.size() == 1) sw.shift_negative_times();
         tl::timeline<source_writer> t(c, sw);
         sw.begin(t);
@@ -476,6 +530,45 @@ bool write_chrome(const std::vector<merge_source>& sources, const std::vector<sp
     w.end_array();
     w.key("displayTimeUnit");
     w.str("ns");
+    if (!stacks.samples.empty()) {  // stall stacks (only then: other captures' output stays as it was)
+        w.key("stackFrames");
+        w.begin_object();
+        for (size_t i = 0; i < stacks.frames.size(); ++i) {
+            w.key(std::to_string(i + 1));
+            w.begin_object();
+            w.key("name");
+            w.str(stacks.frames[i].name);
+            w.key("category");
+            w.str(stacks.frames[i].category);
+            if (stacks.frames[i].parent) {
+                w.key("parent");
+                w.str(std::to_string(stacks.frames[i].parent));
+            }
+            w.end_object();
+        }
+        w.end_object();
+        w.key("samples");
+        w.begin_array();
+        for (const auto& x : stacks.samples) {
+            w.begin_object();
+            w.key("cat");
+            w.str("stall");
+            w.key("name");
+            w.str("stall sample");
+            w.key("pid");
+            w.u64(x.pid);
+            w.key("tid");
+            w.u64(x.tid);
+            w.key("ts");
+            w.decimal(x.ns, 3);
+            w.key("sf");
+            w.str(std::to_string(x.sf));
+            w.key("weight");
+            w.u64(1);
+            w.end_object();
+        }
+        w.end_array();
+    }
     // What each capture lost, where the Trace Event Format puts a trace's
     // metadata ("otherData", shown by chrome://tracing's metadata view;
     // Perfetto's JSON reader skips it): one entry per capture, in order,

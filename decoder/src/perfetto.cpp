@@ -51,6 +51,7 @@
 #include <cstring>
 #include <span>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -103,7 +104,19 @@ constexpr uint32_t name_iid = 1, bool_value = 2, uint_value = 3, int_value = 4, 
 namespace interned_data {
 constexpr uint32_t event_categories = 1, event_names = 2, debug_annotation_names = 3;
 constexpr uint32_t iid = 1, name = 2;  // EventCategory, EventName, DebugAnnotationName
+// Stall stacks (profile_common.proto): InternedString {iid 1, str 2}.
+constexpr uint32_t function_names = 5, frames = 6, callstacks = 7, mapping_paths = 17,
+                   mappings = 19, str = 2;
 }  // namespace interned_data
+namespace profile {  // Frame, Callstack, Mapping (profile_common.proto); PerfSample (profiling/profile_packet.proto)
+constexpr uint32_t frame_function_name_id = 2, frame_mapping_id = 3, frame_rel_pc = 4;
+constexpr uint32_t callstack_frame_ids = 2;  // root first
+constexpr uint32_t mapping_start = 4, mapping_end = 5, mapping_load_bias = 6,
+                   mapping_path_string_ids = 7;
+constexpr uint32_t perf_sample = 66;  // TracePacket
+constexpr uint32_t sample_pid = 2, sample_tid = 3, sample_callstack_iid = 4, sample_cpu_mode = 5;
+constexpr uint64_t cpu_mode_user = 2;
+}  // namespace profile
 
 // Encodes protobuf into memory its caller has made room for. The cursor is
 // meant to live in a local variable, where the compiler keeps it in a
@@ -267,6 +280,7 @@ struct decimal {
 struct thread_state {
     uint64_t uuid = 0;
     uint32_t seq = 0;
+    bitset stall_iids;         // stall-stack iids (strings, mappings, frames, callstacks) emitted on this sequence
     bitset names, categories;  // iids interned on this sequence already
     bitset arg_names;          // sites whose argument names are interned on this sequence
 };
@@ -319,6 +333,82 @@ public:
     }
 
     void renamed(tl::thread& t, const event& e) { thread_track(threads_[t.index], t, t.name, boottime(e.ns), false); }
+
+    // A stall sample (format 1.4): a PerfSample on the thread's sequence,
+    // its callstack, frames, function names and mappings interned there on
+    // first use (one iid space for all four; the UI draws a flame graph).
+    void stall_sample(tl::thread& t, const dec::stall_sample& s) {
+        if (!sym_) sym_ = std::make_unique<stall_symbolizer>(c_);
+        thread_state& ts = threads_[t.index];
+        std::vector<uint64_t> frames;  // innermost first
+        for (size_t i = 0; i < s.frames.size(); ++i) {
+            const frame_symbol* f = sym_->find(s.frames[i], i > 0);
+            const size_t n = f && !f->where.empty() ? f->where.size() : 1;
+            for (size_t k = 0; k < n; ++k) frames.push_back(frame_iid(s.frames[i], i > 0, k, f));
+        }
+        const uint64_t stack = callstack_iid(frames);
+        size_t room = fixed_room + 32 * frames.size();
+        for (uint64_t id : frames) room += stall_interned_[id].room();
+        pb w = o_.reserve(room);
+        char* p = event_packet(w, ts, boottime(s.ns));
+        std::vector<uint64_t> strings, maps, new_frames;
+        for (uint64_t id : frames) {
+            if (!ts.stall_iids.first_set(id)) continue;
+            new_frames.push_back(id);
+            const stall_entry& e = stall_interned_[id];
+            if (e.name && ts.stall_iids.first_set(e.name)) strings.push_back(e.name);
+            if (e.mapping && ts.stall_iids.first_set(e.mapping)) {
+                maps.push_back(e.mapping);
+                const stall_entry& m = stall_interned_[e.mapping];
+                if (ts.stall_iids.first_set(m.name)) strings.push_back(m.name);
+            }
+        }
+        const bool new_stack = ts.stall_iids.first_set(stack);
+        if (!new_frames.empty() || new_stack) {
+            char* id = w.begin(trace_packet::interned_data);
+            for (uint64_t sid : strings) {
+                const stall_entry& e = stall_interned_[sid];
+                char* k = w.begin(e.is_path ? interned_data::mapping_paths : interned_data::function_names);
+                w.uint(interned_data::iid, sid);
+                w.text(interned_data::str, e.text);
+                w.end(k);
+            }
+            for (uint64_t mid : maps) {
+                const stall_entry& m = stall_interned_[mid];
+                char* k = w.begin(interned_data::mappings);
+                w.uint(interned_data::iid, mid);
+                w.uint(profile::mapping_start, m.low);
+                w.uint(profile::mapping_end, m.high);
+                w.uint(profile::mapping_load_bias, m.base);
+                w.uint(profile::mapping_path_string_ids, m.name);
+                w.end(k);
+            }
+            for (uint64_t fid : new_frames) {
+                const stall_entry& f = stall_interned_[fid];
+                char* k = w.begin(interned_data::frames);
+                w.uint(interned_data::iid, fid);
+                if (f.name) w.uint(profile::frame_function_name_id, f.name);
+                if (f.mapping) w.uint(profile::frame_mapping_id, f.mapping);
+                w.uint(profile::frame_rel_pc, f.low);
+                w.end(k);
+            }
+            if (new_stack) {
+                char* k = w.begin(interned_data::callstacks);
+                w.uint(interned_data::iid, stack);
+                for (size_t i = frames.size(); i-- > 0;) w.uint(profile::callstack_frame_ids, frames[i]);
+                w.end(k);
+            }
+            w.end(id);
+        }
+        char* ps = w.begin(profile::perf_sample);
+        w.uint(profile::sample_pid, src_.pid);
+        w.uint(profile::sample_tid, t.info->tid);
+        w.uint(profile::sample_callstack_iid, stack);
+        w.uint(profile::sample_cpu_mode, profile::cpu_mode_user);
+        w.end(ps);
+        w.end(p);
+        o_.commit(w);
+    }
 
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
         if (s.kind == tl::slice_kind::poll) return poll_begin(t, s, e, flows_in);
@@ -785,6 +875,72 @@ private:
     uint64_t spawn_iid_ = 0, complete_iid_ = 0, wait_iid0_ = 0, task_iid0_ = 0;
     uint64_t flow_salt_ = 0;
     std::vector<thread_state> threads_;
+    // Stall stacks: one iid space (index + 1) for function names, mapping
+    // paths, mappings, frames and callstacks, interned per sequence on first use.
+    struct stall_entry {
+        std::string text;           // a function name or a mapping path
+        bool is_path = false;
+        uint64_t name = 0;          // frame: its function name's iid; mapping: its path's
+        uint64_t mapping = 0;       // frame: its mapping's iid
+        uint64_t low = 0, high = 0, base = 0;  // mapping: its range and load bias; frame: low = rel_pc
+        size_t room() const { return 3 * text.size() + 64; }
+    };
+    std::vector<stall_entry> stall_entries_;
+    struct stall_table {
+        std::vector<stall_entry>& v;
+        stall_entry& operator[](uint64_t iid) { return v[iid - 1]; }
+    } stall_interned_{stall_entries_};
+    std::unordered_map<std::string, uint64_t> stall_strings_;       // function names / paths ("\1" prefix) -> iid
+    std::unordered_map<const loaded_object*, uint64_t> stall_maps_;
+    std::unordered_map<std::string, uint64_t> stall_frames_;        // "address/return/inline" -> iid
+    std::unordered_map<std::string, uint64_t> stall_stacks_;        // frame iids -> iid
+    std::unique_ptr<stall_symbolizer> sym_;
+
+    uint64_t stall_add(stall_entry e) {
+        stall_entries_.push_back(std::move(e));
+        return stall_entries_.size();
+    }
+    uint64_t stall_string(const std::string& text, bool path) {
+        const std::string key = std::string(1, path ? '\1' : '\0') + text;
+        auto it = stall_strings_.find(key);
+        if (it != stall_strings_.end()) return it->second;
+        stall_entry e;
+        e.text = text;
+        e.is_path = path;
+        return stall_strings_[key] = stall_add(std::move(e));
+    }
+    uint64_t mapping_iid(const loaded_object* o) {
+        auto it = stall_maps_.find(o);
+        if (it != stall_maps_.end()) return it->second;
+        stall_entry e;
+        e.name = stall_string(o->path, true);
+        e.low = o->low;
+        e.high = o->high;
+        e.base = o->base;
+        return stall_maps_[o] = stall_add(std::move(e));
+    }
+    // Frame k of the address's inlined functions (0: the innermost).
+    uint64_t frame_iid(uint64_t address, bool return_address, size_t k, const frame_symbol* f) {
+        const std::string key = std::to_string(address) + (return_address ? "r" : "p") + std::to_string(k);
+        auto it = stall_frames_.find(key);
+        if (it != stall_frames_.end()) return it->second;
+        stall_entry e;
+        const uint64_t at = return_address ? address - 1 : address;
+        if (const loaded_object* o = c_.object_of(at)) {
+            e.mapping = mapping_iid(o);
+            e.low = at - o->base;
+        } else {
+            e.low = at;
+        }
+        if (f && k < f->where.size() && !f->where[k].function.empty()) e.name = stall_string(f->where[k].function, false);
+        return stall_frames_[key] = stall_add(std::move(e));
+    }
+    uint64_t callstack_iid(const std::vector<uint64_t>& frames) {
+        std::string key(reinterpret_cast<const char*>(frames.data()), frames.size() * sizeof(uint64_t));
+        auto it = stall_stacks_.find(key);
+        if (it != stall_stacks_.end()) return it->second;
+        return stall_stacks_[key] = stall_add(stall_entry{});
+    }
     std::vector<uint64_t> task_uuid_;  // by task index
     const tl::model* model_ = nullptr;
 };

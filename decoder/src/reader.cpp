@@ -291,6 +291,9 @@ result<bool> capture::parse() {
                                                     std::to_string(fmt::max_task_entries));
     fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
                                         h.version_minor >= fmt::minor_identities ? h.task_entries : 0);
+    // 1.4: the stall-sample area, after the identity region (stall.cpp checks its fields).
+    if (auto r = check_stall_header(h, l.file_size); r.is_error()) return r;
+    l.file_size += h.stall_size;
     if (h.ring_table_offset != l.ring_table_offset)
         return corrupt(BBX_FIELD(ring_table_offset), "ring_table_offset is " + std::to_string(h.ring_table_offset) +
                                                          ", the layout gives " + std::to_string(l.ring_table_offset));
@@ -404,6 +407,8 @@ result<bool> capture::parse() {
         if (auto r = box_->check_chunks(); r.is_error()) return r;
         const uint64_t table_end = h.ring_table_offset + uint64_t(h.rings_used) * fmt::ring_descriptor_size;
         if (auto r = box_->keep(0, std::max(table_end, h.meta_offset + h.meta_used)); r.is_error()) return r;
+        if (h.stall_offset)
+            if (auto r = box_->keep(h.stall_offset, h.stall_offset + h.stall_size); r.is_error()) return r;
         if (h.version_minor >= fmt::minor_owners)
             if (auto r = box_->keep(h.owner_table_offset, h.owner_table_offset + uint64_t(h.rings_used) *
                                                                                   fmt::owner_entries_per_ring *
@@ -533,12 +538,12 @@ result<bool> capture::parse() {
     rings_offset_ = h.rings_offset;
     if (h.version_minor < fmt::minor_owners) {
         threads_ = std::move(rings);  // one owner per ring
-        return true;
+    } else {
+        owner_table_offset_ = h.owner_table_offset;
+        if (auto r = find_owners(rings); r.is_error()) return r;
+        if (h.version_minor >= fmt::minor_identities) read_identities();
     }
-    owner_table_offset_ = h.owner_table_offset;
-    auto owners = find_owners(rings);
-    if (!owners.is_error() && h.version_minor >= fmt::minor_identities) read_identities();
-    return owners;
+    return parse_stall(h);  // stall.cpp
 }
 
 const task_identity* capture::find_task_identity(uint64_t id) const {

@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "bbx/decoder.hpp"
 
@@ -96,6 +97,8 @@ result<std::string> run_addr2line(const std::string& exe, const std::vector<uint
     return text;
 }
 
+result<std::vector<std::vector<source_location>>> lookup(const std::string& exe_, const std::vector<uint64_t>& lookups);
+
 }  // namespace
 
 result<symbolizer> symbolizer::open(const std::string& exe) {
@@ -155,8 +158,18 @@ result<std::vector<frame_symbol>> symbolizer::crash_frames(const crash_info& cra
         frames.push_back(std::move(f));
     }
     if (lookups.empty()) return frames;
+    auto groups = lookup(exe_, lookups);
+    if (groups.is_error()) return groups.err();
+    for (size_t g = 0; g < lookups.size(); ++g) frames[lookup_of[g]].where = std::move(groups.value()[g]);
+    return frames;
+}
+
+namespace {
+// The source locations of each address, by one addr2line run.
+result<std::vector<std::vector<source_location>>> lookup(const std::string& exe_, const std::vector<uint64_t>& lookups) {
     auto text = run_addr2line(exe_, lookups);
     if (text.is_error()) return text.err();
+    std::vector<std::vector<source_location>> out(lookups.size());
     // Groups: the address line ("0x..." from -a), then function/location line
     // pairs, innermost first (-i).
     std::vector<std::string> lines;
@@ -170,15 +183,65 @@ result<std::vector<frame_symbol>> symbolizer::crash_frames(const crash_info& cra
     for (size_t i = 0; i < lines.size();) {
         if (lines[i].rfind("0x", 0) != 0 || group >= lookups.size())
             return fail(errc::corrupt, exe_, "unexpected addr2line output: " + lines[i].substr(0, 80));
-        frame_symbol& f = frames[lookup_of[group++]];
+        std::vector<source_location>& where = out[group++];
         for (++i; i < lines.size() && lines[i].rfind("0x", 0) != 0; i += 2) {
             if (i + 1 >= lines.size()) return fail(errc::corrupt, exe_, "addr2line output ends inside a frame");
             source_location l = parse_location(lines[i], lines[i + 1]);
-            if (!l.function.empty() || !l.file.empty()) f.where.push_back(std::move(l));
+            if (!l.function.empty() || !l.file.empty()) where.push_back(std::move(l));
         }
     }
     if (group != lookups.size()) return fail(errc::corrupt, exe_, "addr2line answered for fewer addresses than asked");
-    return frames;
+    return out;
+}
+}  // namespace
+
+stall_symbolizer::stall_symbolizer(const capture& c) {
+    // Every frame of every sample, by object; each object read by one addr2line run (in batches).
+    std::map<const loaded_object*, std::vector<uint64_t>> by_object;
+    for (const stall_sample& s : c.stall_samples())
+        for (size_t i = 0; i < s.frames.size(); ++i) {
+            const uint64_t key = i == 0 ? s.frames[i] : s.frames[i] - 1;
+            if (found_.count(key)) continue;
+            // A hostile capture may hold millions of distinct addresses: at most
+            // max_lookups are looked up (the rest show as addresses).
+            constexpr size_t max_lookups = 65536;
+            if (found_.size() >= max_lookups) continue;
+            frame_symbol& f = found_[key];
+            f.address = s.frames[i];
+            const loaded_object* o = c.object_of(key);
+            if (!o) continue;
+            f.object = o->path;
+            f.offset = key - o->base;
+            by_object[o].push_back(key);
+        }
+    for (auto& [o, keys] : by_object) {
+        if (o->path.empty() || o->path[0] != '/') continue;  // the vDSO: no file to read
+        auto elf = symbolizer::open(o->path);
+        if (elf.is_error()) {
+            if (errors_.size() < 8) errors_.push_back(elf.err().what);
+            continue;
+        }
+        constexpr size_t batch = 512;
+        for (size_t from = 0; from < keys.size(); from += batch) {
+            std::vector<uint64_t> offsets;
+            for (size_t k = from; k < keys.size() && k < from + batch; ++k) offsets.push_back(keys[k] - o->base);
+            auto groups = lookup(o->path, offsets);
+            if (groups.is_error()) {
+                if (errors_.size() < 8) errors_.push_back(groups.err().what);
+                break;
+            }
+            for (size_t k = 0; k < offsets.size(); ++k) {
+                frame_symbol& f = found_[keys[from + k]];
+                f.where = std::move(groups.value()[k]);
+                f.in_executable = true;
+            }
+        }
+    }
+}
+
+const frame_symbol* stall_symbolizer::find(uint64_t address, bool return_address) const {
+    auto it = found_.find(return_address ? address - 1 : address);
+    return it == found_.end() ? nullptr : &it->second;
 }
 
 void put_frames(std::string& out, const std::vector<frame_symbol>& frames) {

@@ -30,6 +30,10 @@
 //     capture (overwritten) encloses everything the thread recorded after
 //     it: the innermost such one is the thread's `inherited` identity,
 //     known from its first event on;
+//   - stall samples (1.4): each is handed to the sink on its thread between
+//     the events before it and the events after it, so the slices open on
+//     the thread then are the ones it was taken in (those after the
+//     thread's last event: before the end of the capture closes them);
 //   - the time range of the events, and (from the read pass) the losses.
 //
 // It streams, as the reader does: memory grows with threads, open slices
@@ -94,6 +98,7 @@ struct thread {
     // overwritten): every span of the thread here is inside its span.
     // Null: none. Set at the thread's first event.
     const open_context* inherited = nullptr;
+    size_t next_sample = 0, end_sample = 0;  // its stall samples not yet delivered (capture::stall_samples())
 
     // The innermost open span at or below depth `below` (exclusive), polls
     // skipped: its depth in `open`, or npos.
@@ -141,6 +146,7 @@ struct sink {
     void instant(thread&, const event&) {}
     void counter(thread&, const event&) {}
     void crash(thread&, const event&) {}
+    void stall_sample(thread&, const dec::stall_sample&) {}       // a native stack sampled in what is open on t now
     void task_seen(thread&, task&, const event&) {}         // the first event naming the task (before its own callback)
     void spawn(thread&, task&, const event&) {}
     void complete(thread&, task&, const event&) {}
@@ -169,6 +175,12 @@ struct model {
             threads[i].index = uint32_t(i);
             threads[i].info = &c.threads()[i];
             threads[i].name = c.threads()[i].name;
+        }
+        const auto& samples = c.stall_samples();  // by thread, then time
+        for (size_t i = 0; i < samples.size(); ++i) {
+            thread& t = threads[samples[i].thread];
+            if (t.next_sample == t.end_sample) t.next_sample = i;
+            t.end_sample = i + 1;
         }
     }
     model(const model&) = delete;
@@ -200,6 +212,7 @@ public:
         if (e.thread >= nthreads_) [[unlikely]] return;  // the reader yields threads of the capture only
         thread& t = threads.data()[e.thread];
         if (t.last_ns == INT64_MIN) [[unlikely]] first_event(t, e);
+        if (t.next_sample != t.end_sample) [[unlikely]] samples_until(t, e.ns);
         t.last_ns = e.ns;
         ++events;
         if (e.ns < first_ns) first_ns = e.ns;
@@ -247,6 +260,7 @@ public:
     // time, innermost first; then waits still open, task by task, at the
     // latest time of any thread.
     void finish() {
+        for (thread& t : threads) samples_until(t, INT64_MAX);
         sink_.closing(*this);
         for (thread& t : threads)
             while (!t.open.empty()) {
@@ -265,6 +279,11 @@ public:
     }
 
 private:
+    void samples_until(thread& t, int64_t ns) {
+        const auto& samples = cap->stall_samples();
+        while (t.next_sample != t.end_sample && samples[t.next_sample].ns < ns) sink_.stall_sample(t, samples[t.next_sample++]);
+    }
+
     task& task_of(thread& t, const event& e) {
         auto& last = last_task_[t.index];
         if (last.first == e.task) [[likely]] return tasks[last.second];

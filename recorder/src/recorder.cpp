@@ -3,6 +3,7 @@
 #include "bbx/bbx.hpp"
 #include "bbx/crash.hpp"
 #include "bbx/task.hpp"
+#include "stall.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -49,6 +50,7 @@ struct session_state {
     // The last session's sizes and measured counter rate: what a forked child records with.
     uint32_t ring_kb = 0, max_threads = 0, meta_kb = 0, tasks = 0;
     double tick_hz = 0;
+    stall::settings stall;  // the running session's stall sampling (threshold 0: off)
     // fork() (see fork_child): a child that has not yet made its own capture.
     bool fork_pending = false;
     uint32_t fork_parent_pid = 0;
@@ -341,6 +343,8 @@ void fork_child() {
     if (g.fd >= 0) close(g.fd);
     g.fd = -1;
     g_crash_target = {};  // the parent's capture: a crash of the child never marks it
+    g.stall = {};
+    stall::forget_after_fork();
     g.mu.unlock();
 }
 
@@ -761,7 +765,9 @@ const char* start_result::message() const {
         case start_status::already_started: return "a recording session is already running";
         case start_status::bad_config:
             return "bad configuration: ring_kb must be a power of two from 4 to 1048576, max_threads 1 to 4096, "
-                   "meta_kb 4 to 65536, level 0 to 5, tasks 0 to 1048576";
+                   "meta_kb 4 to 65536, level 0 to 5, tasks 0 to 1048576; stall sampling: BBX_STALL_MS 0 to 3600000, "
+                   "BBX_STALL_SAMPLE_MS 1 to 1000, BBX_STALL_SIGNAL a free signal (a number, RTMIN+n, USR1, USR2, PROF), "
+                   "BBX_STALL_UNWIND dwarf or fp";
         case start_status::file_exists: return "the capture path already exists (blackbox never overwrites or follows a symlink)";
         case start_status::open_failed: return "cannot create the capture file";
         case start_status::no_space: return "cannot allocate the capture file's space (disk full?)";
@@ -839,6 +845,8 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
         meta_kb < 4 || uint64_t(meta_kb) * 1024 > fmt::max_meta_capacity || cfg.level < 0 || cfg.level > 5 ||
         cfg.tasks > fmt::max_task_entries)
         return {start_status::bad_config};
+    stall::settings stall_cfg;
+    if (!stall::resolve(cfg, stall_cfg)) return {start_status::bad_config};
 
     char comm[64] = {};
     if (parent) {
@@ -853,6 +861,10 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     const char* base = parent ? g.path : cfg.path ? cfg.path : default_path;
 
     fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024, fmt::version_minor, cfg.tasks);
+    // Stall sampling configured: its area after the identity region (spec/stall-stacks.md).
+    const uint64_t stall_offset = stall_cfg.threshold_ms ? l.file_size : 0;
+    if (stall_offset)
+        l.file_size += fmt::stall_area_size(threads, stall_cfg.samples_per_ring, stall_cfg.mappings);
     // Anonymous mode: the file only receives the image, written at stop() or
     // a crash; it gets its full size now so that the dump finds room.
     int fd = create_capture_file(base, rule, anonymous ? O_WRONLY : O_RDWR);
@@ -891,6 +903,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     h->parent_pid = parent ? g.fork_parent_pid : 0;
     h->flags = cfg.discard ? uint32_t(fmt::flag_discard) : 0u;
     h->level = uint32_t(cfg.level);
+    if (stall_offset) stall::write_header(h, stall_offset, stall_cfg);
     std::snprintf(h->process_name, sizeof h->process_name, "%s", comm);
     if (parent) {
         std::memcpy(h->exe_path, parent->exe_path, sizeof h->exe_path);
@@ -943,6 +956,7 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     g.meta_kb = meta_kb;
     g.tasks = cfg.tasks;
     g.tick_hz = h->tick_hz;
+    g.stall = stall_cfg;
 
     static bool hooks = false;
     if (!hooks) {
@@ -972,7 +986,11 @@ start_result start_locked(const config& cfg, bool anonymous, naming rule) {
 // BBX_CRASH=1 installs the crash handler with the first session. Outside
 // g.mu: installing loads libgcc's unwinder (the dynamic loader's lock).
 start_result start_with_crash_env(const config& cfg, bool anonymous, naming rule) {
+    stall::end();  // a watchdog of an earlier session (stop() was not called)
     start_result r = start_locked(cfg, anonymous, rule);
+    // Outside g.mu as well: the sampler warms libgcc's unwinder, and the
+    // watchdog walks the loaded objects (the dynamic loader's lock).
+    if (r.ok() && g.stall.threshold_ms) stall::begin(g.base, g.stall);
     if (const char* v = env("BBX_CRASH"); r.ok() && v && std::strcmp(v, "0") != 0) install_crash_handler();
     return r;
 }
@@ -1028,6 +1046,7 @@ start_result start_from_env() {
 }
 
 void stop() {
+    stall::end();  // before g.mu: the watchdog may be waiting for the dynamic loader's lock
     std::lock_guard lock(g.mu);
     if (!g.running && (g.fork_pending || g.fork_failed_session)) {  // a forked child: record nothing after all
         gate_store(0, std::memory_order_release);

@@ -231,12 +231,57 @@ public:
         std::memcpy(out.data() + h.rings_offset, ring_bytes.data(), ring_bytes.size());
         if (!owners.empty()) std::memcpy(out.data() + h.owner_table_offset, owners.data(), owners.size());
         if (!identity.empty()) std::memcpy(out.data() + h.identity_offset, identity.data(), identity.size());
+        if (!stall.empty()) std::memcpy(out.data() + h.stall_offset, stall.data(), stall.size());
         return out;
+    }
+
+    // 1.4: a stall-sample area of K entries per ring and M mapping entries, after the owner table.
+    void stall_area(uint32_t k, uint32_t m) {
+        h.stall_offset = h.file_size;
+        h.stall_size = fmt::stall_area_size(h.ring_count, k, m);
+        h.stall_samples_per_ring = k;
+        h.stall_sample_size = fmt::stall_sample_entry_size;
+        h.stall_max_frames = fmt::max_stall_frames;
+        h.stall_mappings = m;
+        h.stall_mapping_size = fmt::stall_mapping_entry_size;
+        h.stall_threshold_us = 10000;
+        h.stall_period_us = 2000;
+        h.file_size += h.stall_size;
+        stall.assign(h.stall_size, 0);
+    }
+    // Sample `number` of a ring (entry (number - 1) % K), complete (seq 2).
+    void stall_sample(uint32_t ring, uint32_t generation, uint64_t ticks, uint64_t number, std::vector<uint64_t> frames,
+                      uint32_t flags = 0) {
+        fmt::stall_sample_entry e{};
+        e.seq = 2;
+        e.generation = generation;
+        e.ticks = ticks;
+        e.nframes = uint32_t(frames.size());
+        e.flags = flags;
+        e.number = number;
+        for (size_t i = 0; i < frames.size() && i < fmt::max_stall_frames; ++i) e.frames[i] = frames[i];
+        const uint64_t k = h.stall_samples_per_ring;
+        std::memcpy(&stall.at((ring * k + (number - 1) % k) * fmt::stall_sample_entry_size), &e, sizeof e);
+    }
+    // Mapping entry i, complete (seq 2).
+    void stall_mapping(uint32_t i, uint64_t base, uint64_t low, uint64_t high, const std::string& path) {
+        fmt::stall_mapping_entry m{};
+        m.seq = 2;
+        m.base = base;
+        m.low = low;
+        m.high = high;
+        m.build_id_size = 4;
+        std::memcpy(m.build_id, "\xde\xad\xbe\xef", 4);
+        std::snprintf(m.path, sizeof m.path, "%s", path.c_str());
+        const uint64_t at = uint64_t(h.ring_count) * h.stall_samples_per_ring * fmt::stall_sample_entry_size +
+                            i * fmt::stall_mapping_entry_size;
+        std::memcpy(&stall.at(at), &m, sizeof m);
     }
 
     fmt::file_header h;
     std::vector<unsigned char> owners;  // 1.3: the owner table
     std::vector<unsigned char> identity;  // 1.4: the identity region
+    std::vector<unsigned char> stall;   // 1.4: the stall-sample area
     std::vector<fmt::ring_descriptor> rings;
     std::vector<unsigned char> meta;
     std::vector<unsigned char> ring_bytes;
@@ -645,6 +690,22 @@ ring_file identities_damaged() {
     return r;
 }
 
+// 1.4: one ring with a stall-sample area (K = 2, M = 2): a poll of task 7
+// from 2 us to 9 us, two samples inside it (the second with three frames,
+// the first with two), an empty entry; the executable (path "") and a library mapped.
+ring_file stall_stacks() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4);
+    r.take(0, golden_pid, "worker", at_us(1));
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(2), {u64(7)});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(9), {u64(7)});
+    r.stall_area(2, 2);
+    r.stall_sample(0, 1, at_us(5), 2, {0x401234, 0x405678, 0x7f0000001000});
+    r.stall_sample(0, 1, at_us(4), 1, {0x401238, 0x405678});
+    r.stall_mapping(0, 0, 0x400000, 0x410000, "");
+    r.stall_mapping(1, 0x7f0000000000, 0x7f0000000000, 0x7f0000010000, "/lib/golden/libwork.so");
+    return r;
+}
+
 ring_file owners_base() {
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 3);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
@@ -709,6 +770,8 @@ int main(int argc, char** argv) {
     ok("identities", identities());
     // 1.4: torn and damaged identity entries are ignored (and counted), never an error
     ok("identities_damaged", identities_damaged());
+    // 1.4: a stall-sample area: two samples of ring 0's owner and two mappings (spec/stall-stacks.md)
+    ok("stall_stacks", stall_stacks());
 
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();
@@ -759,7 +822,39 @@ int main(int argc, char** argv) {
     // the first byte of reserved1 set
     bad("reserved_byte", mutate([](auto& b) { b[AT(owner_table_offset)] = 1; }));  // 1.0: reserved
     // the first byte of the reserved tail (reserved2) set
-    bad("reserved_tail", mutate([](auto& b) { b[AT(reserved2)] = 0x80; }));
+    bad("reserved_tail", mutate([](auto& b) { b[AT(stall_offset)] = 0x80; }));  // (offset 576: reserved2 before 1.4)
+    // 1.4: the stall-sample area's header fields and entries
+    {
+        const std::vector<unsigned char> st = stall_stacks().image();
+        auto stall_mutate = [&](auto&& change) {
+            std::vector<unsigned char> b = st;
+            change(b);
+            return b;
+        };
+        const uint64_t area = stall_stacks().h.stall_offset;
+        // stall fields in a 1.3 file, where they were reserved
+        bad("stall_in_1_3", stall_mutate([](auto& b) { poke<uint16_t>(b, AT(version_minor), 3); }));
+        // stall_offset is not where the layout puts the area
+        bad("stall_offset", stall_mutate([&](auto& b) { poke<uint64_t>(b, AT(stall_offset), area - 4096); }));
+        // stall_size does not match K and M
+        bad("stall_size", stall_mutate([](auto& b) { poke<uint64_t>(b, AT(stall_size), 8192); }));
+        // K above 256
+        bad("stall_samples_per_ring", stall_mutate([](auto& b) { poke<uint32_t>(b, AT(stall_samples_per_ring), 257); }));
+        // no area, yet a stall field set
+        bad("stall_fields_without_area", mutate([](auto& b) {
+            poke<uint16_t>(b, AT(version_minor), 4);
+            poke<uint32_t>(b, AT(stall_mappings), 1);
+        }));
+        // a stable sample entry with nframes 33
+        bad("stall_nframes", stall_mutate([&](auto& b) {
+            poke<uint32_t>(b, area + offsetof(fmt::stall_sample_entry, nframes), 33);
+        }));
+        // a mapping entry whose path has no NUL in its 192 bytes
+        bad("stall_mapping_path", stall_mutate([&](auto& b) {
+            const uint64_t m = area + 2 * fmt::stall_sample_entry_size;
+            for (size_t i = 0; i < fmt::stall_path_size; ++i) b.at(m + offsetof(fmt::stall_mapping_entry, path) + i) = 'x';
+        }));
+    }
     // rings_used 2 of ring_count 1
     bad("rings_used", mutate([](auto& b) { poke<uint32_t>(b, AT(rings_used), 2); }));
     // meta_used 4104 of meta_capacity 4096

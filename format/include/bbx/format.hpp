@@ -109,7 +109,19 @@ struct file_header {
     uint32_t parent_pid;          // 252 1.2: a forked child's capture: the pid of the process it was forked from; else 0
     char process_name[64];        // 256 NUL-padded UTF-8 (comm of the process)
     char exe_path[256];           // 320 NUL-padded, from /proc/self/exe; for symbolising
-    unsigned char reserved2[3520];  // 576 .. 4095 reserved: 0
+    // 1.4: the stall-sample area (spec/stall-stacks.md); all 0 when stall
+    // sampling was not configured, and in files before 1.4.
+    uint64_t stall_offset;        // 576 the area's offset: the layout's end without it
+    uint64_t stall_size;          // 584 its bytes (stall_area_size)
+    uint32_t stall_samples_per_ring;  // 592 K: sample entries per ring, 1 .. 256
+    uint32_t stall_sample_size;   // 596 always stall_sample_entry_size (288)
+    uint32_t stall_max_frames;    // 600 always max_stall_frames (32)
+    uint32_t stall_mappings;      // 604 M: mapping entries, 1 .. 4096
+    uint32_t stall_mapping_size;  // 608 always stall_mapping_entry_size (256)
+    uint32_t stall_threshold_us;  // 612 the configured threshold (informative)
+    uint32_t stall_period_us;     // 616 the configured sample period (informative)
+    uint32_t stall_flags;         // 620 stall_flag bits
+    unsigned char reserved2[3472];  // 624 .. 4095 reserved: 0
 };
 static_assert(sizeof(file_header) == header_size);
 static_assert(offsetof(file_header, version_major) == 8);
@@ -132,6 +144,9 @@ static_assert(offsetof(file_header, reserved1) == 236);
 static_assert(offsetof(file_header, parent_pid) == 252);
 static_assert(offsetof(file_header, process_name) == 256);
 static_assert(offsetof(file_header, exe_path) == 320);
+static_assert(offsetof(file_header, stall_offset) == 576);
+static_assert(offsetof(file_header, stall_flags) == 620);
+static_assert(offsetof(file_header, reserved2) == 624);
 
 // ---- ring descriptors -----------------------------------------------------
 
@@ -219,6 +234,60 @@ struct context_entry {
 };
 static_assert(sizeof(context_entry) == context_entry_size);
 static_assert(offsetof(context_entry, role_flags) == 48);
+
+// ---- stall-sample area (1.4, spec/stall-stacks.md) ----------------------------
+
+inline constexpr uint16_t minor_stall = 4;  // the first minor with a stall-sample area
+inline constexpr uint32_t max_stall_frames = 32;
+inline constexpr uint32_t max_stall_samples_per_ring = 256;
+inline constexpr uint32_t max_stall_mappings = 4096;
+inline constexpr uint32_t stall_sample_entry_size = 288;
+inline constexpr uint32_t stall_mapping_entry_size = 256;
+inline constexpr uint32_t stall_path_size = 192;
+inline constexpr uint32_t stall_build_id_size = 32;
+
+// file_header.stall_flags
+enum stall_flag : uint32_t {
+    stall_flag_frame_pointers = 1u << 0,  // stacks were walked by frame pointers (else by the DWARF unwinder)
+};
+inline constexpr uint32_t stall_flags_known = 0x1;
+
+// stall_sample_entry.flags
+enum stall_sample_flag : uint32_t {
+    stall_sample_truncated = 1u << 0,  // the stack had more than max_stall_frames frames: the outermost are cut
+    stall_sample_frame_pointers = 1u << 1,  // walked by frame pointers
+};
+inline constexpr uint32_t stall_sample_flags_known = 0x3;
+
+// One native stack of a stalled thread, written by that thread's own signal
+// handler under `seq` (odd while being written). Ring r's entries are
+// r * K .. r * K + K - 1 (K = stall_samples_per_ring), used in turn.
+struct stall_sample_entry {
+    uint32_t seq;         //  0 sequence word: odd while the entry is written; 0: never written
+    uint32_t generation;  //  4 the ring's owner that was sampled (its generation; 0: empty)
+    uint64_t ticks;       //  8 when the handler ran, in counter ticks
+    uint32_t nframes;     // 16 frames used, 0 .. max_stall_frames
+    uint32_t flags;       // 20 stall_sample_flag bits
+    uint64_t number;      // 24 the ring's sample number (1, 2, ...): orders the entries of a ring
+    uint64_t frames[max_stall_frames];  // 32 [0] the interrupted instruction, then return addresses, innermost first
+};
+static_assert(sizeof(stall_sample_entry) == stall_sample_entry_size);
+static_assert(offsetof(stall_sample_entry, frames) == 32);
+
+// One loaded object (the executable, a shared library, the vDSO), written by
+// the watchdog thread under `seq`. An address a of the process lies in the
+// object when low <= a < high; its address in the object's file is a - base.
+struct stall_mapping_entry {
+    uint32_t seq;            //  0 sequence word: odd while written; 0: never written
+    uint32_t build_id_size;  //  4 bytes of build_id used, 0 .. 32
+    uint64_t base;           //  8 load bias (dl_phdr_info.dlpi_addr)
+    uint64_t low;            // 16 lowest address of its PT_LOAD segments
+    uint64_t high;           // 24 end of its highest PT_LOAD segment
+    unsigned char build_id[stall_build_id_size];  // 32 its NT_GNU_BUILD_ID note
+    char path[stall_path_size];  // 64 NUL-padded; "" : the main executable (header exe_path)
+};
+static_assert(sizeof(stall_mapping_entry) == stall_mapping_entry_size);
+static_assert(offsetof(stall_mapping_entry, path) == 64);
 
 // ---- event slots ------------------------------------------------------------
 
@@ -383,6 +452,12 @@ inline constexpr layout compute_layout(uint32_t ring_size, uint32_t ring_count, 
 inline constexpr uint32_t continuation_slots(uint32_t extra_words, uint32_t string_bytes) {
     uint32_t bytes = extra_words * 8 + string_bytes;
     return (bytes + continuation_payload - 1) / continuation_payload;
+}
+
+// The stall-sample area (1.4): ring_count * K sample entries, then M mapping entries, padded to 4 KiB.
+inline constexpr uint64_t stall_area_size(uint32_t ring_count, uint32_t samples_per_ring, uint32_t mappings) {
+    return align_page(uint64_t{ring_count} * samples_per_ring * stall_sample_entry_size +
+                      uint64_t{mappings} * stall_mapping_entry_size);
 }
 
 }  // namespace bbx::format

@@ -53,11 +53,20 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
     if (h.version_minor >= minor_identities && h.task_entries > max_task_entries) return false;
     const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
                                     h.version_minor >= minor_identities ? h.task_entries : 0);
+    // 1.4: the stall-sample area after the layout's end, the identity region (spec/stall-stacks.md).
+    uint64_t end = l.file_size;
+    if (h.stall_offset) {
+        if (h.version_minor < minor_stall || h.stall_offset != l.file_size || h.stall_samples_per_ring == 0 ||
+            h.stall_samples_per_ring > max_stall_samples_per_ring || h.stall_mappings == 0 ||
+            h.stall_mappings > max_stall_mappings ||
+            h.stall_size != stall_area_size(h.ring_count, h.stall_samples_per_ring, h.stall_mappings))
+            return false;
+        end += h.stall_size;
+    }
     return h.header_size == header_size && h.ring_table_offset == l.ring_table_offset &&
            (h.version_minor < minor_owners || h.owner_table_offset == l.owner_table_offset) &&
            (h.version_minor < minor_identities || h.identity_offset == l.identity_offset) &&
-           h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == l.file_size &&
-           l.file_size == size;
+           h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == end && end == size;
 }
 
 // Takes the image of the ring file at src (`size` bytes, its whole length)
@@ -72,6 +81,8 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
 //      (1.3) their owner table entries, each under its sequence word (an
 //      entry being written is copied with an odd one); (1.4) the task
 //      table and the rings' open span contexts, each entry the same way;
+//      then (1.4) their stall-sample entries and the mapping entries, the
+//      same way;
 //   4. meta_used is loaded again (acquire) and becomes the image's M: every
 //      call site or thread an event of steps 2-3 names was below it. The
 //      metadata records below M are handed out: they never change.
@@ -112,12 +123,13 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
     };
     if (!copy_range(h.ring_table_offset, rings * ring_descriptor_size, false)) return false;
     if (!copy_range(h.rings_offset, rings * h.ring_size, true)) return false;
-    // Entries of `size` bytes (a divisor of 4096) with a sequence word at
-    // their start, a whole number of them per buffer: each copied under its
-    // sequence word (an entry being written is copied with an odd one).
-    auto copy_entries = [&](uint64_t off, uint64_t n, uint32_t entry_size) {
-        while (n) {
-            const size_t k = size_t(n < buf_size ? n : buf_size);
+    // Entries that start with a 4-byte sequence word, a whole number of them
+    // per buffer, each copied under its word (a changed or odd one: copied odd).
+    auto copy_entries = [&](uint64_t off, uint64_t count, size_t entry_size) {
+        const uint64_t per_buf = buf_size / entry_size;
+        while (count) {
+            const uint64_t m = count < per_buf ? count : per_buf;
+            const size_t k = size_t(m) * entry_size;
             for (size_t e = 0; e < k; e += entry_size) {
                 const auto* seq = reinterpret_cast<const uint32_t*>(src + off + e);
                 const uint32_t q1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
@@ -129,18 +141,23 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
             }
             if (!out(off, static_cast<const unsigned char*>(buf), k)) return false;
             off += k;
-            n -= k;
+            count -= m;
         }
         return true;
     };
-    if (h.version_minor >= minor_owners &&
-        !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring * owner_entry_size, owner_entry_size))
+    if (h.version_minor >= minor_owners && !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring, owner_entry_size))
         return false;
     // 1.4: the identity region: the task table, then the open span contexts of rings 0 .. R-1.
     if (h.version_minor >= minor_identities) {
-        if (!copy_entries(h.identity_offset, uint64_t(h.task_entries) * task_entry_size, task_entry_size)) return false;
+        if (!copy_entries(h.identity_offset, h.task_entries, task_entry_size)) return false;
         if (!copy_entries(h.identity_offset + uint64_t(h.task_entries) * task_entry_size,
-                          rings * context_entries_per_ring * context_entry_size, context_entry_size))
+                          rings * context_entries_per_ring, context_entry_size))
+            return false;
+    }
+    if (h.stall_offset) {
+        if (!copy_entries(h.stall_offset, rings * h.stall_samples_per_ring, stall_sample_entry_size)) return false;
+        if (!copy_entries(h.stall_offset + uint64_t(h.ring_count) * h.stall_samples_per_ring * stall_sample_entry_size,
+                          h.stall_mappings, stall_mapping_entry_size))
             return false;
     }
     uint64_t meta = __atomic_load_n(&live->meta_used, __ATOMIC_ACQUIRE);

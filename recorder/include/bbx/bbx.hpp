@@ -49,6 +49,14 @@ struct config {
     // name, spawn site, parent and frame size outlive its spawn event's
     // overwrite. 0: no table. At most 1048576. (spec/identities.md)
     uint32_t tasks = 4096;
+    // Stall stacks (spec/stall-stacks.md): when a task poll (or, outside
+    // polls, a span) has run longer than stall_ms, a watchdog thread samples
+    // that thread's native stack every stall_sample_ms until it ends. 0: off
+    // (then BBX_STALL_MS, BBX_STALL_SAMPLE_MS, BBX_STALL_SIGNAL, BBX_STALL_UNWIND apply).
+    uint32_t stall_ms = 0;
+    uint32_t stall_sample_ms = 0;  // 0: stall_ms / 4 (at least 1, at most 1000)
+    int stall_signal = 0;          // 0: SIGRTMIN + 4; must have no handler of the program's
+    bool stall_frame_pointers = false;  // walk frame pointers instead of the DWARF unwinder (needs -fno-omit-frame-pointer)
 };
 
 enum class start_status {

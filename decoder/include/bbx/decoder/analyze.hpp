@@ -102,6 +102,22 @@ struct deadlock_step {
     std::vector<uint64_t> counterparts;  // every live task that ever did the opposite operation on it
 };
 
+// A frame of a sampled native stack, symbolised (stall stacks, format 1.4).
+struct stack_frame {
+    uint64_t address = 0;    // as recorded
+    std::string object;      // the loaded object that holds it ("": none known)
+    uint64_t offset = 0;     // the address in that object's file
+    std::string function, file;  // "" unknown
+    uint32_t line = 0;       // 0 unknown
+    bool inlined = false;    // inlined into the next frame (same address)
+};
+
+// The samples of one stack: those whose frames name the same functions.
+struct sampled_stack {
+    uint32_t samples = 0;
+    std::vector<stack_frame> frames;  // innermost first (of the first such sample)
+};
+
 struct analysis_warning {
     warning_kind kind{};
     uint64_t task = 0;
@@ -118,6 +134,10 @@ struct analysis_warning {
     uint64_t polls_over = 0;      // polls of the task over the threshold
     std::vector<waiting_task> waiting;  // the longest waits first (at most 16)
     uint64_t waiting_total = 0;
+    // The native stacks sampled while that poll ran (stall stacks: the
+    // recording process set BBX_STALL_MS): the distinct stacks, most samples first (at most 5).
+    uint32_t stall_samples = 0;
+    std::vector<sampled_stack> stacks;
     // woken_never_polled
     uint64_t waker = 0;
     // self_wake

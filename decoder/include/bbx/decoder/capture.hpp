@@ -184,6 +184,23 @@ struct event {
     };
 };
 
+// A native stack sampled while a poll or span ran too long (1.4, spec/stall-stacks.md).
+struct stall_sample {
+    uint32_t thread = 0;           // index in capture::threads()
+    uint64_t ticks = 0;            // when it was taken
+    int64_t ns = 0;                // the same, in nanoseconds since the capture's start
+    uint64_t number = 0;           // its ring's sample number
+    uint32_t flags = 0;            // format::stall_sample_flag bits
+    std::vector<uint64_t> frames;  // [0] the interrupted instruction, then return addresses, innermost first
+};
+
+// A loaded object of the recording process (the stall-sample area's mapping table).
+struct loaded_object {
+    uint64_t base = 0, low = 0, high = 0;  // load bias; [low, high) its addresses
+    std::string path;                      // "" in the file: the header's exe_path is put here
+    std::string build_id;                  // hex; "" unknown
+};
+
 // One owner of a ring: its generation and its index in capture::threads().
 struct owner_ref {
     uint32_t generation, thread;
@@ -305,6 +322,11 @@ public:
     const std::vector<task_identity>& task_identities() const { return task_ids_; }  // by id, ascending
     const identity_stats& identities() const { return ident_; }
     const std::vector<resource>& resources() const { return resources_; }
+    // 1.4: stall samples, by thread then time, and the loaded objects (both empty: none recorded).
+    const std::vector<stall_sample>& stall_samples() const { return stall_samples_; }
+    const std::vector<loaded_object>& loaded_objects() const { return objects_; }
+    // The object holding a sampled address, or null.
+    const loaded_object* object_of(uint64_t address) const;
     const resource* find_resource(uint64_t id) const;
     // What the file was when it was a capture container (present = false: a ring file).
     const container_info& container() const { return container_; }
@@ -372,6 +394,10 @@ private:
     result<bool> find_owners(const std::vector<thread_info>& rings);  // reader.cpp
     bool read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid, std::string& name) const;
     std::vector<resource> resources_;
+    std::vector<stall_sample> stall_samples_;  // stall.cpp
+    std::vector<loaded_object> objects_;
+    result<bool> check_stall_header(const format::file_header& h, uint64_t end_without) const;
+    result<bool> parse_stall(const format::file_header& h);
     std::unordered_map<uint64_t, size_t> resource_index_;
     // 1.4: the identity region, read at open (reader.cpp, read_identities).
     std::vector<task_identity> task_ids_;  // sorted by id, one per id (64 bytes each: no more than the file's)

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct frame_symbol {
     uint64_t address = 0;                // as recorded: the pc, or a return address
     bool in_executable = false;          // inside the executable's loaded segments
     std::vector<source_location> where;  // innermost first; empty: not symbolised
+    // Stall samples (stall_symbolizer): the loaded object that holds it ("" none known) and the address in it.
+    std::string object;
+    uint64_t offset = 0;
 };
 
 // Symbolises crash records against an executable (ELF), by running
@@ -45,6 +49,25 @@ private:
     std::string exe_;
     bool pie_ = false;
     std::vector<std::pair<uint64_t, uint64_t>> segments_;  // PT_LOAD [vaddr, vaddr + memsz)
+};
+
+// The frames of a capture's stall samples (1.4), each looked up in the
+// loaded object that holds it (capture::loaded_objects: the executable and
+// the shared libraries, as the recording process had them mapped), by one
+// addr2line run per object. An object that cannot be read (gone, another
+// machine) leaves its frames unsymbolised, noted in errors().
+class stall_symbolizer {
+public:
+    explicit stall_symbolizer(const capture& c);
+    // A frame as recorded: frame 0 of a sample is the interrupted
+    // instruction (return_address false), the others return addresses,
+    // looked up one byte back. Null: not a frame of the capture's samples.
+    const frame_symbol* find(uint64_t address, bool return_address) const;
+    const std::vector<std::string>& errors() const { return errors_; }
+
+private:
+    std::unordered_map<uint64_t, frame_symbol> found_;  // by the address looked up
+    std::vector<std::string> errors_;
 };
 
 // One line per frame, "      #1 0x00005555deadbeef main at src/main.cpp:42",
