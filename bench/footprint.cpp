@@ -81,6 +81,7 @@ struct setup {
     const char* name;
     uint32_t ring_kb, max_threads, meta_kb;
     uint32_t threads;
+    uint32_t tasks = bbx::config{}.tasks;  // task table entries (the smallest setup: 0, no table)
 };
 
 // What a child sends back through its pipe.
@@ -127,6 +128,7 @@ bool warm_up(const setup& s, const std::string& dir) {
     cfg.ring_kb = s.ring_kb;
     cfg.max_threads = s.max_threads;
     cfg.meta_kb = s.meta_kb;
+    cfg.tasks = s.tasks;
     if (!bbx::start(cfg).ok()) return false;
     bbx::resource_id chan = bbx::register_resource(bbx::resource_kind::channel, "queue", 16);
     std::vector<std::thread> pool;
@@ -151,6 +153,7 @@ result measure(const setup& s, const std::string& dir) {
     cfg.ring_kb = s.ring_kb;
     cfg.max_threads = s.max_threads;
     cfg.meta_kb = s.meta_kb;
+    cfg.tasks = s.tasks;
     bbx::start_result st = bbx::start(cfg);
     if (!st.ok()) {
         std::snprintf(r.error, sizeof r.error, "start: %s", st.message());
@@ -314,10 +317,10 @@ int main(int argc, char** argv) {
         {"default", defaults.ring_kb, defaults.max_threads, defaults.meta_kb, 1},
         {"default", defaults.ring_kb, defaults.max_threads, defaults.meta_kb, 8},
         {"default", defaults.ring_kb, defaults.max_threads, defaults.meta_kb, 64},
-        {"smallest", 4, 4, 4, 1},
-        {"smallest", 4, 4, 4, 4},
+        {"smallest", 4, 4, 4, 1, 0},
+        {"smallest", 4, 4, 4, 4, 0},
     };
-    if (smoke) setups = {{"default", defaults.ring_kb, defaults.max_threads, defaults.meta_kb, 2}, {"smallest", 4, 4, 4, 1}};
+    if (smoke) setups = {{"default", defaults.ring_kb, defaults.max_threads, defaults.meta_kb, 2}, {"smallest", 4, 4, 4, 1, 0}};
 
     std::printf("blackbox footprint: resident memory (KiB, /proc/self/status) and capture size%s\n",
                 smoke ? "   [--smoke: a tiny run]" : "");
