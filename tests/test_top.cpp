@@ -168,6 +168,57 @@ TEST_CASE("bbx top: in a live process, a poll running long now and a task woken 
     CHECK(text.find("woken, not polled: task " + std::to_string(waiting) + " never_polled") != std::string::npos);
 }
 
+// Where the stalled worker below waits: a function of its own, so the stall
+// stack names it.
+[[gnu::noinline]] void top_stuck_here(std::atomic<int>& stage) {
+    while (stage.load() != 2) std::this_thread::sleep_for(1ms);
+    asm volatile("");  // (not a tail call: this frame stays on the stack)
+}
+
+TEST_CASE("bbx top: with stall stacks recorded, a poll running long now shows the newest sampled stack") {
+    temp_capture tc("top-stall");
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 64;
+    cfg.max_threads = 4;
+    cfg.stall_ms = 5;
+    cfg.stall_sample_ms = 2;
+    REQUIRE(bbx::start(cfg).ok());
+    const bbx::task_id busy = bbx::new_task_id();
+    BBX_TASK_SPAWN("stuck_poll", busy, 0, 0);
+    std::atomic<int> stage{0};
+    std::thread worker([&] {
+        bbx::set_thread_name("worker");
+        bbx::task_wake(busy);
+        bbx::poll_scope p(busy);
+        stage = 1;
+        top_stuck_here(stage);
+    });
+    while (stage.load() != 1) std::this_thread::sleep_for(1ms);
+    top_options o;
+    o.long_poll_ns = 5'000'000;
+    auto v = top_view::open(tc.path, o);
+    REQUIRE(!v.is_error());
+    std::string text, json;
+    // Until a sample is in (the watchdog checks every 1.25 ms and samples every 2 ms; 5 s on a loaded machine).
+    for (int i = 0; i < 500 && text.find("stall stack") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(10ms);
+        REQUIRE(!v.value()->refresh().is_error());
+        text = v.value()->text();
+    }
+    json = v.value()->json();
+    stage = 2;
+    worker.join();
+    bbx::stop();
+    INFO(text);
+    CHECK(text.find("long poll now: task " + std::to_string(busy) + " stuck_poll has held T") != std::string::npos);
+    const size_t at = text.find("stall stack (newest of ");
+    REQUIRE(at != std::string::npos);
+    CHECK(text.find("top_stuck_here", at) != std::string::npos);  // symbolised, with the function it waits in
+    CHECK(json.find("\"stall_stack\":[") != std::string::npos);
+    CHECK(json.find("top_stuck_here") != std::string::npos);
+}
+
 TEST_CASE("bbx top: a new file at the path (the process started again) is read anew") {
     temp_capture tc("top-restart");
     bbx::config cfg;

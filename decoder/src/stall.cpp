@@ -62,8 +62,19 @@ result<bool> capture::check_stall_header(const fmt::file_header& h, uint64_t end
     return true;
 }
 
+result<bool> capture::reread_stall_samples() {
+    stall_samples_.clear();
+    objects_.clear();
+    if (!stall_header_.stall_offset) return true;
+    const fmt::file_header h = stall_header_;
+    auto r = parse_stall(h);
+    if (r.is_error()) stall_samples_.clear(), objects_.clear();
+    return r;
+}
+
 result<bool> capture::parse_stall(const fmt::file_header& h) {
     if (!h.stall_offset) return true;
+    stall_header_ = h;
     const uint32_t k = h.stall_samples_per_ring;
     // Sample entries of the rings in use: bounded by the file (the header's sizes were checked against it).
     for (uint32_t r = 0; r < h.rings_used && r < owners_.size(); ++r) {

@@ -324,12 +324,18 @@ struct top_warning {
     uint32_t thread = 0;          // long_poll
     int64_t since_ns = 0, for_ns = 0;
     std::vector<std::string> spans;  // long_poll: open on its thread, outermost first
+    // long_poll, with stall stacks recorded (spec/stall-stacks.md): the
+    // samples taken in this poll, and the newest one's frames symbolised,
+    // innermost first ("function (file:line)", or the address).
+    uint64_t samples = 0;
+    std::vector<std::string> stack;
 };
 
 struct top_view::impl {
     std::string path;
     top_options opt;
     std::shared_ptr<capture> cap;
+    std::unordered_map<uint64_t, std::string> frame_names;  // stall sample frames symbolised: (address << 1 | return address) -> text
     live_sink sink;
     std::unique_ptr<tl::timeline<live_sink>> tl;
     std::vector<capture::ring_mark> marks;
@@ -454,6 +460,7 @@ struct top_view::impl {
             if (!sink.tasks[k].done) still.push_back(uint32_t(k));
         tasks_seen = n;
         live_tasks.swap(still);
+        if (cap->reread_stall_samples().is_error()) {}  // (an error: no samples shown; the events are what top is about)
         find_warnings();
         return true;
     }
@@ -508,6 +515,44 @@ struct top_view::impl {
             if (u != k && u < sink.tasks.size() && !sink.tasks[u].done) out.push_back(u);
         std::sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) { return tl->tasks[a].id < tl->tasks[b].id; });
         return out;
+    }
+
+    // A long poll's stall samples (those of its thread since it began): how
+    // many, and the newest one's frames, symbolised once per address (addr2line
+    // runs only when a sample brings an address not seen before).
+    void stall_stack(top_warning& wn, uint32_t thread, int64_t since_ns) {
+        const stall_sample* newest = nullptr;
+        for (const stall_sample& x : cap->stall_samples())
+            if (x.thread == thread && x.ns >= since_ns) {
+                ++wn.samples;
+                if (!newest || x.ns >= newest->ns) newest = &x;
+            }
+        if (!newest) return;
+        auto key = [](uint64_t a, size_t i) { return a << 1 | uint64_t(i > 0); };
+        bool unknown = false;
+        for (size_t i = 0; i < newest->frames.size(); ++i) unknown = unknown || !frame_names.count(key(newest->frames[i], i));
+        if (unknown) {
+            const stall_symbolizer sym(*cap);
+            for (const stall_sample& x : cap->stall_samples())
+                for (size_t i = 0; i < x.frames.size(); ++i) {
+                    std::string& t = frame_names[key(x.frames[i], i)];
+                    if (!t.empty()) continue;
+                    const frame_symbol* f = sym.find(x.frames[i], i > 0);
+                    if (f && !f->where.empty() && !f->where.front().function.empty()) {
+                        // The function and the ones inlined into it here, innermost first.
+                        for (const source_location& l : f->where) {
+                            if (!t.empty()) t += " < ";
+                            t += printable(l.function.empty() ? std::string("?") : l.function);
+                            if (!l.file.empty()) t += " (" + printable(l.file) + ":" + std::to_string(l.line) + ")";
+                        }
+                    } else {
+                        char hex[32];
+                        std::snprintf(hex, sizeof hex, "0x%" PRIx64, x.frames[i]);
+                        t = hex;
+                    }
+                }
+        }
+        for (size_t i = 0; i < newest->frames.size(); ++i) wn.stack.push_back(frame_names[key(newest->frames[i], i)]);
     }
 
     void find_warnings() {
@@ -570,6 +615,7 @@ struct top_view::impl {
                     wn.for_ns = an::elapsed(s.begin_ns, now);
                     for (const tl::slice& o : t.open)
                         if (o.kind == tl::slice_kind::span && o.where) wn.spans.push_back(printable(o.where->name));
+                    stall_stack(wn, t.index, s.begin_ns);
                     warnings.push_back(std::move(wn));
                 }
                 break;
@@ -667,6 +713,12 @@ struct top_view::impl {
                     for (size_t i = 0; i < w.spans.size(); ++i) s += (i ? " > " : "") + w.spans[i];
                 }
                 out.push_back(s);
+                if (!w.stack.empty()) {  // the newest stall sample, innermost first
+                    out.push_back("  stall stack (newest of " + std::to_string(w.samples) + " sample" +
+                                  (w.samples == 1 ? "" : "s") + "):");
+                    for (size_t i = 0; i < w.stack.size() && i < 12; ++i) out.push_back("    " + w.stack[i]);
+                    if (w.stack.size() > 12) out.push_back("    ... " + std::to_string(w.stack.size() - 12) + " more frames");
+                }
                 break;
             }
             case top_warning::woken_never_polled: {
@@ -946,6 +998,12 @@ struct top_view::impl {
                     w.key("spans");
                     w.begin_array();
                     for (const std::string& s : wn.spans) w.str(s);
+                    w.end_array();
+                    w.key("stall_samples");
+                    w.u64(wn.samples);
+                    w.key("stall_stack");
+                    w.begin_array();
+                    for (const std::string& s : wn.stack) w.str(s);
                     w.end_array();
                 }
             }

@@ -324,6 +324,9 @@ public:
     const std::vector<resource>& resources() const { return resources_; }
     // 1.4: stall samples, by thread then time, and the loaded objects (both empty: none recorded).
     const std::vector<stall_sample>& stall_samples() const { return stall_samples_; }
+    // Reads the stall-sample area again (a live file: samples taken since it
+    // was opened), as open() read it; an error leaves no samples.
+    result<bool> reread_stall_samples();
     const std::vector<loaded_object>& loaded_objects() const { return objects_; }
     // The object holding a sampled address, or null.
     const loaded_object* object_of(uint64_t address) const;
@@ -395,6 +398,7 @@ private:
     bool read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid, std::string& name) const;
     std::vector<resource> resources_;
     std::vector<stall_sample> stall_samples_;  // stall.cpp
+    format::file_header stall_header_{};         // the header parse_stall read them by
     std::vector<loaded_object> objects_;
     result<bool> check_stall_header(const format::file_header& h, uint64_t end_without) const;
     result<bool> parse_stall(const format::file_header& h);
