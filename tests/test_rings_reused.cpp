@@ -177,7 +177,7 @@ TEST_CASE("a reader running beside ring takeovers never attributes an event to t
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
     while (std::chrono::steady_clock::now() < until || passes < 20) {
         auto r = capture::open(tc.path);
-        REQUIRE_MESSAGE(!r.is_error(), r.err().message());
+        REQUIRE_MESSAGE(!r.is_error(), (r.is_error() ? r.err().message() : std::string()));
         const capture& c = *r.value();
         auto st = c.for_each_event([&](const event& e) {
             const auto& t = c.threads()[e.thread];

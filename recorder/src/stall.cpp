@@ -10,7 +10,8 @@
 //     which finds unwind tables through glibc's lock-free _dl_find_object
 //     on glibc >= 2.35 (checked in Debian 12's libgcc_s.so.1, see the spec);
 //     the frame-pointer walk reads each frame record with process_vm_readv,
-//     so a bad frame pointer is an error return, never a fault.
+//     so a bad frame pointer is an error return, never a fault (where that
+//     call is unavailable, start() chooses the DWARF walk instead).
 #include "stall.hpp"
 
 #include <elf.h>
@@ -441,6 +442,19 @@ bool resolve(const config& cfg, settings& out) {
     if (!s.threshold_ms) {
         out = settings{};
         return true;
+    }
+    // The frame-pointer walk reads through process_vm_readv. Where that call
+    // is missing (qemu-user does not implement it) or refused (a seccomp
+    // policy), the walk would stop at the pc: the DWARF unwinder walks
+    // instead, and the header's flag says which one did.
+    if (s.frame_pointers) {
+        const uintptr_t probe = 0x6262785f66700a;
+        uintptr_t got = 0;
+        if (!safe_read(&got, uintptr_t(&probe), sizeof got) || got != probe) {
+            std::fprintf(stderr, "bbx: process_vm_readv is not available here (%s): stall stacks are walked by the DWARF unwinder, not frame pointers\n",
+                         std::strerror(errno));
+            s.frame_pointers = false;
+        }
     }
     if (!s.period_ms) s.period_ms = s.threshold_ms / 4 ? std::min<uint32_t>(s.threshold_ms / 4, 1000) : 1;
     if (s.period_ms > 1000) return false;
