@@ -335,6 +335,7 @@ struct span_open {
 
 struct poll_open {
     uint32_t task = 0;
+    task_state* ts = nullptr;          // tasks_[task]
     int64_t begin = 0;
     int64_t nested = 0;                // time of the polls nested in it that counted for their tasks
     int64_t best_span = 0;             // the longest span that began and ended inside
@@ -355,10 +356,11 @@ public:
     poll_open& back() { return v_[n_ - 1]; }
     poll_open* begin() { return v_.data(); }
     poll_open* end() { return v_.data() + n_; }
-    void push(uint32_t task, int64_t begin) {
+    void push(uint32_t task, task_state* ts, int64_t begin) {
         if (n_ == v_.size()) v_.emplace_back();
         poll_open& p = v_[n_++];
         p.task = task;
+        p.ts = ts;
         p.begin = begin;
         p.nested = 0;
         p.best_span = 0;
@@ -408,6 +410,7 @@ public:
 
     void task_seen(tl::thread&, tl::task& k, const event& e) {
         task_state& T = tasks_.emplace_back();  // (index k.index: tasks are made in the same order)
+        k.sink_data = &T;
         T.id = k.id;
         T.first = e.ns;
         if (k.from_table) {  // its spawn was overwritten; the task table named it (spawn_seen stays false)
@@ -417,16 +420,16 @@ public:
         }
     }
     void spawn(tl::thread&, tl::task& k, const event& e) {
-        task_state& T = tasks_[k.index];
+        task_state& T = of(k);
         T.spawn_seen = true;
         if (e.where) T.spawn = e.where;
         T.parent = e.spawn.parent;
         T.frame = e.spawn.frame_bytes;
         T.first = std::min(T.first, e.ns);
     }
-    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) { wake(k.index, tasks_[k.index], e.wake.waker, e.ns); }
+    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) { wake(k.index, of(k), e.wake.waker, e.ns); }
     void complete(tl::thread&, tl::task& k, const event& e) {
-        task_state& T = tasks_[k.index];
+        task_state& T = of(k);
         if (T.done) return;
         T.done = true;
         T.done_at = e.ns;
@@ -437,16 +440,16 @@ public:
         T.wait.open = false;
     }
     void wait_begin(tl::thread&, tl::task& k, const tl::wait*, const event& e) {
-        task_state& T = tasks_[k.index];
+        task_state& T = of(k);
         T.wait = {e.res.id, e.ns, e.where, uint8_t(e.res.op), true};
         resource_event(k.index, &T, e.res.id, uint8_t(e.res.op), e.ns, false);
     }
     void wait_end(tl::thread&, tl::task& k, const tl::wait& w, int64_t ns, tl::end_how how) {
-        if (how == tl::end_how::ended) wait_ended(k.index, w.resource, w.op, ns);  // (a cut or unfinished wait had no event)
+        if (how == tl::end_how::ended) wait_ended(k.index, of(k), w.resource, w.op, ns);  // (a cut or unfinished wait had no event)
     }
-    void lone_wait_end(tl::thread&, tl::task& k, const event& e) { wait_ended(k.index, e.res.id, e.res.op, e.ns); }
+    void lone_wait_end(tl::thread&, tl::task& k, const event& e) { wait_ended(k.index, of(k), e.res.id, e.res.op, e.ns); }
     void resource_op(tl::thread&, tl::task* k, const event& e) {
-        if (k) resource_event(k->index, &tasks_[k->index], e.res.id, uint8_t(e.res.op), e.ns, true);
+        if (k) resource_event(k->index, &of(*k), e.res.id, uint8_t(e.res.op), e.ns, true);
         else resource_event(no_task, nullptr, e.res.id, uint8_t(e.res.op), e.ns, true);
     }
     // A stall sample: the innermost poll open on its thread was running then.
@@ -455,7 +458,7 @@ public:
         if (!R.polls.empty()) R.polls.back().samples.push_back(&s);
     }
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t>) {
-        if (s.kind == tl::slice_kind::poll) poll_begin(s.task, tasks_[s.task], t.index, e.ns);
+        if (s.kind == tl::slice_kind::poll) poll_begin(s.task, of(*s.owner), t.index, e.ns);
     }
     void slice_end(tl::thread& t, const tl::slice& s, int64_t ns, tl::end_how how, const site* await) {
         if (how == tl::end_how::unfinished) return;  // closing() counted it
@@ -464,7 +467,7 @@ public:
             return;
         }
         if (how == tl::end_how::cut) poll_cut(t.index, ns);
-        else poll_end(s.task, tasks_[s.task], t, ns, await);
+        else poll_end(s.task, of(*s.owner), t, ns, await);
     }
     // The recorder's "a limit was hit" instants: untracked_<what>, with the
     // running count in an argument "untracked" (and the task in "task").
@@ -492,7 +495,7 @@ public:
         // Its poll_begin was overwritten: only the suspension is known.
         const tl::task* k = model_->find_task(e.task);
         if (!k) return;
-        task_state& T = tasks_[k->index];
+        task_state& T = of(*k);
         if (!T.running) {
             T.polled = true;
             T.last_poll_end = e.ns;
@@ -510,7 +513,7 @@ public:
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
-            if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], -1, end_);
+            if (!R.polls.empty()) top_change(*R.polls.back().ts, -1, end_);
             for (size_t i = R.polls.size(); i-- > 0;) {  // innermost first: each gives its time to the one around it
                 poll_open& p = R.polls[i];
                 int64_t d = elapsed(p.begin, end_);
@@ -565,6 +568,8 @@ public:
     }
 
 private:
+    // The analyzer's record of a timeline task (task_seen made it).
+    static task_state& of(const tl::task& k) { return *static_cast<task_state*>(k.sink_data); }
 
     // Whether a site is one of the recorder's "untracked_<what>" instants,
     // remembered by site id (a name compare per instant was a tenth of
@@ -646,8 +651,8 @@ private:
         ++T.running;
         ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
-        else top_change(tasks_[R.polls.back().task], -1, t);
-        R.polls.push(ti, t);
+        else top_change(*R.polls.back().ts, -1, t);
+        R.polls.push(ti, &T, t);
         top_change(T, +1, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
@@ -656,7 +661,7 @@ private:
         if (d > R.longest || R.longest_task == 0) {
             R.longest = d;
             R.longest_at = p.begin;
-            R.longest_task = tasks_[p.task].id;
+            R.longest_task = p.ts->id;
         }
     }
 
@@ -676,7 +681,7 @@ private:
     // and on each thread the tasks' busy times add up to the thread's.
     void count_busy(ring_state& R, size_t i, int64_t d) {
         poll_open& p = R.polls[i];
-        task_state& T = tasks_[p.task];
+        task_state& T = *p.ts;
         T.busy = add_sat(T.busy, d - std::min(d, p.nested));
         if (i == 0) R.busy = add_sat(R.busy, d);
         else R.polls[i - 1].nested = add_sat(R.polls[i - 1].nested, d);
@@ -685,12 +690,12 @@ private:
     // A poll whose end was lost ends with the poll (or span) enclosing it: no busy time.
     void poll_cut(uint32_t r, int64_t t) {
         ring_state& R = rings_[r];
-        task_state& U = tasks_[R.polls.back().task];
+        task_state& U = *R.polls.back().ts;
         if (U.running) --U.running;
         top_change(U, -1, t);
         if (R.polls.size() >= 2) give_samples(R.polls.back(), R.polls[R.polls.size() - 2]);
         R.polls.pop_back();
-        if (!R.polls.empty()) top_change(tasks_[R.polls.back().task], +1, t);
+        if (!R.polls.empty()) top_change(*R.polls.back().ts, +1, t);
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
     }
 
@@ -757,7 +762,7 @@ private:
         top_change(T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
-        else top_change(tasks_[R.polls.back().task], +1, t);
+        else top_change(*R.polls.back().ts, +1, t);
         if (T.running) --T.running;
         if (T.running) return;
         T.polled = true;
@@ -776,7 +781,7 @@ private:
     // A poll ended (or the capture did): the task's longest poll and the long-poll finding.
     void poll_done(poll_open& p, const tl::thread& th, int64_t end, const site* where, bool unfinished) {
         const uint32_t r = th.index;
-        task_state& T = tasks_[p.task];
+        task_state& T = *p.ts;
         int64_t d = elapsed(p.begin, end);
         if (d > opt_.long_poll_ns) ++T.polls_over;
         if (T.has_longest && d <= T.longest) return;
@@ -830,8 +835,7 @@ private:
     }
 
     // A wait_end event of task ti.
-    void wait_ended(uint32_t ti, uint64_t res, uint64_t op, int64_t t) {
-        task_state& T = tasks_[ti];
+    void wait_ended(uint32_t ti, task_state& T, uint64_t res, uint64_t op, int64_t t) {
         if (T.wait.open && T.wait.res == res) {
             T.wait.open = false;
             if (!T.done && !T.running && !T.scheduled) {

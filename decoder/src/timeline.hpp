@@ -77,6 +77,7 @@ enum class end_how : uint8_t {
 struct slice {
     slice_kind kind = slice_kind::span;
     uint32_t task = 0;            // poll: the task's index
+    struct task* owner = nullptr;  // poll: the task (model::tasks[task])
     const site* where = nullptr;  // span: its site (a poll's await site comes with its end)
     uint64_t ticks = 0;           // the begin's
     int64_t begin_ns = 0;
@@ -128,6 +129,10 @@ struct task {
     uint64_t parent = 0, frame_bytes = 0;  // as its spawn said (spawn event or table); 0: unknown
     int64_t spawn_ns = 0;                  // when it was spawned (seen_at_spawn or from_table)
     small_vec<wait, 1> waits;        // open, innermost last
+    // The writer's own record of the task, when it keeps one (set in its
+    // task_seen): reached from the task (and a poll's slice) without an
+    // index lookup of its own on every event.
+    void* sink_data = nullptr;
 };
 
 // The callbacks a writer may hide (defaults do nothing). `t` is the thread of
@@ -198,14 +203,14 @@ struct model {
 
 protected:
     id_index index_;
-    std::vector<std::pair<uint64_t, uint32_t>> last_task_;  // per thread: its last task (id, index)
+    std::vector<std::pair<uint64_t, task*>> last_task_;  // per thread: its last task (id, record)
 };
 
 template <class Sink>
 class timeline : public model {
 public:
     timeline(const capture& c, Sink& s) : model(c), nthreads_(threads.size()), sink_(s) {
-        last_task_.assign(threads.size(), {0, 0});
+        last_task_.assign(threads.size(), {0, nullptr});
     }
 
     void on(const event& e) {
@@ -286,12 +291,15 @@ private:
 
     task& task_of(thread& t, const event& e) {
         auto& last = last_task_[t.index];
-        if (last.first == e.task) [[likely]] return tasks[last.second];
+        if (last.first == e.task) [[likely]] return *last.second;
         bool added;
         const uint32_t i = index_.find_or_add(e.task, uint32_t(tasks.size()), added);
-        last = {e.task, i};
-        if (!added) return tasks[i];
+        if (!added) {
+            last = {e.task, &tasks[i]};
+            return *last.second;
+        }
         task& k = tasks.emplace_back();
+        last = {e.task, &k};
         k.id = e.task;
         k.index = i;
         if (e.kind == fmt::kind::task_spawn) {
@@ -367,6 +375,7 @@ private:
         slice& s = t.open.emplace_back();
         s.kind = slice_kind::poll;
         s.task = k.index;
+        s.owner = &k;
         s.ticks = e.ticks;
         s.begin_ns = e.ns;
         std::span<const uint64_t> in;
