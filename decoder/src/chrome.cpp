@@ -232,7 +232,7 @@ public:
     void slice_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
         const int64_t ns = time(e.ns);
         if (s.kind == tl::slice_kind::poll) {
-            const tl::task& k = model_->tasks[s.task];
+            const tl::task& k = *s.owner;
             w_.begin_object();
             w_.key("name");
             task_name(k, "poll ");
@@ -261,7 +261,7 @@ public:
         w_.begin_object();
         if (s.kind == tl::slice_kind::poll) {
             w_.key("name");
-            task_name(model_->tasks[s.task], "poll ");
+            task_name(*s.owner, "poll ");
             w_.fragment(R"("cat":"task","ph":"E")");
         } else {
             w_.fragment(text_[index_of(s.where)].head);

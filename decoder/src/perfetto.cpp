@@ -774,7 +774,7 @@ private:
 
     void poll_begin(tl::thread& t, tl::slice& s, const event& e, std::span<const uint64_t> flows_in) {
         thread_state& ts = threads_[t.index];
-        const tl::task& k = model_->tasks[s.task];
+        const tl::task& k = *s.owner;
         const uint64_t iid = task_iid0_ + 2 * uint64_t(k.index);
         const std::string_view base = task_base(k);
         const decimal id(k.id);
