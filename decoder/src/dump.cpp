@@ -117,6 +117,15 @@ void put_value(std::string& o, const arg& a) {
     }
 }
 
+// A duration given in microseconds, as "10 ms", "2.5 ms" or "500 us".
+std::string ms_text(uint32_t us) {
+    char b[32];
+    if (us < 1000) std::snprintf(b, sizeof b, "%u us", us);
+    else if (us % 1000 == 0) std::snprintf(b, sizeof b, "%u ms", us / 1000);
+    else std::snprintf(b, sizeof b, "%.3g ms", us / 1000.0);
+    return b;
+}
+
 std::string human_bytes(uint64_t n) {
     char b[32];
     if (n >= (1u << 20)) std::snprintf(b, sizeof b, "%.1f MiB", double(n) / (1 << 20));
@@ -421,6 +430,21 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
         if (id.torn) v += "; " + std::to_string(id.torn) + " entries being written, ignored";
         if (id.bad) v += "; " + std::to_string(id.bad) + " bad entries ignored (first: " + id.first_bad + ")";
         line("identities", v);
+    }
+    if (h.version_minor >= fmt::minor_stall) {
+        // 1.4: stall stacks (spec/stall-stacks.md), when configured.
+        std::string v = "off (neither bbx::config::stall_ms nor BBX_STALL_MS set)";
+        if (h.stall_samples_per_ring) {
+            std::unordered_set<uint32_t> threads;
+            for (const stall_sample& s : c.stall_samples()) threads.insert(s.thread);
+            v = "a poll or span past " + ms_text(h.stall_threshold_us) + " sampled every " + ms_text(h.stall_period_us) +
+                ", by " + ((h.stall_flags & fmt::stall_flag_frame_pointers) ? "frame pointers" : "the DWARF unwinder") + "; " +
+                std::to_string(c.stall_samples().size()) + (c.stall_samples().size() == 1 ? " sample" : " samples") +
+                " on " + std::to_string(threads.size()) + (threads.size() == 1 ? " thread" : " threads") + " (room for " +
+                std::to_string(h.stall_samples_per_ring) + " per ring); " + std::to_string(c.loaded_objects().size()) +
+                " loaded objects recorded (room for " + std::to_string(h.stall_mappings) + ")";
+        }
+        line("stalls", v);
     }
     std::snprintf(b, sizeof b, "%u threads without a ring, %u call sites without metadata, %" PRIu64 " events lost to them",
                   h.threads_dropped, h.sites_dropped, h.events_dropped);

@@ -75,6 +75,11 @@ result<bool> capture::reread_stall_samples() {
 result<bool> capture::parse_stall(const fmt::file_header& h) {
     if (!h.stall_offset) return true;
     stall_header_ = h;
+    hdr_.stall_threshold_us = h.stall_threshold_us;
+    hdr_.stall_period_us = h.stall_period_us;
+    hdr_.stall_flags = h.stall_flags;
+    hdr_.stall_samples_per_ring = h.stall_samples_per_ring;
+    hdr_.stall_mappings = h.stall_mappings;
     const uint32_t k = h.stall_samples_per_ring;
     // Sample entries of the rings in use: bounded by the file (the header's sizes were checked against it).
     for (uint32_t r = 0; r < h.rings_used && r < owners_.size(); ++r) {

@@ -227,6 +227,11 @@ struct header_info {
     // entries, and the header's overflow counts (spec/identities.md).
     uint64_t identity_offset = 0, identity_size = 0;
     uint32_t task_entries = 0, tasks_untracked = 0, contexts_untracked = 0;
+    // 1.4: stall stacks, when the recorder had them on (stall_samples_per_ring
+    // 0: off, or before 1.4): the threshold and period, the header's
+    // stall_flags (bit 0: frame pointers) and the area's sizes (spec/stall-stacks.md).
+    uint32_t stall_threshold_us = 0, stall_period_us = 0, stall_flags = 0;
+    uint32_t stall_samples_per_ring = 0, stall_mappings = 0;
 };
 
 // 1.4: a task as the identity region's task table holds it: what its spawn
