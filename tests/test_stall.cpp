@@ -19,6 +19,7 @@
 #include "bbx/task.hpp"
 #include "support/capture.hpp"
 #include "support/process.hpp"
+#include "support/python.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -134,6 +135,36 @@ TEST_CASE("stall stacks: bbx info states the settings, the unwinder and the samp
     r = run_bbx({"info", off.path});
     REQUIRE(r.status == 0);
     CHECK(r.out.find("\nstalls      off (") != std::string::npos);
+}
+
+TEST_CASE("stall stacks: OTLP carries each sample as an event of the task's span, with its stack in code.stacktrace") {
+    temp_capture tc("stall-otlp");
+    auto c = run_child("stall_child", "dwarf", tc);
+    const size_t n = c->stall_samples().size();
+    REQUIRE(n >= 3);
+    auto r = run_bbx({"convert", tc.path, "--to", "otlp", "-o", "-"});
+    REQUIRE(r.status == 0);
+    auto count = [&](const std::string& what) {
+        size_t k = 0;
+        for (size_t at = r.out.find(what); at != std::string::npos; at = r.out.find(what, at + 1)) ++k;
+        return k;
+    };
+    // Every sample is taken in the stalling poll, but the last may be
+    // served just after it ended, outside every span and poll: not exported.
+    const size_t events = count("\"name\":\"bbx.stall_sample\"");
+    CHECK(events <= n);
+    CHECK(events + 1 >= n);
+    CHECK(count("\"key\":\"code.stacktrace\"") == events);
+    // Most name the burning function under its caller (as check_chain).
+    CHECK(count("stall_middle(int) at ") * 2 + 4 >= events);
+    CHECK(r.out.find("#0 0x") != std::string::npos);
+    // Every line valid OTLP/JSON (the checker of tests/test_otlp.cpp).
+    const std::string jsonl = tc.path + ".jsonl";
+    REQUIRE(run_bbx({"convert", tc.path, "--to", "otlp", "-o", jsonl}).status == 0);
+    int status = -1;
+    const std::string checked = run_python("otlp.py", {jsonl, ""}, status);
+    CHECK_MESSAGE(status == 0, checked);
+    unlink(jsonl.c_str());
 }
 
 TEST_CASE("stall stacks: the frame-pointer walk on a build without frame pointers stays safe (never faults)") {

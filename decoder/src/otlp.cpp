@@ -67,6 +67,12 @@
 //     exception.stacktrace (the raw addresses); that span gets status ERROR
 //     (code 2). With no span open, the task being polled there takes it;
 //     with neither, a zero-length span "crash" carries it;
+//   - a stall sample (1.4) is an event "bbx.stall_sample" of the innermost
+//     open span of its thread, else of the task being polled there, with
+//     code.stacktrace (its frames innermost first, "#N 0xADDRESS function
+//     at file:line", symbolised as the Perfetto output's) and
+//     bbx.stall.sample (its number in its ring); one outside both is not
+//     exported;
 //   - counters, thread names (other than as thread.name), wakes (other than
 //     counted) and resource operations are not exported: OTLP traces have
 //     no place for them. A capture with nothing to export gives an output
@@ -87,9 +93,11 @@
 // the number of spans.
 #include <algorithm>
 #include <charconv>
+#include <cinttypes>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -375,6 +383,51 @@ public:
             w.key("droppedAttributesCount");
             w.u64(st.repeated);
         }
+        w.end_object();
+    }
+
+    // A stall sample (format 1.4): an event "bbx.stall_sample" of the
+    // innermost open span (or the task being polled) on its thread, with
+    // code.stacktrace: its frames, innermost first, symbolised as the
+    // Perfetto and Chrome outputs' are. Outside both: not exported.
+    void stall_sample(tl::thread& t, const dec::stall_sample& s) {
+        open_span* h = holder(t, t.open.size());
+        if (!h) return;
+        open_span& o = *h;
+        if (o.nevents >= max_events) {
+            ++o.dropped_events;
+            return;
+        }
+        if (!sym_) sym_ = std::make_unique<stall_symbolizer>(c_);
+        std::string trace;
+        char b[64];
+        for (size_t i = 0; i < s.frames.size(); ++i) {
+            const uint64_t at = i > 0 ? s.frames[i] - 1 : s.frames[i];
+            const frame_symbol* f = sym_->find(s.frames[i], i > 0);
+            std::snprintf(b, sizeof b, "%s#%zu 0x%016" PRIx64 " ", i ? "\n" : "", i, s.frames[i]);
+            trace += b;
+            if (f && !f->where.empty()) {
+                for (size_t k = 0; k < f->where.size(); ++k) {
+                    const source_location& l = f->where[k];
+                    if (k) trace += "\n    inlined into ";
+                    trace += l.function.empty() ? "??" : l.function;
+                    if (!l.file.empty()) trace += " at " + l.file + (l.line ? ":" + std::to_string(l.line) : "");
+                }
+            } else if (const loaded_object* lo = c_.object_of(at)) {
+                std::snprintf(b, sizeof b, "+0x%" PRIx64, at - lo->base);
+                trace += "?? (" + lo->path.substr(lo->path.rfind('/') + 1) + b + ")";
+            } else {
+                trace += "??";
+            }
+        }
+        if (s.flags & fmt::stall_sample_truncated) trace += "\n... (more frames, not recorded)";
+        json_writer w(o.events, json_writer::inside::array);
+        begin_event(w, o, s.ns, "bbx.stall_sample");
+        w.key("attributes");
+        w.begin_array();
+        string_attr(w, "code.stacktrace", trace);
+        int_attr(w, "bbx.stall.sample", int64_t(s.number));
+        w.end_array();
         w.end_object();
     }
 
@@ -814,6 +867,7 @@ private:
     json_file& o_;
     json_writer& w_;
     const capture& c_;
+    std::unique_ptr<stall_symbolizer> sym_;  // made at the first stall sample
     const std::vector<site>& sites_;
     const int64_t offset_;
     const uint64_t base_rt_;
