@@ -591,6 +591,14 @@ private:
         scheduled_.pop_back();
     }
 
+    // Thread r left its last open poll.
+    void deactivate(uint32_t r) {
+        size_t i = 0;
+        while (active_[i] != r) ++i;
+        for (; i + 1 < active_.size(); ++i) active_[i] = active_[i + 1];
+        active_.pop_back();
+    }
+
     void schedule(uint32_t ti, task_state& T, int64_t t, uint64_t waker) {
         T.scheduled = true;
         T.sched_start = t;
@@ -696,7 +704,7 @@ private:
         if (R.polls.size() >= 2) give_samples(R.polls.back(), R.polls[R.polls.size() - 2]);
         R.polls.pop_back();
         if (!R.polls.empty()) top_change(*R.polls.back().ts, +1, t);
-        if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+        if (R.polls.empty()) deactivate(r);
     }
 
     // A nested poll's samples were taken during the poll around it too.
@@ -761,7 +769,7 @@ private:
         if (i >= 2) give_samples(p, R.polls[i - 2]);
         top_change(T, -1, t);
         R.polls.pop_back();
-        if (R.polls.empty()) active_.erase(std::find(active_.begin(), active_.end(), r));
+        if (R.polls.empty()) deactivate(r);
         else top_change(*R.polls.back().ts, +1, t);
         if (T.running) --T.running;
         if (T.running) return;
@@ -806,7 +814,7 @@ private:
         long_poll_info info{p.waiting, p.waiting_total, p.samples};
         // The tasks still scheduled, by id (when more than max_waiting qualify,
         // which are kept may depend on the order).
-        std::vector<uint32_t> sched = scheduled_;
+        std::vector<uint32_t> sched(scheduled_.begin(), scheduled_.end());
         std::sort(sched.begin(), sched.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
         for (uint32_t v : sched) {
             if (v == p.task || tasks_[v].sched_start >= end) continue;
@@ -1383,8 +1391,8 @@ private:
     int64_t start_ = 0, end_ = 0;  // the first event and the end of the capture (closing())
     stable_vec<task_state> tasks_;  // by the timeline's task index
     std::vector<ring_state> rings_;  // by thread
-    std::vector<uint32_t> active_;              // threads inside a poll
-    std::vector<uint32_t> scheduled_;           // tasks woken and not yet polled (task_state::sched_pos)
+    small_vec<uint32_t, 16> active_;            // threads inside a poll, in the order they entered
+    small_vec<uint32_t, 16> scheduled_;         // tasks woken and not yet polled (task_state::sched_pos); its push inline
     std::unordered_map<uint64_t, res_state> res_;
     uint64_t last_res_id_ = 0;   // the resource of the last resource event (0: none yet)
     res_state* last_res_ = nullptr;
