@@ -31,6 +31,7 @@
 #include "asio_capture.hpp"
 #include "loopback.hpp"
 #include "test_util.hpp"
+#include "support/trace_processor.hpp"
 
 namespace {
 
@@ -487,25 +488,16 @@ TEST_CASE("a Beast HTTP server through the Boost.Asio definitions: a task per re
         CHECK(self_wake_warnings(tc.path) == 0);
 
         // Perfetto's own reader loads the conversion: no errors, a track per task.
-        const std::string tp = build_dir() + "/../../shared/tools/trace_processor";
-        if (!executable(tp)) {
-            MESSAGE("skipped the Perfetto check: " << tp << " is not there");
+        std::string why;
+        const std::string reader = tp::find(build_dir(), why);
+        if (reader.empty()) {
+            MESSAGE("skipped the Perfetto check: " << why);
             continue;
         }
         const std::string trace = tc.path + ".pftrace";
         REQUIRE(std::system((build_dir() + "/bbx convert " + tc.path + " --to perfetto -o " + trace).c_str()) == 0);
-        auto query = [&](const std::string& sql) {
-            const std::string cmd = tp + " query " + trace + " \"" + sql + "\" 2>/dev/null";
-            std::string out;
-            if (FILE* p = popen(cmd.c_str(), "r")) {
-                char buf[4096];
-                size_t n;
-                while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-                pclose(p);
-            }
-            return out;
-        };
-        const std::string errors = query("select count(*) from stats where value > 0 and severity in ('error', 'data_loss')");
+        auto query = [&](const std::string& sql) { return tp::query(reader, trace, sql); };
+        const std::string errors = query(tp::errors_sql);
         CHECK(errors == "\"count(*)\"\n0\n");
         const std::string name = coro ? "asio.co_spawn" : "asio.connection";
         const std::string tracks =

@@ -21,6 +21,7 @@
 #include "bbx/task.hpp"
 #include "support/capture.hpp"
 #include "support/process.hpp"
+#include "support/trace_processor.hpp"
 
 using bbx::dec::capture;
 
@@ -88,8 +89,6 @@ bool spawn_in_rings(const capture& c, uint64_t task) {
     REQUIRE(!r.is_error());
     return seen;
 }
-
-bool executable(const std::string& p) { return access(p.c_str(), X_OK) == 0; }
 
 // The row of task `id` in bbx analyze's task table ("" if none).
 std::string task_row(const std::string& text, const std::string& id) {
@@ -164,19 +163,12 @@ TEST_CASE("a task whose spawn was overwritten long ago keeps its name and spawn 
         CHECK(slurp(out).find("early_task #" + id) != std::string::npos);
         REQUIRE(run_bbx({"convert", tc.path, "--to", "perfetto", "-o", out}).status == 0);
         CHECK(slurp(out).find("early_task #" + id) != std::string::npos);
-        const std::string tp = build_dir() + "/../../shared/tools/trace_processor";
-        if (executable(tp)) {
-            const std::string cmd = tp + " query " + out + " \"select name from slice where name like '%early_task%'\" 2>/dev/null";
-            std::string got;
-            if (FILE* p = popen(cmd.c_str(), "r")) {
-                char buf[4096];
-                size_t n;
-                while ((n = fread(buf, 1, sizeof buf, p)) > 0) got.append(buf, n);
-                pclose(p);
-            }
+        std::string why;
+        if (const std::string reader = tp::find(build_dir(), why); !reader.empty()) {
+            const std::string got = tp::query(reader, out, "select name from slice where name like '%early_task%'");
             CHECK_MESSAGE(got.find("\"poll early_task #" + id + "\"") != std::string::npos, got);
         } else {
-            MESSAGE("skipped the Perfetto reader check: " << tp << " is not there");
+            MESSAGE("skipped the Perfetto reader check: " << why);
         }
         REQUIRE(run_bbx({"convert", tc.path, "--to", "otlp", "-o", out}).status == 0);
         const std::string otlp = slurp(out);

@@ -20,6 +20,7 @@
 #include "support/capture.hpp"
 #include "support/process.hpp"
 #include "support/python.hpp"
+#include "support/trace_processor.hpp"
 
 namespace fmt = bbx::format;
 using bbx::dec::capture;
@@ -252,28 +253,18 @@ TEST_CASE("stall stacks: Perfetto's reader finds the samples as a flame graph's 
     auto c = run_child("stall_child", "dwarf", tc);
     const size_t n = c->stall_samples().size();
     REQUIRE(n >= 3);
-    const std::string tp = build_dir() + "/../../shared/tools/trace_processor";
-    if (access(tp.c_str(), X_OK) != 0) {
-        MESSAGE("skipped the trace_processor checks: " << tp << " is not there");
+    std::string why;
+    const std::string reader = tp::find(build_dir(), why);
+    if (reader.empty()) {
+        MESSAGE("skipped the trace_processor checks: " << why);
         return;
     }
-    auto query = [&](const std::string& trace, const std::string& sql) {
-        const std::string cmd = tp + " query " + trace + " \"" + sql + "\" 2>/dev/null";
-        std::string out;
-        if (FILE* p = popen(cmd.c_str(), "r")) {
-            char buf[4096];
-            size_t k;
-            while ((k = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, k);
-            pclose(p);
-        }
-        return out;
-    };
+    auto query = [&](const std::string& trace, const std::string& sql) { return tp::query(reader, trace, sql); };
     const std::string pf = tc.path + ".pftrace", js = tc.path + ".json";
     REQUIRE(run_bbx({"convert", tc.path, "--to", "perfetto", "-o", pf}).status == 0);
     REQUIRE(run_bbx({"convert", tc.path, "--to", "chrome", "-o", js}).status == 0);
-    const std::string errors = "select count(*) from stats where value > 0 and severity in ('error', 'data_loss')";
-    CHECK(query(pf, errors) == "\"count(*)\"\n0\n");
-    CHECK(query(js, errors) == "\"count(*)\"\n0\n");
+    CHECK(query(pf, tp::errors_sql) == "\"count(*)\"\n0\n");
+    CHECK(query(js, tp::errors_sql) == "\"count(*)\"\n0\n");
     // The thread's name as the capture has it ('stall_child'; under qemu-user
     // the process is named after the emulator).
     const std::string name = c->threads()[c->stall_samples()[0].thread].name;
