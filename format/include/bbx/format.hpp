@@ -28,6 +28,8 @@ inline constexpr unsigned char ring_magic[8] = {0x89, 'B', 'B', 'X', '\r', '\n',
 
 inline constexpr uint16_t version_major = 1;  // a decoder rejects another major
 inline constexpr uint16_t version_minor = 4;  // a decoder reads any minor of its major
+// (Branch f2: format 2.0 is being built; see namespace v2 below. These two
+// and slot_size still name 1.4 until the recorder writes 2.0.)
 
 inline constexpr uint32_t header_size = 4096;
 inline constexpr uint32_t slot_size = 32;
@@ -54,6 +56,11 @@ inline constexpr uint32_t context_entries_per_ring = 4;
 inline constexpr uint32_t max_task_entries = 1u << 20;  // 64 MiB of task table at most
 inline constexpr uint32_t default_task_entries = 4096;
 inline constexpr uint32_t task_probe = 8;  // entries a spawn looks at, from the hash of its id
+
+// 2.0 keeps every part of the file that 1.4 has (only the slots changed):
+// the 1.x minor whose parts a file of version major.minor has. Layout and
+// feature checks compare this, never version_minor alone.
+inline constexpr uint16_t feature_minor(uint16_t major, uint16_t minor) { return major >= 2 ? 4 : minor; }
 
 // header.flags. Bits 0-2 have meanings; bits 3-31 are reserved (a writer
 // writes 0, a decoder of this version rejects a file with any of them set).
@@ -308,7 +315,9 @@ enum class kind : uint8_t {
     // word0 = span id; two continuation slots, words: trace id (high 64 bits),
     // trace id (low 64 bits), parent span id (0: a root), span_role | trace flags << 8.
     span_context = 7,
-    // 9..15 unassigned.
+    // 2.0 only: the high half of the ticks from here on (namespace v2).
+    time_base = 9,
+    // 10..15 unassigned.
     // Async task events (1.1). Each has word0 = the task id; those marked (+1)
     // carry exactly one continuation slot holding two words, w1 and w2.
     task_spawn = 16,       // site = a task site or 0; (+1) w1 = parent task id (0: none), w2 = frame bytes (0: unknown)
@@ -319,7 +328,13 @@ enum class kind : uint8_t {
     wait_begin = 21,       // site = await site or 0; (+1) w1 = resource id, w2 = resource_op
     wait_end = 22,         // site 0; (+1) w1 = resource id, w2 = resource_op
     resource_op = 23,      // site 0; (+1) w1 = resource id, w2 = resource_op: an operation that completed without waiting
-    // 24..31 kept for more task events.
+    // 24..31 kept for more task events. 2.0 only (a 1.x file never holds
+    // them; namespace v2): the explicit forms of 19, 21, 22, 23, whose
+    // implicit 2.0 forms name no task.
+    task_wake_by = 24,
+    wait_begin_for = 25,
+    wait_end_for = 26,
+    resource_op_for = 27,
     // A crash record (1.1), written by the crash handler into the crashing
     // thread's ring as its last event. site 0; word0 = signal number; the
     // payload words: si_code, fault address, the faulting instruction's
@@ -459,5 +474,48 @@ inline constexpr uint64_t stall_area_size(uint32_t ring_count, uint32_t samples_
     return align_page(uint64_t{ring_count} * samples_per_ring * stall_sample_entry_size +
                       uint64_t{mappings} * stall_mapping_entry_size);
 }
+
+// ---- 2.0 slots (spec: ring-buffer.md and events.md; /work/wt/f2-design.md while in progress) ----
+//
+// A slot is two little-endian words, A (kind, lap, site or continuation
+// index, ticks_lo) and B (the value, or 8 payload bytes).
+namespace v2 {
+inline constexpr uint16_t version_major = 2;
+inline constexpr uint16_t version_minor = 0;
+inline constexpr uint32_t slot_size = 16;
+inline constexpr uint32_t max_continuations = 255;          // an event is 1 + 0..255 slots
+inline constexpr uint32_t max_event_slots = 1 + max_continuations;
+inline constexpr uint32_t max_site = 0xffff;                // site ids 1..65535 fit a head
+inline constexpr uint64_t max_resource = (uint64_t{1} << 56) - 1;  // resource ids fit 56 bits
+inline constexpr uint32_t no_prev_hi = 0xffffffffu;         // time_base.prev_hi: no previous event
+
+// A: bits 0-7 kind, 8-15 lap, 16-31 site (head) or index | n << 8
+// (continuation), 32-63 ticks_lo (head) or 0 (continuation).
+inline constexpr uint64_t head_word(kind k, uint64_t lap, uint32_t site, uint64_t ticks) {
+    return uint64_t(uint8_t(k)) | ((lap & 0xff) << 8) | (uint64_t(site & 0xffff) << 16) | (ticks << 32);
+}
+inline constexpr uint64_t continuation_word(uint64_t lap, uint32_t index, uint32_t n) {
+    return uint64_t(uint8_t(kind::continuation)) | ((lap & 0xff) << 8) | (uint64_t(index & 0xff) << 16) |
+           (uint64_t(n & 0xff) << 24);
+}
+inline constexpr uint8_t kind_of(uint64_t a) { return uint8_t(a); }
+inline constexpr uint8_t lap_of(uint64_t a) { return uint8_t(a >> 8); }
+inline constexpr uint32_t site_of(uint64_t a) { return uint32_t(a >> 16) & 0xffff; }
+inline constexpr uint32_t ticks_lo_of(uint64_t a) { return uint32_t(a >> 32); }
+inline constexpr uint32_t cont_index_of(uint64_t a) { return uint32_t(a >> 16) & 0xff; }
+inline constexpr uint32_t cont_count_of(uint64_t a) { return uint32_t(a >> 24) & 0xff; }
+// The lap byte of position p in a ring of 2^log2_slots slots.
+inline constexpr uint8_t lap_at(uint64_t p, uint32_t log2_slots) { return uint8_t(p >> log2_slots); }
+
+// Continuation slots for `extra_words` argument words (beyond B) and
+// `string_bytes` bytes of strings: one word a slot.
+inline constexpr uint32_t continuation_slots(uint32_t extra_words, uint32_t string_bytes) {
+    return extra_words + (string_bytes + 7) / 8;
+}
+// A time_base's B word.
+inline constexpr uint64_t time_base_word(uint32_t hi, uint32_t prev_hi) { return (uint64_t(hi) << 32) | prev_hi; }
+// resource id | op << 56: the B word of waits and resource_op.
+inline constexpr uint64_t resource_word(uint64_t res, uint8_t op) { return (res & max_resource) | (uint64_t(op) << 56); }
+}  // namespace v2
 
 }  // namespace bbx::format
