@@ -68,14 +68,19 @@ public:
     // minor: 0 (the vectors of 1.0 features, which every 1.x decoder must
     // read), 3 (rings that change hands: owner events, the owner table) or
     // 4 (the identity region of task_entries task entries).
+    // major 2: format 2.0 (16-byte slots; f2-design.md), with every part of
+    // 1.4 (minor is then the layout's feature minor, 4).
     ring_file(uint32_t ring_count, uint32_t rings_used, uint32_t flags = fmt::flag_ended_clean,
-              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0, uint32_t task_entries = 0) {
+              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0, uint32_t task_entries = 0,
+              uint16_t major = 1) {
         std::memset(&h, 0, sizeof h);
         std::memcpy(h.magic, fmt::ring_magic, 8);
-        h.version_major = fmt::version_major;
-        h.version_minor = minor;
+        v2 = major == fmt::v2::version_major;
+        if (v2) minor = fmt::feature_minor(major, 0);
+        h.version_major = major;
+        h.version_minor = v2 ? fmt::v2::version_minor : minor;
         h.header_size = fmt::header_size;
-        h.slot_size = fmt::slot_size;
+        h.slot_size = v2 ? fmt::v2::slot_size : fmt::slot_size;
         h.ring_size = ring_size;
         h.ring_count = ring_count;
         h.rings_used = rings_used;
@@ -107,6 +112,7 @@ public:
         }
         meta.assign(l.meta_capacity, 0);
         ring_bytes.assign(uint64_t(ring_count) * ring_size, 0);
+        writer.assign(ring_count, ring_writer{});
     }
 
     // Appends a metadata record; returns its offset in the metadata region.
@@ -142,8 +148,8 @@ public:
     }
 
     unsigned char* slot(uint32_t ring, uint64_t pos) {
-        uint64_t nslots = h.ring_size / fmt::slot_size;
-        return &ring_bytes.at(uint64_t(ring) * h.ring_size + (pos % nslots) * fmt::slot_size);
+        uint64_t nslots = h.ring_size / h.slot_size;
+        return &ring_bytes.at(uint64_t(ring) * h.ring_size + (pos % nslots) * h.slot_size);
     }
     void set_stamp(uint32_t ring, uint64_t pos, uint64_t stamp) { std::memcpy(slot(ring, pos), &stamp, 8); }
 
@@ -151,6 +157,7 @@ public:
     // slots with argument words 1..n-1 and the string bytes. Returns the head's
     // position, or -1 when discard mode drops it.
     int64_t event(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
+        if (v2) return event2(ring, kind, site_id, ticks, args);
         std::vector<unsigned char> payload;
         for (size_t i = 1; i < args.size(); ++i) {
             unsigned char w[8];
@@ -182,6 +189,142 @@ public:
     int64_t event(uint32_t ring, fmt::kind k, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
         return event(ring, uint8_t(k), site_id, ticks, args);
     }
+
+    // ---- 2.0 (f2-design.md): the writer as the design gives it ----------------
+
+    // What a 2.0 writer keeps per thread: the high half of the last event's
+    // ticks (none: a time base comes first), the position that forces the
+    // next time base, and its polls (task, and whether the poll_begin went
+    // into this ring: only then are implicit forms written for it).
+    struct ring_writer {
+        uint32_t last_hi = fmt::v2::no_prev_hi;
+        uint64_t tb_limit = 0;
+        std::vector<std::pair<uint64_t, bool>> polls;
+        bool no_time_bases = false;  // a broken writer (damage vectors): never writes one
+    };
+    std::vector<ring_writer> writer;
+    bool v2 = false;
+
+    uint64_t nslots() const { return h.ring_size / h.slot_size; }
+    uint32_t log2_slots() const { return uint32_t(__builtin_ctzll(nslots())); }
+    // Slot `pos` of a 2.0 ring: words A and B.
+    void put2(uint32_t ring, uint64_t pos, uint64_t a, uint64_t b) {
+        unsigned char* p = slot(ring, pos);
+        std::memcpy(p, &a, 8);
+        std::memcpy(p + 8, &b, 8);
+    }
+    uint64_t a_of(uint32_t ring, uint64_t pos) {
+        uint64_t a;
+        std::memcpy(&a, slot(ring, pos), 8);
+        return a;
+    }
+    void set_a(uint32_t ring, uint64_t pos, uint64_t a) { std::memcpy(slot(ring, pos), &a, 8); }
+    // The head and continuations of one event at write_pos (no commit).
+    void slots2(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, uint64_t b, const std::vector<uint64_t>& words) {
+        fmt::ring_descriptor& d = rings.at(ring);
+        const uint64_t pos = d.write_pos;
+        const uint32_t n = uint32_t(words.size());
+        put2(ring, pos, fmt::v2::head_word(fmt::kind(kind), pos >> log2_slots(), site_id, ticks), b);
+        for (uint32_t i = 1; i <= n; ++i)
+            put2(ring, pos + i, fmt::v2::continuation_word((pos + i) >> log2_slots(), i, n), words[i - 1]);
+        d.write_pos = pos + 1 + n;
+    }
+    // An event of 2.0: a time base first when its tick's high half differs
+    // from the last event's or its slots pass tb_limit (discard mode: both
+    // fit, or the event is dropped), then its slots, then the commit.
+    int64_t put_event2(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, uint64_t b,
+                       const std::vector<uint64_t>& words) {
+        fmt::ring_descriptor& d = rings.at(ring);
+        ring_writer& w = writer.at(ring);
+        const uint32_t n = uint32_t(words.size());
+        const uint32_t hi = uint32_t(ticks >> 32);
+        const bool owner = kind == uint8_t(fmt::kind::owner);
+        const bool tb = !owner && !w.no_time_bases && (hi != w.last_hi || d.write_pos + 1 + n > w.tb_limit);
+        if ((h.flags & fmt::flag_discard) && d.write_pos + (tb ? 2 : 0) + 1 + n > nslots()) {
+            d.events_dropped++;
+            return -1;
+        }
+        if (tb) {
+            w.tb_limit = d.write_pos + nslots() / 2;
+            slots2(ring, uint8_t(fmt::kind::time_base), 0, ticks, fmt::v2::time_base_word(hi, w.last_hi),
+                   {w.polls.empty() ? 0 : w.polls.back().first});
+        }
+        const uint64_t pos = d.write_pos;
+        slots2(ring, kind, site_id, ticks, b, words);
+        d.events_written++;
+        w.last_hi = owner ? fmt::v2::no_prev_hi : hi;  // a new owner's first event gets a time base
+        return int64_t(pos);
+    }
+    // The 1.x event (kind, word0 = args[0], payload words and string bytes
+    // from args[1..]) as 2.0 writes it: the same head word and payload, but
+    // an owner event's tid and name length in one word, and the task events
+    // that name a task or waker in their implicit form when it is the
+    // current task, else their _for form.
+    int64_t event2(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args) {
+        ring_writer& w = writer.at(ring);
+        std::vector<unsigned char> payload;
+        auto word = [&](size_t i) { return i < args.size() ? args[i].word : 0; };
+        const uint64_t b = word(0);
+        const bool cur_written = !w.polls.empty() && w.polls.back().second;
+        const uint64_t cur = w.polls.empty() ? 0 : w.polls.back().first;
+        auto words_of = [&](size_t from) {
+            for (size_t i = from; i < args.size(); ++i) {
+                unsigned char x[8];
+                std::memcpy(x, &args[i].word, 8);
+                payload.insert(payload.end(), x, x + 8);
+            }
+            for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+        };
+        switch (fmt::kind(kind)) {
+            case fmt::kind::owner: {  // args: generation, tid, str(name)
+                const uint64_t w0 = word(1) | uint64_t(args.size() > 2 ? args[2].word : 0) << 32;
+                unsigned char x[8];
+                std::memcpy(x, &w0, 8);
+                payload.insert(payload.end(), x, x + 8);
+                if (args.size() > 2) payload.insert(payload.end(), args[2].bytes.begin(), args[2].bytes.end());
+                w.polls.clear();
+                break;
+            }
+            case fmt::kind::task_wake:  // args: task, waker
+                if (!(word(1) == cur && (cur == 0 || cur_written))) {
+                    kind = uint8_t(fmt::kind::task_wake_by);
+                    payload.resize(8);
+                    const uint64_t waker = word(1);
+                    std::memcpy(payload.data(), &waker, 8);
+                }
+                return put_event2(ring, kind, site_id, ticks, b, pad_words(payload));
+            case fmt::kind::wait_begin:
+            case fmt::kind::wait_end:
+            case fmt::kind::resource_op: {  // args: task, resource, op
+                const uint64_t rw = fmt::v2::resource_word(word(1), uint8_t(word(2)));
+                if (!(b == cur && cur != 0 && cur_written)) {
+                    kind = uint8_t(kind + 4);
+                    return put_event2(ring, kind, site_id, ticks, rw, {b});
+                }
+                return put_event2(ring, kind, site_id, ticks, rw, {});
+            }
+            case fmt::kind::task_poll_begin: w.polls.push_back({b, true}); break;
+            case fmt::kind::task_poll_end:
+                for (size_t i = w.polls.size(); i-- > 0;)
+                    if (w.polls[i].first == b) {
+                        w.polls.resize(i);
+                        break;
+                    }
+                break;
+            default: words_of(1);
+        }
+        return put_event2(ring, kind, site_id, ticks, b, pad_words(payload));
+    }
+    static std::vector<uint64_t> pad_words(std::vector<unsigned char> bytes) {
+        bytes.resize((bytes.size() + 7) / 8 * 8, 0);
+        std::vector<uint64_t> w(bytes.size() / 8);
+        if (!w.empty()) std::memcpy(w.data(), bytes.data(), bytes.size());
+        return w;
+    }
+    // A poll whose poll_begin did not go into the ring (dropped, or gated
+    // out): the writer knows it is open, but names its task explicitly.
+    void poll_unwritten(uint32_t ring, uint64_t task) { writer.at(ring).polls.push_back({task, false}); }
+    void poll_unwritten_end(uint32_t ring) { writer.at(ring).polls.pop_back(); }
 
     // 1.3: the owner table entry of generation g of a ring (seq 2: complete).
     void owner_entry(uint32_t ring, uint32_t g, uint32_t tid, const std::string& name, uint64_t start_pos) {
@@ -716,6 +859,217 @@ ring_file owners_base() {
     return r;
 }
 
+
+// ---- 2.0 (f2-design.md): each written by the design's writer above, never by the recorder ----
+// A 2.0 vector and its 1.4 twin (the same events, major 1) must dump the same (check.sh).
+
+// Spans, instants with integer and string arguments, counters, a rename, a span context, on two rings.
+ring_file v2_plain(uint16_t major) {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, major);
+    r.site(1, fb::SiteKind::Span, "io", "request", {{"id", fb::ArgType::U64}, {"path", fb::ArgType::Str}});
+    r.site(2, fb::SiteKind::Span, "io", "parse");
+    r.site(3, fb::SiteKind::Instant, "app", "values",
+           {{"neg", fb::ArgType::I64}, {"max", fb::ArgType::U64}, {"half", fb::ArgType::F64}, {"yes", fb::ArgType::Bool}});
+    r.site(4, fb::SiteKind::Instant, "app", "strings",
+           {{"empty", fb::ArgType::Str}, {"seven", fb::ArgType::Str}, {"text", fb::ArgType::Str}});
+    r.site(5, fb::SiteKind::Counter, "mem", "rss", {{"value", fb::ArgType::I64}});
+    r.site(6, fb::SiteKind::Counter, "cpu", "load", {{"value", fb::ArgType::F64}});
+    r.site(7, fb::SiteKind::Instant, "app", "mark");
+    r.site(8, fb::SiteKind::Instant, "app", "one", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    r.take(1, golden_pid + 1, "worker", at_us(2));
+    r.event(0, fmt::kind::span_begin, 1, at_us(1000), {u64(7), str("/index.html")});
+    r.event(0, fmt::kind::span_context, 0, at_us(1000), {u64(0xabc), u64(0x1111), u64(0x2222), u64(0), u64(2 | 1 << 8)});
+    r.event(0, fmt::kind::span_begin, 2, at_us(2000));
+    r.event(1, fmt::kind::thread_name, 0, at_us(2000), {str("worker-1")});
+    r.event(1, fmt::kind::instant, 3, at_us(3000), {i64(-42), u64(std::numeric_limits<uint64_t>::max()), f64(0.5), boolean(true)});
+    r.event(0, fmt::kind::span_end, 2, at_us(4000));
+    r.event(1, fmt::kind::instant, 4, at_us(4000), {str(""), str("seven b"), str("h\xc3\xa9llo, a string of 27 b")});
+    r.event(0, fmt::kind::counter, 5, at_us(5000), {i64(1048576)});
+    r.event(1, fmt::kind::counter, 6, at_us(5500), {f64(0.75)});
+    r.event(0, fmt::kind::span_end, 1, at_us(6000));
+    r.event(1, fmt::kind::instant, 8, at_us(6500), {i64(-1)});
+    r.event(0, fmt::kind::instant, 7, at_us(7000));
+    return r;
+}
+
+// Tasks: a spawn, a poll in which the task wakes another, waits on a channel
+// and sends (implicit forms: the poll's task), a wake from outside any task
+// (implicit: no waker), a poll whose poll_begin was not written (gated out):
+// its wake and wait name their task (the _for forms), and a completion.
+ring_file v2_tasks(uint16_t major) {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 16, major);
+    r.site(1, fb::SiteKind::Task, "task", "handler");
+    r.site(2, fb::SiteKind::Await, "task", "handler_body");
+    {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(fb::CreateRecord(b, fb::Body::Resource, fb::CreateResourceDirect(b, 1, fb::ResourceKind::Channel, "jobs", 4).Union()));
+        r.record(b);
+    }
+    r.take(0, golden_pid, "exec", at_us(1));
+    r.event(0, fmt::kind::task_spawn, 1, at_us(10), {u64(7), u64(0), u64(512)});
+    r.event(0, fmt::kind::task_spawn, 1, at_us(11), {u64(8), u64(7), u64(0)});
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(20), {u64(7)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(21), {u64(8), u64(7), u64(0)});
+    r.event(0, fmt::kind::wait_begin, 2, at_us(22), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::recv))});
+    r.event(0, fmt::kind::task_poll_end, 2, at_us(23), {u64(7)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(30), {u64(7), u64(0), u64(0)});  // from outside any task
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(31), {u64(7)});
+    r.event(0, fmt::kind::wait_end, 0, at_us(32), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::recv))});
+    r.event(0, fmt::kind::resource_op, 0, at_us(33), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(34), {u64(7)});
+    r.event(0, fmt::kind::task_complete, 0, at_us(35), {u64(7)});
+    r.poll_unwritten(0, 8);  // task 8's poll_begin gated out: its events name it
+    r.event(0, fmt::kind::task_wake, 0, at_us(40), {u64(7), u64(8), u64(0)});
+    r.event(0, fmt::kind::wait_begin, 2, at_us(41), {u64(8), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::wait_end, 0, at_us(42), {u64(8), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(43), {u64(8)});
+    r.poll_unwritten_end(0);
+    r.event(0, fmt::kind::task_complete, 0, at_us(44), {u64(8)});
+    return r;
+}
+
+// Polls open where the window starts (256-slot rings, overwritten), their
+// poll_begin gone. Ring 0: task 5's poll spans the window's start; its
+// implicit events before the first time base are named by that time base's
+// continuation. Ring 1: task 6's poll ends in the window before the first
+// time base (a poll of task 9 begins and ends inside it): that unmatched
+// poll_end names task 6 for the implicit events before it. Ring 2: task 4's
+// poll is open at the start, then task 11 is polled inside it across the
+// first time base, which names 11: task 4's implicit events are unresolved.
+ring_file v2_tasks_window() {
+    // Every ring ends at write_pos 536: the window is positions 280 .. 535;
+    // time bases stand at 3, 131, 259, 387 and 515 (every 128 positions).
+    ring_file r(3, 3, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(fb::CreateRecord(b, fb::Body::Resource, fb::CreateResourceDirect(b, 2, fb::ResourceKind::Mutex, "state", 0).Union()));
+        r.record(b);
+    }
+    const uint8_t lock = uint8_t(fmt::resource_op::lock);
+    int64_t us = 10;
+    int n = 0;
+    auto ticks_until = [&](uint32_t ring, uint64_t pos, int every = 0, uint64_t task = 0) {
+        while (r.rings[ring].write_pos < pos) {
+            r.event(ring, fmt::kind::instant, 1, at_us(us++), {i64(n++)});
+            if (every && n % every == 0) r.event(ring, fmt::kind::resource_op, 0, at_us(us++), {u64(task), u64(2), u64(lock)});
+        }
+    };
+    // ring 0: task 5's poll from position 5 to 450; its lock events before
+    // 387 are named by the time base there
+    r.take(0, golden_pid, "zero", at_us(1));
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});
+    ticks_until(0, 450, 40, 5);
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
+    ticks_until(0, 536);
+    // ring 1: task 6's poll from 5 to 305, a poll of task 9 inside it; its
+    // poll_end, before the first time base of the window (387), names it
+    us = 10, n = 1000;
+    r.take(1, golden_pid + 1, "one", at_us(2));
+    r.event(1, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(6)});
+    ticks_until(1, 300);
+    r.event(1, fmt::kind::resource_op, 0, at_us(us++), {u64(6), u64(2), u64(lock)});
+    r.event(1, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(9)});
+    r.event(1, fmt::kind::resource_op, 0, at_us(us++), {u64(9), u64(2), u64(lock)});
+    r.event(1, fmt::kind::task_poll_end, 0, at_us(us++), {u64(9)});
+    r.event(1, fmt::kind::task_wake, 0, at_us(us++), {u64(9), u64(6), u64(0)});
+    r.event(1, fmt::kind::task_poll_end, 0, at_us(us++), {u64(6)});
+    ticks_until(1, 536);
+    // ring 2: task 4's poll from 5 to 406; task 11 polled inside it from
+    // 301 to 404, across the time base at 387, which names 11: task 4's
+    // wake (300) and lock (405) cannot be named
+    us = 10, n = 2000;
+    r.take(2, golden_pid + 2, "two", at_us(3));
+    r.event(2, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(4)});
+    ticks_until(2, 300);
+    r.event(2, fmt::kind::task_wake, 0, at_us(us++), {u64(11), u64(4), u64(0)});
+    r.event(2, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(11)});
+    ticks_until(2, 404);
+    r.event(2, fmt::kind::task_poll_end, 0, at_us(us++), {u64(11)});
+    r.event(2, fmt::kind::resource_op, 0, at_us(us++), {u64(4), u64(2), u64(lock)});
+    r.event(2, fmt::kind::task_poll_end, 0, at_us(us++), {u64(4)});
+    ticks_until(2, 536);
+    return r;
+}
+
+// Damage the 2.0 reader must count and skip: a head being written (A = 0),
+// an event whose second continuation holds an older lap (torn), a
+// continuation saying the wrong index and one saying another n
+// (malformed), unknown kinds with continuations (skipped with them), a time
+// base whose prev_hi disagrees (malformed; its hi is taken), and a second
+// ring whose writer wrote no time base (its events are untimed).
+ring_file v2_torn() {
+    ring_file r(2, 2, 0, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Instant, "app", "note", {{"s", fb::ArgType::Str}});
+    r.take(0, golden_pid, "main", at_us(1));
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    int64_t p = r.event(0, fmt::kind::instant, 1, at_us(2000), {i64(2)});
+    r.set_a(0, uint64_t(p), 0);  // the writer stored A = 0 and never finished
+    p = r.event(0, fmt::kind::instant, 2, at_us(3000), {str("the second continuation is torn")});
+    r.set_a(0, uint64_t(p) + 2, fmt::v2::continuation_word((uint64_t(p) + 2) / r.nslots() - 1, 2, 4));  // the lap before
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(3)});
+    p = r.event(0, fmt::kind::instant, 2, at_us(5000), {str("a continuation says index 3")});
+    r.set_a(0, uint64_t(p) + 2, fmt::v2::continuation_word(uint64_t(p + 2) / r.nslots(), 3, 4));
+    p = r.event(0, fmt::kind::instant, 2, at_us(6000), {str("a continuation says n = 5")});
+    r.set_a(0, uint64_t(p) + 3, fmt::v2::continuation_word(uint64_t(p + 3) / r.nslots(), 3, 5));
+    r.event(0, fmt::kind::instant, 1, at_us(7000), {i64(4)});
+    r.put_event2(0, 10, 0, at_us(8000), 99, {98, 97});  // kind 10: unassigned, 2 continuations
+    r.put_event2(0, 40, 1, at_us(9000), 1, {});          // kind 40: unassigned, none
+    r.event(0, fmt::kind::instant, 1, at_us(10000), {i64(5)});
+    // a time base whose prev_hi (7) is not the hi carried (0)
+    r.slots2(0, uint8_t(fmt::kind::time_base), 0, at_us(11000), fmt::v2::time_base_word(0, 7), {0});
+    r.event(0, fmt::kind::instant, 1, at_us(11000), {i64(6)});
+    r.take(1, golden_pid + 1, "no-time-base", at_us(2));
+    r.writer[1].no_time_bases = true;
+    r.event(1, fmt::kind::instant, 1, at_us(1500), {i64(100)});
+    r.event(1, fmt::kind::instant, 1, at_us(2500), {i64(101)});
+    return r;
+}
+
+// An overwritten ring whose ticks cross 2^32 (4.294967296 s at 1 GHz): the
+// window holds events of both high halves, with strings of 1 to 40 bytes.
+ring_file v2_wrapped() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"i", fb::ArgType::I64}, {"s", fb::ArgType::Str}});
+    r.take(0, golden_pid, "main", at_us(1));
+    // Tick 2^32 is 4.293967296 s after anchor 0 (tick 10^6): between events 94 and 95.
+    const int64_t start_us = ((int64_t(1) << 32) - int64_t(start_ticks)) / 1000 - 1890;
+    for (int i = 0; i < 120; ++i) {
+        char b[48];
+        std::snprintf(b, sizeof b, "tick %03d ", i);
+        r.event(0, fmt::kind::instant, 1, at_us(start_us + 20 * i), {i64(i), str(padded(b, size_t(1 + i % 40), '.'))});
+    }
+    return r;
+}
+
+// A ring that changed hands three times (256 slots, overwritten): the
+// first owner's owner event is gone; each new owner's first event follows
+// its owner event and a time base whose prev_hi is "none".
+ring_file v2_owners() {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    const char* names[] = {"first", "second", "third", "fourth"};
+    const int counts[] = {150, 60, 40, 30};
+    int64_t us = 0;
+    for (int g = 0; g < 4; ++g) {
+        if (g > 0) {
+            r.rings[0].state = fmt::ring_released;
+            r.rings[0].released_ticks = at_us(us++);
+        }
+        r.take(0, golden_pid + 10 + uint32_t(g), names[g], at_us(us++));
+        for (int i = 0; i < counts[g]; ++i) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(g * 1000 + i)});
+        if (g == 1) {
+            r.take(1, golden_pid + 1, "other", at_us(us++));
+            r.event(1, fmt::kind::instant, 1, at_us(us++), {i64(-1)});
+        }
+    }
+    r.event(0, fmt::kind::thread_name, 0, at_us(us++), {str("fourth-renamed")});
+    r.owner_entry(0, 4, golden_pid + 13, "fourth-renamed", 0);
+    r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(9999)});
+    return r;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -773,6 +1127,22 @@ int main(int argc, char** argv) {
     // 1.4: a stall-sample area: two samples of ring 0's owner and two mappings (spec/stall-stacks.md)
     ok("stall_stacks", stall_stacks());
 
+    // ---- 2.0 (f2-design.md) ----
+    // spans, typed and string arguments, counters, a rename, a span context (twin: v14_plain, the same events as 1.4)
+    ok("v2_plain", v2_plain(2));
+    ok("v14_plain", v2_plain(1));
+    // implicit and _for task forms: the same events as its 1.4 twin v14_tasks
+    ok("v2_tasks", v2_tasks(2));
+    ok("v14_tasks", v2_tasks(1));
+    // polls open at the window's start: named by a time base's continuation, by an unmatched poll_end, or unresolved
+    ok("v2_tasks_window", v2_tasks_window());
+    // torn and malformed slots, unknown kinds, a time base that disagrees, a ring without time bases (untimed)
+    ok("v2_torn", v2_torn());
+    // overwritten, ticks crossing 2^32: two high halves in one window
+    ok("v2_wrapped", v2_wrapped());
+    // a ring that changed hands: owner events, prev_hi none
+    ok("v2_owners", v2_owners());
+
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();
     const ring_file base = minimal();
@@ -793,14 +1163,21 @@ int main(int argc, char** argv) {
     }
     // 5 bytes of the right magic: truncated, not bad_magic
     bad("truncated_magic", std::vector<unsigned char>(good.begin(), good.begin() + 5));
-    // version_major 2: unsupported_version
-    bad("version_2", mutate([](auto& b) { poke<uint16_t>(b, AT(version_major), 2); }));
-    // version_major 2 in a 64-byte file: the version is named before the size is checked
+    // version_major 3 (a 3.0 header): unsupported_version (this decoder reads 1 and 2)
+    bad("version_3", mutate([](auto& b) {
+            poke<uint16_t>(b, AT(version_major), 3);
+            poke<uint16_t>(b, AT(version_minor), 0);
+        }));
+    // version_major 3 in a 64-byte file: the version is named before the size is checked
     {
         std::vector<unsigned char> b(good.begin(), good.begin() + 64);
-        poke<uint16_t>(b, AT(version_major), 2);
-        bad("version_2_short", b);
+        poke<uint16_t>(b, AT(version_major), 3);
+        bad("version_3_short", b);
     }
+    // 2.0 with 1.x's 32-byte slots
+    bad("v2_slot_size_32", mutate([](auto& b) { poke<uint16_t>(b, AT(version_major), 2); }));
+    // a 1.x file with 2.0's 16-byte slots
+    bad("slot_size_16", mutate([](auto& b) { poke<uint32_t>(b, AT(slot_size), 16); }));
     // the first 100 bytes of a good file: truncated inside the header
     bad("truncated_header", std::vector<unsigned char>(good.begin(), good.begin() + 100));
     // header intact, the last ring missing: truncated at the file's end
