@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -1150,8 +1151,10 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     // prev_hi of the window's first one) gave it.
     uint64_t hi = 0;
     bool timed = false;
-    // The write position the lap checks rest on (P, then each P2 re-read).
-    uint64_t lap_base = 0;
+    // The write position the lap checks rest on (P, then each P2 re-read),
+    // and how far past it the writer may be before a lap match can be a
+    // copy of a write 256 laps later (255 rings).
+    uint64_t lap_base = 0, lap_span = 0;
     // The polls open on the owner's thread, innermost last; below them,
     // polls the window no longer shows when base_unknown.
     static constexpr uint32_t max_depth = 64;
@@ -1172,7 +1175,8 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         const uint64_t a2 = load<uint64_t>(s);
         a = a1;
         const uint32_t want = uint32_t(fmt::v2::lap_at(at, log2_slots)) << 8;
-        if (a1 == a2 && (a1 & 0xff) != 0 && (a1 & 0xff00) == want) [[likely]] return slot_ok;
+        // kind 1..255 and the lap `want`: the low 16 bits are want + 1 .. want + 255
+        if (a1 == a2 && uint32_t(uint16_t(a1)) - want - 1 < 255) [[likely]] return slot_ok;
         return lap_state(a1, a2, want >> 8);
     }
     [[gnu::noinline, gnu::cold]] static uint8_t lap_state(uint64_t a1, uint64_t a2, uint32_t lap) {
@@ -1210,7 +1214,10 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             }
             uint32_t n = 0;
             cut = false;
-            if (at + 1 < end) {
+            // Kinds that never have continuations are not looked past: a
+            // continuation after one is an orphan when the walk reaches it.
+            const uint8_t kinfo = kind_table[k];
+            if ((kinfo & k_continues) && at + 1 < end) {
                 uint64_t ca, cb;
                 const uint8_t cs = read2(at + 1, ca, cb);
                 la_at = at + 1, la_a = ca, la_b = cb, la_s = cs;
@@ -1225,22 +1232,24 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                 // P2 (design, "no ABA"): every lap matched so far was genuine
                 // while the writer is less than 255 rings past P.
                 const uint64_t p2 = load_acquire<uint64_t>(desc + offsetof(fmt::ring_descriptor, write_pos));
-                if (p2 - lap_base >= 255 * (mask + 1)) [[unlikely]] {
+                if (p2 - lap_base >= lap_span) [[unlikely]] {
                     relap(p2);
                     continue;
                 }
             }
             const uint32_t plen = n * 8;
-            if (k == uint8_t(fmt::kind::owner)) [[unlikely]] {
-                if (own) take_owner2(b, plen);
-                continue;
+            bool task_word = false;  // a kind whose task or waker is implicit, or in the payload
+            if (kinfo & k_special) {
+                switch (fmt::kind(k)) {
+                    case fmt::kind::owner:
+                        if (own) take_owner2(b, plen);
+                        continue;
+                    case fmt::kind::time_base: take_time_base(a, b, plen); continue;
+                    case fmt::kind::task_poll_begin: push_poll(b); break;
+                    case fmt::kind::task_poll_end: end_poll(b); break;
+                    default: task_word = true;
+                }
             }
-            if (k == uint8_t(fmt::kind::time_base)) [[unlikely]] {
-                take_time_base(a, b, plen);
-                continue;
-            }
-            if (k == uint8_t(fmt::kind::task_poll_begin)) push_poll(b);
-            else if (k == uint8_t(fmt::kind::task_poll_end)) end_poll(b);
             if (own) {
                 if (own->uncertain || at < own->uncertain_until) [[unlikely]] {
                     ++own->ring_st->unattributed;
@@ -1249,14 +1258,13 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                 if (own->pending) [[unlikely]] resolve();
             }
             if (!timed) [[unlikely]] {
-                count(known_kind(k) ? &ring_stats::untimed : &ring_stats::unknown_kind);
+                count((kinfo & k_known) ? &ring_stats::untimed : &ring_stats::unknown_kind);
                 continue;
             }
             fmt::kind dk = fmt::kind(k);
             uint64_t word0 = b;
             uint32_t dlen = plen;
-            if (k >= uint8_t(fmt::kind::task_wake) && k <= uint8_t(fmt::kind::resource_op_for) &&
-                k != uint8_t(fmt::kind::task_complete)) {
+            if (task_word) {
                 if (!to_v1_task(k, b, plen, dk, word0)) continue;
                 dlen = 16;
             }
@@ -1268,9 +1276,22 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         return false;
     }
 
-    static bool known_kind(uint8_t k) {
-        return (k >= 1 && k <= 4) || k == 6 || k == 7 || (k >= 16 && k <= 27) || k == 32;
-    }
+    // What the walk does with a kind, one table load per event.
+    enum : uint8_t {
+        k_continues = 1,  // may be followed by continuations (unknown kinds too); the others are one slot
+        k_known = 2,      // a kind this version hands on
+        k_special = 4,    // owner, time base, polls, and the task kinds whose task is implicit or in the payload
+    };
+    static constexpr std::array<uint8_t, 256> kind_table = [] {
+        std::array<uint8_t, 256> t{};
+        for (auto& x : t) x = k_continues;
+        for (int k : {1, 3, 6, 7, 16, 32}) t[k] = k_continues | k_known;
+        for (int k : {2, 4, 20}) t[k] = k_known;
+        for (int k : {17, 18, 19, 21, 22, 23}) t[k] = k_known | k_special;
+        for (int k : {24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
+        for (int k : {8, 9}) t[k] = k_continues | k_special;
+        return t;
+    }();
 
     // Continuations 1..n of the head at `at` (the first, ca/cb, already
     // read): each must hold its position, be a continuation, and say its
@@ -1286,6 +1307,16 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         }
         std::memcpy(payload, &cb, 8);
         for (uint32_t i = 2; i <= n; ++i) {
+            // Fast: both A words are exactly the continuation word position at + i must hold.
+            const unsigned char* sp = slot_at(at + i);
+            const uint64_t fa = load_acquire<uint64_t>(sp);
+            const uint64_t fb = load<uint64_t>(sp + 8);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            const uint64_t expect = fmt::v2::continuation_word(fmt::v2::lap_at(at + i, log2_slots), i, n);
+            if (((fa ^ expect) | (load<uint64_t>(sp) ^ expect)) == 0) [[likely]] {
+                std::memcpy(payload + (i - 1) * 8, &fb, 8);
+                continue;
+            }
             uint64_t xa, xb;
             const uint8_t s = read2(at + i, xa, xb);
             if (s != slot_ok) [[unlikely]] {
@@ -1541,6 +1572,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     void start() {
         log2_slots = uint32_t(__builtin_popcountll(mask));
         lap_base = end;
+        lap_span = 255 * (mask + 1);
         if (own) find_first_owner();
         prescan();
     }
