@@ -782,6 +782,23 @@ struct cursor_base {
         if (!cut) ++st->malformed;
     }
 
+    // Whether an owner event's generation can follow the owners read so far.
+    bool owner_generation_ok(uint64_t g) const {
+        return g != 0 && g <= uint64_t(own->final_gen) + 1 && g > own->last_seen && g >= own->cur;
+    }
+    // A good owner event: the next events are its generation's (the scan
+    // keeps the tid and name it said).
+    void accept_owner(uint64_t generation, uint32_t tid, const unsigned char* name, size_t len) {
+        ++own->ring_st->owner_events;
+        own->last_seen = uint32_t(generation);
+        own->cur = uint32_t(generation);
+        resolve();
+        if (own->scan && !own->uncertain) {
+            own->said[ev.thread] = {tid, std::string(reinterpret_cast<const char*>(name), len)};
+            own->has_said[ev.thread] = true;
+        }
+    }
+
     // A slot that could not be read may have held an owner event: only the
     // ring's latest generation can have none after it.
     [[gnu::noinline, gnu::cold]] void may_lose_owner() {
@@ -1082,20 +1099,13 @@ struct ring_cursor : cursor_base<fmt::slot_size> {
     [[gnu::noinline]] void take_owner(uint64_t generation, uint32_t plen) {
         uint64_t w[2] = {0, 0};
         if (plen >= 16) std::memcpy(w, payload, 16);
-        if (plen < 16 || generation == 0 || generation > uint64_t(own->final_gen) + 1 || generation <= own->last_seen ||
-            generation < own->cur || w[0] > UINT32_MAX || w[1] >= fmt::max_thread_name || 16 + w[1] > plen) {
+        if (plen < 16 || !owner_generation_ok(generation) || w[0] > UINT32_MAX || w[1] >= fmt::max_thread_name ||
+            16 + w[1] > plen) {
             ++st->malformed;
             may_lose_owner();
             return;
         }
-        ++own->ring_st->owner_events;
-        own->last_seen = uint32_t(generation);
-        own->cur = uint32_t(generation);
-        resolve();
-        if (own->scan && !own->uncertain) {
-            own->said[ev.thread] = {uint32_t(w[0]), std::string(reinterpret_cast<const char*>(payload) + 16, size_t(w[1]))};
-            own->has_said[ev.thread] = true;
-        }
+        accept_owner(generation, uint32_t(w[0]), payload + 16, size_t(w[1]));
     }
 
     // Before the walk of a ring that changed hands: the generation its first
@@ -1447,23 +1457,15 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         uint64_t w0 = 0;
         if (plen >= 8) std::memcpy(&w0, payload, 8);
         const uint64_t len = w0 >> 32;
-        if (plen < 8 || generation == 0 || generation > uint64_t(own->final_gen) + 1 || generation <= own->last_seen ||
-            generation < own->cur || len >= fmt::max_thread_name || 8 + len > plen) {
+        if (plen < 8 || !owner_generation_ok(generation) || len >= fmt::max_thread_name || 8 + len > plen) {
             if (plen < 8 || 8 + len > plen) count_short();
             else ++st->malformed;
             may_lose_owner();
             return;
         }
-        ++own->ring_st->owner_events;
-        own->last_seen = uint32_t(generation);
-        own->cur = uint32_t(generation);
-        resolve();
+        accept_owner(generation, uint32_t(w0), payload + 8, size_t(len));
         depth = 0;  // a new owner's thread: no poll of it is open in this ring
         base_unknown = false;
-        if (own->scan && !own->uncertain) {
-            own->said[ev.thread] = {uint32_t(w0), std::string(reinterpret_cast<const char*>(payload) + 8, size_t(len))};
-            own->has_said[ev.thread] = true;
-        }
     }
 
     // As the 1.x cursor's: the first owner event ahead names the generation before it.
