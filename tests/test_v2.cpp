@@ -147,3 +147,38 @@ TEST_CASE("a 2.0 pass that goes on from the last one keeps the high tick half an
     CHECK(st.threads[0].untimed == 0);
     CHECK(st.threads[0].unresolved == 0);
 }
+
+TEST_CASE("a 2.0 pass whose writer went 255 rings past the window's write position stops trusting the laps it read") {
+    using namespace golden;
+    temp_capture tmp("v2-relap");
+    ring_file r(1, 1, 0, 4096, 4, 4, 0, 2);  // 256 slots
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.take(0, 77, "main", 1000);
+    for (int i = 0; i < 10; ++i) r.event(0, fmt::kind::instant, 1, 2000 + uint64_t(i), {i64(i)});
+    const std::vector<unsigned char> img = r.image();
+    {
+        std::FILE* f = std::fopen(tmp.path.c_str(), "wb");
+        REQUIRE(f);
+        REQUIRE(std::fwrite(img.data(), 1, img.size(), f) == img.size());
+        std::fclose(f);
+    }
+    auto c = bbx::dec::capture::open(tmp.path);
+    REQUIRE(!c.is_error());
+    // After the first event, the "writer" is 255 rings on: every lap still
+    // matching may be a copy of a write 256 laps later, so none is trusted.
+    const uint64_t far = r.rings[0].write_pos + 255 * 256;
+    std::vector<int64_t> seen;
+    auto res = c.value()->for_each_event([&](const bbx::dec::event& e) {
+        if (seen.empty()) {
+            std::FILE* f = std::fopen(tmp.path.c_str(), "r+b");
+            REQUIRE(f);
+            std::fseek(f, long(r.h.ring_table_offset + offsetof(fmt::ring_descriptor, write_pos)), SEEK_SET);
+            std::fwrite(&far, 8, 1, f);
+            std::fclose(f);
+        }
+        seen.push_back(e.args[0].as_i64());
+    });
+    REQUIRE(!res.is_error());
+    CHECK(seen == std::vector<int64_t>{0});
+    CHECK(res.value().threads[0].overwritten_in_read == 1);
+}
