@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bbx::dec::capture& c = *r.value();
     // One thread per used ring before 1.3; since, each used ring's owners in
     // order of generation, ring by ring (at least the latest of each).
-    if (c.header().version_minor < bbx::format::minor_owners) BBX_FUZZ_CHECK(c.threads().size() == c.header().rings_used);
+    if (bbx::format::feature_minor(c.header().version_major, c.header().version_minor) < bbx::format::minor_owners) BBX_FUZZ_CHECK(c.threads().size() == c.header().rings_used);
     BBX_FUZZ_CHECK(c.threads().size() >= c.header().rings_used);
     for (size_t i = 0; i < c.threads().size(); ++i) {
         const auto& t = c.threads()[i];

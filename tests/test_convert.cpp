@@ -772,7 +772,9 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
     bbx::stop();
 
     // Damage the capture: inner's end slot gets a kind this version does not
-    // know, so the reader skips it, as it would a torn slot.
+    // know, so the reader skips it, as it would a torn slot. (1.x: 32-byte
+    // slots under a stamp, kind 9 unassigned; 2.0: 16-byte slots, kind and
+    // site in word A, kind 10 unassigned.)
     uint32_t inner_id = 0;
     for (auto cap = open_capture(tc.path); const auto& s : cap->sites())  // cap outlives the loop
         if (s.name == "inner") inner_id = s.id;
@@ -782,12 +784,24 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
     bbx::format::file_header h;
     std::memcpy(&h, bytes.data(), sizeof h);
     int patched = 0;
-    for (uint64_t at = h.rings_offset; at + 32 <= bytes.size(); at += 32) {
-        bbx::format::event_slot slot;
-        std::memcpy(&slot, bytes.data() + at, sizeof slot);
-        if (slot.stamp && slot.kind == uint8_t(bbx::format::kind::span_end) && slot.site == inner_id) {
-            bytes[at + offsetof(bbx::format::event_slot, kind)] = char(9)  /* an unassigned kind */;
-            ++patched;
+    const uint64_t rings_end = h.rings_offset + uint64_t(h.ring_count) * h.ring_size;
+    if (h.version_major == bbx::format::v2::version_major) {
+        for (uint64_t at = h.rings_offset; at + 16 <= rings_end; at += 16) {
+            uint64_t a;
+            std::memcpy(&a, bytes.data() + at, 8);
+            if (bbx::format::v2::kind_of(a) == uint8_t(bbx::format::kind::span_end) && bbx::format::v2::site_of(a) == inner_id) {
+                bytes[at] = char(10) /* an unassigned kind */;
+                ++patched;
+            }
+        }
+    } else {
+        for (uint64_t at = h.rings_offset; at + 32 <= rings_end; at += 32) {
+            bbx::format::event_slot slot;
+            std::memcpy(&slot, bytes.data() + at, sizeof slot);
+            if (slot.stamp && slot.kind == uint8_t(bbx::format::kind::span_end) && slot.site == inner_id) {
+                bytes[at + offsetof(bbx::format::event_slot, kind)] = char(9) /* an unassigned kind */;
+                ++patched;
+            }
         }
     }
     REQUIRE(patched == 1);

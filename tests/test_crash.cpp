@@ -80,8 +80,12 @@ int wait_child(pid_t pid) {
 }
 
 // Slots event n of the child takes: the head (a), then words b, t and the
-// string's length, then the string's bytes.
-uint64_t slots_of(uint64_t n) { return 1 + fmt::continuation_slots(3, uint32_t(seq_text(n).size())); }
+// string's length, then the string's bytes (1.x: 16 payload bytes a slot;
+// 2.0: 8).
+uint64_t slots_of(uint64_t n, bool v2) {
+    const uint32_t len = uint32_t(seq_text(n).size());
+    return 1 + (v2 ? fmt::v2::continuation_slots(3, len) : fmt::continuation_slots(3, len));
+}
 
 struct crash_seen {
     uint32_t ring;
@@ -96,7 +100,8 @@ struct recovered {
     std::map<uint32_t, fmt::kind> last_kind;         // ring -> kind of its last event
     std::vector<crash_seen> crashes;
     uint64_t invalid = 0;     // payload broke b == ~a, s == seq_text(a), or the thread's ring
-    uint64_t malformed = 0;   // ring_stats malformed + bad_site, summed
+    uint64_t malformed = 0;   // ring_stats malformed + bad_site (2.0: + untimed + unresolved), summed
+    bool v2 = false;          // a 2.0 capture (16-byte slots, time bases)
     uint32_t flags = 0;
     std::vector<bbx::dec::thread_info> threads;
 };
@@ -107,6 +112,7 @@ recovered decode(const std::string& path) {
     REQUIRE_MESSAGE(!c.is_error(), (c.is_error() ? c.err().message() : std::string()));
     capture& cap = *c.value();
     r.flags = cap.header().flags;
+    r.v2 = cap.header().version_major == fmt::v2::version_major;
     auto done = cap.for_each_event([&](const event& e) {
         r.last_kind[e.thread] = e.kind;
         if (e.kind == fmt::kind::crash) {
@@ -131,7 +137,7 @@ recovered decode(const std::string& path) {
         r.seqs[uint32_t(t)].push_back(a);
     });
     REQUIRE(!done.is_error());
-    for (auto& s : done.value().threads) r.malformed += s.malformed + s.bad_site;
+    for (auto& s : done.value().threads) r.malformed += s.malformed + s.bad_site + s.untimed + s.unresolved;
     r.threads = cap.threads();
     return r;
 }
@@ -153,7 +159,8 @@ void check_complete(const recovered& r, uint32_t t, uint64_t count) {
 // reported committed (or the one after, committed but not yet reported);
 // and if the run does not start at 0, the event before it could not have
 // fitted: it, the run and the event being written take more than the ring.
-void check_window(const recovered& r, uint32_t t, uint64_t reported, uint64_t slots) {
+void check_window(const recovered& r, uint32_t t, uint64_t reported, uint64_t ring_bytes) {
+    const uint64_t slots = ring_bytes / (r.v2 ? fmt::v2::slot_size : fmt::slot_size);
     CAPTURE(t);
     CAPTURE(reported);
     auto it = r.seqs.find(t);
@@ -169,8 +176,12 @@ void check_window(const recovered& r, uint32_t t, uint64_t reported, uint64_t sl
     CHECK(last + 1 >= reported);  // nothing reported committed is missing at the end
     CHECK(last <= reported);      // nothing beyond what could have been committed
     if (first > 0) {
-        uint64_t need = slots_of(last + 1);
-        for (uint64_t n = first - 1; n <= last; ++n) need += slots_of(n);
+        uint64_t need = slots_of(last + 1, r.v2);
+        for (uint64_t n = first - 1; n <= last; ++n) need += slots_of(n, r.v2);
+        // 2.0: the window also holds time bases (2 slots each, at least
+        // slots / 2 positions apart, one more where the ticks' high half
+        // changed) and the owner's first slots: the most they can take.
+        if (r.v2) need += 2 * (need / (slots / 2) + 2) + 1 + 1 + fmt::max_thread_name / 8;
         CAPTURE(first);
         CHECK(need > slots);
     }
@@ -221,7 +232,7 @@ TEST_CASE("a null write is recorded as SIGSEGV, last in the crashing thread, and
     check_complete(r, 0, 2000);
     REQUIRE(side.committed(0) == 2000);
     // The helpers were writing while main crashed (1 MiB rings).
-    for (uint32_t t = 1; t <= 2; ++t) check_window(r, t, side.committed(t), 1024 * 1024 / fmt::slot_size);
+    for (uint32_t t = 1; t <= 2; ++t) check_window(r, t, side.committed(t), 1024 * 1024);
     const crash_info& c = only_crash(r, r.ring_of.at(0), SIGSEGV);
     CHECK(c.code == SEGV_MAPERR);
     CHECK(c.addr == 0);
@@ -383,7 +394,7 @@ TEST_CASE("kill -9 at 60 random moments while 4 threads write: every committed e
     temp_capture tc("crash-kill");
     side_file side("crash-kill");
     std::mt19937 rng(20261126);
-    const uint64_t slots = 256 * 1024 / fmt::slot_size;  // the child's kill-mode rings
+    const uint64_t ring_bytes = 256 * 1024;  // the child's kill-mode rings
     int runs = 0;
     uint64_t wrapped = 0, not_wrapped = 0;
     for (int run = 0; run < 60; ++run) {
@@ -412,7 +423,7 @@ TEST_CASE("kill -9 at 60 random moments while 4 threads write: every committed e
         CHECK(r.crashes.empty());
         CHECK((r.flags & (fmt::flag_ended_clean | fmt::flag_ended_crash)) == 0);
         for (uint32_t t = 0; t < 4; ++t) {
-            check_window(r, t, side.committed(t), slots);
+            check_window(r, t, side.committed(t), ring_bytes);
             auto it = r.seqs.find(t);
             (it != r.seqs.end() && !it->second.empty() && it->second.front() > 0 ? wrapped : not_wrapped) += 1;
         }

@@ -62,7 +62,7 @@ std::shared_ptr<capture> run_child(const std::string& program, const std::string
 }
 
 void check_chain(const capture& c, bool whole_chain) {
-    REQUIRE(c.header().version_minor >= fmt::minor_stall);
+    REQUIRE(fmt::feature_minor(c.header().version_major, c.header().version_minor) >= fmt::minor_stall);
     const auto& samples = c.stall_samples();
     // 120 ms over a 10 ms threshold, a sample every 2 ms: up to 55; a loaded
     // machine may run the watchdog late, so only "several" is asked.

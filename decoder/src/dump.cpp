@@ -412,8 +412,10 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
                                                             : "not ended: writer still running, or killed";
     line("ended", ended);
     line("mode", (h.flags & fmt::flag_discard) ? "discard newest when a ring is full" : "overwrite oldest when a ring is full");
+    // 2.0 slots are 16 bytes, 1.x slots 32.
+    const uint32_t slot_bytes = h.version_major >= fmt::v2::version_major ? fmt::v2::slot_size : fmt::slot_size;
     std::snprintf(b, sizeof b, "%u of %u used, %s each (%u slots); file %s", h.rings_used, h.ring_count,
-                  human_bytes(h.ring_size).c_str(), h.ring_size / fmt::slot_size, human_bytes(h.file_size).c_str());
+                  human_bytes(h.ring_size).c_str(), h.ring_size / slot_bytes, human_bytes(h.file_size).c_str());
     line("rings", b);
     std::snprintf(b, sizeof b, "%s of %s used, %zu call sites", human_bytes(h.meta_used).c_str(),
                   human_bytes(h.meta_capacity).c_str(), c.sites().size());
@@ -431,7 +433,7 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
         if (id.bad) v += "; " + std::to_string(id.bad) + " bad entries ignored (first: " + id.first_bad + ")";
         line("identities", v);
     }
-    if (h.version_minor >= fmt::minor_stall) {
+    if (fmt::feature_minor(h.version_major, h.version_minor) >= fmt::minor_stall) {
         // 1.4: stall stacks (spec/stall-stacks.md), when configured.
         std::string v = "off (neither bbx::config::stall_ms nor BBX_STALL_MS set)";
         if (h.stall_samples_per_ring) {
@@ -449,8 +451,10 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
     std::snprintf(b, sizeof b, "%u threads without a ring, %u call sites without metadata, %" PRIu64 " events lost to them",
                   h.threads_dropped, h.sites_dropped, h.events_dropped);
     line("dropped", b);
-    uint64_t total = 0, over = 0, torn = 0, dropped = 0, skipped = 0;
+    uint64_t total = 0, over = 0, torn = 0, dropped = 0, skipped = 0, untimed = 0, unresolved = 0;
     for (const ring_stats& s : stats) {
+        untimed += s.untimed;
+        unresolved += s.unresolved;
         total += s.events;
         over += s.overwritten;
         torn += s.torn + s.overwritten_in_read;
@@ -463,7 +467,13 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
     std::snprintf(b, sizeof b, "%" PRIu64 " readable, %" PRIu64 " overwritten, %" PRIu64 " dropped, %" PRIu64
                                " torn slots, %" PRIu64 " skipped",
                   total, over, dropped, torn, skipped);
-    line("events", b);
+    {
+        // 2.0: events without a time base or without their implicit task (only when there are).
+        std::string v = b;
+        if (untimed) v += ", " + std::to_string(untimed) + " untimed (no time base)";
+        if (unresolved) v += ", " + std::to_string(unresolved) + " unresolved (task unknown)";
+        line("events", v);
+    }
     {
         // Raw: the slots still holding data, over the events they hold. LZ4:
         // the whole capture as a container (header, metadata and empty rings
@@ -483,15 +493,16 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
                 packed_text = "not estimated: " + est.err().what;
             }
         }
-        uint64_t nslots = h.ring_size / fmt::slot_size, used = 0;
+        uint64_t nslots = h.ring_size / slot_bytes, used = 0;
         for (const ring_stats& s : stats) used += s.write_pos < nslots ? s.write_pos : nslots;
         if (total && packed)
-            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of 32 bytes), LZ4 capture %.1f bytes/event (%s)",
-                          double(used) * fmt::slot_size / double(total), double(used) / double(total),
+            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of %u bytes), LZ4 capture %.1f bytes/event (%s)",
+                          double(used) * slot_bytes / double(total), double(used) / double(total), slot_bytes,
                           double(packed) / double(total), packed_text.c_str());
         else if (total)
-            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of 32 bytes), LZ4 capture (%s)",
-                          double(used) * fmt::slot_size / double(total), double(used) / double(total), packed_text.c_str());
+            std::snprintf(b, sizeof b, "raw ring %.1f bytes/event (%.2f slots of %u bytes), LZ4 capture (%s)",
+                          double(used) * slot_bytes / double(total), double(used) / double(total), slot_bytes,
+                          packed_text.c_str());
         else
             std::snprintf(b, sizeof b, "no readable events; LZ4 capture %s", packed_text.c_str());
         line("size", b);
@@ -518,15 +529,19 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
     // events fill (ring bytes per surviving event, counted before any filter,
     // times the rate): the figures that size a ring (README "How far back a
     // capture reaches").
+    // 2.0: and the ring bytes per event it holds (its slots in the window
+    // over the events read from them, all its owners'), on its latest owner.
+    const bool per_event = h.version_major >= fmt::v2::version_major;
     o += "\nhistory (per ring: first to last event held, the event rate over that time, the ring bytes it fills per"
          " second,\n         and how long a ring of this size holds at that rate)\n";
-    std::snprintf(b, sizeof b, "  %-5s %-8s %-20s %12s %10s %12s %12s %10s\n", "ring", "tid", "name", "held s", "events",
+    std::snprintf(b, sizeof b, "  %-5s %-8s %-20s %12s %10s %12s %12s %10s", "ring", "tid", "name", "held s", "events",
                   "events/s", "ring/s", "holds s");
     o += b;
+    o += per_event ? "  bytes/event\n" : "\n";
     for (size_t i = 0; i < c.threads().size(); ++i) {
         const thread_info& t = c.threads()[i];
         const ring_stats& s = stats[i];
-        const uint64_t nslots = h.ring_size / fmt::slot_size;
+        const uint64_t nslots = h.ring_size / slot_bytes;
         const uint64_t used = s.write_pos < nslots ? s.write_pos : nslots;
         const uint64_t in_ring = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
         const int64_t span = held[i].second >= held[i].first ? held[i].second - held[i].first : -1;
@@ -541,17 +556,29 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
             std::snprintf(b, sizeof b, "%.0f", rate);
             rate_s = b;
             if (in_ring && used) {  // (a hostile descriptor may claim events in an unwritten ring)
-                const double bps = rate * double(used) * fmt::slot_size / double(in_ring);
+                const double bps = rate * double(used) * slot_bytes / double(in_ring);
                 bytes_s = human_bytes(uint64_t(bps + 0.5)) + "/s";
                 const double hold = double(h.ring_size) / bps;
                 std::snprintf(b, sizeof b, hold >= 10 ? "%.1f" : "%.6f", hold);
                 holds_s = b;
             }
         }
-        std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %12s %10" PRIu64 " %12s %12s %10s\n", t.ring, t.tid,
+        std::snprintf(b, sizeof b, "  %-5u %-8u %-20s %12s %10" PRIu64 " %12s %12s %10s", t.ring, t.tid,
                       t.name.empty() ? "-" : printable(std::string_view(t.name).substr(0, fmt::max_thread_name)).c_str(),
                       span_s.c_str(), s.events, rate_s.c_str(), bytes_s.c_str(), holds_s.c_str());
         o += b;
+        if (per_event) {
+            uint64_t ring_events = 0;
+            for (size_t k = 0; k < c.threads().size(); ++k)
+                if (c.threads()[k].ring == t.ring) ring_events += stats[k].events;
+            if (t.latest && ring_events) {
+                std::snprintf(b, sizeof b, "  %11.1f", double(used) * slot_bytes / double(ring_events));
+                o += b;
+            } else {
+                o += "  " + std::string(10, ' ') + "-";
+            }
+        }
+        o += "\n";
     }
     // 1.3: the rings that changed hands, each with its owners in order.
     {

@@ -26,6 +26,8 @@ losses losses_of(const capture& c, const read_stats& st) {
         l.skipped += s.unknown_kind + s.bad_site + s.malformed + s.orphan;
         l.rings_wrapped += s.overwritten > 0;
         l.rings_full += (h.flags & format::flag_discard) && s.events_dropped > 0;
+        l.untimed += s.untimed;
+        l.unresolved += s.unresolved;
     }
     return l;
 }
@@ -49,6 +51,8 @@ std::string losses::text() const {
     add(tasks_untracked, " task untracked (task table full)", " tasks untracked (task table full)");
     add(contexts_untracked, " span context untracked (too deep)", " span contexts untracked (too deep)");
     add(identity_entries_bad, " identity entry damaged", " identity entries damaged");
+    add(untimed, " event untimed (no time base)", " events untimed (no time base)");
+    add(unresolved, " task event unresolved (task unknown)", " task events unresolved (task unknown)");
     if (malformed) o += " (" + std::to_string(malformed) + " malformed)";
     return o.empty() ? "none" : o;
 }
@@ -79,6 +83,14 @@ void json_loss_members(json_writer& w, const losses& l) {
         w.u64(l.contexts_untracked);
         w.key("identity_entries_damaged");
         w.u64(l.identity_entries_bad);
+    }
+    if (l.untimed) {  // 2.0, only when not 0 (outputs of 1.x captures do not move)
+        w.key("events_untimed");
+        w.u64(l.untimed);
+    }
+    if (l.unresolved) {
+        w.key("task_events_unresolved");
+        w.u64(l.unresolved);
     }
 }
 

@@ -289,6 +289,9 @@ public:
         int_attr(r, "bbx.losses.torn_slots", int64_t(lost.torn));
         int_attr(r, "bbx.losses.malformed", int64_t(lost.malformed));
         int_attr(r, "bbx.losses.skipped", int64_t(lost.skipped));
+        // 2.0's counts, only when not 0 (a 1.x capture has neither).
+        if (lost.untimed) int_attr(r, "bbx.losses.events_untimed", int64_t(lost.untimed));
+        if (lost.unresolved) int_attr(r, "bbx.losses.task_events_unresolved", int64_t(lost.unresolved));
         crash_site_ = uint32_t(text_.size());
         site_text& cs = text_.emplace_back();  // the stand-in span of a crash outside every span
         json_escape(cs.name, "crash");

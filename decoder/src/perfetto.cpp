@@ -611,6 +611,8 @@ public:
         annotate_uint(w, "torn_slots", l.torn);
         annotate_uint(w, "malformed", l.malformed);
         annotate_uint(w, "skipped", l.skipped);
+        if (l.untimed) annotate_uint(w, "events_untimed", l.untimed);  // 2.0: only when not 0
+        if (l.unresolved) annotate_uint(w, "task_events_unresolved", l.unresolved);
         w.end(te);
         w.end(p);
         o_.commit(w);

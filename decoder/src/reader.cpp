@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -262,9 +263,13 @@ result<bool> capture::parse() {
     if (size_ < 12) return fail(errc::truncated, size_, "file ends inside the version");
     fmt::file_header h;
     copy_relaxed(&h, p, size_t(std::min<uint64_t>(size_, sizeof h)));
-    if (h.version_major != fmt::version_major)
+    if (h.version_major != fmt::version_major && h.version_major != fmt::v2::version_major)
         return fail(errc::unsupported_version, 8,
-                    "version_major is " + std::to_string(h.version_major) + ", this decoder reads 1");
+                    "version_major is " + std::to_string(h.version_major) + ", this decoder reads 1 and 2");
+    // The 1.x minor whose parts the file has (2.0 has every part of 1.4).
+    const uint16_t fm = fmt::feature_minor(h.version_major, h.version_minor);
+    v2_ = h.version_major == fmt::v2::version_major;
+    live_ = map_ && !box_;
     if (size_ < fmt::header_size)
         return fail(errc::truncated, size_, "file ends inside the 4096-byte header");
     // Fields that writers update concurrently.
@@ -276,8 +281,10 @@ result<bool> capture::parse() {
 #define BBX_FIELD(f) offsetof(fmt::file_header, f)
     if (h.header_size != fmt::header_size)
         return corrupt(BBX_FIELD(header_size), "header_size is " + std::to_string(h.header_size) + ", must be 4096");
-    if (h.slot_size != fmt::slot_size)
+    if (!v2_ && h.slot_size != fmt::slot_size)
         return corrupt(BBX_FIELD(slot_size), "slot_size is " + std::to_string(h.slot_size) + ", must be 32");
+    if (v2_ && h.slot_size != fmt::v2::slot_size)
+        return corrupt(BBX_FIELD(slot_size), "slot_size is " + std::to_string(h.slot_size) + ", must be 16 in format 2");
     if (h.ring_size < fmt::min_ring_size || h.ring_size > fmt::max_ring_size || (h.ring_size & (h.ring_size - 1)))
         return corrupt(BBX_FIELD(ring_size),
                        "ring_size is " + std::to_string(h.ring_size) + ", must be a power of two from 4096 to 2^30");
@@ -286,11 +293,11 @@ result<bool> capture::parse() {
     if (h.meta_capacity == 0 || h.meta_capacity > fmt::max_meta_capacity || h.meta_capacity % 4096)
         return corrupt(BBX_FIELD(meta_capacity), "meta_capacity is " + std::to_string(h.meta_capacity) +
                                                      ", must be a multiple of 4096 up to 64 MiB");
-    if (h.version_minor >= fmt::minor_identities && h.task_entries > fmt::max_task_entries)
+    if (fm >= fmt::minor_identities && h.task_entries > fmt::max_task_entries)
         return corrupt(BBX_FIELD(task_entries), "task_entries is " + std::to_string(h.task_entries) + ", at most " +
                                                     std::to_string(fmt::max_task_entries));
-    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
-                                        h.version_minor >= fmt::minor_identities ? h.task_entries : 0);
+    fmt::layout l = fmt::compute_layout(h.ring_size, h.ring_count, h.meta_capacity, fm,
+                                        fm >= fmt::minor_identities ? h.task_entries : 0);
     // 1.4: the stall-sample area, after the identity region (stall.cpp checks its fields).
     if (auto r = check_stall_header(h, l.file_size); r.is_error()) return r;
     l.file_size += h.stall_size;
@@ -325,9 +332,9 @@ result<bool> capture::parse() {
                                                  ", must be a multiple of 8 up to meta_capacity");
     if (h.level > fmt::level_max)
         return corrupt(BBX_FIELD(level), "level is " + std::to_string(h.level) + ", must be 0 to 5");
-    if (h.version_minor < fmt::minor_owners && h.owner_table_offset)  // reserved bytes before 1.3
+    if (fm < fmt::minor_owners && h.owner_table_offset)  // reserved bytes before 1.3
         return corrupt(BBX_FIELD(owner_table_offset), "reserved header bytes are not zero");
-    if (h.version_minor < fmt::minor_identities) {  // reserved bytes before 1.4
+    if (fm < fmt::minor_identities) {  // reserved bytes before 1.4
         if (h.identity_offset) return corrupt(BBX_FIELD(identity_offset), "reserved header bytes are not zero");
         if (h.task_entries) return corrupt(BBX_FIELD(task_entries), "reserved header bytes are not zero");
         if (h.tasks_untracked) return corrupt(BBX_FIELD(tasks_untracked), "reserved header bytes are not zero");
@@ -336,7 +343,7 @@ result<bool> capture::parse() {
         return corrupt(BBX_FIELD(identity_offset), "identity_offset is " + std::to_string(h.identity_offset) +
                                                        ", the layout gives " + std::to_string(l.identity_offset));
     }
-    if (h.version_minor >= fmt::minor_owners && h.owner_table_offset != l.owner_table_offset)
+    if (fm >= fmt::minor_owners && h.owner_table_offset != l.owner_table_offset)
         return corrupt(BBX_FIELD(owner_table_offset), "owner_table_offset is " + std::to_string(h.owner_table_offset) +
                                                           ", the layout gives " + std::to_string(l.owner_table_offset));
     if (h.reserved0 || !all_zero(h.reserved1, sizeof h.reserved1))
@@ -375,7 +382,7 @@ result<bool> capture::parse() {
     hdr_.events_dropped = load<uint64_t>(p + offsetof(fmt::file_header, events_dropped));
     hdr_.meta_used = h.meta_used;
     hdr_.meta_capacity = h.meta_capacity;
-    if (h.version_minor >= fmt::minor_identities) {
+    if (fm >= fmt::minor_identities) {
         hdr_.identity_offset = h.identity_offset;
         hdr_.identity_size = l.identity_size;
         hdr_.task_entries = h.task_entries;
@@ -409,13 +416,13 @@ result<bool> capture::parse() {
         if (auto r = box_->keep(0, std::max(table_end, h.meta_offset + h.meta_used)); r.is_error()) return r;
         if (h.stall_offset)
             if (auto r = box_->keep(h.stall_offset, h.stall_offset + h.stall_size); r.is_error()) return r;
-        if (h.version_minor >= fmt::minor_owners)
+        if (fm >= fmt::minor_owners)
             if (auto r = box_->keep(h.owner_table_offset, h.owner_table_offset + uint64_t(h.rings_used) *
                                                                                   fmt::owner_entries_per_ring *
                                                                                   fmt::owner_entry_size);
                 r.is_error())
                 return r;
-        if (h.version_minor >= fmt::minor_identities)
+        if (fm >= fmt::minor_identities)
             if (auto r = box_->keep(h.identity_offset, h.identity_offset + uint64_t(h.task_entries) * fmt::task_entry_size +
                                                            uint64_t(h.rings_used) * fmt::context_entries_per_ring *
                                                                fmt::context_entry_size);
@@ -489,7 +496,7 @@ result<bool> capture::parse() {
             uint8_t rk = uint8_t(res->kind()) > 3 ? 3 : uint8_t(res->kind());
             resource_index_[res->id()] = resources_.size();
             resources_.push_back({res->id(), rk, str(res->name()), res->capacity()});
-        } else if (auto* t = rec->body_as_Thread(); t && h.version_minor < fmt::minor_owners) {
+        } else if (auto* t = rec->body_as_Thread(); t && fm < fmt::minor_owners) {
             // (1.3 writers name threads in the owner table; a Thread record there is ignored.)
             if (t->ring() >= h.ring_count)
                 return corrupt(rec_off + 8, "thread record names ring " + std::to_string(t->ring()) + " of " +
@@ -531,17 +538,17 @@ result<bool> capture::parse() {
             return corrupt(h.ring_table_offset + uint64_t(i) * fmt::ring_descriptor_size,
                            "ring " + std::to_string(i) + " write_pos is " + std::to_string(t.write_pos) + ", beyond 2^60");
         t.name = thread_names[i];
-        if (h.version_minor >= fmt::minor_owners)
+        if (fm >= fmt::minor_owners)
             t.generation = load_acquire<uint32_t>(d + offsetof(fmt::ring_descriptor, generation));
         rings.push_back(std::move(t));
     }
     rings_offset_ = h.rings_offset;
-    if (h.version_minor < fmt::minor_owners) {
+    if (fm < fmt::minor_owners) {
         threads_ = std::move(rings);  // one owner per ring
     } else {
         owner_table_offset_ = h.owner_table_offset;
         if (auto r = find_owners(rings); r.is_error()) return r;
-        if (h.version_minor >= fmt::minor_identities) read_identities();
+        if (fm >= fmt::minor_identities) read_identities();
     }
     return parse_stall(h);  // stall.cpp
 }
@@ -697,13 +704,13 @@ struct owner_track {
     }
 };
 
-// Walks one ring from its oldest surviving slot to the write position it had
-// when the walk began, yielding the events whose every slot is committed.
-//
-// Every event goes through next(), so its common path is one inlined piece
-// of code; what is rare (damage, crash records, span contexts, thread
-// names) is out of line.
-struct ring_cursor {
+// What the cursors of both slot formats share: the window of slots they
+// read (in place, or a container's chunk), the pass's counts, owner
+// tracking, and the decoding of an event into the 1.x `event` from its
+// kind, site, full ticks, head word and payload (the continuation bytes).
+template <uint32_t SlotSize>
+struct cursor_base {
+    static constexpr uint32_t slot_bytes = SlotSize;
     const walk_context* ctx;
     const unsigned char* slots;
     uint64_t mask, pos, end;  // mask: slots - 1 (a ring holds a power of two of them)
@@ -712,7 +719,7 @@ struct ring_cursor {
     unsigned char payload[fmt::max_event_slots * fmt::continuation_payload];
     crash_info crash;
     // The slots that may be read: [win_lo, win_lo + win_n), slot i at
-    // win_base + (i - win_lo) * 32. A ring file: all of them, in place. A
+    // win_base + (i - win_lo) * slot_bytes. A ring file: all of them, in place. A
     // container: those of the chunk the cursor is in, pinned (inflated) while
     // it reads them; a zero chunk's slots, a page at a time, from a page of
     // zeros (an image page read is a page allocated, zero or not).
@@ -722,11 +729,15 @@ struct ring_cursor {
     const unsigned char* win_base = nullptr;
     uint32_t pinned = UINT32_MAX;
     owner_track* own = nullptr;  // 1.3 rings; null: one owner (before 1.3)
+    // The ring's descriptor, and whether a writer may still change the ring
+    // (a mapped file): the 2.0 cursor re-reads write_pos (its lap checks).
+    const unsigned char* desc = nullptr;
+    bool live = false;
 
     [[gnu::always_inline]] const unsigned char* slot_at(uint64_t at) {
         const uint64_t i = at & mask;
         if (i - win_lo >= win_n) [[unlikely]] return enter_chunk(i);
-        return win_base + (i - win_lo) * fmt::slot_size;
+        return win_base + (i - win_lo) * slot_bytes;
     }
 
     // The cursor moves into another chunk of a container: it is inflated and
@@ -734,32 +745,273 @@ struct ring_cursor {
     // as zero (torn) and the pass reports the container's error.
     [[gnu::noinline, gnu::cold]] const unsigned char* enter_chunk(uint64_t i) {
         alignas(8) static const unsigned char zero_page[4096] = {};
-        const uint64_t off = ring_offset + i * fmt::slot_size;
+        const uint64_t off = ring_offset + i * slot_bytes;
         const uint32_t k = box->chunk_of(off);
         const unsigned char* bytes = box->chunks[k].packed ? box->pin(k) : nullptr;
         if (!bytes) {
             // A zero chunk (or one that could not be inflated): zeros, a page of slots at a time.
             leave_chunk();
-            win_lo = i & ~uint64_t(4096 / fmt::slot_size - 1);
-            win_n = std::min<uint64_t>(4096 / fmt::slot_size, mask + 1 - win_lo);
+            win_lo = i & ~uint64_t(4096 / slot_bytes - 1);
+            win_n = std::min<uint64_t>(4096 / slot_bytes, mask + 1 - win_lo);
             win_base = zero_page;
-            return zero_page + (i - win_lo) * fmt::slot_size;
+            return zero_page + (i - win_lo) * slot_bytes;
         }
         leave_chunk();
         pinned = k;
-        const uint64_t ring_end = ring_offset + (mask + 1) * fmt::slot_size;
+        const uint64_t ring_end = ring_offset + (mask + 1) * slot_bytes;
         const uint64_t lo = std::max(box->chunk_start(k), ring_offset);
         const uint64_t hi = std::min(box->chunk_start(k) + box->info.chunk_size, ring_end);
-        win_lo = (lo - ring_offset) / fmt::slot_size;
-        win_n = (hi - lo) / fmt::slot_size;
+        win_lo = (lo - ring_offset) / slot_bytes;
+        win_n = (hi - lo) / slot_bytes;
         win_base = bytes + (lo - box->chunk_start(k));
-        return win_base + (i - win_lo) * fmt::slot_size;
+        return win_base + (i - win_lo) * slot_bytes;
     }
     void leave_chunk() {
         if (pinned != UINT32_MAX) box->unpin(pinned);
         pinned = UINT32_MAX;
     }
 
+    // One count per damaged event (or lone slot): torn, or overwritten while read.
+    [[gnu::noinline, gnu::cold]] void count_failed(bool newer) { ++(newer ? st->overwritten_in_read : st->torn); }
+    [[gnu::noinline, gnu::cold]] void count(uint64_t ring_stats::*field) { ++(st->*field); }
+    // A payload shorter than its head needs: malformed, unless (2.0) the
+    // slot after the head could not be read, so that the event's length is
+    // unknown: that slot is counted (torn) when the walk reaches it.
+    bool cut = false;
+    [[gnu::noinline, gnu::cold]] void count_short() {
+        if (!cut) ++st->malformed;
+    }
+
+    // Whether an owner event's generation can follow the owners read so far.
+    bool owner_generation_ok(uint64_t g) const {
+        return g != 0 && g <= uint64_t(own->final_gen) + 1 && g > own->last_seen && g >= own->cur;
+    }
+    // A good owner event: the next events are its generation's (the scan
+    // keeps the tid and name it said).
+    void accept_owner(uint64_t generation, uint32_t tid, const unsigned char* name, size_t len) {
+        ++own->ring_st->owner_events;
+        own->last_seen = uint32_t(generation);
+        own->cur = uint32_t(generation);
+        resolve();
+        if (own->scan && !own->uncertain) {
+            own->said[ev.thread] = {tid, std::string(reinterpret_cast<const char*>(name), len)};
+            own->has_said[ev.thread] = true;
+        }
+    }
+
+    // A slot that could not be read may have held an owner event: only the
+    // ring's latest generation can have none after it.
+    [[gnu::noinline, gnu::cold]] void may_lose_owner() {
+        if (own->cur < own->final_gen) own->uncertain = true;
+    }
+
+    // The next events are generation g's: its thread (none known: uncertain).
+    // The scan adds a generation known only from an owner event ahead when
+    // an event of it is read.
+    void bind(uint32_t g) {
+        own->cur = g;
+        own->uncertain = false;
+        own->pending = own->scan;
+        if (!own->scan) resolve();
+    }
+    void resolve() {
+        own->pending = false;
+        const uint32_t t = own->thread_of(own->cur);
+        own->uncertain = t == UINT32_MAX;
+        if (own->uncertain) return;
+        ev.thread = t;
+        if (own->by_thread) st = &own->by_thread[t];
+    }
+
+    [[gnu::noinline]] bool decode_crash(uint64_t signo, uint32_t plen) {
+        if (signo > 128) {
+            st->malformed++;
+            return false;
+        }
+        if (plen < fmt::crash_fixed_words * 8) {
+            count_short();
+            return false;
+        }
+        uint64_t w[fmt::crash_fixed_words];
+        std::memcpy(w, payload, sizeof w);
+        if (w[4] > fmt::max_crash_frames) {
+            st->malformed++;
+            return false;
+        }
+        if ((fmt::crash_fixed_words + w[4]) * 8 > plen) {
+            count_short();
+            return false;
+        }
+        crash.signo = int32_t(signo);
+        crash.code = int32_t(int64_t(w[0]));
+        crash.addr = w[1];
+        crash.pc = w[2];
+        crash.exe_base = w[3];
+        crash.nframes = uint32_t(w[4]);
+        std::memcpy(crash.frames, payload + fmt::crash_fixed_words * 8, crash.nframes * 8);
+        ev.crash = &crash;
+        return true;
+    }
+
+    [[gnu::noinline]] bool decode_span_context(uint64_t word0, uint32_t plen) {
+        if (word0 == 0) {
+            st->malformed++;
+            return false;
+        }
+        if (plen < 32) {
+            count_short();
+            return false;
+        }
+        uint64_t w[4];
+        std::memcpy(w, payload, sizeof w);
+        if ((w[0] | w[1]) == 0 || (w[3] & 0xff) < 1 || (w[3] & 0xff) > 5) {
+            st->malformed++;
+            return false;
+        }
+        ev.context.trace_hi = w[0];
+        ev.context.trace_lo = w[1];
+        ev.context.span_id = word0;
+        ev.context.parent_span_id = w[2];
+        ev.context.role = uint8_t(w[3]);
+        ev.context.flags = uint8_t(w[3] >> 8);
+        ev.context.unused = w[3] >> 16;
+        return true;
+    }
+
+    [[gnu::noinline]] bool decode_thread_name(uint64_t word0, uint32_t plen) {
+        if (word0 >= fmt::max_thread_name) {
+            st->malformed++;
+            return false;
+        }
+        if (word0 > plen) {
+            count_short();
+            return false;
+        }
+        ev.thread_name = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
+        return true;
+    }
+
+    // A task event's site (spawn, poll_end, wait_begin may name one).
+    [[gnu::noinline]] bool task_site(fmt::kind k, uint32_t site_id) {
+        bool may_have_site = k == fmt::kind::task_spawn || k == fmt::kind::task_poll_end || k == fmt::kind::wait_begin;
+        if (!may_have_site) {
+            st->malformed++;
+            return false;
+        }
+        const site* s = ctx->find_site(site_id);
+        if (!s) {
+            st->bad_site++;
+            return false;
+        }
+        fmt::site_kind want = k == fmt::kind::task_spawn ? fmt::site_kind::task : fmt::site_kind::await;
+        if (s->kind != want) {
+            st->malformed++;
+            return false;
+        }
+        ev.where = s;
+        return true;
+    }
+
+    // The named fields of each task kind are the payload's two words (w1, w2).
+    [[gnu::always_inline]] bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
+        ev.task = word0;
+        uint64_t w[2] = {0, 0};
+        if (fmt::task_kind_has_words(k)) {
+            if (plen < 16) [[unlikely]] {
+                count_short();
+                return false;
+            }
+            std::memcpy(w, payload, 16);
+        }
+        if (k == fmt::kind::task_spawn) ev.spawn = {w[0], w[1]};
+        else if (k == fmt::kind::task_wake) ev.wake = {w[0]};
+        else ev.res = {w[0], w[1]};  // waits and resource_op (zero for the kinds without words)
+        return site_id == 0 || task_site(k, site_id);
+    }
+
+    // The arguments of an instant, span begin or counter of site s.
+    [[gnu::always_inline]] bool decode_args(const site* s, uint64_t word0, uint32_t plen) {
+        const arg_decl* decl = s->args.data();
+        const uint32_t n = uint32_t(s->args.size());
+        if (n == 0) return true;
+        uint64_t words_bytes = uint64_t(n - 1) * 8;
+        if (words_bytes > plen) [[unlikely]] {
+            count_short();
+            return false;
+        }
+        uint32_t str_off = uint32_t(words_bytes);
+        for (uint32_t i = 0; i < n; ++i) {
+            arg& a = ev.args[i];
+            a.decl = &decl[i];
+            if (i == 0) a.word = word0;
+            else std::memcpy(&a.word, payload + (i - 1) * 8, 8);
+            a.str = {};
+            if (decl[i].type == fmt::arg_type::string) {
+                if (a.word > fmt::max_string_bytes) [[unlikely]] {
+                    count(&ring_stats::malformed);
+                    return false;
+                }
+                if (str_off + a.word > plen) [[unlikely]] {
+                    count_short();
+                    return false;
+                }
+                a.str = std::string_view(reinterpret_cast<const char*>(payload) + str_off, size_t(a.word));
+                str_off += uint32_t(a.word);
+            }
+        }
+        ev.nargs = n;
+        return true;
+    }
+
+    [[gnu::always_inline]] bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
+        ev.kind = k;
+        ev.ticks = ticks;
+        ev.ns = ns_since(ticks, ctx->anchor_ticks, ctx->ns_per_tick);
+        ev.nargs = 0;
+        ev.where = nullptr;
+        ev.task = 0;
+        fmt::site_kind want;
+        switch (k) {
+            case fmt::kind::span_begin:
+            case fmt::kind::span_end: want = fmt::site_kind::span; break;
+            case fmt::kind::instant: want = fmt::site_kind::instant; break;
+            case fmt::kind::counter: want = fmt::site_kind::counter; break;
+            case fmt::kind::task_spawn:
+            case fmt::kind::task_poll_begin:
+            case fmt::kind::task_poll_end:
+            case fmt::kind::task_wake:
+            case fmt::kind::task_complete:
+            case fmt::kind::wait_begin:
+            case fmt::kind::wait_end:
+            case fmt::kind::resource_op: return decode_task(k, site_id, word0, plen);
+            case fmt::kind::thread_name: return decode_thread_name(word0, plen);
+            case fmt::kind::crash: return decode_crash(word0, plen);
+            case fmt::kind::span_context: return decode_span_context(word0, plen);
+            default: count(&ring_stats::unknown_kind); return false;
+        }
+        const site* s = ctx->find_site(site_id);
+        if (!s) [[unlikely]] {
+            count(&ring_stats::bad_site);
+            return false;
+        }
+        if (s->kind != want) [[unlikely]] {
+            count(&ring_stats::malformed);
+            return false;
+        }
+        ev.where = s;
+        if (k == fmt::kind::span_end) return true;
+        return decode_args(s, word0, plen);
+    }
+};
+
+// Walks one 1.x ring (32-byte slots, each under its commit stamp) from its
+// oldest surviving slot to the write position it had when the walk began,
+// yielding the events whose every slot is committed.
+//
+// Every event goes through next(), so its common path is one inlined piece
+// of code; what is rare (damage, crash records, span contexts, thread
+// names) is out of line.
+struct ring_cursor : cursor_base<fmt::slot_size> {
     // Copies slot `at` if its stamp says it holds position `at`: stamp,
     // load-acquire; the other three words; acquire fence; the stamp again.
     // `newer` says a failed slot holds a later lap (the writer overwrote it
@@ -777,10 +1029,6 @@ struct ring_cursor {
         newer = s1 > at + 1 || s2 > at + 1;
         return false;
     }
-
-    // One count per damaged event (or lone slot): torn, or overwritten while read.
-    [[gnu::noinline, gnu::cold]] void count_failed(bool newer) { ++(newer ? st->overwritten_in_read : st->torn); }
-    [[gnu::noinline, gnu::cold]] void count(uint64_t ring_stats::*field) { ++(st->*field); }
 
     [[gnu::always_inline]] bool next() {
         while (pos < end) {
@@ -847,48 +1095,17 @@ struct ring_cursor {
         return false;
     }
 
-    // A slot that could not be read may have held an owner event: only the
-    // ring's latest generation can have none after it.
-    [[gnu::noinline, gnu::cold]] void may_lose_owner() {
-        if (own->cur < own->final_gen) own->uncertain = true;
-    }
-
-    // The next events are generation g's: its thread (none known: uncertain).
-    // The scan adds a generation known only from an owner event ahead when
-    // an event of it is read.
-    void bind(uint32_t g) {
-        own->cur = g;
-        own->uncertain = false;
-        own->pending = own->scan;
-        if (!own->scan) resolve();
-    }
-    void resolve() {
-        own->pending = false;
-        const uint32_t t = own->thread_of(own->cur);
-        own->uncertain = t == UINT32_MAX;
-        if (own->uncertain) return;
-        ev.thread = t;
-        if (own->by_thread) st = &own->by_thread[t];
-    }
-
     // An owner event (1.3): word0 the generation; payload: tid, name length L, name.
     [[gnu::noinline]] void take_owner(uint64_t generation, uint32_t plen) {
         uint64_t w[2] = {0, 0};
         if (plen >= 16) std::memcpy(w, payload, 16);
-        if (plen < 16 || generation == 0 || generation > uint64_t(own->final_gen) + 1 || generation <= own->last_seen ||
-            generation < own->cur || w[0] > UINT32_MAX || w[1] >= fmt::max_thread_name || 16 + w[1] > plen) {
+        if (plen < 16 || !owner_generation_ok(generation) || w[0] > UINT32_MAX || w[1] >= fmt::max_thread_name ||
+            16 + w[1] > plen) {
             ++st->malformed;
             may_lose_owner();
             return;
         }
-        ++own->ring_st->owner_events;
-        own->last_seen = uint32_t(generation);
-        own->cur = uint32_t(generation);
-        resolve();
-        if (own->scan && !own->uncertain) {
-            own->said[ev.thread] = {uint32_t(w[0]), std::string(reinterpret_cast<const char*>(payload) + 16, size_t(w[1]))};
-            own->has_said[ev.thread] = true;
-        }
+        accept_owner(generation, uint32_t(w[0]), payload + 16, size_t(w[1]));
     }
 
     // Before the walk of a ring that changed hands: the generation its first
@@ -917,166 +1134,461 @@ struct ring_cursor {
         bind(g);
     }
 
-    [[gnu::noinline]] bool decode_crash(uint64_t signo, uint32_t plen) {
-        if (plen < fmt::crash_fixed_words * 8 || signo > 128) {
-            st->malformed++;
-            return false;
-        }
-        uint64_t w[fmt::crash_fixed_words];
-        std::memcpy(w, payload, sizeof w);
-        if (w[4] > fmt::max_crash_frames || (fmt::crash_fixed_words + w[4]) * 8 > plen) {
-            st->malformed++;
-            return false;
-        }
-        crash.signo = int32_t(signo);
-        crash.code = int32_t(int64_t(w[0]));
-        crash.addr = w[1];
-        crash.pc = w[2];
-        crash.exe_base = w[3];
-        crash.nframes = uint32_t(w[4]);
-        std::memcpy(crash.frames, payload + fmt::crash_fixed_words * 8, crash.nframes * 8);
-        ev.crash = &crash;
-        return true;
-    }
-
-    [[gnu::noinline]] bool decode_span_context(uint64_t word0, uint32_t plen) {
-        if (plen < 32 || word0 == 0) {
-            st->malformed++;
-            return false;
-        }
-        uint64_t w[4];
-        std::memcpy(w, payload, sizeof w);
-        if ((w[0] | w[1]) == 0 || (w[3] & 0xff) < 1 || (w[3] & 0xff) > 5) {
-            st->malformed++;
-            return false;
-        }
-        ev.context.trace_hi = w[0];
-        ev.context.trace_lo = w[1];
-        ev.context.span_id = word0;
-        ev.context.parent_span_id = w[2];
-        ev.context.role = uint8_t(w[3]);
-        ev.context.flags = uint8_t(w[3] >> 8);
-        ev.context.unused = w[3] >> 16;
-        return true;
-    }
-
-    [[gnu::noinline]] bool decode_thread_name(uint64_t word0, uint32_t plen) {
-        if (word0 >= fmt::max_thread_name || word0 > plen) {
-            st->malformed++;
-            return false;
-        }
-        ev.thread_name = std::string_view(reinterpret_cast<const char*>(payload), size_t(word0));
-        return true;
-    }
-
-    // A task event's site (spawn, poll_end, wait_begin may name one).
-    [[gnu::noinline]] bool task_site(fmt::kind k, uint32_t site_id) {
-        bool may_have_site = k == fmt::kind::task_spawn || k == fmt::kind::task_poll_end || k == fmt::kind::wait_begin;
-        if (!may_have_site) {
-            st->malformed++;
-            return false;
-        }
-        const site* s = ctx->find_site(site_id);
-        if (!s) {
-            st->bad_site++;
-            return false;
-        }
-        fmt::site_kind want = k == fmt::kind::task_spawn ? fmt::site_kind::task : fmt::site_kind::await;
-        if (s->kind != want) {
-            st->malformed++;
-            return false;
-        }
-        ev.where = s;
-        return true;
-    }
-
-    // The named fields of each task kind are the payload's two words (w1, w2).
-    [[gnu::always_inline]] bool decode_task(fmt::kind k, uint32_t site_id, uint64_t word0, uint32_t plen) {
-        ev.task = word0;
-        uint64_t w[2] = {0, 0};
-        if (fmt::task_kind_has_words(k)) {
-            if (plen < 16) [[unlikely]] {
-                count(&ring_stats::malformed);
-                return false;
-            }
-            std::memcpy(w, payload, 16);
-        }
-        if (k == fmt::kind::task_spawn) ev.spawn = {w[0], w[1]};
-        else if (k == fmt::kind::task_wake) ev.wake = {w[0]};
-        else ev.res = {w[0], w[1]};  // waits and resource_op (zero for the kinds without words)
-        return site_id == 0 || task_site(k, site_id);
-    }
-
-    // The arguments of an instant, span begin or counter of site s.
-    [[gnu::always_inline]] bool decode_args(const site* s, uint64_t word0, uint32_t plen) {
-        const arg_decl* decl = s->args.data();
-        const uint32_t n = uint32_t(s->args.size());
-        if (n == 0) return true;
-        uint64_t words_bytes = uint64_t(n - 1) * 8;
-        if (words_bytes > plen) [[unlikely]] {
-            count(&ring_stats::malformed);
-            return false;
-        }
-        uint32_t str_off = uint32_t(words_bytes);
-        for (uint32_t i = 0; i < n; ++i) {
-            arg& a = ev.args[i];
-            a.decl = &decl[i];
-            if (i == 0) a.word = word0;
-            else std::memcpy(&a.word, payload + (i - 1) * 8, 8);
-            a.str = {};
-            if (decl[i].type == fmt::arg_type::string) {
-                if (a.word > fmt::max_string_bytes || str_off + a.word > plen) [[unlikely]] {
-                    count(&ring_stats::malformed);
-                    return false;
-                }
-                a.str = std::string_view(reinterpret_cast<const char*>(payload) + str_off, size_t(a.word));
-                str_off += uint32_t(a.word);
-            }
-        }
-        ev.nargs = n;
-        return true;
-    }
-
-    [[gnu::always_inline]] bool decode(fmt::kind k, uint32_t site_id, uint64_t ticks, uint64_t word0, uint32_t plen) {
-        ev.kind = k;
-        ev.ticks = ticks;
-        ev.ns = ns_since(ticks, ctx->anchor_ticks, ctx->ns_per_tick);
-        ev.nargs = 0;
-        ev.where = nullptr;
-        ev.task = 0;
-        fmt::site_kind want;
-        switch (k) {
-            case fmt::kind::span_begin:
-            case fmt::kind::span_end: want = fmt::site_kind::span; break;
-            case fmt::kind::instant: want = fmt::site_kind::instant; break;
-            case fmt::kind::counter: want = fmt::site_kind::counter; break;
-            case fmt::kind::task_spawn:
-            case fmt::kind::task_poll_begin:
-            case fmt::kind::task_poll_end:
-            case fmt::kind::task_wake:
-            case fmt::kind::task_complete:
-            case fmt::kind::wait_begin:
-            case fmt::kind::wait_end:
-            case fmt::kind::resource_op: return decode_task(k, site_id, word0, plen);
-            case fmt::kind::thread_name: return decode_thread_name(word0, plen);
-            case fmt::kind::crash: return decode_crash(word0, plen);
-            case fmt::kind::span_context: return decode_span_context(word0, plen);
-            default: count(&ring_stats::unknown_kind); return false;
-        }
-        const site* s = ctx->find_site(site_id);
-        if (!s) [[unlikely]] {
-            count(&ring_stats::bad_site);
-            return false;
-        }
-        if (s->kind != want) [[unlikely]] {
-            count(&ring_stats::malformed);
-            return false;
-        }
-        ev.where = s;
-        if (k == fmt::kind::span_end) return true;
-        return decode_args(s, word0, plen);
+    // Where a walk starts: a ring that changes hands finds its first owner.
+    void start() {
+        if (own) find_first_owner();
     }
 };
+
+// 2.0: what reading a 16-byte slot found (f2-design.md section 1).
+enum slot_state : uint8_t { slot_ok = 0, slot_torn = 1, slot_newer = 2 };
+
+// Walks one 2.0 ring (16-byte slots: words A and B, each slot under the lap
+// byte of A) from its oldest surviving slot to the write position it had
+// when the walk began. An event's length comes from its slots alone (every
+// continuation says its index and the event's count n); its full ticks from
+// the ring's time bases; the task of an implicit task event from the poll
+// nesting of the ring's owner. It hands on the same `event` the 1.x cursor
+// does: the `_for` kinds and the implicit kinds become the 1.x kinds with
+// their words, so that everything after the reader sees no difference.
+struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
+    uint32_t log2_slots = 0;
+    // The slot after the last head read, kept: it is the next head when the
+    // event had no continuation, so each slot is read once.
+    uint64_t la_at = UINT64_MAX, la_a = 0, la_b = 0;
+    uint8_t la_s = 0;
+    // The high half of the ticks (hi << 32), known once a time base (or the
+    // prev_hi of the window's first one) gave it.
+    uint64_t hi = 0;
+    bool timed = false;
+    // The write position the lap checks rest on (P, then each P2 re-read),
+    // and how far past it the writer may be before a lap match can be a
+    // copy of a write 256 laps later (255 rings).
+    uint64_t lap_base = 0, lap_span = 0;
+    // The polls open on the owner's thread, innermost last; below them,
+    // polls the window no longer shows when base_unknown.
+    static constexpr uint32_t max_depth = 64;
+    uint64_t polls[max_depth];
+    uint32_t depth = 0;
+    bool base_unknown = true;
+    capture::ring_mark* mark = nullptr;  // an incremental pass: where the last one left hi and the polls
+
+    // Copies slot `at`: A (acquire), B, acquire fence, A again. It holds
+    // position `at` iff both A agree, the kind is not 0 and the lap is
+    // at's; a lap 1..127 ahead (mod 256) is a later write (overwritten as we
+    // read), anything else torn.
+    [[gnu::always_inline]] uint8_t read2(uint64_t at, uint64_t& a, uint64_t& b) {
+        const unsigned char* s = slot_at(at);
+        const uint64_t a1 = load_acquire<uint64_t>(s);
+        b = load<uint64_t>(s + 8);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        const uint64_t a2 = load<uint64_t>(s);
+        a = a1;
+        const uint32_t want = uint32_t(fmt::v2::lap_at(at, log2_slots)) << 8;
+        // kind 1..255 and the lap `want`: the low 16 bits are want + 1 .. want + 255
+        if (a1 == a2 && uint32_t(uint16_t(a1)) - want - 1 < 255) [[likely]] return slot_ok;
+        return lap_state(a1, a2, want >> 8);
+    }
+    [[gnu::noinline, gnu::cold]] static uint8_t lap_state(uint64_t a1, uint64_t a2, uint32_t lap) {
+        auto ahead = [&](uint64_t a) {
+            const uint8_t d = uint8_t(fmt::v2::lap_of(a) - lap);
+            return (a & 0xff) != 0 && d >= 1 && d <= 127;
+        };
+        return ahead(a1) || ahead(a2) ? slot_newer : slot_torn;
+    }
+    [[gnu::always_inline]] uint8_t take(uint64_t at, uint64_t& a, uint64_t& b) {
+        if (at == la_at) {
+            a = la_a;
+            b = la_b;
+            return la_s;
+        }
+        return read2(at, a, b);
+    }
+
+    [[gnu::always_inline]] bool next() {
+        while (pos < end) {
+            const uint64_t at = pos;
+            uint64_t a, b;
+            const uint8_t s = take(at, a, b);
+            if (s != slot_ok) [[unlikely]] {
+                count_failed(s == slot_newer);
+                if (own) may_lose_owner();
+                ++pos;
+                continue;
+            }
+            const uint8_t k = fmt::v2::kind_of(a);
+            if (k == uint8_t(fmt::kind::continuation)) [[unlikely]] {
+                count(&ring_stats::orphan);
+                ++pos;
+                continue;
+            }
+            uint32_t n = 0;
+            cut = false;
+            // Kinds that never have continuations are not looked past: a
+            // continuation after one is an orphan when the walk reaches it.
+            const uint8_t kinfo = kind_table[k];
+            if ((kinfo & k_continues) && at + 1 < end) {
+                uint64_t ca, cb;
+                const uint8_t cs = read2(at + 1, ca, cb);
+                la_at = at + 1, la_a = ca, la_b = cb, la_s = cs;
+                if (cs != slot_ok) [[unlikely]] {
+                    cut = true;  // its length is unknown: decoded as if it had no continuation
+                } else if (fmt::v2::kind_of(ca) == uint8_t(fmt::kind::continuation)) {
+                    if (!read_continuations(at, k, ca, cb, n)) continue;
+                }
+            }
+            pos = at + 1 + n;
+            if (live) [[unlikely]] {
+                // P2 (design, "no ABA"): every lap matched so far was genuine
+                // while the writer is less than 255 rings past P.
+                const uint64_t p2 = load_acquire<uint64_t>(desc + offsetof(fmt::ring_descriptor, write_pos));
+                if (p2 - lap_base >= lap_span) [[unlikely]] {
+                    relap(p2);
+                    continue;
+                }
+            }
+            const uint32_t plen = n * 8;
+            bool task_word = false;  // a kind whose task or waker is implicit, or in the payload
+            if (kinfo & k_special) {
+                switch (fmt::kind(k)) {
+                    case fmt::kind::owner:
+                        if (own) take_owner2(b, plen);
+                        continue;
+                    case fmt::kind::time_base: take_time_base(a, b, plen); continue;
+                    case fmt::kind::task_poll_begin: push_poll(b); break;
+                    case fmt::kind::task_poll_end: end_poll(b); break;
+                    default: task_word = true;
+                }
+            }
+            if (own) {
+                if (own->uncertain || at < own->uncertain_until) [[unlikely]] {
+                    ++own->ring_st->unattributed;
+                    continue;
+                }
+                if (own->pending) [[unlikely]] resolve();
+            }
+            if (!timed) [[unlikely]] {
+                count((kinfo & k_known) ? &ring_stats::untimed : &ring_stats::unknown_kind);
+                continue;
+            }
+            fmt::kind dk = fmt::kind(k);
+            uint64_t word0 = b;
+            uint32_t dlen = plen;
+            if (task_word) {
+                if (!to_v1_task(k, b, plen, dk, word0)) continue;
+                dlen = 16;
+            }
+            if (decode(dk, fmt::v2::site_of(a), hi | fmt::v2::ticks_lo_of(a), word0, dlen)) [[likely]] {
+                st->events++;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // What the walk does with a kind, one table load per event.
+    enum : uint8_t {
+        k_continues = 1,  // may be followed by continuations (unknown kinds too); the others are one slot
+        k_known = 2,      // a kind this version hands on
+        k_special = 4,    // owner, time base, polls, and the task kinds whose task is implicit or in the payload
+    };
+    static constexpr std::array<uint8_t, 256> kind_table = [] {
+        std::array<uint8_t, 256> t{};
+        for (auto& x : t) x = k_continues;
+        for (int k : {1, 3, 6, 7, 16, 32}) t[k] = k_continues | k_known;
+        for (int k : {2, 4, 20}) t[k] = k_known;
+        for (int k : {17, 18, 19, 21, 22, 23}) t[k] = k_known | k_special;
+        for (int k : {24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
+        for (int k : {8, 9}) t[k] = k_continues | k_special;
+        return t;
+    }();
+
+    // Continuations 1..n of the head at `at` (the first, ca/cb, already
+    // read): each must hold its position, be a continuation, and say its
+    // index and n. false: the event is skipped, counted, pos moved past it.
+    bool read_continuations(uint64_t at, uint8_t k, uint64_t ca, uint64_t cb, uint32_t& n) {
+        n = fmt::v2::cont_count_of(ca);
+        if (fmt::v2::cont_index_of(ca) != 1 || n == 0 || n >= end - at) [[unlikely]] {
+            // Committed, yet no writer makes it: a first continuation that is
+            // not the first, or an event running past write_pos.
+            count(&ring_stats::malformed);
+            pos = at + 1;
+            return false;
+        }
+        std::memcpy(payload, &cb, 8);
+        for (uint32_t i = 2; i <= n; ++i) {
+            // Fast: both A words are exactly the continuation word position at + i must hold.
+            const unsigned char* sp = slot_at(at + i);
+            const uint64_t fa = load_acquire<uint64_t>(sp);
+            const uint64_t fb = load<uint64_t>(sp + 8);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            const uint64_t expect = fmt::v2::continuation_word(fmt::v2::lap_at(at + i, log2_slots), i, n);
+            if (((fa ^ expect) | (load<uint64_t>(sp) ^ expect)) == 0) [[likely]] {
+                std::memcpy(payload + (i - 1) * 8, &fb, 8);
+                continue;
+            }
+            uint64_t xa, xb;
+            const uint8_t s = read2(at + i, xa, xb);
+            if (s != slot_ok) [[unlikely]] {
+                count_failed(s == slot_newer);
+                if (own && k == uint8_t(fmt::kind::owner)) may_lose_owner();
+                pos = at + 1 + n;
+                return false;
+            }
+            if (fmt::v2::kind_of(xa) != uint8_t(fmt::kind::continuation)) [[unlikely]] {
+                count(&ring_stats::malformed);  // a head where a continuation belongs: read on from it
+                pos = at + i;
+                return false;
+            }
+            if (fmt::v2::cont_index_of(xa) != i || fmt::v2::cont_count_of(xa) != n) [[unlikely]] {
+                count(&ring_stats::malformed);
+                pos = at + 1 + n;
+                return false;
+            }
+            std::memcpy(payload + (i - 1) * 8, &xb, 8);
+        }
+        return true;
+    }
+
+    // A task event of 2.0 as the 1.x kind it stands for: kind, task (word0)
+    // and the payload's two words (waker; or resource id and op). false:
+    // skipped and counted (no task to name, or a payload too short).
+    [[gnu::always_inline]] bool to_v1_task(uint8_t k, uint64_t b, uint32_t plen, fmt::kind& dk, uint64_t& word0) {
+        uint64_t w[2] = {0, 0};
+        switch (fmt::kind(k)) {
+            case fmt::kind::task_wake:  // the waker is the current task (0: none open, code outside any task)
+                if (!current(w[0])) return unresolved();
+                break;
+            case fmt::kind::task_wake_by:
+                if (plen < 8) return short_payload();
+                std::memcpy(&w[0], payload, 8);
+                dk = fmt::kind::task_wake;
+                break;
+            case fmt::kind::wait_begin:
+            case fmt::kind::wait_end:
+            case fmt::kind::resource_op:
+                if (!current(word0) || word0 == 0) return unresolved();
+                w[0] = b & fmt::v2::max_resource;
+                w[1] = b >> 56;
+                break;
+            case fmt::kind::wait_begin_for:
+            case fmt::kind::wait_end_for:
+            case fmt::kind::resource_op_for:
+                if (plen < 8) return short_payload();
+                std::memcpy(&word0, payload, 8);
+                w[0] = b & fmt::v2::max_resource;
+                w[1] = b >> 56;
+                dk = fmt::kind(k - 4);
+                break;
+            default: return true;  // spawn, polls: their 1.x shape
+        }
+        std::memcpy(payload, w, 16);
+        return true;
+    }
+    [[gnu::noinline, gnu::cold]] bool unresolved() {
+        ++st->unresolved;
+        return false;
+    }
+    [[gnu::noinline, gnu::cold]] bool short_payload() {
+        count_short();
+        return false;
+    }
+
+    // The current task: the innermost open poll's (0: none open). false:
+    // the window does not show it.
+    bool current(uint64_t& t) const {
+        if (depth) {
+            t = polls[depth - 1];
+            return true;
+        }
+        t = 0;
+        return !base_unknown;
+    }
+    void push_poll(uint64_t t) {
+        if (depth == max_depth) {  // deeper than any program nests: the outermost is forgotten
+            std::memmove(polls, polls + 1, (max_depth - 1) * sizeof polls[0]);
+            --depth;
+            base_unknown = true;
+        }
+        polls[depth++] = t;
+    }
+    // A poll_end closes the innermost open poll of its task (one whose
+    // poll_begin is not in the nesting, dropped or before the window, closes
+    // none of those that are).
+    void end_poll(uint64_t t) {
+        for (uint32_t i = depth; i-- > 0;)
+            if (polls[i] == t) {
+                depth = i;
+                return;
+            }
+    }
+    // A time base names the task current where it stands (0: none).
+    void current_is(uint64_t t) {
+        if (t == 0) {
+            depth = 0;
+            base_unknown = false;
+        } else if (!(depth && polls[depth - 1] == t)) {
+            polls[0] = t;
+            depth = 1;
+            base_unknown = true;
+        }
+    }
+
+    // A time base (kind 9): B = hi << 32 | prev_hi; its continuation the
+    // current task. A prev_hi that disagrees with the hi carried is
+    // malformed; its hi is taken anyway.
+    [[gnu::noinline]] void take_time_base(uint64_t a, uint64_t b, uint32_t plen) {
+        const uint32_t prev = uint32_t(b);
+        if (fmt::v2::site_of(a) != 0 || (timed && prev != fmt::v2::no_prev_hi && prev != uint32_t(hi >> 32)))
+            ++st->malformed;
+        hi = b >> 32 << 32;
+        timed = true;
+        if (plen < 8) {
+            count_short();
+            return;
+        }
+        uint64_t t;
+        std::memcpy(&t, payload, 8);
+        current_is(t);
+    }
+
+    // An owner event (2.0): B the generation; payload: tid | L << 32, then the L name bytes.
+    [[gnu::noinline]] void take_owner2(uint64_t generation, uint32_t plen) {
+        uint64_t w0 = 0;
+        if (plen >= 8) std::memcpy(&w0, payload, 8);
+        const uint64_t len = w0 >> 32;
+        if (plen < 8 || !owner_generation_ok(generation) || len >= fmt::max_thread_name || 8 + len > plen) {
+            if (plen < 8 || 8 + len > plen) count_short();
+            else ++st->malformed;
+            may_lose_owner();
+            return;
+        }
+        accept_owner(generation, uint32_t(w0), payload + 8, size_t(len));
+        depth = 0;  // a new owner's thread: no poll of it is open in this ring
+        base_unknown = false;
+    }
+
+    // As the 1.x cursor's: the first owner event ahead names the generation before it.
+    void find_first_owner() {
+        uint32_t g = own->final_gen;
+        if (g > 1) {
+            for (uint64_t p = pos; p < end; ++p) {
+                uint64_t a, b;
+                if (read2(p, a, b) != slot_ok) {
+                    own->uncertain_until = std::max(own->uncertain_until, p + 1);
+                    continue;
+                }
+                if (fmt::v2::kind_of(a) == uint8_t(fmt::kind::owner) && b >= 1 && b <= uint64_t(own->final_gen) + 1) {
+                    g = uint32_t(b - 1);
+                    break;
+                }
+            }
+        }
+        bind(g);
+    }
+
+    // What the window's first events need from further on: the high half
+    // of their ticks (the first time base's prev_hi) and the polls open
+    // where the window starts (f2-design.md section 3): each poll_end that
+    // closes no poll begun in the window names one, innermost first, and
+    // the first time base (before any owner event) names the one below them.
+    void prescan() {
+        hi = 0;
+        timed = false;
+        depth = 0;
+        base_unknown = true;
+        la_at = UINT64_MAX;
+        if (mark && mark->read_on) {  // an incremental pass goes on where the last one stopped
+            hi = mark->hi;
+            timed = mark->timed;
+            depth = uint32_t(std::min<size_t>(mark->polls.size(), max_depth));
+            std::copy(mark->polls.end() - depth, mark->polls.end(), polls);
+            base_unknown = mark->polls_unknown;
+            return;
+        }
+        uint64_t local[max_depth], ends[max_depth];
+        uint32_t nlocal = 0, nends = 0;
+        bool tasks_done = false, below_known = false;
+        uint64_t below = 0;
+        for (uint64_t p = pos; p < end;) {
+            uint64_t a, b;
+            if (read2(p, a, b) != slot_ok || fmt::v2::kind_of(a) == uint8_t(fmt::kind::continuation)) {
+                ++p;
+                continue;
+            }
+            const uint8_t k = fmt::v2::kind_of(a);
+            uint32_t n = 0;
+            uint64_t ca = 0, cb = 0;
+            bool c1 = false;
+            if (p + 1 < end && read2(p + 1, ca, cb) == slot_ok && fmt::v2::kind_of(ca) == uint8_t(fmt::kind::continuation) &&
+                fmt::v2::cont_index_of(ca) == 1) {
+                n = fmt::v2::cont_count_of(ca);
+                c1 = true;
+            }
+            if (k == uint8_t(fmt::kind::time_base)) {
+                if (uint32_t(b) != fmt::v2::no_prev_hi) {
+                    hi = uint64_t(uint32_t(b)) << 32;
+                    timed = true;
+                }
+                if (!tasks_done && nlocal == 0 && c1) {
+                    below = cb;
+                    below_known = true;
+                }
+                break;
+            }
+            if (k == uint8_t(fmt::kind::owner)) {
+                tasks_done = true;
+            } else if (!tasks_done && k == uint8_t(fmt::kind::task_poll_begin)) {
+                if (nlocal < max_depth) local[nlocal++] = b;
+            } else if (!tasks_done && k == uint8_t(fmt::kind::task_poll_end)) {
+                bool matched = false;
+                for (uint32_t i = nlocal; i-- > 0;)
+                    if (local[i] == b) {
+                        nlocal = i;
+                        matched = true;
+                        break;
+                    }
+                if (!matched && nends < max_depth) ends[nends++] = b;
+            }
+            p += 1 + n;
+        }
+        if (below_known && below == 0) base_unknown = false;
+        if (below_known && below != 0) polls[depth++] = below;
+        for (uint32_t i = nends; i-- > 0;) polls[depth++] = ends[i];
+        if (depth > max_depth) depth = max_depth;  // (below + max_depth ends: the outermost is lost)
+    }
+
+    // The writer went 255 rings past the position the lap checks rest on:
+    // a lap match may be a copy from 256 laps later. What was read since
+    // the last check is dropped; the walk goes on from the oldest slot the
+    // writer has not reached, with a new prescan.
+    [[gnu::noinline, gnu::cold]] void relap(uint64_t p2) {
+        ++st->overwritten_in_read;
+        if (own) may_lose_owner();
+        lap_base = p2;
+        const uint64_t oldest = p2 > mask + 1 ? p2 - (mask + 1) : 0;
+        if (pos < oldest) pos = oldest;
+        prescan();
+    }
+
+    void start() {
+        log2_slots = uint32_t(__builtin_popcountll(mask));
+        lap_base = end;
+        lap_span = 255 * (mask + 1);
+        if (own) find_first_owner();
+        prescan();
+    }
+    // What an incremental pass leaves for the next.
+    void keep_state() {
+        if (!mark) return;
+        mark->hi = hi;
+        mark->timed = timed;
+        mark->polls.assign(polls, polls + depth);
+        mark->polls_unknown = base_unknown;
+        mark->kept = true;
+    }
+};
+
 
 namespace {
 
@@ -1202,6 +1714,11 @@ bool capture::read_owner_entry(uint32_t ring, uint32_t generation, uint32_t& tid
 }
 
 result<bool> capture::find_owners(const std::vector<thread_info>& rings) {
+    return v2_ ? find_owners_with<ring_cursor2>(rings) : find_owners_with<ring_cursor>(rings);
+}
+
+template <class Cursor>
+result<bool> capture::find_owners_with(const std::vector<thread_info>& rings) {
     // The owner table of every used ring, checked first: an entry that is
     // complete (even sequence word) must sit where its generation puts it,
     // be no newer than the ring's next owner, and hold a terminated name.
@@ -1233,14 +1750,14 @@ result<bool> capture::find_owners(const std::vector<thread_info>& rings) {
     walk_context ctx;
     std::vector<const site*> dense;
     init_context(ctx, *this, sites_, site_index_, dense, hdr_.anchors[0].ticks, ns_per_tick_);
-    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;
+    const uint64_t nslots = hdr_.ring_size / Cursor::slot_bytes;
     owners_.assign(rings.size(), {});
     ring_last_.assign(rings.size(), 0);
     ring_stats scratch;
-    std::unique_ptr<ring_cursor> c(new ring_cursor());
+    std::unique_ptr<Cursor> c(new Cursor());
     for (const thread_info& r : rings) {
         // The walk a pass makes, adding each owner it meets.
-        *c = ring_cursor{};
+        *c = Cursor{};
         c->ctx = &ctx;
         c->ring_offset = rings_offset_ + uint64_t(r.ring) * hdr_.ring_size;
         c->slots = data_ + c->ring_offset;
@@ -1260,8 +1777,10 @@ result<bool> capture::find_owners(const std::vector<thread_info>& rings) {
         c->pos = c->end > nslots ? c->end - nslots : 0;
         c->st = &scratch;
         c->own = &own;
+        c->desc = d;
+        c->live = live_;
         if (own.final_gen != 1) {  // a ring that never changed hands has one owner: no walk
-            c->find_first_owner();
+            c->start();
             while (c->next()) {
             }
             c->leave_chunk();
@@ -1329,26 +1848,32 @@ static uint64_t start_of(uint64_t end, uint64_t nslots, capture::ring_mark* m) {
         m->lost += oldest - from;
         from = oldest;
     }
+    m->read_on = m->kept && from == m->read;
     m->read = end;
     return from;
 }
 
 result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
+    return v2_ ? walk_rings<ring_cursor2>(marks, fn) : walk_rings<ring_cursor>(marks, fn);
+}
+
+template <class Cursor>
+result<read_stats> capture::walk_rings(ring_mark* marks, const event_fn& fn) const {
     read_stats stats;
     stats.threads.assign(threads_.size(), ring_stats{});
     walk_context ctx;
     std::vector<const site*> dense;
     init_context(ctx, *this, sites_, site_index_, dense, hdr_.anchors[0].ticks, ns_per_tick_);
-    const uint64_t nslots = hdr_.ring_size / fmt::slot_size;  // a power of two (parse checks ring_size)
+    const uint64_t nslots = hdr_.ring_size / Cursor::slot_bytes;  // a power of two (parse checks ring_size)
     const bool by_owner = owner_table_offset_ != 0;
     const size_t n = by_owner ? owners_.size() : threads_.size();  // one cursor per used ring
     // Cursors in place (an event's crash record points into its cursor): never moved.
-    std::unique_ptr<ring_cursor[]> cursors(new ring_cursor[n]);
+    std::unique_ptr<Cursor[]> cursors(new Cursor[n]);
     std::vector<owner_track> tracks(by_owner ? n : 0);
     std::vector<std::vector<owner_ref>> lists(by_owner ? n : 0);
     std::vector<merge_key> heads(n);
     for (size_t i = 0; i < n; ++i) {
-        ring_cursor& c = cursors[i];
+        Cursor& c = cursors[i];
         c.ctx = &ctx;
         c.ring_offset = rings_offset_ + uint64_t(i) * hdr_.ring_size;
         c.slots = data_ + c.ring_offset;
@@ -1359,6 +1884,9 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
             c.win_n = 0;
         }
         const unsigned char* d = data_ + fmt::header_size + uint64_t(i) * fmt::ring_descriptor_size;
+        c.desc = d;
+        c.live = live_;
+        if constexpr (requires { c.mark; }) c.mark = marks ? &marks[i] : nullptr;
         if (by_owner) {
             owner_track& own = tracks[i];
             lists[i] = owners_[i];
@@ -1371,7 +1899,6 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
             if (!read_ring_position(d, own.final_gen, c.end)) own.uncertain_until = UINT64_MAX;
             c.pos = start_of(c.end, nslots, marks ? &marks[i] : nullptr);
             c.own = &own;
-            c.find_first_owner();
         } else {
             // Re-read the live write position: the writer may have gone on since open().
             c.end = load_acquire<uint64_t>(d + offsetof(fmt::ring_descriptor, write_pos));
@@ -1379,6 +1906,7 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
             c.st = &stats.threads[i];
             c.ev.thread = uint32_t(i);
         }
+        c.start();
         const bool any = c.next();
         if (!any) c.leave_chunk();  // an exhausted cursor holds no chunk of a container
         heads[i] = any ? key_of(c.ev.ticks, uint32_t(i)) : no_more;
@@ -1392,7 +1920,7 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
             const merge_key bound = t.runner_up();
             const uint64_t bound_ticks = uint64_t(bound >> 32);
             const bool r_first = r < uint32_t(bound);  // at equal ticks
-            ring_cursor& c = cursors[r];
+            Cursor& c = cursors[r];
             bool more;
             do {
                 fn(c.ev);
@@ -1402,7 +1930,10 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
             t.replace_top(more ? key_of(c.ev.ticks, r) : no_more);
         }
     }
-    for (size_t i = 0; i < n; ++i) cursors[i].leave_chunk();
+    for (size_t i = 0; i < n; ++i) {
+        cursors[i].leave_chunk();
+        if constexpr (requires { cursors[i].keep_state(); }) cursors[i].keep_state();
+    }
     for (size_t i = 0; i < n; ++i) {
         // The ring's figures, on its latest owner; what was seen, over all its owners.
         const unsigned char* d = data_ + fmt::header_size + uint64_t(i) * fmt::ring_descriptor_size;
@@ -1415,7 +1946,7 @@ result<read_stats> capture::walk(ring_mark* marks, const event_fn& fn) const {
         uint64_t seen = 0;
         auto add = [&](const ring_stats& o) {
             seen += o.events + o.unknown_kind + o.bad_site + o.malformed + o.torn + o.overwritten_in_read + o.owner_events +
-                    o.unattributed;
+                    o.unattributed + o.untimed + o.unresolved;
         };
         if (by_owner)
             for (const owner_ref& o : owners_[i]) add(stats.threads[o.thread]);

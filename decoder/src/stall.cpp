@@ -36,7 +36,7 @@ result<bool> capture::check_stall_header(const fmt::file_header& h, uint64_t end
                               h.stall_mapping_size,     h.stall_threshold_us, h.stall_period_us,  h.stall_flags};
     const bool any = h.stall_offset || h.stall_size || std::any_of(std::begin(words), std::end(words), [](uint32_t v) { return v != 0; });
     if (!any) return true;
-    if (h.version_minor < fmt::minor_stall) return corrupt(BBX_FIELD(stall_offset), "reserved header bytes are not zero");
+    if (fmt::feature_minor(h.version_major, h.version_minor) < fmt::minor_stall) return corrupt(BBX_FIELD(stall_offset), "reserved header bytes are not zero");
     if (!h.stall_offset) {
         for (size_t i = 0; i < std::size(words); ++i)
             if (words[i]) return corrupt(BBX_FIELD(stall_samples_per_ring) + 4 * i, "stall_offset is 0 (no stall-sample area) but the stall fields after it are not zero");

@@ -393,7 +393,7 @@ struct top_view::impl {
         if (!changed && ::pread(fd, &h, sizeof h, 0) == ssize_t(sizeof h)) {
             const header_info& was = cap->header();
             changed = h.meta_used != was.meta_used || h.rings_used != was.rings_used;
-            if (!changed && was.version_major == 1 && was.version_minor >= 3 && h.rings_used <= h.ring_count) {
+            if (!changed && fmt::feature_minor(was.version_major, was.version_minor) >= fmt::minor_owners && h.rings_used <= h.ring_count) {
                 // A ring that changed hands since: its new owner is no thread of the capture.
                 std::vector<uint32_t> latest(h.rings_used, 0);
                 for (const thread_info& t : cap->threads())

@@ -9,6 +9,8 @@
 #
 # ok/NAME.bbx:  `bbx dump ok/NAME.bbx` exits 0, prints nothing on stderr and
 #               exactly ok/NAME.dump on stdout; `bbx info ok/NAME.bbx` exits 0.
+# ok/v14_NAME.bbx: the 1.4 twin of the 2.0 vector ok/v2_NAME.bbx (the same events): their
+#               expected dumps must be the same.
 # bad/NAME.bbx: `bbx info bad/NAME.bbx` exits 1 (a signal or any other status
 #               fails), prints nothing on stdout and exactly bad/NAME.err on stderr.
 # Commands run from tests/golden/, so the file names in NAME.err read bad/NAME.bbx.
@@ -111,6 +113,21 @@ for f in bad/*.bbx; do
         fi
     else
         pass "$n"
+    fi
+done
+
+# Format 2.0 twins: ok/v14_NAME.bbx holds the events of ok/v2_NAME.bbx written as 1.4; both must
+# dump the same (the 2.0 reader hands on the events the 1.x one does).
+for f in ok/v14_*.bbx; do
+    [ -e "$f" ] || continue
+    n=${f#ok/v14_}
+    n=${n%.bbx}
+    if [ ! -e "ok/v2_$n.bbx" ]; then
+        fail "twin/$n" "ok/v14_$n.bbx has no 2.0 twin ok/v2_$n.bbx"
+    elif ! cmp -s "ok/v14_$n.dump" "ok/v2_$n.dump"; then
+        fail "twin/$n" "ok/v2_$n.dump and ok/v14_$n.dump differ ($(where_differs "ok/v14_$n.dump" "ok/v2_$n.dump"))"
+    else
+        pass "twin/$n"
     fi
 done
 

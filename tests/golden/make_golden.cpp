@@ -24,268 +24,11 @@
 
 #include "bbx/format.hpp"
 #include "bbx_meta_generated.h"
+#include "ring_file.hpp"
 
 namespace {
 
-namespace fmt = ::bbx::format;
-namespace fb = ::bbx::fb;
-
-constexpr uint32_t golden_pid = 4242;
-constexpr uint64_t start_ticks = 1000000;
-constexpr uint64_t start_monotonic_ns = 5000000000000;         // 5000 s after boot
-constexpr uint64_t start_realtime_ns = 1700000000000000000;    // 2023-11-14T22:13:20Z
-constexpr uint64_t start_boottime_ns = 5000250000000;
-
-// The tick of an event `us` microseconds after anchor 0 (1 GHz counter).
-uint64_t at_us(int64_t us) { return uint64_t(int64_t(start_ticks) + us * 1000); }
-
-// One argument value: its word and, for strings, the bytes.
-struct val {
-    uint64_t word = 0;
-    std::string bytes;
-};
-val i64(int64_t v) { return {uint64_t(v), {}}; }
-val u64(uint64_t v) { return {v, {}}; }
-val f64(double d) {
-    val v;
-    std::memcpy(&v.word, &d, 8);
-    return v;
-}
-val boolean(bool b) { return {b ? 1u : 0u, {}}; }
-val str(std::string s) { return {s.size(), std::move(s)}; }
-// A string whose length word says `word` whatever its bytes (malformed events).
-val raw_str(uint64_t word, std::string s) { return {word, std::move(s)}; }
-
-struct decl {
-    const char* name;
-    fb::ArgType type;
-};
-
-// A ring file under construction: header, descriptors, metadata and rings
-// kept apart, joined by image().
-class ring_file {
-public:
-    // minor: 0 (the vectors of 1.0 features, which every 1.x decoder must
-    // read), 3 (rings that change hands: owner events, the owner table) or
-    // 4 (the identity region of task_entries task entries).
-    ring_file(uint32_t ring_count, uint32_t rings_used, uint32_t flags = fmt::flag_ended_clean,
-              uint32_t ring_size = 4096, uint32_t meta_kb = 4, uint16_t minor = 0, uint32_t task_entries = 0) {
-        std::memset(&h, 0, sizeof h);
-        std::memcpy(h.magic, fmt::ring_magic, 8);
-        h.version_major = fmt::version_major;
-        h.version_minor = minor;
-        h.header_size = fmt::header_size;
-        h.slot_size = fmt::slot_size;
-        h.ring_size = ring_size;
-        h.ring_count = ring_count;
-        h.rings_used = rings_used;
-        fmt::layout l = fmt::compute_layout(ring_size, ring_count, uint64_t(meta_kb) * 1024, minor, task_entries);
-        h.owner_table_offset = l.owner_table_offset;
-        owners.assign(l.owner_table_size, 0);
-        h.identity_offset = l.identity_offset;
-        h.task_entries = task_entries;
-        identity.assign(l.identity_size, 0);
-        h.ring_table_offset = l.ring_table_offset;
-        h.meta_offset = l.meta_offset;
-        h.meta_capacity = l.meta_capacity;
-        h.meta_used = 0;
-        h.rings_offset = l.rings_offset;
-        h.file_size = l.file_size;
-        h.pid = golden_pid;
-        h.flags = flags;
-        h.calib_seq = 2;
-        h.anchor_count = 1;
-        h.anchors[0] = {start_ticks, start_monotonic_ns, start_realtime_ns, start_boottime_ns};
-        h.tick_hz = 1e9;
-        h.level = 5;
-        std::snprintf(h.process_name, sizeof h.process_name, "golden");
-        std::snprintf(h.exe_path, sizeof h.exe_path, "/opt/golden/bin/golden");
-        rings.assign(ring_count, fmt::ring_descriptor{});
-        for (uint32_t i = 0; i < rings_used; ++i) {
-            rings[i].tid = golden_pid + i;
-            rings[i].state = fmt::ring_owned;
-        }
-        meta.assign(l.meta_capacity, 0);
-        ring_bytes.assign(uint64_t(ring_count) * ring_size, 0);
-    }
-
-    // Appends a metadata record; returns its offset in the metadata region.
-    uint64_t record(const uint8_t* data, uint32_t size, bool commit = true) {
-        uint64_t off = h.meta_used;
-        fmt::meta_record_header rh{size, commit ? fmt::meta_commit : 0};
-        std::memcpy(&meta.at(off), &rh, sizeof rh);
-        std::memcpy(&meta.at(off + 8), data, size);
-        h.meta_used = off + 8 + fmt::align8(size);
-        return off;
-    }
-    uint64_t record(const flatbuffers::FlatBufferBuilder& b, bool commit = true) {
-        return record(b.GetBufferPointer(), b.GetSize(), commit);
-    }
-
-    uint64_t site(uint32_t id, fb::SiteKind kind, const char* category, const char* name,
-                  const std::vector<decl>& args = {}, bool commit = true, uint8_t level = 3) {
-        flatbuffers::FlatBufferBuilder b;
-        std::vector<flatbuffers::Offset<fb::Arg>> a;
-        for (const decl& d : args) a.push_back(fb::CreateArgDirect(b, d.name, d.type));
-        std::string fn = std::string("golden_") + name;
-        auto cs = fb::CreateCallSiteDirect(b, id, kind, level, category, name, "golden.cpp", 100 + id, fn.c_str(),
-                                           args.empty() ? nullptr : &a);
-        b.Finish(fb::CreateRecord(b, fb::Body::CallSite, cs.Union()));
-        return record(b, commit);
-    }
-
-    uint64_t thread(uint32_t ring, uint32_t tid, const char* name) {
-        flatbuffers::FlatBufferBuilder b;
-        auto t = fb::CreateThreadDirect(b, ring, tid, name);
-        b.Finish(fb::CreateRecord(b, fb::Body::Thread, t.Union()));
-        return record(b);
-    }
-
-    unsigned char* slot(uint32_t ring, uint64_t pos) {
-        uint64_t nslots = h.ring_size / fmt::slot_size;
-        return &ring_bytes.at(uint64_t(ring) * h.ring_size + (pos % nslots) * fmt::slot_size);
-    }
-    void set_stamp(uint32_t ring, uint64_t pos, uint64_t stamp) { std::memcpy(slot(ring, pos), &stamp, 8); }
-
-    // Writes one event as the recorder does: the head slot, then continuation
-    // slots with argument words 1..n-1 and the string bytes. Returns the head's
-    // position, or -1 when discard mode drops it.
-    int64_t event(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
-        std::vector<unsigned char> payload;
-        for (size_t i = 1; i < args.size(); ++i) {
-            unsigned char w[8];
-            std::memcpy(w, &args[i].word, 8);
-            payload.insert(payload.end(), w, w + 8);
-        }
-        for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
-        uint32_t cont = uint32_t((payload.size() + fmt::continuation_payload - 1) / fmt::continuation_payload);
-        payload.resize(size_t(cont) * fmt::continuation_payload, 0);
-        fmt::ring_descriptor& d = rings.at(ring);
-        uint64_t pos = d.write_pos;
-        if ((h.flags & fmt::flag_discard) && pos + 1 + cont > h.ring_size / fmt::slot_size) {
-            d.events_dropped++;
-            return -1;
-        }
-        fmt::event_slot head{pos + 1, kind, uint8_t(cont), 0, site_id, ticks, args.empty() ? 0 : args[0].word};
-        std::memcpy(slot(ring, pos), &head, sizeof head);
-        for (uint32_t i = 0; i < cont; ++i) {
-            fmt::continuation_slot c{};
-            c.stamp = pos + 2 + i;
-            c.kind = uint8_t(fmt::kind::continuation);
-            std::memcpy(c.data, payload.data() + size_t(i) * fmt::continuation_payload, fmt::continuation_payload);
-            std::memcpy(slot(ring, pos + 1 + i), &c, sizeof c);
-        }
-        d.write_pos = pos + 1 + cont;
-        d.events_written++;
-        return int64_t(pos);
-    }
-    int64_t event(uint32_t ring, fmt::kind k, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
-        return event(ring, uint8_t(k), site_id, ticks, args);
-    }
-
-    // 1.3: the owner table entry of generation g of a ring (seq 2: complete).
-    void owner_entry(uint32_t ring, uint32_t g, uint32_t tid, const std::string& name, uint64_t start_pos) {
-        fmt::owner_entry e{};
-        e.seq = 2;
-        e.generation = g;
-        e.tid = tid;
-        e.start_pos = start_pos;
-        std::memcpy(e.name, name.data(), std::min<size_t>(name.size(), sizeof e.name));
-        std::memcpy(&owners.at((uint64_t(ring) * fmt::owner_entries_per_ring + g % fmt::owner_entries_per_ring) *
-                               fmt::owner_entry_size),
-                    &e, sizeof e);
-    }
-    // 1.3: a new owner takes the ring as the recorder does: its table entry,
-    // its owner event (generation; tid, name length, name), the generation.
-    void take(uint32_t ring, uint32_t tid, const std::string& name, uint64_t ticks) {
-        fmt::ring_descriptor& d = rings.at(ring);
-        const uint32_t g = d.generation + 1;
-        owner_entry(ring, g, tid, name, d.write_pos);
-        event(ring, fmt::kind::owner, 0, ticks, {u64(g), u64(tid), str(name)});
-        d.generation = g;
-        d.tid = tid;
-        d.state = fmt::ring_owned;
-    }
-
-    // 1.4: task table entry j, as a spawn writes it (seq 2: complete).
-    void task_entry(uint32_t j, uint32_t state, uint64_t id, uint64_t parent, uint64_t frame, uint64_t spawn,
-                    uint64_t complete, uint32_t site_id, uint32_t ring, uint32_t generation, uint32_t seq = 2) {
-        fmt::task_entry e{seq, state, id, parent, frame, spawn, complete, site_id, ring, generation, 0};
-        std::memcpy(&identity.at(uint64_t(j) * fmt::task_entry_size), &e, sizeof e);
-    }
-    // 1.4: open span context entry k of a ring (seq 2: complete).
-    void context_entry(uint32_t ring, uint32_t k, uint32_t generation, uint64_t ticks, uint64_t span, uint64_t trace_hi,
-                       uint64_t trace_lo, uint64_t parent, uint32_t role_flags) {
-        fmt::context_entry e{2, generation, ticks, span, trace_hi, trace_lo, parent, role_flags, 0, 0};
-        std::memcpy(&identity.at(uint64_t(h.task_entries) * fmt::task_entry_size +
-                                 (uint64_t(ring) * fmt::context_entries_per_ring + k) * fmt::context_entry_size),
-                    &e, sizeof e);
-    }
-
-    std::vector<unsigned char> image() const {
-        std::vector<unsigned char> out(h.file_size, 0);
-        std::memcpy(out.data(), &h, sizeof h);
-        for (size_t i = 0; i < rings.size(); ++i)
-            std::memcpy(out.data() + h.ring_table_offset + i * fmt::ring_descriptor_size, &rings[i], sizeof rings[i]);
-        std::memcpy(out.data() + h.meta_offset, meta.data(), meta.size());
-        std::memcpy(out.data() + h.rings_offset, ring_bytes.data(), ring_bytes.size());
-        if (!owners.empty()) std::memcpy(out.data() + h.owner_table_offset, owners.data(), owners.size());
-        if (!identity.empty()) std::memcpy(out.data() + h.identity_offset, identity.data(), identity.size());
-        if (!stall.empty()) std::memcpy(out.data() + h.stall_offset, stall.data(), stall.size());
-        return out;
-    }
-
-    // 1.4: a stall-sample area of K entries per ring and M mapping entries, after the owner table.
-    void stall_area(uint32_t k, uint32_t m) {
-        h.stall_offset = h.file_size;
-        h.stall_size = fmt::stall_area_size(h.ring_count, k, m);
-        h.stall_samples_per_ring = k;
-        h.stall_sample_size = fmt::stall_sample_entry_size;
-        h.stall_max_frames = fmt::max_stall_frames;
-        h.stall_mappings = m;
-        h.stall_mapping_size = fmt::stall_mapping_entry_size;
-        h.stall_threshold_us = 10000;
-        h.stall_period_us = 2000;
-        h.file_size += h.stall_size;
-        stall.assign(h.stall_size, 0);
-    }
-    // Sample `number` of a ring (entry (number - 1) % K), complete (seq 2).
-    void stall_sample(uint32_t ring, uint32_t generation, uint64_t ticks, uint64_t number, std::vector<uint64_t> frames,
-                      uint32_t flags = 0) {
-        fmt::stall_sample_entry e{};
-        e.seq = 2;
-        e.generation = generation;
-        e.ticks = ticks;
-        e.nframes = uint32_t(frames.size());
-        e.flags = flags;
-        e.number = number;
-        for (size_t i = 0; i < frames.size() && i < fmt::max_stall_frames; ++i) e.frames[i] = frames[i];
-        const uint64_t k = h.stall_samples_per_ring;
-        std::memcpy(&stall.at((ring * k + (number - 1) % k) * fmt::stall_sample_entry_size), &e, sizeof e);
-    }
-    // Mapping entry i, complete (seq 2).
-    void stall_mapping(uint32_t i, uint64_t base, uint64_t low, uint64_t high, const std::string& path) {
-        fmt::stall_mapping_entry m{};
-        m.seq = 2;
-        m.base = base;
-        m.low = low;
-        m.high = high;
-        m.build_id_size = 4;
-        std::memcpy(m.build_id, "\xde\xad\xbe\xef", 4);
-        std::snprintf(m.path, sizeof m.path, "%s", path.c_str());
-        const uint64_t at = uint64_t(h.ring_count) * h.stall_samples_per_ring * fmt::stall_sample_entry_size +
-                            i * fmt::stall_mapping_entry_size;
-        std::memcpy(&stall.at(at), &m, sizeof m);
-    }
-
-    fmt::file_header h;
-    std::vector<unsigned char> owners;  // 1.3: the owner table
-    std::vector<unsigned char> identity;  // 1.4: the identity region
-    std::vector<unsigned char> stall;   // 1.4: the stall-sample area
-    std::vector<fmt::ring_descriptor> rings;
-    std::vector<unsigned char> meta;
-    std::vector<unsigned char> ring_bytes;
-};
+using namespace golden;
 
 template <class T>
 void poke(std::vector<unsigned char>& b, uint64_t off, T v) {
@@ -716,6 +459,217 @@ ring_file owners_base() {
     return r;
 }
 
+
+// ---- 2.0 (f2-design.md): each written by the design's writer above, never by the recorder ----
+// A 2.0 vector and its 1.4 twin (the same events, major 1) must dump the same (check.sh).
+
+// Spans, instants with integer and string arguments, counters, a rename, a span context, on two rings.
+ring_file v2_plain(uint16_t major) {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, major);
+    r.site(1, fb::SiteKind::Span, "io", "request", {{"id", fb::ArgType::U64}, {"path", fb::ArgType::Str}});
+    r.site(2, fb::SiteKind::Span, "io", "parse");
+    r.site(3, fb::SiteKind::Instant, "app", "values",
+           {{"neg", fb::ArgType::I64}, {"max", fb::ArgType::U64}, {"half", fb::ArgType::F64}, {"yes", fb::ArgType::Bool}});
+    r.site(4, fb::SiteKind::Instant, "app", "strings",
+           {{"empty", fb::ArgType::Str}, {"seven", fb::ArgType::Str}, {"text", fb::ArgType::Str}});
+    r.site(5, fb::SiteKind::Counter, "mem", "rss", {{"value", fb::ArgType::I64}});
+    r.site(6, fb::SiteKind::Counter, "cpu", "load", {{"value", fb::ArgType::F64}});
+    r.site(7, fb::SiteKind::Instant, "app", "mark");
+    r.site(8, fb::SiteKind::Instant, "app", "one", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    r.take(1, golden_pid + 1, "worker", at_us(2));
+    r.event(0, fmt::kind::span_begin, 1, at_us(1000), {u64(7), str("/index.html")});
+    r.event(0, fmt::kind::span_context, 0, at_us(1000), {u64(0xabc), u64(0x1111), u64(0x2222), u64(0), u64(2 | 1 << 8)});
+    r.event(0, fmt::kind::span_begin, 2, at_us(2000));
+    r.event(1, fmt::kind::thread_name, 0, at_us(2000), {str("worker-1")});
+    r.event(1, fmt::kind::instant, 3, at_us(3000), {i64(-42), u64(std::numeric_limits<uint64_t>::max()), f64(0.5), boolean(true)});
+    r.event(0, fmt::kind::span_end, 2, at_us(4000));
+    r.event(1, fmt::kind::instant, 4, at_us(4000), {str(""), str("seven b"), str("h\xc3\xa9llo, a string of 27 b")});
+    r.event(0, fmt::kind::counter, 5, at_us(5000), {i64(1048576)});
+    r.event(1, fmt::kind::counter, 6, at_us(5500), {f64(0.75)});
+    r.event(0, fmt::kind::span_end, 1, at_us(6000));
+    r.event(1, fmt::kind::instant, 8, at_us(6500), {i64(-1)});
+    r.event(0, fmt::kind::instant, 7, at_us(7000));
+    return r;
+}
+
+// Tasks: a spawn, a poll in which the task wakes another, waits on a channel
+// and sends (implicit forms: the poll's task), a wake from outside any task
+// (implicit: no waker), a poll whose poll_begin was not written (gated out):
+// its wake and wait name their task (the _for forms), and a completion.
+ring_file v2_tasks(uint16_t major) {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 16, major);
+    r.site(1, fb::SiteKind::Task, "task", "handler");
+    r.site(2, fb::SiteKind::Await, "task", "handler_body");
+    {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(fb::CreateRecord(b, fb::Body::Resource, fb::CreateResourceDirect(b, 1, fb::ResourceKind::Channel, "jobs", 4).Union()));
+        r.record(b);
+    }
+    r.take(0, golden_pid, "exec", at_us(1));
+    r.event(0, fmt::kind::task_spawn, 1, at_us(10), {u64(7), u64(0), u64(512)});
+    r.event(0, fmt::kind::task_spawn, 1, at_us(11), {u64(8), u64(7), u64(0)});
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(20), {u64(7)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(21), {u64(8), u64(7), u64(0)});
+    r.event(0, fmt::kind::wait_begin, 2, at_us(22), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::recv))});
+    r.event(0, fmt::kind::task_poll_end, 2, at_us(23), {u64(7)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(30), {u64(7), u64(0), u64(0)});  // from outside any task
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(31), {u64(7)});
+    r.event(0, fmt::kind::wait_end, 0, at_us(32), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::recv))});
+    r.event(0, fmt::kind::resource_op, 0, at_us(33), {u64(7), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(34), {u64(7)});
+    r.event(0, fmt::kind::task_complete, 0, at_us(35), {u64(7)});
+    r.poll_unwritten(0, 8);  // task 8's poll_begin gated out: its events name it
+    r.event(0, fmt::kind::task_wake, 0, at_us(40), {u64(7), u64(8), u64(0)});
+    r.event(0, fmt::kind::wait_begin, 2, at_us(41), {u64(8), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::wait_end, 0, at_us(42), {u64(8), u64(1), u64(uint8_t(fmt::resource_op::send))});
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(43), {u64(8)});
+    r.poll_unwritten_end(0);
+    r.event(0, fmt::kind::task_complete, 0, at_us(44), {u64(8)});
+    return r;
+}
+
+// Polls open where the window starts (256-slot rings, overwritten), their
+// poll_begin gone. Ring 0: task 5's poll spans the window's start; its
+// implicit events before the first time base are named by that time base's
+// continuation. Ring 1: task 6's poll ends in the window before the first
+// time base (a poll of task 9 begins and ends inside it): that unmatched
+// poll_end names task 6 for the implicit events before it. Ring 2: task 4's
+// poll is open at the start, then task 11 is polled inside it across the
+// first time base, which names 11: task 4's implicit events are unresolved.
+ring_file v2_tasks_window() {
+    // Every ring ends at write_pos 536: the window is positions 280 .. 535;
+    // time bases stand at 3, 131, 259, 387 and 515 (every 128 positions).
+    ring_file r(3, 3, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(fb::CreateRecord(b, fb::Body::Resource, fb::CreateResourceDirect(b, 2, fb::ResourceKind::Mutex, "state", 0).Union()));
+        r.record(b);
+    }
+    const uint8_t lock = uint8_t(fmt::resource_op::lock);
+    int64_t us = 10;
+    int n = 0;
+    auto ticks_until = [&](uint32_t ring, uint64_t pos, int every = 0, uint64_t task = 0) {
+        while (r.rings[ring].write_pos < pos) {
+            r.event(ring, fmt::kind::instant, 1, at_us(us++), {i64(n++)});
+            if (every && n % every == 0) r.event(ring, fmt::kind::resource_op, 0, at_us(us++), {u64(task), u64(2), u64(lock)});
+        }
+    };
+    // ring 0: task 5's poll from position 5 to 450; its lock events before
+    // 387 are named by the time base there
+    r.take(0, golden_pid, "zero", at_us(1));
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});
+    ticks_until(0, 450, 40, 5);
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
+    ticks_until(0, 536);
+    // ring 1: task 6's poll from 5 to 305, a poll of task 9 inside it; its
+    // poll_end, before the first time base of the window (387), names it
+    us = 10, n = 1000;
+    r.take(1, golden_pid + 1, "one", at_us(2));
+    r.event(1, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(6)});
+    ticks_until(1, 300);
+    r.event(1, fmt::kind::resource_op, 0, at_us(us++), {u64(6), u64(2), u64(lock)});
+    r.event(1, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(9)});
+    r.event(1, fmt::kind::resource_op, 0, at_us(us++), {u64(9), u64(2), u64(lock)});
+    r.event(1, fmt::kind::task_poll_end, 0, at_us(us++), {u64(9)});
+    r.event(1, fmt::kind::task_wake, 0, at_us(us++), {u64(9), u64(6), u64(0)});
+    r.event(1, fmt::kind::task_poll_end, 0, at_us(us++), {u64(6)});
+    ticks_until(1, 536);
+    // ring 2: task 4's poll from 5 to 406; task 11 polled inside it from
+    // 301 to 404, across the time base at 387, which names 11: task 4's
+    // wake (300) and lock (405) cannot be named
+    us = 10, n = 2000;
+    r.take(2, golden_pid + 2, "two", at_us(3));
+    r.event(2, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(4)});
+    ticks_until(2, 300);
+    r.event(2, fmt::kind::task_wake, 0, at_us(us++), {u64(11), u64(4), u64(0)});
+    r.event(2, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(11)});
+    ticks_until(2, 404);
+    r.event(2, fmt::kind::task_poll_end, 0, at_us(us++), {u64(11)});
+    r.event(2, fmt::kind::resource_op, 0, at_us(us++), {u64(4), u64(2), u64(lock)});
+    r.event(2, fmt::kind::task_poll_end, 0, at_us(us++), {u64(4)});
+    ticks_until(2, 536);
+    return r;
+}
+
+// Damage the 2.0 reader must count and skip: a head being written (A = 0),
+// an event whose second continuation holds an older lap (torn), a
+// continuation saying the wrong index and one saying another n
+// (malformed), unknown kinds with continuations (skipped with them), a time
+// base whose prev_hi disagrees (malformed; its hi is taken), and a second
+// ring whose writer wrote no time base (its events are untimed).
+ring_file v2_torn() {
+    ring_file r(2, 2, 0, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Instant, "app", "note", {{"s", fb::ArgType::Str}});
+    r.take(0, golden_pid, "main", at_us(1));
+    r.event(0, fmt::kind::instant, 1, at_us(1000), {i64(1)});
+    int64_t p = r.event(0, fmt::kind::instant, 1, at_us(2000), {i64(2)});
+    r.set_a(0, uint64_t(p), 0);  // the writer stored A = 0 and never finished
+    p = r.event(0, fmt::kind::instant, 2, at_us(3000), {str("the second continuation is torn")});
+    r.set_a(0, uint64_t(p) + 2, fmt::v2::continuation_word((uint64_t(p) + 2) / r.nslots() - 1, 2, 4));  // the lap before
+    r.event(0, fmt::kind::instant, 1, at_us(4000), {i64(3)});
+    p = r.event(0, fmt::kind::instant, 2, at_us(5000), {str("a continuation says index 3")});
+    r.set_a(0, uint64_t(p) + 2, fmt::v2::continuation_word(uint64_t(p + 2) / r.nslots(), 3, 4));
+    p = r.event(0, fmt::kind::instant, 2, at_us(6000), {str("a continuation says n = 5")});
+    r.set_a(0, uint64_t(p) + 3, fmt::v2::continuation_word(uint64_t(p + 3) / r.nslots(), 3, 5));
+    r.event(0, fmt::kind::instant, 1, at_us(7000), {i64(4)});
+    r.put_event2(0, 10, 0, at_us(8000), 99, {98, 97});  // kind 10: unassigned, 2 continuations
+    r.put_event2(0, 40, 1, at_us(9000), 1, {});          // kind 40: unassigned, none
+    r.event(0, fmt::kind::instant, 1, at_us(10000), {i64(5)});
+    // a time base whose prev_hi (7) is not the hi carried (0)
+    r.slots2(0, uint8_t(fmt::kind::time_base), 0, at_us(11000), fmt::v2::time_base_word(0, 7), {0});
+    r.event(0, fmt::kind::instant, 1, at_us(11000), {i64(6)});
+    r.take(1, golden_pid + 1, "no-time-base", at_us(2));
+    r.writer[1].no_time_bases = true;
+    r.event(1, fmt::kind::instant, 1, at_us(1500), {i64(100)});
+    r.event(1, fmt::kind::instant, 1, at_us(2500), {i64(101)});
+    return r;
+}
+
+// An overwritten ring whose ticks cross 2^32 (4.294967296 s at 1 GHz): the
+// window holds events of both high halves, with strings of 1 to 40 bytes.
+ring_file v2_wrapped() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"i", fb::ArgType::I64}, {"s", fb::ArgType::Str}});
+    r.take(0, golden_pid, "main", at_us(1));
+    // Tick 2^32 is 4.293967296 s after anchor 0 (tick 10^6): between events 94 and 95.
+    const int64_t start_us = ((int64_t(1) << 32) - int64_t(start_ticks)) / 1000 - 1890;
+    for (int i = 0; i < 120; ++i) {
+        char b[48];
+        std::snprintf(b, sizeof b, "tick %03d ", i);
+        r.event(0, fmt::kind::instant, 1, at_us(start_us + 20 * i), {i64(i), str(padded(b, size_t(1 + i % 40), '.'))});
+    }
+    return r;
+}
+
+// A ring that changed hands three times (256 slots, overwritten): the
+// first owner's owner event is gone; each new owner's first event follows
+// its owner event and a time base whose prev_hi is "none".
+ring_file v2_owners() {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    const char* names[] = {"first", "second", "third", "fourth"};
+    const int counts[] = {150, 60, 40, 30};
+    int64_t us = 0;
+    for (int g = 0; g < 4; ++g) {
+        if (g > 0) {
+            r.rings[0].state = fmt::ring_released;
+            r.rings[0].released_ticks = at_us(us++);
+        }
+        r.take(0, golden_pid + 10 + uint32_t(g), names[g], at_us(us++));
+        for (int i = 0; i < counts[g]; ++i) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(g * 1000 + i)});
+        if (g == 1) {
+            r.take(1, golden_pid + 1, "other", at_us(us++));
+            r.event(1, fmt::kind::instant, 1, at_us(us++), {i64(-1)});
+        }
+    }
+    r.event(0, fmt::kind::thread_name, 0, at_us(us++), {str("fourth-renamed")});
+    r.owner_entry(0, 4, golden_pid + 13, "fourth-renamed", 0);
+    r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(9999)});
+    return r;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -773,6 +727,22 @@ int main(int argc, char** argv) {
     // 1.4: a stall-sample area: two samples of ring 0's owner and two mappings (spec/stall-stacks.md)
     ok("stall_stacks", stall_stacks());
 
+    // ---- 2.0 (f2-design.md) ----
+    // spans, typed and string arguments, counters, a rename, a span context (twin: v14_plain, the same events as 1.4)
+    ok("v2_plain", v2_plain(2));
+    ok("v14_plain", v2_plain(1));
+    // implicit and _for task forms: the same events as its 1.4 twin v14_tasks
+    ok("v2_tasks", v2_tasks(2));
+    ok("v14_tasks", v2_tasks(1));
+    // polls open at the window's start: named by a time base's continuation, by an unmatched poll_end, or unresolved
+    ok("v2_tasks_window", v2_tasks_window());
+    // torn and malformed slots, unknown kinds, a time base that disagrees, a ring without time bases (untimed)
+    ok("v2_torn", v2_torn());
+    // overwritten, ticks crossing 2^32: two high halves in one window
+    ok("v2_wrapped", v2_wrapped());
+    // a ring that changed hands: owner events, prev_hi none
+    ok("v2_owners", v2_owners());
+
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();
     const ring_file base = minimal();
@@ -793,14 +763,21 @@ int main(int argc, char** argv) {
     }
     // 5 bytes of the right magic: truncated, not bad_magic
     bad("truncated_magic", std::vector<unsigned char>(good.begin(), good.begin() + 5));
-    // version_major 2: unsupported_version
-    bad("version_2", mutate([](auto& b) { poke<uint16_t>(b, AT(version_major), 2); }));
-    // version_major 2 in a 64-byte file: the version is named before the size is checked
+    // version_major 3 (a 3.0 header): unsupported_version (this decoder reads 1 and 2)
+    bad("version_3", mutate([](auto& b) {
+            poke<uint16_t>(b, AT(version_major), 3);
+            poke<uint16_t>(b, AT(version_minor), 0);
+        }));
+    // version_major 3 in a 64-byte file: the version is named before the size is checked
     {
         std::vector<unsigned char> b(good.begin(), good.begin() + 64);
-        poke<uint16_t>(b, AT(version_major), 2);
-        bad("version_2_short", b);
+        poke<uint16_t>(b, AT(version_major), 3);
+        bad("version_3_short", b);
     }
+    // 2.0 with 1.x's 32-byte slots
+    bad("v2_slot_size_32", mutate([](auto& b) { poke<uint16_t>(b, AT(version_major), 2); }));
+    // a 1.x file with 2.0's 16-byte slots
+    bad("slot_size_16", mutate([](auto& b) { poke<uint32_t>(b, AT(slot_size), 16); }));
     // the first 100 bytes of a good file: truncated inside the header
     bad("truncated_header", std::vector<unsigned char>(good.begin(), good.begin() + 100));
     // header intact, the last ring missing: truncated at the file's end

@@ -595,6 +595,88 @@ void generate(std::vector<run>& runs) {
         verbs(runs, "identity: 64 MiB of junk entries", file("identity-junk.bbx", b));
     }
 
+    // ---- 2.0 slots (f2-design.md) ----
+    {
+        auto v2_header = [](uint32_t ring_size, uint32_t ring_count, uint32_t rings_used) {
+            fmt::file_header h = header_for(ring_size, ring_count, rings_used, 4096);
+            h.version_major = fmt::v2::version_major;
+            h.version_minor = fmt::v2::version_minor;
+            h.slot_size = fmt::v2::slot_size;
+            return h;
+        };
+        // A 2.0 file of rings whose slots are filled by fill(ring, pos, A, B); write_pos = slots.
+        auto v2_file = [&](const std::string& name, uint32_t ring_size, uint32_t n,
+                           const std::function<void(uint32_t, uint64_t, uint64_t&, uint64_t&)>& fill) {
+            const fmt::file_header h = v2_header(ring_size, n, n);
+            bytes b(h.file_size, 0);
+            std::memcpy(b.data(), &h, sizeof h);
+            const uint64_t slots = ring_size / fmt::v2::slot_size;
+            for (uint32_t i = 0; i < n; ++i) {
+                fmt::ring_descriptor d{};
+                d.write_pos = d.events_written = slots;
+                d.tid = 100 + i;
+                d.state = fmt::ring_released;
+                d.generation = 1;
+                std::memcpy(b.data() + h.ring_table_offset + i * sizeof d, &d, sizeof d);
+                for (uint64_t p = 0; p < slots; ++p) {
+                    uint64_t a = 0, w = 0;
+                    fill(i, p, a, w);
+                    std::memcpy(b.data() + h.rings_offset + uint64_t(i) * ring_size + p * 16, &a, 8);
+                    std::memcpy(b.data() + h.rings_offset + uint64_t(i) * ring_size + p * 16 + 8, &w, 8);
+                }
+            }
+            return file(name, b);
+        };
+        const uint32_t rs = 1u << 20;  // 65536 slots a ring
+        // Every slot a first continuation claiming 255 more: each head-less, each malformed.
+        verbs(runs, "v2: every slot a continuation 1 of 255",
+              v2_file("v2-cont-storm.bbx", rs, 2, [](uint32_t, uint64_t p, uint64_t& a, uint64_t& b) {
+                  a = fmt::v2::continuation_word(p >> 16, 1, 255);
+                  b = p;
+              }));
+        // Heads each followed by 255 continuations that are all right but their last (index 255 says n 254).
+        verbs(runs, "v2: 255-slot events broken at their last slot",
+              v2_file("v2-long-events.bbx", rs, 2, [](uint32_t, uint64_t p, uint64_t& a, uint64_t& b) {
+                  const uint64_t i = p % 256;
+                  a = i == 0 ? fmt::v2::head_word(fmt::kind::thread_name, p >> 16, 0, p)
+                             : fmt::v2::continuation_word(p >> 16, uint32_t(i), i == 255 ? 254 : 255);
+                  b = i == 0 ? 63 : 0x4141414141414141ull;
+              }));
+        // Only time bases, each with a wild hi and a prev_hi that disagrees.
+        verbs(runs, "v2: a ring of time bases that disagree",
+              v2_file("v2-time-bases.bbx", rs, 2, [](uint32_t, uint64_t p, uint64_t& a, uint64_t& b) {
+                  a = p % 2 ? fmt::v2::continuation_word(p >> 16, 1, 1) : fmt::v2::head_word(fmt::kind::time_base, p >> 16, 0, p);
+                  b = p % 2 ? p * 0x9e3779b97f4a7c15ull : fmt::v2::time_base_word(uint32_t(p * 2654435761u), uint32_t(p));
+              }));
+        // No time base at all: a whole window of polls nested 65536 deep, and implicit waits (untimed, never resolved).
+        verbs(runs, "v2: polls nested a window deep, no time base",
+              v2_file("v2-deep-polls.bbx", rs, 2, [](uint32_t, uint64_t p, uint64_t& a, uint64_t& b) {
+                  a = fmt::v2::head_word(p % 3 ? fmt::kind::task_poll_begin : fmt::kind::wait_begin, p >> 16, 0, p);
+                  b = p;
+              }));
+        // Laps of every value (8-bit wrap), kinds of every value, on 64 rings: torn, newer, unknown.
+        verbs(runs, "v2: every lap and kind byte",
+              v2_file("v2-laps.bbx", 1u << 16, 64, [](uint32_t r, uint64_t p, uint64_t& a, uint64_t& b) {
+                  a = (p * 0x9e3779b97f4a7c15ull) ^ (uint64_t(r) << 40);
+                  b = a * 31;
+              }));
+        // The 2.0 golden vectors cut at every 16th of their length.
+        for (const char* g : {"v2_tasks_window", "v2_owners", "v2_wrapped"}) {
+            const bytes whole = read_all(std::string("tests/golden/ok/") + g + ".bbx");
+            for (int k = 0; k < 16; ++k) {
+                const bytes a(whole.begin(), whole.begin() + long(whole.size() * k / 16));
+                verbs(runs, std::string("cut ") + g + " " + std::to_string(k) + "/16",
+                      file(std::string("cut-") + g + "-" + std::to_string(k) + ".bbx", a));
+            }
+        }
+        // write_pos near 2^60 on a 2.0 ring (the lap of a far position).
+        bytes far = read_all("tests/golden/ok/v2_plain.bbx");
+        fmt::file_header fh;
+        std::memcpy(&fh, far.data(), sizeof fh);
+        put<uint64_t>(far, fh.ring_table_offset + offsetof(fmt::ring_descriptor, write_pos), (uint64_t(1) << 60) - 1);
+        verbs(runs, "v2: write_pos 2^60 - 1", file("v2-write-pos.bbx", far));
+    }
+
     // ---- a real capture cut at every 64th of its length ----
     {
         const bytes box = read_all(demo_box);

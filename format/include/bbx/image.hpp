@@ -26,9 +26,9 @@ inline void copy_words(unsigned char* to, const unsigned char* from, size_t n) {
     }
 }
 
-// Copies n bytes of ring slots (a multiple of 32), each under its sequence
-// lock: stamp (acquire), the other three words, acquire fence, stamp again.
-// A slot whose stamp changed meanwhile is copied with stamp 0.
+// Copies n bytes of 1.x ring slots (a multiple of 32), each under its
+// sequence lock: stamp (acquire), the other three words, acquire fence,
+// stamp again. A slot whose stamp changed meanwhile is copied with stamp 0.
 inline void copy_slots(unsigned char* to, const unsigned char* from, size_t n) {
     for (size_t i = 0; i < n; i += slot_size) {
         const auto* s = reinterpret_cast<const uint64_t*>(from + i);
@@ -43,20 +43,40 @@ inline void copy_slots(unsigned char* to, const unsigned char* from, size_t n) {
     }
 }
 
+// The same for 2.0 slots (n a multiple of 16): A (acquire), B, acquire
+// fence, A again; a slot whose A changed meanwhile is copied with A = 0
+// (kind 0: torn), never as a mix of two writes.
+inline void copy_slots_v2(unsigned char* to, const unsigned char* from, size_t n) {
+    for (size_t i = 0; i < n; i += v2::slot_size) {
+        const auto* s = reinterpret_cast<const uint64_t*>(from + i);
+        uint64_t w[2];
+        w[0] = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+        w[1] = __atomic_load_n(s + 1, __ATOMIC_RELAXED);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (__atomic_load_n(s, __ATOMIC_RELAXED) != w[0]) w[0] = 0;
+        __builtin_memcpy(to + i, w, sizeof w);
+    }
+}
+
 // Whether a header copy describes the layout compute_layout gives, of a file
 // of `size` bytes. (The decoder validated the file before, but a live file
 // can change under it; the recorder's headers always pass.)
 inline bool layout_ok(const file_header& h, uint64_t size) {
+    // 1.x: 32-byte slots; 2.0: 16 (and every part of 1.4).
+    if (!(h.version_major == version_major && h.slot_size == slot_size) &&
+        !(h.version_major == v2::version_major && h.slot_size == v2::slot_size))
+        return false;
+    const uint16_t fm = feature_minor(h.version_major, h.version_minor);
     if (h.ring_size < min_ring_size || h.ring_size > max_ring_size || (h.ring_size & (h.ring_size - 1))) return false;
     if (h.ring_count == 0 || h.ring_count > max_ring_count) return false;
     if (h.meta_capacity == 0 || h.meta_capacity > max_meta_capacity || h.meta_capacity % 4096) return false;
-    if (h.version_minor >= minor_identities && h.task_entries > max_task_entries) return false;
-    const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, h.version_minor,
-                                    h.version_minor >= minor_identities ? h.task_entries : 0);
+    if (fm >= minor_identities && h.task_entries > max_task_entries) return false;
+    const layout l = compute_layout(h.ring_size, h.ring_count, h.meta_capacity, fm,
+                                    fm >= minor_identities ? h.task_entries : 0);
     // 1.4: the stall-sample area after the layout's end, the identity region (spec/stall-stacks.md).
     uint64_t end = l.file_size;
     if (h.stall_offset) {
-        if (h.version_minor < minor_stall || h.stall_offset != l.file_size || h.stall_samples_per_ring == 0 ||
+        if (fm < minor_stall || h.stall_offset != l.file_size || h.stall_samples_per_ring == 0 ||
             h.stall_samples_per_ring > max_stall_samples_per_ring || h.stall_mappings == 0 ||
             h.stall_mappings > max_stall_mappings ||
             h.stall_size != stall_area_size(h.ring_count, h.stall_samples_per_ring, h.stall_mappings))
@@ -64,8 +84,8 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
         end += h.stall_size;
     }
     return h.header_size == header_size && h.ring_table_offset == l.ring_table_offset &&
-           (h.version_minor < minor_owners || h.owner_table_offset == l.owner_table_offset) &&
-           (h.version_minor < minor_identities || h.identity_offset == l.identity_offset) &&
+           (fm < minor_owners || h.owner_table_offset == l.owner_table_offset) &&
+           (fm < minor_identities || h.identity_offset == l.identity_offset) &&
            h.meta_offset == l.meta_offset && h.rings_offset == l.rings_offset && h.file_size == end && end == size;
 }
 
@@ -109,11 +129,14 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
     if (!layout_ok(h, size)) return false;
     if (h.rings_used > h.ring_count) h.rings_used = h.ring_count;
     const uint64_t rings = h.rings_used;
+    const uint16_t fm = feature_minor(h.version_major, h.version_minor);
+    const bool v2_slots = h.version_major == v2::version_major;
 
     auto copy_range = [&](uint64_t off, uint64_t n, bool slots) {
         while (n) {
             const size_t k = size_t(n < buf_size ? n : buf_size);
-            if (slots) copy_slots(buf, src + off, k);
+            if (slots && v2_slots) copy_slots_v2(buf, src + off, k);
+            else if (slots) copy_slots(buf, src + off, k);
             else copy_words(buf, src + off, k);
             if (!out(off, static_cast<const unsigned char*>(buf), k)) return false;
             off += k;
@@ -145,10 +168,10 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
         }
         return true;
     };
-    if (h.version_minor >= minor_owners && !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring, owner_entry_size))
+    if (fm >= minor_owners && !copy_entries(h.owner_table_offset, rings * owner_entries_per_ring, owner_entry_size))
         return false;
     // 1.4: the identity region: the task table, then the open span contexts of rings 0 .. R-1.
-    if (h.version_minor >= minor_identities) {
+    if (fm >= minor_identities) {
         if (!copy_entries(h.identity_offset, h.task_entries, task_entry_size)) return false;
         if (!copy_entries(h.identity_offset + uint64_t(h.task_entries) * task_entry_size,
                           rings * context_entries_per_ring, context_entry_size))

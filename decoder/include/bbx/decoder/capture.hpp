@@ -78,6 +78,11 @@ struct ring_stats {
     // not yielded), and events no owner could be proven for (read while the
     // ring changed hands, or after a damaged owner event), skipped.
     uint64_t owner_events = 0, unattributed = 0;
+    // 2.0 (counted on the owner the pass gave the event, else the ring's
+    // latest): events of a window stretch without a time base, whose high
+    // 32 tick bits are unknown (never shown with a made-up time), and
+    // implicit task events whose task the poll nesting could not name.
+    uint64_t untimed = 0, unresolved = 0;
     // The ring's descriptor as the pass ended (a live writer may have gone on
     // since open()); 0 on an owner that is not the ring's latest.
     uint64_t write_pos = 0, events_written = 0, events_dropped = 0;
@@ -110,9 +115,13 @@ struct losses {
     // identity entries ignored as damaged (spec/identities.md).
     bool identities = false;
     uint32_t tasks_untracked = 0, contexts_untracked = 0, identity_entries_bad = 0;
+    // 2.0: events skipped for want of their tick's high half (no time base
+    // in their stretch of the window) or of their implicit task (stated only
+    // when not 0: a 1.x capture has neither).
+    uint64_t untimed = 0, unresolved = 0;
     bool any() const {
         return threads_without_ring || events_without_ring || sites_without_metadata || overwritten || dropped || torn ||
-               skipped || tasks_untracked || contexts_untracked || identity_entries_bad;
+               skipped || tasks_untracked || contexts_untracked || identity_entries_bad || untimed || unresolved;
     }
     // One line, "none" or the nonzero counts: "1716 events overwritten, 315 events dropped, ...".
     std::string text() const;
@@ -372,6 +381,12 @@ public:
     // as unattributed and bad_site events (reopen to see them).
     struct ring_mark {
         uint64_t read = 0, lost = 0;
+        // 2.0: what the pass that read up to `read` knew there, for the
+        // next to go on from: the high half of the ticks, and the polls
+        // open (innermost last; polls_unknown: more below them).
+        bool kept = false, read_on = false, timed = false, polls_unknown = true;
+        uint64_t hi = 0;
+        std::vector<uint64_t> polls;
     };
     result<read_stats> for_each_event_from(std::vector<ring_mark>& marks, const event_fn& fn) const;
 
@@ -415,7 +430,15 @@ private:
     void read_identities();
     double ns_per_tick_ = 1;
     uint64_t rings_offset_ = 0;
+    bool v2_ = false;    // format 2.x: 16-byte slots (reader.cpp, ring_cursor2); else 1.x, 32-byte slots
+    bool live_ = false;  // a mapped file a writer may still change (not a copy, not a container)
+    // The walk and the owner scan over either slot format (reader.cpp).
+    template <class Cursor>
+    result<read_stats> walk_rings(ring_mark* marks, const event_fn& fn) const;
+    template <class Cursor>
+    result<bool> find_owners_with(const std::vector<thread_info>& rings);
     friend struct ring_cursor;
+    friend struct ring_cursor2;
 };
 
 }  // namespace bbx::dec
