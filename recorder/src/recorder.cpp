@@ -488,7 +488,7 @@ bool acquire_ring(uint64_t gate) {
 }
 
 // The slow path of write_event_units (bbx.hpp). Signal-safe: no lock, no
-// system call. The time_base (kind 9, 2 slots) goes before the event, with
+// system call. True means the caller writes its event at r->pos now. The time_base (kind 9, 2 slots) goes before the event, with
 // the event's ticks: head B = hi << 32 | prev_hi, continuation B = the task a
 // reader takes as current here (implicit_task; the thread's current task
 // when that is unknown). After it, the next one is due when an event would
@@ -509,7 +509,11 @@ bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
     put_slot(r, pos, fmt::v2::head_word(fmt::kind::time_base, pos >> r->shift, 0, ticks),
              fmt::v2::time_base_word(uint32_t(hi), prev_hi));
     put_slot(r, pos + 1, fmt::v2::continuation_word((pos + 1) >> r->shift, 1, 1), task);
-    publish(r, pos + 2);
+    // Published with the event it precedes (one write_pos store for both).
+    // It is not counted in events_written, which counts the events the
+    // program recorded (and owner events, as 1.3 does): write_pos * 16 /
+    // events_written is the ring's bytes per event, time bases included.
+    r->pos = pos + 2;
     r->hi = hi;
     r->tb_limit = pos + ((r->mask + 1) >> 1);
     r->limit = r->tb_limit < hard ? r->tb_limit : hard;
