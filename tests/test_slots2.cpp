@@ -697,3 +697,84 @@ TEST_CASE("2.0: an async request loop takes at most 20 bytes an event in the rin
     CHECK(bytes <= 20.0);
     CHECK(bytes >= 16.0);
 }
+
+namespace {
+
+// A poll that spins for `ms` with a 10 ms stall threshold, after `strings`
+// 32-byte string instants and spans inside it; then the samples the
+// watchdog asked for, read from the stall-sample area (format.hpp only):
+// their ticks, and the poll_begin's (from the ring).
+struct stall_run {
+    std::vector<uint64_t> sample_ticks;
+    uint64_t begin_ticks = 0;
+    double tick_hz = 0;
+    int time_bases_in_poll = 0;
+};
+
+stall_run stalled_poll(const char* name, int strings, int ms) {
+    temp_capture tc(name);
+    bbx::config cfg;
+    cfg.path = tc.path.c_str();
+    cfg.ring_kb = 64;
+    cfg.max_threads = 4;
+    cfg.stall_ms = 10;
+    cfg.stall_sample_ms = 2;
+    REQUIRE(bbx::start(cfg).ok());
+    const auto& r = bbx::detail::t_ring;
+    stall_run out;
+    const bbx::task_id t = bbx::new_task_id();
+    BBX_INSTANT(INFO, "s2", "before");
+    uint64_t begin_pos = 0;
+    {
+        bbx::poll_scope p(t);
+        begin_pos = r.pos - 1;
+        const std::string s32(32, 's');
+        for (int i = 0; i < strings; ++i) {
+            BBX_SPAN(INFO, "s2", "inner", bbx::arg("i", i));
+            BBX_INSTANT(INFO, "s2", "str", bbx::arg("s", std::string_view(s32)));
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+    }
+    const uint32_t ring = r.ring_index;
+    bbx::stop();
+    mapped_file m(tc.path);
+    const auto& h = m.header();
+    out.tick_hz = h.tick_hz;
+    REQUIRE(h.stall_offset != 0);
+    for (const auto& e : read_ring(m, ring)) {
+        if (e.pos == begin_pos) {
+            REQUIRE(e.kind == uint8_t(kind::task_poll_begin));
+            out.begin_ticks = e.ticks;
+        }
+        if (e.pos > begin_pos && e.kind == uint8_t(kind::time_base)) ++out.time_bases_in_poll;
+    }
+    const auto* entries = reinterpret_cast<const fmt::stall_sample_entry*>(m.base + h.stall_offset) +
+                          uint64_t(ring) * h.stall_samples_per_ring;
+    for (uint32_t i = 0; i < h.stall_samples_per_ring; ++i)
+        if (entries[i].seq != 0 && entries[i].seq % 2 == 0 && entries[i].nframes > 0)
+            out.sample_ticks.push_back(entries[i].ticks);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("2.0 stall watchdog: it finds the open poll by walking 16-byte slots back, and times it from the time_base before it") {
+    const stall_run s = stalled_poll("slots2-stall", 0, 120);
+    REQUIRE(s.begin_ticks != 0);
+    CHECK(s.sample_ticks.size() >= 3);  // 110 ms past the threshold, a sample asked every 2 ms (a loaded machine runs late)
+    // No sample before the threshold: the poll's begin was timed right (a
+    // wrong high half would be 2^32 ticks off, 1.4 s at 3 GHz).
+    for (uint64_t t : s.sample_ticks) CHECK(double(t - s.begin_ticks) >= 0.009 * s.tick_hz);
+}
+
+TEST_CASE("2.0 stall watchdog: past spans, string instants and a time_base after the poll_begin") {
+    // 400 x (span begin 1 + string 5 + span end 1) = 2800 slots of the ring's 4096: a time_base is due
+    // every 2048, so one falls inside the poll, and the poll_begin is still in the ring.
+    const stall_run s = stalled_poll("slots2-stall-busy", 400, 120);
+    REQUIRE(s.begin_ticks != 0);
+    CHECK(s.time_bases_in_poll >= 1);
+    CHECK(s.sample_ticks.size() >= 3);
+    for (uint64_t t : s.sample_ticks) CHECK(double(t - s.begin_ticks) >= 0.009 * s.tick_hz);
+}

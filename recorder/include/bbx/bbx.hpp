@@ -412,8 +412,8 @@ inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n,
 // Writes a site-resolved event of a head and `cont` (0, 1 or 2) continuation
 // words w1, w2: the task events' shape. The caller passed the gate. False:
 // not written (no ring, or counted as dropped).
-inline bool emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t b, uint32_t cont, uint64_t w1 = 0,
-                       uint64_t w2 = 0) {
+[[gnu::always_inline]] inline bool emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t b, uint32_t cont,
+                                             uint64_t w1 = 0, uint64_t w2 = 0) {
     thread_ring* r = &t_ring;
     if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
         if (!acquire_ring(gate)) return false;
@@ -430,9 +430,11 @@ inline void collect_string(std::string_view*& out, const T& v) {
 
 // Writes one event: the head slot, then its continuation slots. The caller has
 // checked the level. Never locks, allocates or makes a system call once the
-// thread has its ring and the site its id.
+// thread has its ring and the site its id. Always inline: g++ 12 stopped
+// inlining it with the 2.0 write path, and the call cost the 1-int instant
+// 40 instructions more (bench/RESULTS.md, 2026-12-03).
 template <class... V>
-inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
+[[gnu::always_inline]] inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
     thread_ring* r = &t_ring;
     const uint32_t session = uint32_t(gate >> 8);
     if (__builtin_expect(r->session != session, 0)) {
@@ -499,13 +501,15 @@ inline uint64_t gate_open(int level) {
     return int(g & 0xff) >= level ? g : 0;
 }
 
+// The macros' entry points are always inline too (as emit): a call per event
+// is what the 1-int instant's budget cannot afford.
 template <class... V>
-inline void instant(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+[[gnu::always_inline]] inline void instant(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
     if (uint64_t g = gate_open(info.level)) emit(format::kind::instant, ref, info, g, args...);
 }
 
 template <class T>
-inline void counter(site_ref& ref, const site_info& info, T value) {
+[[gnu::always_inline]] inline void counter(site_ref& ref, const site_info& info, T value) {
     if (uint64_t g = gate_open(info.level)) {
         if constexpr (std::is_floating_point_v<T>) emit(format::kind::counter, ref, info, g, arg_value<double>{"value", double(value)});
         else emit(format::kind::counter, ref, info, g, arg_value<int64_t>{"value", int64_t(value)});
@@ -518,7 +522,7 @@ inline void counter(site_ref& ref, const site_info& info, T value) {
 class span_guard {
 public:
     template <class... V>
-    span_guard(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+    [[gnu::always_inline]] span_guard(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
         if (uint64_t g = gate_open(info.level)) {
             emit(format::kind::span_begin, ref, info, g, args...);
             if (t_ring.session == uint32_t(g >> 8)) {
@@ -528,7 +532,7 @@ public:
             }
         }
     }
-    ~span_guard() {
+    [[gnu::always_inline]] ~span_guard() {
         if (ref_ && gate_load() >> 8 == gate_ >> 8)
             emit(format::kind::span_end, *ref_, *info_, gate_);
     }

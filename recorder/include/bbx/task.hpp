@@ -92,8 +92,8 @@ inline uint64_t task_gate() {
 // position (t_ring.implicit_task), else the explicit `_for` form (2 slots,
 // the task in the continuation). Decided after the ring is acquired: a new
 // ring has no poll open.
-inline bool emit_task(format::kind implicit_kind, format::kind explicit_kind, uint32_t site, uint64_t gate, uint64_t b,
-                      task_id task) {
+[[gnu::always_inline]] inline bool emit_task(format::kind implicit_kind, format::kind explicit_kind, uint32_t site,
+                                            uint64_t gate, uint64_t b, task_id task) {
     thread_ring* r = &t_ring;
     if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
         if (!acquire_ring(gate)) return false;
