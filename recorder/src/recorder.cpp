@@ -506,9 +506,10 @@ bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
     }
     const uint32_t prev_hi = r->hi == no_hi ? fmt::v2::no_prev_hi : uint32_t(r->hi);
     const uint64_t task = r->implicit_task == implicit_unknown ? t_task.current : r->implicit_task;
-    put_slot(r, pos, fmt::v2::head_word(fmt::kind::time_base, pos >> r->shift, 0, ticks),
+    put_slot(r->slots + (pos & r->mask) * fmt::v2::slot_size, fmt::v2::head_word(fmt::kind::time_base, pos >> r->shift, 0, ticks),
              fmt::v2::time_base_word(uint32_t(hi), prev_hi));
-    put_slot(r, pos + 1, fmt::v2::continuation_word((pos + 1) >> r->shift, 1, 1), task);
+    put_slot(r->slots + ((pos + 1) & r->mask) * fmt::v2::slot_size,
+             fmt::v2::continuation_word((pos + 1) >> r->shift, 1, 1), task);
     // Published with the event it precedes (one write_pos store for both).
     // It is not counted in events_written, which counts the events the
     // program recorded (and owner events, as 1.3 does): write_pos * 16 /

@@ -291,8 +291,7 @@ inline void put(void* p, uint64_t v) {
 // Writes one 16-byte slot: A = 0, release fence, B, then A (release). A reader
 // that sees the same A before and after its copy of B, with a kind and the
 // lap of its position, holds a whole slot (format.hpp, namespace v2).
-inline void put_slot(thread_ring* r, uint64_t q, uint64_t a, uint64_t b) {
-    unsigned char* s = r->slots + (q & r->mask) * format::v2::slot_size;
+inline void put_slot(unsigned char* s, uint64_t a, uint64_t b) {
     put(s, 0);
     std::atomic_thread_fence(std::memory_order_release);
     put(s + 8, b);
@@ -357,11 +356,16 @@ template <class Unit>
     if (__builtin_expect(r->pos + 1 + cont > r->limit || (ticks >> 32) != r->hi, 0)) {
         if (!make_room(r, 1 + cont, ticks)) return false;
     }
-    const uint64_t pos = r->pos;
+    // The ring's geometry in registers: a store into the ring may alias any
+    // uint64_t, the thread_ring's fields too, which would be loaded again
+    // after every store.
+    const uint64_t pos = r->pos, mask = r->mask;
     const uint32_t shift = r->shift;
-    put_slot(r, pos, format::v2::head_word(k, pos >> shift, site, ticks), b);
+    unsigned char* const slots = r->slots;
+    put_slot(slots + (pos & mask) * format::v2::slot_size, format::v2::head_word(k, pos >> shift, site, ticks), b);
     for (uint32_t i = 1; i <= cont; ++i)
-        put_slot(r, pos + i, format::v2::continuation_word((pos + i) >> shift, i, cont), unit(i - 1));
+        put_slot(slots + ((pos + i) & mask) * format::v2::slot_size,
+                 format::v2::continuation_word((pos + i) >> shift, i, cont), unit(i - 1));
     publish(r, pos + 1 + cont);
     return true;
 }
