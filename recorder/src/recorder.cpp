@@ -541,10 +541,11 @@ uint32_t task_slot(uint64_t task, uint32_t entries) {
 // back), read from the ring: the counter is not read twice (on some
 // machines a read costs as much as the event). Its head holds the low half;
 // the high half is the ring's hi, which that event set. A thread without a
-// ring, or whose event was dropped, reads the counter.
+// ring, or in discard mode (where the event may have been dropped, and the
+// slots `slots` back be an older event's), reads the counter.
 uint64_t just_written_ticks(fmt::kind k, uint32_t slots) {
     const thread_ring& r = t_ring;
-    if (!r.desc || r.pos < slots || r.hi == no_hi) return now_ticks();
+    if (r.hard_limit != ~uint64_t{0} || r.pos < slots || r.hi == no_hi) return now_ticks();
     const uint64_t at = r.pos - slots;
     const uint64_t a = atom(*reinterpret_cast<uint64_t*>(r.slots + (at & r.mask) * fmt::v2::slot_size))
                            .load(std::memory_order_relaxed);
