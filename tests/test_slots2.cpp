@@ -778,3 +778,29 @@ TEST_CASE("2.0 stall watchdog: past spans, string instants and a time_base after
     CHECK(s.sample_ticks.size() >= 3);
     for (uint64_t t : s.sample_ticks) CHECK(double(t - s.begin_ticks) >= 0.009 * s.tick_hz);
 }
+
+TEST_CASE("2.0: the task table's spawn and completion ticks are their events' full ticks (ticks_lo and the ring's high half)") {
+    session s("slots2-task-table", 64);
+    const auto& r = bbx::detail::t_ring;
+    BBX_INSTANT(INFO, "s2", "warm");
+    const bbx::task_id t = bbx::new_task_id();
+    BBX_TASK_SPAWN("tabled", t, 0, 128);
+    BBX_INSTANT(INFO, "s2", "between");
+    bbx::task_complete(t);
+    mapped_file m(s.tc.path);
+    const auto& h = m.header();
+    REQUIRE(h.task_entries > 0);
+    auto evs = read_ring(m, r.ring_index);
+    const ev2* spawn = of_kind(evs, kind::task_spawn).at(0);
+    const ev2* complete = of_kind(evs, kind::task_complete).at(0);
+    REQUIRE(spawn->ticks != 0);
+    const auto* entries = reinterpret_cast<const fmt::task_entry*>(m.base + h.identity_offset);
+    const fmt::task_entry* e = nullptr;
+    for (uint32_t i = 0; i < h.task_entries; ++i)
+        if (entries[i].id == t) e = &entries[i];
+    REQUIRE(e != nullptr);
+    CHECK(e->state == fmt::task_completed);
+    CHECK(e->spawn_ticks == spawn->ticks);
+    CHECK(e->complete_ticks == complete->ticks);
+    CHECK(e->complete_ticks > e->spawn_ticks);
+}
