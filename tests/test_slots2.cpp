@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@
 #include "bbx/context.hpp"
 #include "bbx/task.hpp"
 #include "support/capture.hpp"
+#include "support/process.hpp"
 
 extern "C" void c_typed(int64_t i, uint64_t u, double f, int b, const char* s);  // tests/c_api_events.c
 
@@ -803,4 +805,39 @@ TEST_CASE("2.0: the task table's spawn and completion ticks are their events' fu
     CHECK(e->spawn_ticks == spawn->ticks);
     CHECK(e->complete_ticks == complete->ticks);
     CHECK(e->complete_ticks > e->spawn_ticks);
+}
+
+TEST_CASE("2.0: a crash record is B = signal, then si_code, fault address, pc, executable base, N and N return addresses") {
+    temp_capture tc("slots2-crash");
+    const std::string side = tc.path + ".side";
+    {  // the file the child reports its committed events into (tests/programs/crash_side.hpp)
+        const int fd = open(side.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        REQUIRE(ftruncate(fd, 4096) == 0);
+        close(fd);
+    }
+    const pid_t pid = spawn({build_dir() + "/tests/crash_child", "segv", tc.path, side});
+    const int status = reap(pid, std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    unlink(side.c_str());
+    CHECK(status == -1);  // killed by its SIGSEGV, passed on after the record
+    mapped_file m(tc.path);
+    CHECK((m.header().flags & fmt::flag_ended_crash) != 0);
+    std::vector<ev2> crashes;
+    for (uint32_t ring = 0; ring < m.header().rings_used; ++ring)
+        for (const auto& e : read_ring(m, ring))  // every slot of every ring checked
+            if (e.kind == uint8_t(kind::crash)) crashes.push_back(e);
+    REQUIRE(crashes.size() == 1);
+    const ev2& c = crashes[0];
+    CHECK(c.b == uint64_t(SIGSEGV));
+    CHECK(c.site == 0);
+    REQUIRE(c.payload.size() >= fmt::crash_fixed_words);
+    const uint64_t n = c.payload[4];
+    CHECK(n >= 1);
+    CHECK(n <= fmt::max_crash_frames);
+    CHECK(c.payload.size() == fmt::crash_fixed_words + n);
+    CHECK(c.payload[0] == uint64_t(SEGV_MAPERR));  // a write through a null pointer
+    CHECK(c.payload[1] == 0);                      // the fault address
+    CHECK(c.payload[2] != 0);                      // the faulting instruction
+    CHECK(c.payload[3] != 0);                      // the executable's load address
+    CHECK(c.ticks != 0);
 }
