@@ -841,3 +841,69 @@ TEST_CASE("2.0: a crash record is B = signal, then si_code, fault address, pc, e
     CHECK(c.payload[3] != 0);                      // the executable's load address
     CHECK(c.ticks != 0);
 }
+
+TEST_CASE("2.0: a reader beside a writer that laps the ring never takes a torn slot: every event it accepts is whole") {
+    session s("slots2-torn", 4);  // 256 slots: the writer laps it every ~100 events
+    BBX_INSTANT(INFO, "s2", "warm");
+    const uint32_t ring = bbx::detail::t_ring.ring_index;
+    mapped_file m(s.tc.path);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> written{0};
+    std::thread writer;
+    {
+        // The writer is another thread with its own ring: find it after its first event.
+        writer = std::thread([&] {
+            for (uint64_t i = 1; !stop.load(std::memory_order_relaxed); ++i) {
+                BBX_INSTANT(INFO, "s2", "checked", bbx::arg("i", i), bbx::arg("not_i", ~i), bbx::arg("thrice", i * 3));
+                written.store(i, std::memory_order_relaxed);
+            }
+        });
+    }
+    while (written.load() == 0) std::this_thread::yield();
+    uint32_t wring = UINT32_MAX;
+    for (uint32_t r = 0; r < m.header().rings_used; ++r)
+        if (r != ring && m.desc(r).events_written > 1) wring = r;
+    REQUIRE(wring != UINT32_MAX);
+    const uint64_t n = m.slots();
+    const uint32_t shift = m.shift();
+    const auto* words = reinterpret_cast<const uint64_t*>(m.base + m.header().rings_offset + uint64_t(wring) * m.header().ring_size);
+    auto* desc = &m.desc(wring);
+    uint64_t accepted = 0, torn = 0, windows = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    std::vector<std::pair<uint64_t, uint64_t>> copy(n);
+    std::vector<bool> ok(n);
+    while (std::chrono::steady_clock::now() < until) {
+        const uint64_t P = __atomic_load_n(&desc->write_pos, __ATOMIC_ACQUIRE);
+        const uint64_t start = P > n ? P - n : 0;
+        for (uint64_t p = start; p < P; ++p) {  // f2-design.md section 1, reader
+            const uint64_t* w = words + 2 * (p & (n - 1));
+            const uint64_t a1 = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+            const uint64_t b = __atomic_load_n(w + 1, __ATOMIC_RELAXED);
+            std::atomic_thread_fence(std::memory_order_acquire);
+            const uint64_t a2 = __atomic_load_n(w, __ATOMIC_RELAXED);
+            ok[p - start] = a1 == a2 && v2::kind_of(a1) != 0 && v2::lap_of(a1) == v2::lap_at(p, shift);
+            copy[p - start] = {a1, b};
+            if (!ok[p - start]) ++torn;
+        }
+        const uint64_t P2 = __atomic_load_n(&desc->write_pos, __ATOMIC_ACQUIRE);
+        if (P2 - P >= 255 * n) continue;  // laps could have been mistaken: drop the window
+        ++windows;
+        for (uint64_t p = start; p + 3 < P; ++p) {
+            const uint64_t i = p - start;
+            if (!ok[i] || v2::kind_of(copy[i].first) != uint8_t(kind::instant)) continue;
+            if (!ok[i + 1] || !ok[i + 2]) continue;  // a continuation overwritten since: not whole, not taken
+            REQUIRE(v2::kind_of(copy[i + 1].first) == uint8_t(kind::continuation));
+            REQUIRE(v2::cont_index_of(copy[i + 1].first) == 1);
+            REQUIRE(v2::cont_count_of(copy[i + 1].first) == 2);
+            REQUIRE(v2::cont_index_of(copy[i + 2].first) == 2);
+            const uint64_t head_b = copy[i].second;
+            CHECK(copy[i + 1].second == ~head_b);
+            CHECK(copy[i + 2].second == head_b * 3);
+            ++accepted;
+        }
+    }
+    stop = true;
+    writer.join();
+    MESSAGE(accepted, " events accepted whole over ", windows, " windows; ", torn, " slots refused (torn or overwritten)");
+    CHECK(accepted > 1000);
+}
