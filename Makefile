@@ -61,9 +61,10 @@ endif
 
 # The release and the ABI of libbbx_recorder.so. SOVERSION changes only when
 # the ABI breaks: an exported symbol changes, or the slot layout that the
-# inline hot path writes (bbx/format.hpp) does.
-VERSION := 1.0.0
-SOVERSION := 1
+# inline hot path writes (bbx/format.hpp) does. 2: format 2.0's 16-byte slots
+# (a program built against 1's headers writes 1.4 slots into a 2.0 file).
+VERSION := 2.0.0
+SOVERSION := 2
 
 DEPS := CXX="$(CXX)" CC="$(CC)" sh tools/deps.sh
 

@@ -192,7 +192,7 @@ $(OBJDIR)/%.o: bench/%.cpp $(FLAGS_FILE)
 $(BIN): $(OBJ) $(LIBREC)
 	$(CXX) $(ALLFLAGS) -o $@ $(OBJ) $(LIBREC) $(PEER_LIBS) -lpthread
 
-# Found at run time next to it ($ORIGIN), and one folder up (the build's libbbx_recorder.so.1).
+# Found at run time next to it ($ORIGIN), and one folder up (the build's libbbx_recorder.so.2).
 $(SHARED_BIN): $(SHARED_OBJ) $(PLUGIN) $(LIBREC_SO)
 	$(CXX) $(ALLFLAGS) -o $@ $(SHARED_OBJ) -L$(B)/bench -lbbx_bench_plugin -L$(B) -lbbx_recorder \
 	    -Wl,-rpath,'$$ORIGIN:$$ORIGIN/..' -lpthread

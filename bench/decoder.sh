@@ -194,7 +194,7 @@ printf '%-44s %14s %12s\n' "bytes per event ($n events)" bytes bytes/event
 printf '%s\n' "------------------------------------------------------------------------"
 awk -v n="$n" -v raw="$raw" -v file="$file_bytes" -v pf="$perfetto_bytes" -v ch="$chrome_bytes" -v ot="$otlp_bytes" \
     -v lz="$lz4_bytes" 'BEGIN {
-    printf "%-44s %14.0f %12.2f\n", "raw ring (slots used x 32)", raw * n, raw
+    printf "%-44s %14.0f %12.2f\n", "raw ring (slots used x 16)", raw * n, raw
     printf "%-44s %14d %12.2f\n", "capture file (rings sized to fit, + header)", file, file / n
     printf "%-44s %14d %12.2f\n", "LZ4 capture (bbx snapshot)", lz, lz / n
     printf "%-44s %14d %12.2f\n", "Perfetto protobuf (bbx convert --to perfetto)", pf, pf / n

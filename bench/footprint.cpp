@@ -161,7 +161,7 @@ result measure(const setup& s, const std::string& dir) {
     }
     r.started = read_rss();
     bbx::resource_id chan = bbx::register_resource(bbx::resource_kind::channel, "queue", 16);
-    uint64_t fill = 2 * uint64_t(s.ring_kb) * 1024 / fmt::slot_size;
+    uint64_t fill = 2 * uint64_t(s.ring_kb) * 1024 / fmt::v2::slot_size;  // twice the ring's slots: it wraps
     std::atomic<uint32_t> done{0};
     std::atomic<bool> release{false};
     std::vector<std::thread> pool;
@@ -350,8 +350,8 @@ int main(int argc, char** argv) {
     }
     rmdir(dir.c_str());
     fmt::layout d = fmt::compute_layout(defaults.ring_kb * 1024, defaults.max_threads, uint64_t(defaults.meta_kb) * 1024,
-                                        fmt::version_minor, defaults.tasks);
-    fmt::layout m = fmt::compute_layout(4 * 1024, 4, 4 * 1024, fmt::version_minor, 0);
+                                        fmt::feature_minor(fmt::v2::version_major, fmt::v2::version_minor), defaults.tasks);
+    fmt::layout m = fmt::compute_layout(4 * 1024, 4, 4 * 1024, fmt::feature_minor(fmt::v2::version_major, fmt::v2::version_minor), 0);
     std::printf("\nfile size = 4 KiB header + ring table (64 B a ring, page-aligned) + metadata + rings x ring size\n"
                 "            + owner table (512 B a ring, page-aligned) + identity region (64 B a task entry\n"
                 "            + 256 B a ring, page-aligned):\n"

@@ -5,7 +5,8 @@
 //
 //   gen_capture --out PATH [--events N] [--threads T]
 //
-// One request records 18 events in 27 slots: a task spawned and woken, a poll
+// One request records 18 events in 26 slots of 16 bytes (format 2.0; the
+// comments give each event's slots): a task spawned and woken, a poll
 // holding a span with instants (1 int; int + double + bool; a 32-byte string),
 // a counter and a channel send, a poll_end at an await site, a second poll
 // waiting on the channel, completion.
@@ -35,31 +36,31 @@ namespace fmt = bbx::format;
 namespace {
 
 constexpr uint64_t events_per_request = 18;
-constexpr uint64_t slots_per_request = 27;
+constexpr uint64_t slots_per_request = 26;
 
 void request(uint64_t i, bbx::resource_id chan, char (&text)[32]) {
     bbx::task_id t = bbx::new_task_id();
-    BBX_TASK_SPAWN("request", t, bbx::current_task(), 512);  // 2 slots
-    bbx::task_wake(t);                                         // 2
+    BBX_TASK_SPAWN("request", t, bbx::current_task(), 512);  // 3 slots
+    bbx::task_wake(t);                                         // 1 (no task wakes it: no poll open, the implicit form)
     {
         bbx::poll_scope poll(t);  // 1
         {
             BBX_SPAN(INFO, "gen", "handle", bbx::arg("i", int64_t(i)));  // 1
             BBX_INSTANT(INFO, "gen", "step", bbx::arg("i", int64_t(i)));  // 1
             BBX_INSTANT(INFO, "gen", "detail", bbx::arg("i", int64_t(i)), bbx::arg("x", double(i) * 0.25),
-                        bbx::arg("ok", (i & 1) != 0));  // 2
+                        bbx::arg("ok", (i & 1) != 0));  // 3
             text[i % sizeof text] = char('a' + i % 26);
-            BBX_INSTANT(INFO, "gen", "note", bbx::arg("s", std::string_view(text, sizeof text)));  // 3
+            BBX_INSTANT(INFO, "gen", "note", bbx::arg("s", std::string_view(text, sizeof text)));  // 5
             BBX_COUNTER(INFO, "gen", "depth", int64_t(i & 63));                                   // 1
-            bbx::resource_used(chan, bbx::resource_op::send);                                      // 2
+            bbx::resource_used(chan, bbx::resource_op::send);                                      // 1 (t's, in t's poll)
         }  // span end: 1
         bbx::note_await();
     }  // poll end: 1
-    bbx::task_wake(t);  // 2
+    bbx::task_wake(t);  // 1
     {
         bbx::poll_scope poll(t);  // 1
         {
-            bbx::wait_scope wait(chan, bbx::resource_op::recv);  // 2 + 2
+            bbx::wait_scope wait(chan, bbx::resource_op::recv);  // 1 + 1
         }
         BBX_INSTANT(INFO, "gen", "step", bbx::arg("i", int64_t(i)));  // 1
     }  // 1
@@ -102,7 +103,7 @@ int main(int argc, char** argv) {
     }
     uint64_t per_thread = (events + threads * events_per_request - 1) / (threads * events_per_request);
     // The smallest power-of-two ring that holds a thread's slots with room to spare.
-    uint64_t need = per_thread * slots_per_request * fmt::slot_size + 64 * 1024;
+    uint64_t need = per_thread * slots_per_request * fmt::v2::slot_size + 64 * 1024;
     uint32_t ring_kb = 64;
     while (uint64_t(ring_kb) * 1024 < need) ring_kb *= 2;
     if (uint64_t(ring_kb) * 1024 > fmt::max_ring_size) {
@@ -164,29 +165,44 @@ int main(int argc, char** argv) {
     const auto* base = static_cast<const unsigned char*>(m);
     const auto* h = reinterpret_cast<const fmt::file_header*>(base);
     const auto* rings = reinterpret_cast<const fmt::ring_descriptor*>(base + h->ring_table_offset);
-    uint64_t slots = 0, written = 0, dropped = h->events_dropped, wrapped = 0;
+    uint64_t slots = 0, written = 0, dropped = h->events_dropped, wrapped = 0, time_base_slots = 0, all_slots = 0;
+    bool slots_ok = true;
     for (uint32_t i = 0; i < h->rings_used; ++i) {
         // Each ring's one owner wrote an owner event first (format 1.3): its
-        // slots (1 + ceil((16 + name length) / 16)) and the event are not the requests'.
+        // slots (2 + ceil(name length / 8)) and the event are not the requests'.
         const auto* owner = reinterpret_cast<const fmt::owner_entry*>(base + h->owner_table_offset) +
                             uint64_t(i) * fmt::owner_entries_per_ring + rings[i].generation % fmt::owner_entries_per_ring;
-        const uint64_t owner_slots = rings[i].generation == 1 ? 1 + fmt::continuation_slots(2, uint32_t(strnlen(owner->name, sizeof owner->name))) : 0;
-        slots += rings[i].write_pos - owner_slots;
+        const uint64_t owner_slots = rings[i].generation == 1 ? 1 + fmt::v2::continuation_slots(1, uint32_t(strnlen(owner->name, sizeof owner->name))) : 0;
+        const uint64_t n = h->ring_size / fmt::v2::slot_size;
+        if (rings[i].write_pos > n) ++wrapped;
+        // Time bases (2 slots each: format 2.0) are the format's, not the
+        // requests': counted from the ring, which holds every slot (nothing wrapped).
+        uint64_t tb = 0;
+        const auto* w = reinterpret_cast<const uint64_t*>(base + h->rings_offset + uint64_t(i) * h->ring_size);
+        for (uint64_t p = 0; p < rings[i].write_pos && p < n; ++p) {
+            const uint64_t a = w[2 * p];
+            if (fmt::v2::kind_of(a) == 0 || fmt::v2::lap_of(a) != 0) slots_ok = false;
+            if (fmt::v2::kind_of(a) == uint8_t(fmt::kind::time_base)) tb += 2;
+        }
+        time_base_slots += tb;
+        all_slots += rings[i].write_pos;
+        slots += rings[i].write_pos - owner_slots - tb;
         written += rings[i].events_written - rings[i].generation;
         dropped += rings[i].events_dropped;
-        if (rings[i].write_pos > h->ring_size / fmt::slot_size) ++wrapped;
     }
     uint64_t expected = threads * per_thread * events_per_request;
     // The names are set before a thread's first event: they go into its
     // owner event and owner table entry, not into a thread_name event.
-    bool ok = h->rings_used == threads && written == expected && slots == threads * per_thread * slots_per_request &&
+    bool ok = h->rings_used == threads && written == expected && slots == threads * per_thread * slots_per_request && slots_ok &&
               dropped == 0 && wrapped == 0 &&
               (h->flags & fmt::flag_ended_clean) && h->sites_dropped == 0;
     std::printf("capture: %s\n", out);
     std::printf("events: %" PRIu64 ", slots: %" PRIu64 ", threads: %" PRIu64 ", ring_kb: %u\n", written, slots, threads,
                 ring_kb);
-    std::printf("raw bytes/event: %.2f (slots used x 32 / events)\n",
-                double(slots) * fmt::slot_size / double(written ? written : 1));
+    std::printf("raw bytes/event: %.2f (the requests' slots x 16 / events); %.2f with the owner events and %" PRIu64
+                " time base slots (write_pos x 16 / events_written)\n",
+                double(slots) * fmt::v2::slot_size / double(written ? written : 1), double(all_slots) * fmt::v2::slot_size /
+                double(written + h->rings_used ? written + h->rings_used : 1), time_base_slots);
     std::printf("file bytes: %" PRIu64 "\n", uint64_t(st.st_size));
     std::printf("generated in %.2f s: %.1f M events/s over %" PRIu64 " threads; a thread's first request took up to %.0f ms\n"
                 "  (its %u MiB ring is faulted in), the others %.1f ns/event per thread (%u cpus)\n",

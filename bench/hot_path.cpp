@@ -257,6 +257,7 @@ struct bench_case {
     std::vector<double> ns; // ns per iteration, one entry per batch
     const bbx_bench::peer* peer = nullptr;  // a peer's case: its events go to the peer
     uint64_t peer_events = 0;               // events the peer was given
+    uint64_t slots = 0, recorded = 0;       // ring slots its single-thread runs took (time bases too), and their events
 };
 
 // ---- statistics ---------------------------------------------------------------
@@ -334,7 +335,10 @@ void time_batches(const bench_case& c, uint32_t batches, uint32_t batch, std::ve
 void run_case(bench_case& c, uint32_t batches, uint32_t batch, std::vector<double>& out) {
     bbx::set_level(c.level);
     uint64_t first, last;
+    const uint64_t pos = bbx::detail::t_ring.pos;
     time_batches(c, batches, batch, out, first, last);
+    c.slots += bbx::detail::t_ring.pos - pos;
+    c.recorded += uint64_t(batches) * batch * c.events;
     bbx::set_level(BBX_LEVEL_TRACE);
     if (c.peer) {
         c.peer_events += uint64_t(batches) * batch;
@@ -485,8 +489,8 @@ capture_check check_capture(int fd, uint64_t expected) {
     const auto* base = static_cast<const unsigned char*>(m);
     const auto* h = reinterpret_cast<const fmt::file_header*>(base);
     r.tick_hz = h->tick_hz;
-    uint64_t slots = h->ring_size / fmt::slot_size;
-    if (std::memcmp(h->magic, fmt::ring_magic, sizeof fmt::ring_magic) != 0 || h->version_major != fmt::version_major ||
+    uint64_t slots = h->ring_size / fmt::v2::slot_size;
+    if (std::memcmp(h->magic, fmt::ring_magic, sizeof fmt::ring_magic) != 0 || h->version_major != fmt::v2::version_major ||
         h->rings_used > h->ring_count || slots == 0 ||
         h->ring_table_offset + uint64_t(h->ring_count) * fmt::ring_descriptor_size > size ||
         h->rings_offset + uint64_t(h->ring_count) * h->ring_size > size) {
@@ -502,10 +506,12 @@ capture_check check_capture(int fd, uint64_t expected) {
         dropped += rings[i].events_dropped;
         uint64_t pos = rings[i].write_pos;
         if (!pos) continue;
-        const unsigned char* slot = base + h->rings_offset + uint64_t(i) * h->ring_size + ((pos - 1) % slots) * fmt::slot_size;
-        uint64_t stamp;
-        std::memcpy(&stamp, slot, 8);
-        if (stamp != pos) ++uncommitted;
+        // Format 2.0: the last slot's A word has a kind and its position's lap.
+        const unsigned char* slot = base + h->rings_offset + uint64_t(i) * h->ring_size + ((pos - 1) % slots) * fmt::v2::slot_size;
+        uint64_t a;
+        std::memcpy(&a, slot, 8);
+        if (fmt::v2::kind_of(a) == 0 || fmt::v2::lap_of(a) != fmt::v2::lap_at(pos - 1, uint32_t(__builtin_ctzll(slots))))
+            ++uncommitted;
     }
     bool clean = (h->flags & fmt::flag_ended_clean) != 0;
     r.ok = written > 0 && written == expected && uncommitted == 0 && dropped == 0 && clean;
@@ -818,7 +824,10 @@ int main(int argc, char** argv) {
     }
 
     // ---- single thread, cases interleaved ----
-    for (auto& c : cases) c.ns.reserve(size_t(o.rounds) * o.batches);
+    for (auto& c : cases) {
+        c.ns.reserve(size_t(o.rounds) * o.batches);
+        c.slots = c.recorded = 0;  // (the warm-up's include the ring's owner event)
+    }
     for (uint32_t r = 0; r < o.rounds; ++r)
         for (size_t k = 0; k < cases.size(); ++k) {
             bench_case& c = cases[(r + k) % cases.size()];
@@ -911,17 +920,24 @@ int main(int argc, char** argv) {
                 "          mean = all batches' time over all iterations, stalls included)\n\n",
                 o.rounds, o.batches, o.batch, o.rounds * o.batches);
 
-    std::printf("%-44s %9s %9s %9s %9s %9s %8s\n", "case", "median", "p99", "p99.9", "worst", "mean", "x floor");
-    std::printf("%s\n", std::string(44 + 6 * 10, '-').c_str());
+    std::printf("%-44s %9s %9s %9s %9s %9s %8s %8s %6s\n", "case", "median", "p99", "p99.9", "worst", "mean", "x floor",
+                "slots/ev", "B/ev");
+    std::printf("%s\n", std::string(44 + 6 * 10 + 16, '-').c_str());
     double floor_median = summarize(find_case(cases, "floor")->ns).median;
     auto ratio_to_floor = [&](double v) { return floor_median > 0 ? v / floor_median : 0.0; };
     for (size_t i = 0; i < cases.size(); ++i) {
         const bench_case& c = cases[i];
         if (i == bbx_cases) std::printf("peers, in the same rounds (one event carrying one integer):\n");
         summary s = summarize(c.ns);
-        std::printf("%-44s %9.2f %9.2f %9.2f %9.2f %9.2f %8.2f\n", c.label, s.median, s.p99, s.p999, s.worst, s.mean,
+        std::printf("%-44s %9.2f %9.2f %9.2f %9.2f %9.2f %8.2f", c.label, s.median, s.p99, s.p999, s.worst, s.mean,
                     ratio_to_floor(s.median));
+        if (c.recorded && !c.peer)
+            std::printf(" %8.2f %6.1f\n", double(c.slots) / double(c.recorded),
+                        double(c.slots) * fmt::v2::slot_size / double(c.recorded));
+        else
+            std::printf(" %8s %6s\n", "-", "-");
     }
+    std::printf("slots/ev, B/ev: ring slots (16 bytes) the case's runs took per event, time bases included\n");
     for (const auto& n : peer_notes) std::printf("%s\n", n.c_str());
 
     std::printf("\nsustained: %s iterations in one call per run, %u runs per case, cases interleaved; ns per iteration,\n"

@@ -133,7 +133,7 @@ expect() {
 
 # 1. CMake: find_package(blackbox) and blackbox::recorder, as the README says.
 if command -v cmake >/dev/null 2>&1; then
-    if run "cmake: configure tests/install with find_package(blackbox 1.0 REQUIRED)" \
+    if run "cmake: configure tests/install with find_package(blackbox 2.0 REQUIRED)" \
            cmake -S tests/install -B "$T/cmake" -DCMAKE_PREFIX_PATH="$R" -DCMAKE_CXX_COMPILER="$CXX" &&
        run "cmake: build app (blackbox::recorder) and app_shared (blackbox::recorder_shared)" \
            cmake --build "$T/cmake"; then
@@ -156,8 +156,8 @@ if command -v cmake >/dev/null 2>&1; then
     fi
     cmake -S tests/install/version -B "$T/version" -DCMAKE_PREFIX_PATH="$R" -DCMAKE_CXX_COMPILER="$CXX" >"$T/version.log" 2>&1
     sed -n 's/^-- request \([^:]*\): found=\([A-Za-z0-9]*\).*/\1 \2/p' "$T/version.log" | tr '\n' ';' >"$T/version.got"
-    want_v="1 1;1.0 1;1.0.0 1;0.9 0;2 0;1.1 0;0.5...<3 1;1.1...3 0;"
-    if [ "$(cat "$T/version.got")" = "$want_v" ]; then ok "cmake: blackboxConfigVersion answers 1, 1.0, 1.0.0, 0.5...<3 and refuses 0.9, 2, 1.1, 1.1...3"
+    want_v="2 1;2.0 1;2.0.0 1;1.9 0;3 0;2.1 0;1.5...<3 1;2.1...4 0;"
+    if [ "$(cat "$T/version.got")" = "$want_v" ]; then ok "cmake: blackboxConfigVersion answers 2, 2.0, 2.0.0, 1.5...<3 and refuses 1.9, 3, 2.1, 2.1...4"
     else bad "cmake: version answers '$(cat "$T/version.got")', expected '$want_v'"; fi
 else
     bad "cmake not found (Debian: cmake; make deps installs it)"

@@ -96,7 +96,7 @@ uint64_t bbx_detail_event(bbx_detail_site* s, uint64_t gate, const bbx_detail_va
     if (s->nstrings == 0) {
         // Without strings, words 1..n-1 and the zero pad are the payload as they stand.
         write_event(r, k, uint32_t(st), ticks, value_words[0], value_words + 1,
-                    fmt::continuation_slots(n > 0 ? n - 1 : 0, 0));
+                    fmt::v2::continuation_slots(n > 0 ? n - 1 : 0, 0));
         return gate;
     }
     uint64_t words[fmt::max_args + 1];
@@ -115,7 +115,7 @@ uint64_t bbx_detail_event(bbx_detail_site* s, uint64_t gate, const bbx_detail_va
     words[n] = 0;
     uint64_t units[max_payload_units];
     const uint32_t cont = pack_payload(units, words, n, strings, nstr);
-    if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+    if (__builtin_expect(cont > r->max_cont, 0)) {  // larger than this ring takes (thread_ring::max_cont)
         count_drop();
         return gate;
     }

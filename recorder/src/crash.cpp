@@ -231,21 +231,22 @@ uint32_t walk_stack(uint64_t pc, const void* uc, uint64_t* out) {
     return count;
 }
 
-// Writes the crash record as the thread's next event: head (word0 = signal)
-// and continuation slots holding si_code, fault address, pc, executable base,
+// Writes the crash record as the thread's next event: head (B = signal)
+// and continuation slots (one word each) holding si_code, fault address, pc, executable base,
 // N and N return addresses. In discard mode a ring with too little room left
 // keeps fewer frames; with no room for the fixed words it is counted dropped.
 bool write_record(uint64_t gate, int signo, const siginfo_t* si, uint64_t pc, const uint64_t* frames, uint32_t n) {
     thread_ring* r = &t_ring;
     if (r->session != uint32_t(gate >> 8) && !acquire_ring_in_signal(gate)) return false;
-    if (r->limit == 0) {
+    if (r->hard_limit == 0) {
         count_drop();
         return false;
     }
+    // Room for the record and a time_base before it (make_room may write one).
     const uint64_t pos = r->pos;
-    uint32_t cont = fmt::continuation_slots(fmt::crash_fixed_words + n, 0);
-    while (n > 0 && pos + 1 + cont > r->limit) cont = fmt::continuation_slots(fmt::crash_fixed_words + --n, 0);
-    if (pos + 1 + cont > r->limit || cont >= r->mask) {
+    uint32_t cont = fmt::v2::continuation_slots(fmt::crash_fixed_words + n, 0);
+    while (n > 0 && pos + 3 + cont > r->hard_limit) cont = fmt::v2::continuation_slots(fmt::crash_fixed_words + --n, 0);
+    if (pos + 3 + cont > r->hard_limit || cont > r->max_cont) {
         count_drop();
         return false;
     }
@@ -258,8 +259,7 @@ bool write_record(uint64_t gate, int signo, const siginfo_t* si, uint64_t pc, co
     w[3] = hs.exe_base;
     w[4] = n;
     for (uint32_t i = 0; i < n; ++i) w[fmt::crash_fixed_words + i] = frames[i];
-    write_event(r, fmt::kind::crash, 0, now_ticks(), uint64_t(uint32_t(signo)), w, cont);
-    return true;
+    return write_event(r, fmt::kind::crash, 0, now_ticks(), uint64_t(uint32_t(signo)), w, cont);
 }
 
 // Marks the capture as ended by a crash and makes it durable: msync of the

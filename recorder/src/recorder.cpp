@@ -227,7 +227,7 @@ void release_ring_at_exit() {
     r.drop_counter = &g.header->events_dropped;
 }
 
-// Writes a site-less event whose one word is a string's length and whose
+// Writes a site-less event whose B word is a string's length and whose
 // payload is the string (thread names).
 void write_string_event(fmt::kind k, std::string_view text) {
     thread_ring* r = &t_ring;
@@ -439,16 +439,32 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     r.desc = desc;
     r.pos = desc->write_pos;
     r.events = desc->events_written;
-    r.mask = g.ring_size / fmt::slot_size - 1;
+    const uint64_t nslots = g.ring_size / fmt::v2::slot_size;
+    r.mask = nslots - 1;
+    r.shift = uint32_t(__builtin_ctzll(nslots));
+    // An event takes at most a quarter of the ring (and 1 + 255 slots), so
+    // that time bases, at most nslots / 2 + 1 + max_cont + 1 apart, leave one
+    // in every window of the ring (make_room).
+    r.max_cont = uint32_t(nslots / 4 - 1 < fmt::v2::max_continuations ? nslots / 4 - 1 : fmt::v2::max_continuations);
     // Discard mode keeps a ring's oldest slots: a reused ring that is full stays full.
-    r.limit = g.discard ? g.ring_size / fmt::slot_size : ~uint64_t{0};
+    r.hard_limit = g.discard ? nslots : ~uint64_t{0};
     r.ring_index = index;
     r.drop_counter = &desc->events_dropped;
+    r.implicit_task = 0;  // no poll_begin of this owner in the ring yet
     {
-        const uint64_t words[3] = {generation, tid, name_view.size()};
-        uint64_t units[24];
-        const uint32_t cont = pack_payload(units, words, 3, &name_view, 1);
-        write_event(&r, fmt::kind::owner, 0, now_ticks(), words[0], units, cont);
+        // The owner event (2.0: B = generation; continuation tid | L << 32,
+        // then the L name bytes) is written with no time_base before it; then
+        // hi = none, so that the owner's first event is preceded by one:
+        // owner event, time_base, first event (f2-design.md, section 2).
+        const uint64_t ticks = now_ticks();
+        r.hi = ticks >> 32;
+        r.tb_limit = ~uint64_t{0};
+        r.limit = r.hard_limit;
+        const uint64_t words[3] = {generation, uint64_t(tid) | (uint64_t(name_view.size()) << 32), 0};
+        uint64_t units[2 + fmt::max_thread_name / 8 + 2];
+        const uint32_t cont = pack_payload(units, words, 2, &name_view, 1);
+        write_event(&r, fmt::kind::owner, 0, ticks, words[0], units, cont);
+        r.hi = no_hi;
     }
     atom(desc->generation).store(generation, std::memory_order_release);
     t_ident.ring = index;
@@ -471,6 +487,40 @@ bool acquire_ring(uint64_t gate) {
     return acquire_ring_locked(gate, false);
 }
 
+// The slow path of write_event_units (bbx.hpp). Signal-safe: no lock, no
+// system call. True means the caller writes its event at r->pos now. The time_base (kind 9, 2 slots) goes before the event, with
+// the event's ticks: head B = hi << 32 | prev_hi, continuation B = the task a
+// reader takes as current here (implicit_task; the thread's current task
+// when that is unknown). After it, the next one is due when an event would
+// pass half a ring further on, so every window of the ring holds one.
+bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
+    const uint64_t pos = r->pos, hard = r->hard_limit, hi = ticks >> 32;
+    if (pos + slots > hard) {  // no ring, or discard mode and full
+        count_drop();
+        return false;
+    }
+    if (hi == r->hi && pos + slots <= r->tb_limit) return true;  // (not reached: the caller compared)
+    if (pos + 2 + slots > hard) {  // discard mode: the time_base does not fit, the event goes with it
+        count_drop();
+        return false;
+    }
+    const uint32_t prev_hi = r->hi == no_hi ? fmt::v2::no_prev_hi : uint32_t(r->hi);
+    const uint64_t task = r->implicit_task == implicit_unknown ? t_task.current : r->implicit_task;
+    put_slot(r->slots + (pos & r->mask) * fmt::v2::slot_size, fmt::v2::head_word(fmt::kind::time_base, pos >> r->shift, 0, ticks),
+             fmt::v2::time_base_word(uint32_t(hi), prev_hi));
+    put_slot(r->slots + ((pos + 1) & r->mask) * fmt::v2::slot_size,
+             fmt::v2::continuation_word((pos + 1) >> r->shift, 1, 1), task);
+    // Published with the event it precedes (one write_pos store for both).
+    // It is not counted in events_written, which counts the events the
+    // program recorded (and owner events, as 1.3 does): write_pos * 16 /
+    // events_written is the ring's bytes per event, time bases included.
+    r->pos = pos + 2;
+    r->hi = hi;
+    r->tb_limit = pos + ((r->mask + 1) >> 1);
+    r->limit = r->tb_limit < hard ? r->tb_limit : hard;
+    return true;
+}
+
 bool acquire_ring_in_signal(uint64_t gate) {
     if (!g.mu.try_lock()) return false;  // held, perhaps by this very thread: no ring, no wait
     std::lock_guard lock(g.mu, std::adopt_lock);
@@ -489,13 +539,18 @@ uint32_t task_slot(uint64_t task, uint32_t entries) {
 
 // The ticks of the event this thread just wrote (its head `slots` slots
 // back), read from the ring: the counter is not read twice (on some
-// machines a read costs as much as the event). A thread without a ring, or
-// in discard mode (where the event may have been dropped), reads the counter.
-uint64_t just_written_ticks(uint32_t slots) {
+// machines a read costs as much as the event). Its head holds the low half;
+// the high half is the ring's hi, which that event set. A thread without a
+// ring, or in discard mode (where the event may have been dropped, and the
+// slots `slots` back be an older event's), reads the counter.
+uint64_t just_written_ticks(fmt::kind k, uint32_t slots) {
     const thread_ring& r = t_ring;
-    if (r.limit != ~uint64_t{0} || r.pos < slots) return now_ticks();  // no ring, or discard mode
-    const auto* head = reinterpret_cast<const fmt::event_slot*>(r.slots + ((r.pos - slots) & r.mask) * fmt::slot_size);
-    return head->stamp == r.pos - slots + 1 ? head->ticks : now_ticks();
+    if (r.hard_limit != ~uint64_t{0} || r.pos < slots || r.hi == no_hi) return now_ticks();
+    const uint64_t at = r.pos - slots;
+    const uint64_t a = atom(*reinterpret_cast<uint64_t*>(r.slots + (at & r.mask) * fmt::v2::slot_size))
+                           .load(std::memory_order_relaxed);
+    if (fmt::v2::kind_of(a) != uint8_t(k) || fmt::v2::lap_of(a) != fmt::v2::lap_at(at, r.shift)) return now_ticks();
+    return (r.hi << 32) | fmt::v2::ticks_lo_of(a);
 }
 
 // Stores a word into the shared mapping as a relaxed atomic (a reader may copy it meanwhile).
@@ -539,7 +594,7 @@ void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, u
         store(best->id, task);
         store(best->parent, parent);
         store(best->frame_bytes, frame_bytes);
-        store(best->spawn_ticks, just_written_ticks(2));  // the spawn event's: head + 1 continuation
+        store(best->spawn_ticks, just_written_ticks(fmt::kind::task_spawn, 3));  // the spawn event's: head + 2 continuations
         store(best->complete_ticks, uint64_t{0});
         store(best->site, site);
         store(best->spawn_ring, v.ring);
@@ -566,7 +621,7 @@ void note_complete(uint32_t session, task_id task) {
             if (!atom(e->seq).compare_exchange_strong(seq, seq + 1, std::memory_order_acquire, std::memory_order_relaxed))
                 continue;
             std::atomic_thread_fence(std::memory_order_release);
-            store(e->complete_ticks, just_written_ticks(1));  // the task_complete event's
+            store(e->complete_ticks, just_written_ticks(fmt::kind::task_complete, 1));  // the task_complete event's
             store(e->state, uint32_t(fmt::task_completed));
             atom(e->seq).store(seq + 2, std::memory_order_release);
             return;
@@ -632,6 +687,12 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
     if (uint32_t(st >> 32) == session) {  // another thread won, or it failed before
         if (uint32_t(st) == 0) count_drop();
         return uint32_t(st);
+    }
+    if (g.next_site_id >= fmt::v2::max_site) {  // a head's site field holds 1 .. 65535
+        atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+        count_drop();
+        ref.state.store(uint64_t(session) << 32, std::memory_order_release);
+        return 0;
     }
     uint32_t id = ++g.next_site_id;
     flatbuffers::FlatBufferBuilder b(8192, &metadata_arena(), false);
@@ -707,6 +768,11 @@ uint32_t await_site(const await_location& loc, uint32_t session) {
             break;
         }
         if (k.session != session) {  // a free entry (or one of an older session): register here
+            if (g.next_site_id >= fmt::v2::max_site) {  // no id left for a head: its events name no site
+                atom(g.header->sites_dropped).fetch_add(1, std::memory_order_relaxed);
+                k = {loc.file, loc.function, loc.line, session, 0};
+                break;
+            }
             id = ++g.next_site_id;
                     flatbuffers::FlatBufferBuilder b(2048, &metadata_arena(), false);
             auto cat = b.CreateString("await");
@@ -860,7 +926,8 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
     std::snprintf(default_path, sizeof default_path, "./%s.%d.bbx", comm, int(getpid()));
     const char* base = parent ? g.path : cfg.path ? cfg.path : default_path;
 
-    fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024, fmt::version_minor, cfg.tasks);
+    fmt::layout l = fmt::compute_layout(ring_kb * 1024, threads, uint64_t(meta_kb) * 1024,
+                                        fmt::feature_minor(fmt::v2::version_major, fmt::v2::version_minor), cfg.tasks);
     // Stall sampling configured: its area after the identity region (spec/stall-stacks.md).
     const uint64_t stall_offset = stall_cfg.threshold_ms ? l.file_size : 0;
     if (stall_offset)
@@ -885,14 +952,14 @@ start_result start_session_locked(const config& cfg, bool anonymous, naming rule
         return {start_status::map_failed, err};
     }
     auto* h = static_cast<fmt::file_header*>(m);
-    h->version_major = fmt::version_major;
-    h->version_minor = fmt::version_minor;
+    h->version_major = fmt::v2::version_major;  // 2.0: 16-byte slots; every other part as 1.4
+    h->version_minor = fmt::v2::version_minor;
     h->owner_table_offset = l.owner_table_offset;
     h->identity_offset = l.identity_offset;
     h->task_entries = cfg.tasks;
     h->header_size = fmt::header_size;
     h->file_size = l.file_size;
-    h->slot_size = fmt::slot_size;
+    h->slot_size = fmt::v2::slot_size;
     h->ring_size = ring_kb * 1024;
     h->ring_count = threads;
     h->ring_table_offset = l.ring_table_offset;

@@ -1,7 +1,7 @@
 // Stall stacks: the watchdog and the sampling signal handler. The layout and
 // the safety argument are in spec/stall-stacks.md; in short:
-//   - the watchdog only reads the rings (each slot under its stamp, as a
-//     decoder does) and adds nothing to the hot path;
+//   - the watchdog only reads the rings (each slot as a decoder reads it:
+//     its A word before and after B) and adds nothing to the hot path;
 //   - a sample is written by the stalled thread's own handler into that
 //     ring's entries of the stall-sample area, never into the ring (the
 //     handler may interrupt an event half written), under a sequence word;
@@ -306,37 +306,80 @@ struct ring_watch {
 
 // Walks the ring back from its newest event, counting ends and begins, to
 // the innermost open task poll (or, with none within reach, the innermost
-// open span). Each slot is read under its stamp; an overwritten or torn slot
-// ends the walk. Returns the begin's ticks, 0 if none is found.
-uint64_t find_open(const unsigned char* slots, uint64_t slots_n, uint64_t pos) {
+// open span) of the ring's owner (the walk stops at an owner event). Each
+// 16-byte slot is read as a reader reads it (A, B, fence, A again: the same
+// A, a kind and the lap of its position); a continuation slot names its
+// head (index i: i slots back), so the walk steps from head to head. A torn
+// or overwritten slot ends the walk. Heads hold the low half of their ticks:
+// the high half is the prev_hi of the nearest time_base after the head, or
+// else the hi of the nearest one before it (the walk goes on to find it);
+// with neither in reach, the high half of `now` (one 2^32-tick period back
+// if the low half is ahead of now's). Returns the begin's ticks, 0 if none
+// is found.
+uint64_t find_open(const unsigned char* slots, uint64_t slots_n, uint64_t pos, uint64_t now) {
     constexpr uint64_t max_walk = 16384;
-    uint64_t span = 0;
-    uint64_t depth = 0;
+    const uint32_t shift = uint32_t(__builtin_ctzll(slots_n));
     const uint64_t lowest = pos > slots_n ? pos - slots_n : 0;
-    for (uint64_t i = pos, steps = 0; i > lowest && steps < max_walk; --i, ++steps) {
+    uint64_t depth = 0;
+    bool hi_known = false;  // hi: the high half of the heads walked now
+    uint32_t hi = 0;
+    bool span_found = false, span_pending = false, poll_pending = false;
+    uint32_t span_lo = 0, poll_lo = 0;
+    uint64_t span = 0;
+    auto full = [](uint32_t h, uint32_t lo) { return (uint64_t(h) << 32) | lo; };
+    for (uint64_t i = pos, steps = 0; i > lowest && steps < max_walk; ++steps) {
         const uint64_t at = i - 1;
-        const unsigned char* s = slots + (at % slots_n) * fmt::slot_size;
-        auto* stamp_p = reinterpret_cast<uint64_t*>(const_cast<unsigned char*>(s));
-        const uint64_t stamp = atom(*stamp_p).load(std::memory_order_acquire);
-        if (stamp != at + 1) break;
-        const uint64_t w1 = atom(stamp_p[1]).load(std::memory_order_relaxed);
-        const uint64_t ticks = atom(stamp_p[2]).load(std::memory_order_relaxed);
+        auto* sw = reinterpret_cast<uint64_t*>(const_cast<unsigned char*>(slots + (at & (slots_n - 1)) * fmt::v2::slot_size));
+        const uint64_t a = atom(sw[0]).load(std::memory_order_acquire);
+        const uint64_t b = atom(sw[1]).load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_acquire);
-        if (atom(*stamp_p).load(std::memory_order_relaxed) != stamp) break;
-        switch (fmt::kind(uint8_t(w1))) {
+        if (atom(sw[0]).load(std::memory_order_relaxed) != a || fmt::v2::kind_of(a) == 0 ||
+            fmt::v2::lap_of(a) != fmt::v2::lap_at(at, shift))
+            break;
+        const auto k = fmt::kind(fmt::v2::kind_of(a));
+        if (k == fmt::kind::continuation) {
+            const uint32_t index = fmt::v2::cont_index_of(a);
+            if (index == 0 || index > at - lowest) break;
+            i = at - index + 1;  // its head next
+            continue;
+        }
+        i = at;
+        const uint32_t lo = fmt::v2::ticks_lo_of(a);
+        if (k == fmt::kind::owner) break;  // the events before are the ring's previous owner's
+        if (k == fmt::kind::time_base) {
+            const uint32_t tb_hi = uint32_t(b >> 32), tb_prev = uint32_t(b);
+            if (poll_pending) return full(tb_hi, poll_lo);
+            if (span_pending) span = full(tb_hi, span_lo), span_pending = false;
+            hi_known = tb_prev != fmt::v2::no_prev_hi;
+            hi = tb_prev;
+            continue;
+        }
+        if (poll_pending) continue;  // only looking for the time_base that times it
+        switch (k) {
             case fmt::kind::span_end:
             case fmt::kind::task_poll_end: ++depth; break;
             case fmt::kind::span_begin:
                 if (depth) --depth;
-                else if (!span) span = ticks;
+                else if (!span_found) {
+                    span_found = true;
+                    if (hi_known) span = full(hi, lo);
+                    else span_pending = true, span_lo = lo;
+                }
                 break;
             case fmt::kind::task_poll_begin:
                 if (depth) --depth;
-                else return ticks;
+                else if (hi_known) return full(hi, lo);
+                else poll_pending = true, poll_lo = lo;
                 break;
             default: break;
         }
     }
+    auto from_now = [now](uint32_t lo) {
+        const uint32_t h = uint32_t(now >> 32) - (lo > uint32_t(now) ? 1 : 0);
+        return (uint64_t(h) << 32) | lo;
+    };
+    if (poll_pending) return from_now(poll_lo);
+    if (span_pending) return from_now(span_lo);
     return span;
 }
 
@@ -358,7 +401,7 @@ void* watchdog_main(void*) {
     const double hz = h->tick_hz > 0 ? h->tick_hz : 1e9;
     const uint64_t threshold = uint64_t(double(s.threshold_ms) * hz / 1000.0);
     const uint64_t period = uint64_t(double(s.period_ms) * hz / 1000.0);
-    const uint64_t slots_n = h->ring_size / fmt::slot_size;
+    const uint64_t slots_n = h->ring_size / fmt::v2::slot_size;
     const pid_t pid = getpid();
     std::vector<ring_watch> rings(h->ring_count);
     std::vector<known_object> known;
@@ -382,7 +425,7 @@ void* watchdog_main(void*) {
             const uint32_t generation = atom(desc->generation).load(std::memory_order_acquire);
             const uint64_t pos = atom(desc->write_pos).load(std::memory_order_acquire);
             if (pos != rw.pos || generation != rw.generation) {
-                rw.open_ticks = find_open(base + h->rings_offset + uint64_t(r) * h->ring_size, slots_n, pos);
+                rw.open_ticks = find_open(base + h->rings_offset + uint64_t(r) * h->ring_size, slots_n, pos, now);
                 rw.pos = pos;
                 rw.generation = generation;
             }

@@ -563,6 +563,7 @@ struct poll_state {
     uint32_t prev_site = 0, prev_ctx_site = 0;
     const void* prev_pending_strand = nullptr;
     bool prev_ctx_user = false, prev_after_inline = false, prev_self_posted = false, active = false;
+    poll_mark mark;
 
     void begin(task_id t, uint32_t ctx_site, bool ctx_user) {
         prev = t_task.current;
@@ -582,10 +583,10 @@ struct poll_state {
         task = t;
         active = true;
         ++t_hooks.polls;
-        task_event(format::kind::task_poll_begin, 0, t, false);
+        mark = poll_begin_event(t);
     }
     void end() {
-        task_event(format::kind::task_poll_end, t_task.pending_site, task, false);
+        poll_end_event(task, t_task.pending_site, mark);
         t_task.current = prev;
         t_task.pending_site = prev_site;
         t_hooks.ctx_site = prev_ctx_site;

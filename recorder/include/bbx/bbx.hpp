@@ -149,16 +149,31 @@ inline void gate_store(uint64_t value, std::memory_order order) {
 }
 
 // ---- per-thread ring state (constant-initialised TLS: no guard, no wrapper) --
+// Format 2.0 slots (bbx/format.hpp, namespace v2): 16 bytes, words A and B.
+// Every event's head carries the low 32 bits of its ticks; a time_base event
+// carries the high half, written before an event whose high half differs from
+// the previous event's (`hi`) or whose slots would pass `tb_limit`.
+inline constexpr uint64_t no_hi = ~uint64_t{0};            // hi before a ring's first event: forces a time_base
+inline constexpr uint64_t implicit_unknown = ~uint64_t{0};  // implicit_task when a reader's nesting may differ from ours
 struct thread_ring {
     unsigned char* slots;          // this ring's first slot
     format::ring_descriptor* desc; // this ring's descriptor in the file
     uint64_t pos;                  // slots written (mirror of desc->write_pos)
     uint64_t events;               // events written (mirror of desc->events_written)
     uint64_t mask;                 // slots - 1
-    uint64_t limit;                // last position + 1 we may write: ~0 (overwrite), slots (discard), 0 (no ring)
+    uint64_t limit;                // min(tb_limit, hard_limit): one compare on the hot path
+    uint64_t hi;                   // high half of the ticks of this ring's previous event (no_hi: none)
+    uint64_t tb_limit;             // an event passing this position is preceded by a time_base
+    uint64_t hard_limit;           // last position + 1 we may write: ~0 (overwrite), slots (discard), 0 (no ring)
+    // The task a reader takes as current at this ring's write position (the
+    // innermost poll whose poll_begin was written into this ring; 0: none;
+    // implicit_unknown: a poll event was lost, so only explicit forms).
+    uint64_t implicit_task;
     uint64_t* drop_counter;        // where a dropped event is counted: the ring's descriptor, or the header
     uint32_t session;              // the session the ring belongs to
     uint32_t ring_index;
+    uint32_t shift;                // log2(slots): the lap of position p is p >> shift
+    uint32_t max_cont;             // continuation slots an event may have here: min(255, slots / 4 - 1)
 };
 extern BBX_API constinit thread_local thread_ring t_ring;
 
@@ -246,7 +261,9 @@ constexpr site_info make_site(format::site_kind kind, int level, const char* cat
 
 // Cold paths (recorder.cpp).
 BBX_API bool acquire_ring(uint64_t gate);  // false: no ring for this thread (the event is counted as dropped)
-// Registers the site for this session; 0 if its metadata found no room (the event is counted as dropped).
+// Registers the site for this session; 0 if its metadata found no room, or its
+// id would pass 65535 (a head's 16-bit site field): counted in the header's
+// sites_dropped, and the event as dropped.
 BBX_API uint32_t register_site(site_ref& ref, const site_info& info, const char* const* names, uint32_t session);
 
 // Counts one event that could not be written. Lock-free; the counter is this
@@ -271,15 +288,14 @@ inline void put(void* p, uint64_t v) {
     std::atomic_ref<uint64_t>(*static_cast<uint64_t*>(p)).store(v, std::memory_order_relaxed);
 }
 
-// Writes continuation slot `at`: 16 payload bytes given as two words.
-inline void put_continuation(thread_ring* r, uint64_t at, uint64_t w0, uint64_t w1) {
-    unsigned char* s = r->slots + (at & r->mask) * format::slot_size;
+// Writes one 16-byte slot: A = 0, release fence, B, then A (release). A reader
+// that sees the same A before and after its copy of B, with a kind and the
+// lap of its position, holds a whole slot (format.hpp, namespace v2).
+inline void put_slot(unsigned char* s, uint64_t a, uint64_t b) {
     put(s, 0);
     std::atomic_thread_fence(std::memory_order_release);
-    put(s + 8, uint64_t(uint8_t(format::kind::continuation)));
-    put(s + 16, w0);
-    put(s + 24, w1);
-    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(at + 1, std::memory_order_release);
+    put(s + 8, b);
+    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(a, std::memory_order_release);
 }
 
 // Bytes 8k .. 8k+7 of the n bytes at p, zero past the end, as one little-endian
@@ -312,18 +328,6 @@ inline uint64_t string_chunk(const char* p, uint32_t n, uint32_t k) {
     return uint64_t(b[0]) | (uint64_t(b[left >> 1]) << (8 * (left >> 1))) | (uint64_t(b[left - 1]) << (8 * (left - 1)));
 }
 
-// Writes the head slot of an event at position `pos`.
-inline void write_head(thread_ring* r, uint64_t pos, format::kind k, uint32_t cont, uint32_t site, uint64_t ticks,
-                       uint64_t word0) {
-    unsigned char* s = r->slots + (pos & r->mask) * format::slot_size;
-    put(s, 0);
-    std::atomic_thread_fence(std::memory_order_release);
-    put(s + 8, uint64_t(uint8_t(k)) | (uint64_t(cont) << 8) | (uint64_t(site) << 32));
-    put(s + 16, ticks);
-    put(s + 24, word0);
-    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(s)).store(pos + 1, std::memory_order_release);
-}
-
 // Makes every slot before `next` visible to readers as one more event.
 inline void publish(thread_ring* r, uint64_t next) {
     const uint64_t events = r->events + 1;
@@ -334,29 +338,44 @@ inline void publish(thread_ring* r, uint64_t next) {
     std::atomic_ref<uint64_t>(desc->write_pos).store(next, std::memory_order_release);
 }
 
-// write_event with the payload's 8-byte units given by unit(0 .. 2*cont-1),
-// so that a caller can hand each unit straight from its source.
+// The slow path of an event of `slots` slots whose ticks are `ticks`, taken
+// when it would pass r->limit or its high half differs from the previous
+// event's (recorder.cpp, out of line): writes a time_base first when one is
+// due, or counts the event as dropped (no ring; discard mode and no room for
+// it, or for its time_base). True: write the event at r->pos now. Signal-safe.
+BBX_API bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks);
+
+// Writes one event at the thread's write position: its head slot (kind, lap,
+// site, ticks_lo; B), then `cont` continuation slots, the i-th (0-based)
+// carrying unit(i), each self-delimiting (index, count), then publishes it.
+// One clock read before, two compares (limit, high half), 3 stores and a
+// fence a slot, 2 stores to commit. False: counted as dropped.
 template <class Unit>
-[[gnu::always_inline]] inline void write_event_units(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
-                                                     uint64_t word0, uint32_t cont, Unit unit) {
-    const uint64_t pos = r->pos;
-    if (__builtin_expect(pos + 1 + cont > r->limit, 0)) {
-        count_drop();
-        return;
+[[gnu::always_inline]] inline bool write_event_units(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
+                                                     uint64_t b, uint32_t cont, Unit unit) {
+    if (__builtin_expect(r->pos + 1 + cont > r->limit || (ticks >> 32) != r->hi, 0)) {
+        if (!make_room(r, 1 + cont, ticks)) return false;
     }
-    write_head(r, pos, k, cont, site, ticks, word0);
-    for (uint32_t i = 0; i < cont; ++i) put_continuation(r, pos + 1 + i, unit(2 * i), unit(2 * i + 1));
+    // The ring's geometry in registers: a store into the ring may alias any
+    // uint64_t, the thread_ring's fields too, which would be loaded again
+    // after every store.
+    const uint64_t pos = r->pos, mask = r->mask;
+    const uint32_t shift = r->shift;
+    unsigned char* const slots = r->slots;
+    put_slot(slots + (pos & mask) * format::v2::slot_size, format::v2::head_word(k, pos >> shift, site, ticks), b);
+    for (uint32_t i = 1; i <= cont; ++i)
+        put_slot(slots + ((pos + i) & mask) * format::v2::slot_size,
+                 format::v2::continuation_word((pos + i) >> shift, i, cont), unit(i - 1));
     publish(r, pos + 1 + cont);
+    return true;
 }
 
-// Writes one event at the thread's write position: its head slot (kind,
-// site, ticks, word0), then `cont` continuation slots carrying `payload`, two
-// words each, then publishes it. An event the ring cannot take now (discard
-// mode, full) is counted as dropped instead. Every event the recorder writes
-// goes through here: the C++ macros, the C API, task and context events.
-[[gnu::always_inline]] inline void write_event(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
-                                               uint64_t word0, const uint64_t* payload, uint32_t cont) {
-    write_event_units(r, k, site, ticks, word0, cont, [payload](uint32_t u) { return payload[u]; });
+// write_event_units with the continuation words in an array. Every event the
+// recorder writes goes through one of the two: the C++ macros, the C API,
+// task and context events, thread names, owner events, crash records.
+[[gnu::always_inline]] inline bool write_event(thread_ring* r, format::kind k, uint32_t site, uint64_t ticks,
+                                               uint64_t b, const uint64_t* payload, uint32_t cont) {
+    return write_event_units(r, k, site, ticks, b, cont, [payload](uint32_t u) { return payload[u]; });
 }
 
 // The most 8-byte units pack_payload writes: 15 words, 16 strings, the pad.
@@ -365,9 +384,10 @@ inline constexpr uint32_t max_payload_units = (format::max_args - 1) + format::m
 // Lays out an event's continuation payload as format.hpp defines it:
 // argument words 1..n-1, then the bytes of the string arguments in argument
 // order (each cut at max_string_bytes, as its word says), zero-padded to the
-// slot. `units` has room for (n - 1) + nstrings * 16 + 2 units; a string is
+// word. `units` has room for (n - 1) + nstrings * 16 + 2 units; a string is
 // anything with data() and size(). Returns the continuation slots the event
-// needs. The C++ macros and the C API both lay out their payload here.
+// needs (one a word). Events with more strings than one, and the C API's,
+// lay out their payload here.
 template <class S>
 inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n, const S* strings, uint32_t nstrings) {
     const uint32_t extra = n > 0 ? n - 1 : 0;
@@ -389,21 +409,22 @@ inline uint32_t pack_payload(uint64_t* units, const uint64_t* words, uint32_t n,
         at += len;
         bytes += len;
     }
-    std::memset(at, 0, 16);  // pad to the slot
-    return format::continuation_slots(extra, bytes);
+    std::memset(at, 0, 16);  // pad to the word
+    return format::v2::continuation_slots(extra, bytes);
 }
 
-// Writes a site-resolved event of head + `cont` (0 or 1) continuation slot
-// with two words: the task events' shape. The caller passed the gate.
-inline void emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t w0, uint32_t cont, uint64_t w1,
-                       uint64_t w2) {
+// Writes a site-resolved event of a head and `cont` (0, 1 or 2) continuation
+// words w1, w2: the task events' shape. The caller passed the gate. False:
+// not written (no ring, or counted as dropped).
+[[gnu::always_inline]] inline bool emit_words(format::kind k, uint32_t site, uint64_t gate, uint64_t b, uint32_t cont,
+                                             uint64_t w1 = 0, uint64_t w2 = 0) {
     thread_ring* r = &t_ring;
     if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
-        if (!acquire_ring(gate)) return;
+        if (!acquire_ring(gate)) return false;
     }
     const uint64_t ticks = now_ticks();
     const uint64_t payload[2] = {w1, w2};
-    write_event(r, k, site, ticks, w0, payload, cont);
+    return write_event(r, k, site, ticks, b, payload, cont);
 }
 
 template <class T>
@@ -413,9 +434,11 @@ inline void collect_string(std::string_view*& out, const T& v) {
 
 // Writes one event: the head slot, then its continuation slots. The caller has
 // checked the level. Never locks, allocates or makes a system call once the
-// thread has its ring and the site its id.
+// thread has its ring and the site its id. Always inline: g++ 12 stopped
+// inlining it with the 2.0 write path, and the call cost the 1-int instant
+// 40 instructions more (bench/RESULTS.md, 2026-12-03).
 template <class... V>
-inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
+[[gnu::always_inline]] inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
     thread_ring* r = &t_ring;
     const uint32_t session = uint32_t(gate >> 8);
     if (__builtin_expect(r->session != session, 0)) {
@@ -431,24 +454,25 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
     constexpr uint32_t n = sizeof...(V);
     uint64_t words[n + 1] = {word_of(args.value)..., 0};
     if constexpr (!arg_pack<V...>::has_strings) {
-        // Without strings, words 1..n-1 and the zero pad are the payload as they stand.
-        write_event(r, k, uint32_t(st), ticks, words[0], words + 1, format::continuation_slots(n > 0 ? n - 1 : 0, 0));
+        // Without strings, words 1..n-1 are the payload as they stand (at
+        // most 15 continuation slots: every ring takes them, see max_cont).
+        write_event(r, k, uint32_t(st), ticks, words[0], words + 1, format::v2::continuation_slots(n > 0 ? n - 1 : 0, 0));
     } else {
         constexpr uint32_t nstr = (0u + ... + (std::is_same_v<V, std::string_view> ? 1u : 0u));
         std::string_view strings[nstr];
         std::string_view* out = strings;
         (collect_string(out, args.value), ...);
         if constexpr (nstr == 1) {
-            // Words 1..n-1, then the string's bytes from a word boundary: each
-            // unit comes straight from its argument, with no stack buffer and
-            // no variable-length copy (g++ 12 makes one `rep movsq`, which cost
+            // Words 1..n-1, then the string's bytes, 8 a slot: each word comes
+            // straight from its argument, with no stack buffer and no
+            // variable-length copy (g++ 12 makes one `rep movsq`, which cost
             // the 32-byte string instant 0.15-0.5x of the floor more:
             // bench/RESULTS.md, "The 32-byte string"). The same layout as
             // pack_payload's.
             const std::string_view str = strings[0];
             const uint32_t bytes = uint32_t(word_of(str)), whole = bytes / 8;
-            const uint32_t cont = format::continuation_slots(n - 1, bytes);
-            if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+            const uint32_t cont = format::v2::continuation_slots(n - 1, bytes);
+            if (__builtin_expect(cont > r->max_cont, 0)) {  // larger than this ring takes (max_cont)
                 count_drop();
                 return;
             }
@@ -461,12 +485,12 @@ inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t 
                     std::memcpy(&w, str.data() + 8 * chunk, 8);
                     return w;
                 }
-                return chunk == whole ? tail : uint64_t(0);
+                return tail;
             });
         } else {
             uint64_t units[(n - 1) + nstr * (format::max_string_bytes / 8) + 2];
             const uint32_t cont = pack_payload(units, words, n, strings, nstr);
-            if (__builtin_expect(cont >= r->mask, 0)) {  // larger than the ring: it would overwrite its own head
+            if (__builtin_expect(cont > r->max_cont, 0)) {  // larger than this ring takes (max_cont)
                 count_drop();
                 return;
             }
@@ -481,13 +505,15 @@ inline uint64_t gate_open(int level) {
     return int(g & 0xff) >= level ? g : 0;
 }
 
+// The macros' entry points are always inline too (as emit): a call per event
+// is what the 1-int instant's budget cannot afford.
 template <class... V>
-inline void instant(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+[[gnu::always_inline]] inline void instant(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
     if (uint64_t g = gate_open(info.level)) emit(format::kind::instant, ref, info, g, args...);
 }
 
 template <class T>
-inline void counter(site_ref& ref, const site_info& info, T value) {
+[[gnu::always_inline]] inline void counter(site_ref& ref, const site_info& info, T value) {
     if (uint64_t g = gate_open(info.level)) {
         if constexpr (std::is_floating_point_v<T>) emit(format::kind::counter, ref, info, g, arg_value<double>{"value", double(value)});
         else emit(format::kind::counter, ref, info, g, arg_value<int64_t>{"value", int64_t(value)});
@@ -500,7 +526,7 @@ inline void counter(site_ref& ref, const site_info& info, T value) {
 class span_guard {
 public:
     template <class... V>
-    span_guard(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
+    [[gnu::always_inline]] span_guard(site_ref& ref, const site_info& info, const arg_value<V>&... args) {
         if (uint64_t g = gate_open(info.level)) {
             emit(format::kind::span_begin, ref, info, g, args...);
             if (t_ring.session == uint32_t(g >> 8)) {
@@ -510,7 +536,7 @@ public:
             }
         }
     }
-    ~span_guard() {
+    [[gnu::always_inline]] ~span_guard() {
         if (ref_ && gate_load() >> 8 == gate_ >> 8)
             emit(format::kind::span_end, *ref_, *info_, gate_);
     }

@@ -124,8 +124,9 @@ extern BBX_API constinit thread_local context_thread_state t_context;
 // A few ns; not signal-safe on a thread's first call.
 BBX_API uint64_t random_id();
 
-// Writes a span_context event: a head and two continuation slots, the shape
-// format.hpp gives kind 7. The caller passed the gate. Returns its ticks
+// Writes a span_context event: a head (B = span id) and four continuation
+// slots (trace hi, trace lo, parent span id, role | flags << 8), the shape
+// format 2.0 gives kind 7. The caller passed the gate. Returns its ticks
 // (0: this thread has no ring, the event was counted as dropped).
 inline uint64_t emit_context(uint64_t gate, uint64_t span_id, uint64_t trace_hi, uint64_t trace_lo, uint64_t parent,
                              uint64_t role_flags) {
@@ -135,8 +136,8 @@ inline uint64_t emit_context(uint64_t gate, uint64_t span_id, uint64_t trace_hi,
     }
     const uint64_t ticks = now_ticks();
     const uint64_t payload[4] = {trace_hi, trace_lo, parent, role_flags};
-    write_event(r, format::kind::span_context, 0, ticks, span_id, payload, 2);
-    return r->limit ? ticks : 0;
+    write_event(r, format::kind::span_context, 0, ticks, span_id, payload, 4);
+    return r->hard_limit ? ticks : 0;
 }
 
 // The ring's open span contexts (spec/identities.md): a recorded
@@ -161,7 +162,7 @@ inline trace_context current_context() { return detail::t_context.current; }
 // - it is the thread's current context until the scope ends, when the one
 //   before it is restored.
 // Construct and destroy it on the same thread; scopes nest. Costs three
-// random numbers and, when recorded, one event of three slots and an entry
+// random numbers and, when recorded, one event of five slots and an entry
 // in the ring's open span contexts (spec/identities.md), so that the span's
 // identity outlives the event's overwrite while the scope is open.
 class context_scope {

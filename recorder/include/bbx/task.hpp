@@ -86,29 +86,92 @@ inline uint64_t task_gate() {
 #endif
 }
 
-inline void task_event(format::kind k, uint32_t site, task_id task, bool words, uint64_t w1 = 0, uint64_t w2 = 0) {
-    if (uint64_t g = task_gate()) emit_words(k, site, g, task, words ? 1 : 0, w1, w2);
+// A task event that names a task (the waker, the waiting task) beside its B
+// word: the implicit form (1 slot; a reader takes the ring's current task)
+// when `task` is the task a reader takes as current at this ring's write
+// position (t_ring.implicit_task), else the explicit `_for` form (2 slots,
+// the task in the continuation). Decided after the ring is acquired: a new
+// ring has no poll open.
+[[gnu::always_inline]] inline bool emit_task(format::kind implicit_kind, format::kind explicit_kind, uint32_t site,
+                                            uint64_t gate, uint64_t b, task_id task) {
+    thread_ring* r = &t_ring;
+    if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
+        if (!acquire_ring(gate)) return false;
+    }
+    const uint64_t ticks = now_ticks();
+    if (task == r->implicit_task && task != implicit_unknown)
+        return write_event_units(r, implicit_kind, site, ticks, b, 0, [](uint32_t) { return uint64_t{0}; });
+    return write_event_units(r, explicit_kind, site, ticks, b, 1, [task](uint32_t) { return task; });
+}
+
+// A wait or resource_op: B = resource | op << 56. A resource id past 56 bits
+// (a user's own; register_resource hands out small ones) is never written
+// cut: the event is dropped and counted.
+inline bool emit_resource(format::kind implicit_kind, format::kind explicit_kind, uint32_t site, uint64_t gate,
+                          resource_id res, resource_op op, task_id task) {
+    if (__builtin_expect(res > format::v2::max_resource, 0)) {
+        if (t_ring.session == uint32_t(gate >> 8) || acquire_ring(gate)) count_drop();
+        return false;
+    }
+    return emit_task(implicit_kind, explicit_kind, site, gate, format::v2::resource_word(res, uint8_t(op)), task);
+}
+
+// What a poll's end needs of its begin to keep t_ring.implicit_task what a
+// reader takes as the current task.
+struct poll_mark {
+    uint64_t prev_implicit = 0;  // implicit_task before the poll_begin
+    uint32_t began = 0;          // the session whose ring holds the poll_begin (0: not written)
+};
+
+// poll_begin of `task`. While it is in the ring, task events naming `task`
+// are written in their 1-slot implicit forms.
+inline poll_mark poll_begin_event(task_id task) {
+    poll_mark m;
+    if (uint64_t g = task_gate()) {
+        if (emit_words(format::kind::task_poll_begin, 0, g, task, 0)) {
+            thread_ring& r = t_ring;  // (acquired by now: a new ring starts with no poll open)
+            m.began = r.session;
+            m.prev_implicit = r.implicit_task;
+            if (r.implicit_task != implicit_unknown) r.implicit_task = task;
+        }
+    }
+    return m;
+}
+
+// poll_end of `task` at await site `site`. A poll_begin or poll_end lost
+// (dropped, or gated out) while its partner is written makes the ring use
+// only explicit forms from then on: a reader's nesting of polls may no
+// longer be the recorder's.
+inline void poll_end_event(task_id task, uint32_t site, const poll_mark& m) {
+    bool ended = false;
+    if (uint64_t g = task_gate()) ended = emit_words(format::kind::task_poll_end, site, g, task, 0);
+    thread_ring& r = t_ring;
+    if (m.began && r.session == m.began) {
+        if (!ended) r.implicit_task = implicit_unknown;  // a reader keeps this poll open
+        else if (r.implicit_task != implicit_unknown) r.implicit_task = m.prev_implicit;
+    } else if (ended) {
+        r.implicit_task = implicit_unknown;  // an end whose begin this ring lacks closes another poll for a reader
+    }
 }
 
 }  // namespace detail
-
-// Records that `task` was made runnable, by the task running now (if any).
-inline void task_wake(task_id task) {
-    detail::task_event(format::kind::task_wake, 0, task, true, detail::t_task.current, 0);
-}
 
 // Records that `task` was made runnable by `waker`: another task, or 0 when
 // no task made it runnable even though one is running now (an I/O operation
 // that completed inside the call that started it: the I/O woke the task, not
 // the task itself).
 inline void task_wake(task_id task, task_id waker) {
-    detail::task_event(format::kind::task_wake, 0, task, true, waker, 0);
+    if (uint64_t g = detail::task_gate())
+        detail::emit_task(format::kind::task_wake, format::kind::task_wake_by, 0, g, task, waker);
 }
+
+// Records that `task` was made runnable, by the task running now (if any).
+inline void task_wake(task_id task) { task_wake(task, detail::t_task.current); }
 
 // Records that `task` finished and will not be polled again.
 inline void task_complete(task_id task) {
     if (uint64_t g = detail::task_gate()) {
-        detail::emit_words(format::kind::task_complete, 0, g, task, 0, 0, 0);
+        detail::emit_words(format::kind::task_complete, 0, g, task, 0);
         detail::note_complete(uint32_t(g >> 8), task);
     }
 }
@@ -129,13 +192,14 @@ inline void note_await(const await_location& loc = await_location::current()) {
 // restores the previous one after (polls may nest).
 class poll_scope {
 public:
-    explicit poll_scope(task_id task) : task_(task), prev_(detail::t_task.current), prev_site_(detail::t_task.pending_site) {
+    explicit poll_scope(task_id task)
+        : task_(task), prev_(detail::t_task.current), prev_site_(detail::t_task.pending_site) {
         detail::t_task.current = task;
         detail::t_task.pending_site = 0;
-        detail::task_event(format::kind::task_poll_begin, 0, task, false);
+        mark_ = detail::poll_begin_event(task);
     }
     ~poll_scope() {
-        detail::task_event(format::kind::task_poll_end, detail::t_task.pending_site, task_, false);
+        detail::poll_end_event(task_, detail::t_task.pending_site, mark_);
         detail::t_task.current = prev_;
         detail::t_task.pending_site = prev_site_;
     }
@@ -145,6 +209,7 @@ public:
 private:
     task_id task_, prev_;
     uint32_t prev_site_;
+    detail::poll_mark mark_;
 };
 
 // A wait on a resource: wait_begin now (at the await site `loc`), wait_end
@@ -157,8 +222,8 @@ public:
 #if BBX_DETAIL_TASKS_ON
         uint64_t g = res ? detail::task_gate() : 0;  // resource 0: registered while not recording
         if (g)
-            detail::emit_words(format::kind::wait_begin, detail::await_site(loc, uint32_t(g >> 8)), g, task_, 1, res,
-                               uint64_t(op));
+            detail::emit_resource(format::kind::wait_begin, format::kind::wait_begin_for,
+                                  detail::await_site(loc, uint32_t(g >> 8)), g, res, op, task_);
         else
             res_ = 0;
 #else
@@ -168,7 +233,10 @@ public:
     // For a task that waits across polls: the scope can be ended explicitly
     // from the poll that resumes it.
     void end() {
-        if (res_) detail::task_event(format::kind::wait_end, 0, task_, true, res_, uint64_t(op_));
+        if (res_) {
+            if (uint64_t g = detail::task_gate())
+                detail::emit_resource(format::kind::wait_end, format::kind::wait_end_for, 0, g, res_, op_, task_);
+        }
         res_ = 0;
     }
     ~wait_scope() { end(); }
@@ -186,21 +254,24 @@ private:
 inline void wait_begin(task_id task, resource_id res, resource_op op, await_location loc = await_location::current()) {
 #if BBX_DETAIL_TASKS_ON
     if (uint64_t g = detail::task_gate())
-        detail::emit_words(format::kind::wait_begin, detail::await_site(loc, uint32_t(g >> 8)), g, task, 1, res,
-                           uint64_t(op));
+        detail::emit_resource(format::kind::wait_begin, format::kind::wait_begin_for,
+                              detail::await_site(loc, uint32_t(g >> 8)), g, res, op, task);
 #else
     (void)task, (void)res, (void)op, (void)loc;
 #endif
 }
 inline void wait_end(task_id task, resource_id res, resource_op op) {
-    detail::task_event(format::kind::wait_end, 0, task, true, res, uint64_t(op));
+    if (uint64_t g = detail::task_gate())
+        detail::emit_resource(format::kind::wait_end, format::kind::wait_end_for, 0, g, res, op, task);
 }
 
 // An operation on a resource that completed without waiting (a send into a
 // channel with room, a receive of a ready item). This is how the analysis
 // learns which task drains which channel.
 inline void resource_used(resource_id res, resource_op op) {
-    detail::task_event(format::kind::resource_op, 0, detail::t_task.current, true, res, uint64_t(op));
+    if (uint64_t g = detail::task_gate())
+        detail::emit_resource(format::kind::resource_op, format::kind::resource_op_for, 0, g, res, op,
+                              detail::t_task.current);
 }
 
 }  // namespace bbx
@@ -217,7 +288,7 @@ inline void task_spawn(site_ref& ref, const site_info& info, task_id task, task_
             st = register_site(ref, info, names, session);
             if (st == 0) return;
         }
-        emit_words(format::kind::task_spawn, uint32_t(st), g, task, 1, parent, frame_bytes);
+        emit_words(format::kind::task_spawn, uint32_t(st), g, task, 2, parent, frame_bytes);
         note_spawn(session, uint32_t(st), task, parent, frame_bytes);
     }
 }
