@@ -90,7 +90,7 @@ expect_exit 0 "snapshot of a real capture" $BBX snapshot "$T/p.bbx" -o "$T/p.sna
 [ "$(stat -c %s "$T/p.snap")" -lt "$(($(stat -c %s "$T/p.bbx") / 10))" ] && ok "snapshot is under a tenth of the ring file" \
     || bad "snapshot is $(stat -c %s "$T/p.snap") bytes, the ring file $(stat -c %s "$T/p.bbx")"
 expect_exit 0 "info on a snapshot" $BBX info "$T/p.snap"
-grep -q "^format      1\.[0-9]*, ring file in a capture container 1\.0 ([0-9]* LZ4 chunks of 64\.0 KiB)$" "$T/out" \
+grep -q "^format      2\.[0-9]*, ring file in a capture container 1\.0 ([0-9]* LZ4 chunks of 64\.0 KiB)$" "$T/out" \
     && ok "info names the container" || bad "info format line: $(grep '^format' "$T/out")"
 grep -q "^size        raw ring [0-9.]* bytes/event .*, LZ4 capture [0-9.]* bytes/event (.*: this container)$" "$T/out" \
     && ok "info gives raw and LZ4 bytes per event" || bad "info size line: $(grep '^size' "$T/out")"

@@ -211,7 +211,8 @@ TEST_CASE("fork: the child records into <path>.<pid> with its parent's pid, and 
     const fmt::file_header ch = raw_header(child_path);
     CHECK(child.pid == uint32_t(pid));
     CHECK(ch.parent_pid == uint32_t(getpid()));
-    CHECK(ch.version_minor == fmt::version_minor);
+    CHECK(ch.version_major == fmt::v2::version_major);
+    CHECK(ch.version_minor == fmt::v2::version_minor);
     CHECK(ch.ring_size == 64 * 1024);
     CHECK(ch.ring_count == 4);
     CHECK((child.flags & fmt::flag_ended_clean) != 0);
