@@ -585,6 +585,19 @@ TEST_CASE("2.0 tasks: after a poll_end is lost, the ring writes only explicit fo
     CHECK(t[3]->kind == uint8_t(kind::task_wake_by));
     CHECK(t[3]->payload == std::vector<uint64_t>{t2});
     CHECK(t[4]->kind == uint8_t(kind::task_poll_end));
+    // A time base after the loss names no task a reader could take as
+    // current: the thread's current task (none here) may not be the one the
+    // reader's nesting (t1 still open) has.
+    const uint64_t from = r.pos;
+    for (int i = 0; i < 2100; ++i) BBX_INSTANT(INFO, "s2", "after_loss");  // a time_base is due within half the ring (2048)
+    evs = read_ring(m, r.ring_index);
+    bool saw = false;
+    for (const ev2* tb : of_kind(evs, kind::time_base))
+        if (tb->pos >= from) {
+            CHECK(tb->payload == std::vector<uint64_t>{bbx::format::v2::unknown_task});
+            saw = true;
+        }
+    CHECK(saw);
 }
 
 TEST_CASE("2.0 tasks: a resource id past 56 bits is never written cut: dropped and counted") {

@@ -1424,7 +1424,10 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     }
     // A time base names the task current where it stands (0: none).
     void current_is(uint64_t t) {
-        if (t == 0) {
+        if (t == fmt::v2::unknown_task) {  // the writer lost a poll event: nothing implicit resolves from here
+            depth = 0;
+            base_unknown = true;
+        } else if (t == 0) {
             depth = 0;
             base_unknown = false;
         } else if (!(depth && polls[depth - 1] == t)) {
@@ -1530,7 +1533,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                     hi = uint64_t(uint32_t(b)) << 32;
                     timed = true;
                 }
-                if (!tasks_done && nlocal == 0 && c1) {
+                if (!tasks_done && nlocal == 0 && c1 && cb != fmt::v2::unknown_task) {
                     below = cb;
                     below_known = true;
                 }

@@ -490,8 +490,9 @@ bool acquire_ring(uint64_t gate) {
 // The slow path of write_event_units (bbx.hpp). Signal-safe: no lock, no
 // system call. True means the caller writes its event at r->pos now. The time_base (kind 9, 2 slots) goes before the event, with
 // the event's ticks: head B = hi << 32 | prev_hi, continuation B = the task a
-// reader takes as current here (implicit_task; the thread's current task
-// when that is unknown). After it, the next one is due when an event would
+// reader takes as current here (implicit_task; format::v2::unknown_task when
+// a poll event of this ring was lost: the thread's current task could then
+// name a task the reader's nesting does not have there). After it, the next one is due when an event would
 // pass half a ring further on, so every window of the ring holds one.
 bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
     const uint64_t pos = r->pos, hard = r->hard_limit, hi = ticks >> 32;
@@ -505,7 +506,8 @@ bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
         return false;
     }
     const uint32_t prev_hi = r->hi == no_hi ? fmt::v2::no_prev_hi : uint32_t(r->hi);
-    const uint64_t task = r->implicit_task == implicit_unknown ? t_task.current : r->implicit_task;
+    static_assert(implicit_unknown == fmt::v2::unknown_task);
+    const uint64_t task = r->implicit_task;
     put_slot(r->slots + (pos & r->mask) * fmt::v2::slot_size, fmt::v2::head_word(fmt::kind::time_base, pos >> r->shift, 0, ticks),
              fmt::v2::time_base_word(uint32_t(hi), prev_hi));
     put_slot(r->slots + ((pos + 1) & r->mask) * fmt::v2::slot_size,

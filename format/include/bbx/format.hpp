@@ -488,6 +488,11 @@ inline constexpr uint32_t max_event_slots = 1 + max_continuations;
 inline constexpr uint32_t max_site = 0xffff;                // site ids 1..65535 fit a head
 inline constexpr uint64_t max_resource = (uint64_t{1} << 56) - 1;  // resource ids fit 56 bits
 inline constexpr uint32_t no_prev_hi = 0xffffffffu;         // time_base.prev_hi: no previous event
+// A time_base's task word when the writer cannot say which task a reader's
+// poll nesting has as current there (a poll event of this ring was lost):
+// a reader resolves no implicit task from it. (The writer then writes only
+// the explicit forms.)
+inline constexpr uint64_t unknown_task = ~uint64_t{0};
 
 // A: bits 0-7 kind, 8-15 lap, 16-31 site (head) or index | n << 8
 // (continuation), 32-63 ticks_lo (head) or 0 (continuation).
