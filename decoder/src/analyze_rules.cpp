@@ -523,10 +523,8 @@ public:
                 if (i > 0) give_samples(p, R.polls[i - 1]);
             }
         }
-        for (size_t i = 0; i < tasks_.size(); ++i) {  // polls on two threads at once: their overlap once
-            task_state& T = tasks_[i];
-            T.busy -= std::min(T.busy, T.overlap);
-        }
+        // Polls on two threads at once: their overlap once.
+        tasks_.for_each([](task_state& T, size_t) { T.busy -= std::min(T.busy, T.overlap); });
     }
 
     // The analysis; its tasks: the first `limit` reports in report order
@@ -539,7 +537,7 @@ public:
         a.task_events = model_->task_events;
         for (const ring_stats& s : stats.threads) a.events_overwritten += s.overwritten;
         a.loss = losses_of(c_, stats);
-        for (size_t i = 0; i < tasks_.size(); ++i) a.tasks_spawn_unseen += !tasks_[i].spawn_seen;
+        tasks_.for_each([&](const task_state& T, size_t) { a.tasks_spawn_unseen += !T.spawn_seen; });
         a.ring_kb = c_.header().ring_size / 1024;
         for (const ring_stats& s : stats.threads) {
             const uint64_t held = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
@@ -951,14 +949,14 @@ private:
         // Open waits per (resource, op), of tasks not done: "no other task waits to send on it".
         std::unordered_map<uint64_t, uint32_t> open_waiters[2];
         std::vector<uint32_t> idle, woken, selfish;
-        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
-            task_state& T = tasks_[ti];
+        tasks_.for_each([&](task_state& T, size_t i) {
+            const uint32_t ti = uint32_t(i);
             if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
             if (!T.done && T.wait.open && op_slot(T.wait.op) >= 0) ++open_waiters[op_slot(T.wait.op)][T.wait.res];
             if (idle_at_end(T)) idle.push_back(ti);
             if (!(T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr)) woken.push_back(ti);
             if (!(T.wakes < self_wake_min_wakes || T.self_wakes * 2 <= T.wakes)) selfish.push_back(ti);
-        }
+        });
 
         for (uint32_t ti : idle) {
             const task_state& T = tasks_[ti];
@@ -1276,13 +1274,13 @@ public:
         std::vector<key> k;
         if (limit >= tasks_.size()) {
             k.resize(tasks_.size());
-            for (uint32_t i = 0; i < k.size(); ++i) k[i] = {tasks_[i].busy, tasks_[i].id, i};
+            tasks_.for_each([&](const task_state& T, size_t i) { k[i] = {T.busy, T.id, uint32_t(i)}; });
             std::sort(k.begin(), k.end(), first);
         } else if (limit > 0) {
             // The best `limit` in a heap whose top is the last of them.
             k.reserve(limit);
-            for (uint32_t i = 0; i < tasks_.size(); ++i) {
-                const key x{tasks_[i].busy, tasks_[i].id, i};
+            tasks_.for_each([&](const task_state& T, size_t i) {
+                const key x{T.busy, T.id, uint32_t(i)};
                 if (k.size() < limit) {
                     k.push_back(x);
                     std::push_heap(k.begin(), k.end(), first);
@@ -1291,7 +1289,7 @@ public:
                     k.back() = x;
                     std::push_heap(k.begin(), k.end(), first);
                 }
-            }
+            });
             std::sort_heap(k.begin(), k.end(), first);
         }
         std::vector<uint32_t> order(k.size());

@@ -284,14 +284,13 @@ public:
                 t.open.pop_back();
             }
         const int64_t end = threads_last_ns();
-        for (size_t i = 0; i < tasks.size(); ++i) {
-            task& k = tasks[i];
+        tasks.for_each([&](task& k, size_t) {
             while (!k.waits.empty()) {
                 const wait& w = k.waits.back();
                 sink_.wait_end(threads[w.thread], k, w, end, end_how::unfinished);
                 k.waits.pop_back();
             }
-        }
+        });
     }
 
 private:
