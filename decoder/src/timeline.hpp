@@ -380,12 +380,15 @@ private:
     // Ends the slice at depth k - 1 (1-based k from pairing::find_begin) and
     // cuts the ones above it.
     void end_at(thread& t, size_t k, int64_t ns, const site* await) {
+        if (t.open.size() > k) [[unlikely]] cut_above(t, k, ns);
+        sink_.slice_end(t, t.open.back(), ns, end_how::ended, await);
+        t.open.pop_back();
+    }
+    [[gnu::noinline]] void cut_above(thread& t, size_t k, int64_t ns) {
         while (t.open.size() > k) {
             sink_.slice_end(t, t.open.back(), ns, end_how::cut, nullptr);
             t.open.pop_back();
         }
-        sink_.slice_end(t, t.open.back(), ns, end_how::ended, await);
-        t.open.pop_back();
     }
 
     void span_end(thread& t, const event& e) {
