@@ -41,6 +41,7 @@ public:
     const T& back() const { return data()[size_ - 1]; }
     void clear() { size_ = 0; }
     void pop_back() { --size_; }
+    bool on_heap() const { return cap_ > N; }  // it allocated: its destructor has a block to free
     void push_back(const T& x) {
         if (size_ == cap_) grow();
         data()[size_++] = x;
@@ -85,6 +86,16 @@ public:
         for (T* b : blocks_) munmap(b, block_bytes);
     }
     size_t size() const { return size_; }
+    // Frees every block without running the elements' destructors: for an
+    // owner that destroyed (or never let allocate) every element that owns
+    // memory. Visiting each of millions of elements only to find none costs
+    // a cache miss an element.
+    void forget() {
+        for (T* b : blocks_) munmap(b, block_bytes);
+        blocks_.clear();
+        tail_ = tail_end_ = nullptr;
+        size_ = 0;
+    }
     T& operator[](size_t i) { return blocks_[i / per_block][i % per_block]; }
     const T& operator[](size_t i) const { return blocks_[i / per_block][i % per_block]; }
     T& emplace_back() {

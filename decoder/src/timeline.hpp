@@ -127,14 +127,16 @@ struct wait {
     int64_t begin_ns = 0;
 };
 
+// (Ordered so that nothing pads it: a capture may have millions.)
 struct task {
     uint64_t id = 0;
     uint32_t index = 0;
-    const site* named_by = nullptr;  // its spawn site: from its spawn event, or (1.4) the task table
     bool seen_at_spawn = false;      // the first event naming it was its spawn (task_seen's e.spawn is valid)
     // 1.4: its spawn is not in the capture, but the task table named it:
     // named_by, parent, frame_bytes and spawn_ns come from the table.
     bool from_table = false;
+    bool waits_grown = false;        // waits outgrew its inline room (in model::grown_)
+    const site* named_by = nullptr;  // its spawn site: from its spawn event, or (1.4) the task table
     uint64_t parent = 0, frame_bytes = 0;  // as its spawn said (spawn event or table); 0: unknown
     int64_t spawn_ns = 0;                  // when it was spawned (seen_at_spawn or from_table)
     small_vec<wait, 1> waits;        // open, innermost last
@@ -143,6 +145,7 @@ struct task {
     // index lookup of its own on every event.
     void* sink_data = nullptr;
 };
+static_assert(sizeof(task) == 104);
 
 // The callbacks a writer may hide (defaults do nothing). `t` is the thread of
 // the event (for the ends at the end of the capture: the slice's thread, or
@@ -199,6 +202,12 @@ struct model {
     }
     model(const model&) = delete;
     model& operator=(const model&) = delete;
+    // Only the tasks whose waits allocated are destroyed one by one:
+    // visiting every task to find them cost a cache miss a task.
+    ~model() {
+        for (task* k : grown_) k->waits.release();
+        tasks.forget();
+    }
     // The latest time of any thread: where waits open at the end end.
     int64_t threads_last_ns() const {
         int64_t l = INT64_MIN;
@@ -213,6 +222,8 @@ struct model {
 protected:
     id_index index_;
     std::vector<std::pair<uint64_t, task*>> last_task_;  // per thread: its last task (id, record)
+    std::vector<task*> grown_;                            // the tasks whose waits allocated (task::waits_grown)
+    uint64_t open_waits_ = 0;                             // of every task, now
 };
 
 template <class Sink>
@@ -284,6 +295,7 @@ public:
                 t.open.pop_back();
             }
         const int64_t end = threads_last_ns();
+        if (open_waits_ == 0) return;  // (most captures: no pass over every task for none)
         tasks.for_each([&](task& k, size_t) {
             while (!k.waits.empty()) {
                 const wait& w = k.waits.back();
@@ -450,6 +462,11 @@ private:
     void wait_begin(thread& t, task& k, const event& e) {
         if (k.waits.size() >= max_waits) return sink_.wait_begin(t, k, nullptr, e);
         k.waits.push_back(wait{e.res.id, e.res.op, t.index, e.where, e.ns});
+        ++open_waits_;
+        if (k.waits.on_heap() && !k.waits_grown) [[unlikely]] {
+            k.waits_grown = true;
+            grown_.push_back(&k);
+        }
         sink_.wait_begin(t, k, &k.waits.back(), e);
     }
 
@@ -457,6 +474,7 @@ private:
         size_t n = k.waits.size();
         while (n > 0 && (k.waits[n - 1].resource != e.res.id || k.waits[n - 1].op != e.res.op)) --n;
         if (n == 0) return sink_.lone_wait_end(t, k, e);
+        open_waits_ -= k.waits.size() - (n - 1);
         while (k.waits.size() > n) {
             sink_.wait_end(t, k, k.waits.back(), e.ns, end_how::cut);
             k.waits.pop_back();
