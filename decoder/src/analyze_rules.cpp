@@ -290,7 +290,7 @@ struct res_touch {
 // while the capture is read. (What the passes over every task at the end
 // read comes first.)
 // Aligned to a cache line (stable_vec's blocks are), so that its first line
-// is one line.
+// is one line; four lines in all.
 struct alignas(64) task_state {
     // Its first cache line: all that the pass over every task at the end
     // (find_warnings) and the report order read of most tasks.
@@ -302,20 +302,21 @@ struct alignas(64) task_state {
     uint8_t wait_op = 0;
     bool owns_memory = false;  // in analyzer::owners_: a vector below may have grown past its inline room
     uint16_t running = 0;  // poll depth
-    uint16_t on_top = 0;   // threads on which its poll is the innermost now
-    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
-    int64_t sched_start = 0, sched_total = 0;
+    uint16_t on_top = 0;   // threads on which its poll is the innermost now (more than 1: task_extra)
+    union {
+        int64_t sched_start = 0;  // while scheduled: since when
+        int64_t done_at;          // once done (it is never scheduled again)
+    };
+    int64_t sched_total = 0;
     uint64_t wait_res = 0;
     uint64_t wakes = 0;
+    uint64_t polls = 0;
     // (64 bytes)
-    uint64_t self_wakes = 0;
     uint32_t sched_pos = 0;  // its place in analyzer::scheduled_, while scheduled
     uint32_t longest_ring = 0;
-    int64_t top_at = 0;    // when on_top last changed
     int64_t wait_begin = 0;
     const site* wait_at = nullptr;
-    int64_t first = 0, done_at = 0;
-    uint64_t polls = 0, polls_over = 0;
+    int64_t first = 0;
     int64_t sched_max = 0;
     // The task that woke it: of its scheduled interval while scheduled, of
     // the wake that will schedule it at its poll's end while woken in a poll
@@ -326,14 +327,23 @@ struct alignas(64) task_state {
     small_vec<res_touch, 1> touched;  // every resource it sent on or received from
     int64_t last_poll_end = 0;
     const site* last_await = nullptr;
-    int64_t last_self_wake = 0;
-    const site* self_site = nullptr;
     int64_t longest = 0, longest_at = 0, longest_span = 0;
     const site* longest_await = nullptr;
     int64_t wait_ended_at = 0;
     uint64_t wait_ended_res = 0;
 };
-static_assert(offsetof(task_state, self_wakes) == 64 && sizeof(task_state) == 320);
+static_assert(offsetof(task_state, sched_pos) == 64 && sizeof(task_state) == 256);
+
+// What few tasks need (polled on two threads at once, polls over the
+// threshold, self-wakes): aside, by task index (analyzer::extra_).
+struct task_extra {
+    int64_t top_at = 0;    // while on_top > 1: when on_top last changed
+    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
+    uint64_t polls_over = 0;
+    uint64_t self_wakes = 0;
+    int64_t last_self_wake = 0;
+    const site* self_site = nullptr;  // the await site named by the end of the poll that made its last self-wake
+};
 
 using waits = std::vector<std::pair<uint32_t, int64_t>>;  // task index, overlap
 
@@ -457,11 +467,11 @@ public:
         task_state& T = of(k);
         if (T.done) return;
         T.done = true;
-        T.done_at = e.ns;
         if (T.scheduled) {
             T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, e.ns));
             unschedule(T);
         }
+        T.done_at = e.ns;  // (after the last read of sched_start: they share their bytes)
         T.wait_open = false;
     }
     void wait_begin(tl::thread&, tl::task& k, const tl::wait*, const event& e) {
@@ -545,7 +555,7 @@ public:
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
-            if (!R.polls.empty()) top_change(*R.polls.back().ts, -1, end_);
+            if (!R.polls.empty()) top_change(R.polls.back(), -1, end_);
             for (size_t i = R.polls.size(); i-- > 0;) {  // innermost first: each gives its time to the one around it
                 poll_open& p = R.polls[i];
                 int64_t d = elapsed(p.begin, end_);
@@ -631,6 +641,14 @@ private:
     std::vector<uint8_t> untracked_sites_;  // by site id: 0 not seen, 1 no, 2 yes
     bool untracked_any_ = false;            // some site of the capture is an untracked_ one
 
+    std::unordered_map<uint32_t, task_extra> extra_;  // by task index: the few tasks that need one
+    const task_extra& extra_of(uint32_t ti) const {
+        static const task_extra none;
+        if (extra_.empty()) return none;
+        auto it = extra_.find(ti);
+        return it == extra_.end() ? none : it->second;
+    }
+
     void owns(uint32_t ti, task_state& T) {
         T.owns_memory = true;
         owners_.push_back(ti);
@@ -664,8 +682,9 @@ private:
     void wake(uint32_t ti, uint64_t id, task_state& T, uint64_t waker, int64_t t) {
         ++T.wakes;
         if (waker == id) {
-            ++T.self_wakes;
-            T.last_self_wake = t;
+            task_extra& x = extra_[ti];
+            ++x.self_wakes;
+            x.last_self_wake = t;
             if (T.running) T.self_in_poll = true;
         }
         if (T.done) return;
@@ -714,9 +733,9 @@ private:
         ++T.running;
         ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
-        else top_change(*R.polls.back().ts, -1, t);
+        else top_change(R.polls.back(), -1, t);
         R.polls.push(ti, &T, t);
-        top_change(T, +1, t);
+        top_change(ti, T, +1, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
 
@@ -731,11 +750,17 @@ private:
     // The task's poll became (+1) or stopped being (-1) the innermost on a
     // thread at t: while it is innermost on k > 1 threads at once, k - 1 of
     // them count twice in busy (taken off at the end).
-    void top_change(task_state& T, int delta, int64_t t) {
-        if (T.on_top > 1) T.overlap = add_sat(T.overlap, int64_t(T.on_top - 1) * elapsed(T.top_at, t));
-        T.on_top = uint16_t(T.on_top + delta);
-        T.top_at = t;
+    [[gnu::always_inline]] void top_change(uint32_t ti, task_state& T, int delta, int64_t t) {
+        const uint16_t was = T.on_top;
+        T.on_top = uint16_t(was + delta);
+        if (was > 1 || T.on_top > 1) [[unlikely]] overlap_change(ti, was, T.on_top, t);
     }
+    [[gnu::noinline]] void overlap_change(uint32_t ti, uint16_t was, uint16_t now, int64_t t) {
+        task_extra& x = extra_[ti];
+        if (was > 1) x.overlap = add_sat(x.overlap, int64_t(was - 1) * elapsed(x.top_at, t));
+        if (now > 1) x.top_at = t;
+    }
+    void top_change(const poll_open& p, int delta, int64_t t) { top_change(p.task, *p.ts, delta, t); }
 
     // The poll at depth i of ring R ran d (inclusive): its task is busy for
     // d less the polls nested in it, and the poll around it (if any) is not
@@ -755,10 +780,10 @@ private:
         ring_state& R = rings_[r];
         task_state& U = *R.polls.back().ts;
         if (U.running) --U.running;
-        top_change(U, -1, t);
+        top_change(R.polls.back(), -1, t);
         if (R.polls.size() >= 2) give_samples(R.polls.back(), R.polls[R.polls.size() - 2]);
         R.polls.pop_back();
-        if (!R.polls.empty()) top_change(*R.polls.back().ts, +1, t);
+        if (!R.polls.empty()) top_change(R.polls.back(), +1, t);
         if (R.polls.empty()) deactivate(r);
     }
 
@@ -822,17 +847,17 @@ private:
         ring_longest(R, p, d);
         poll_done(p, th, t, where, false);
         if (i >= 2) give_samples(p, R.polls[i - 2]);
-        top_change(T, -1, t);
+        top_change(ti, T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) deactivate(r);
-        else top_change(*R.polls.back().ts, +1, t);
+        else top_change(R.polls.back(), +1, t);
         if (T.running) --T.running;
         if (T.running) return;
         T.polled = true;
         T.last_poll_end = t;
         T.last_await = where;
         if (T.self_in_poll) {
-            T.self_site = where;
+            extra_[ti].self_site = where;
             T.self_in_poll = false;
         }
         if (T.woken_in_poll) {
@@ -846,7 +871,7 @@ private:
         const uint32_t r = th.index;
         task_state& T = *p.ts;
         int64_t d = elapsed(p.begin, end);
-        if (d > opt_.long_poll_ns) ++T.polls_over;
+        if (d > opt_.long_poll_ns) ++extra_[p.task].polls_over;
         if (T.has_longest && d <= T.longest) return;
         T.has_longest = true;
         T.longest = d;
@@ -1013,16 +1038,19 @@ private:
         // Open waits per (resource, op), of tasks not done: "no other task waits to send on it".
         std::unordered_map<uint64_t, uint32_t> open_waiters[2];
         std::vector<uint32_t> idle, woken, selfish;
+        for (const auto& [ti, x] : extra_) {
+            task_state& T = tasks_[ti];
+            T.busy -= std::min(T.busy, x.overlap);
+        }
         tasks_.for_each([&](task_state& T, size_t i) {
             const uint32_t ti = uint32_t(i);
-            T.busy -= std::min(T.busy, T.overlap);
             if (limit > 0 && limit < tasks_.size()) pick(top_, limit, T.busy, ti);
             a.tasks_spawn_unseen += !T.spawn_seen;
             if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
             if (!T.done && T.wait_open && op_slot(T.wait_op) >= 0) ++open_waiters[op_slot(T.wait_op)][T.wait_res];
             if (idle_at_end(T)) idle.push_back(ti);
             if (!(T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr)) woken.push_back(ti);
-            if (T.wakes >= self_wake_min_wakes && T.self_wakes * 2 > T.wakes) selfish.push_back(ti);  // (self_wakes: the second line)
+            if (T.wakes >= self_wake_min_wakes && extra_of(ti).self_wakes * 2 > T.wakes) selfish.push_back(ti);
         });
 
         for (uint32_t ti : idle) {
@@ -1085,7 +1113,7 @@ private:
             for (const site* s : T.longest_spans) w.spans.push_back(s ? printable(s->name) : "?");
             w.span_ns = T.longest_span;
             if (!T.longest_spans.empty()) w.span_at = loc(T.longest_spans.back());
-            w.polls_over = T.polls_over;
+            w.polls_over = extra_of(ti).polls_over;
             waits ws = info.waiting;
             std::sort(ws.begin(), ws.end(), [&](const auto& x, const auto& y) {
                 return x.second != y.second ? x.second > y.second : id_of(x.first) < id_of(y.first);
@@ -1137,17 +1165,18 @@ private:
             w.kind = warning_kind::self_wake;
             w.task = id_of(ti);
             w.task_name = name_of(ti);
-            w.time_ns = T.last_self_wake;
-            w.at = best_loc(T.self_site, ti);
+            const task_extra& x = extra_of(ti);
+            w.time_ns = x.last_self_wake;
+            w.at = best_loc(x.self_site, ti);
             w.wakes = T.wakes;
-            w.self_wakes = T.self_wakes;
+            w.self_wakes = x.self_wakes;
             char pct[16];
-            std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * double(T.self_wakes) / double(T.wakes));
-            w.message = who_i(ti) + " woke itself for " + std::to_string(T.self_wakes) + " of its " +
+            std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * double(x.self_wakes) / double(T.wakes));
+            w.message = who_i(ti) + " woke itself for " + std::to_string(x.self_wakes) + " of its " +
                         std::to_string(T.wakes) + " wakes (" + pct + "), the last at " + secs(w.time_ns) +
-                        (T.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
+                        (x.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
                         ": it spins through the executor instead of waiting for an event" +
-                        (T.self_site ? std::string()
+                        (x.self_site ? std::string()
                                      : "; where it yields is unknown: the poll that woke it named no await site");
             a.warnings.push_back(std::move(w));
         }
@@ -1387,7 +1416,7 @@ public:
         r.last_ns = T.done ? T.done_at : end_;
         r.polls = T.polls;
         r.wakes = T.wakes;
-        r.self_wakes = T.self_wakes;
+        r.self_wakes = extra_of(ti).self_wakes;
         r.busy_ns = T.busy;
         r.scheduled_ns = T.sched_total;
         int64_t life = elapsed(r.first_ns, r.last_ns);
