@@ -148,6 +148,7 @@
 #include <cinttypes>
 #include <climits>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -226,7 +227,6 @@ int64_t bucket_mid(uint16_t b) {
 class sched_dist {
 public:
     void add(int64_t v) {
-        ++n_;
         if (!hist_ && exact_.size() < exact_samples) {
             exact_.push_back(v);
             return;
@@ -238,13 +238,21 @@ public:
         }
         bump(bucket_of(uint64_t(v)));
     }
-    uint64_t count() const { return n_; }
+    // It allocated (its destructor has something to free).
+    bool owns_memory() const { return hist_ || exact_.on_heap(); }
+    uint64_t count() const {
+        if (!hist_) return exact_.size();
+        uint64_t n = 0;
+        for (const auto& b : *hist_) n += b.second;
+        return n;
+    }
     bool exact() const { return !hist_; }
     // Nearest rank: the smallest value with at least p of the values at or below it.
     int64_t percentile(double p, int64_t max) const {
-        if (n_ == 0) return 0;
-        uint64_t rank = uint64_t(std::ceil(p * double(n_)));
-        rank = std::clamp<uint64_t>(rank, 1, n_);
+        const uint64_t total = count();
+        if (total == 0) return 0;
+        uint64_t rank = uint64_t(std::ceil(p * double(total)));
+        rank = std::clamp<uint64_t>(rank, 1, total);
         if (!hist_) {
             int64_t v[exact_samples];
             std::copy(exact_.begin(), exact_.end(), v);
@@ -266,16 +274,7 @@ private:
         else hist_->insert(it, {b, 1});
     }
     small_vec<int64_t, 2> exact_;
-    std::unique_ptr<std::vector<std::pair<uint16_t, uint64_t>>> hist_;  // by bucket
-    uint64_t n_ = 0;
-};
-
-struct open_wait {
-    uint64_t res = 0;
-    int64_t begin = 0;
-    const site* at = nullptr;
-    uint8_t op = 0;
-    bool open = false;
+    std::unique_ptr<std::vector<std::pair<uint16_t, uint64_t>>> hist_;  // by bucket (the count: their sum)
 };
 
 // A resource a task did something to: ops bit 0 send, bit 1 recv.
@@ -284,40 +283,66 @@ struct res_touch {
     uint8_t ops = 0;
 };
 
-// (What the passes over every task at the end read comes first.)
-struct task_state {
-    uint64_t id = 0;
+// The analyzer's record of a task, beside the timeline's (tl::task): what
+// the timeline keeps of it (id, spawn site, parent, frame size) is read
+// there, not copied here. Every task of a capture has one, and a capture may
+// have millions, so it is packed: each cache line of it is first written
+// while the capture is read. (What the passes over every task at the end
+// read comes first.)
+// Aligned to a cache line (stable_vec's blocks are), so that its first line
+// is one line; four lines in all.
+struct alignas(64) task_state {
+    // Its first cache line: all that the pass over every task at the end
+    // (find_warnings) and the report order read of most tasks.
     int64_t busy = 0;
     bool spawn_seen = false, done = false, scheduled = false;
     bool woken_in_poll = false, self_in_poll = false, polled = false, has_longest = false;
     bool longest_unfinished = false, wait_ended_idle = false;
+    bool wait_open = false;  // its last wait_begin (wait_*) is open: no wait_end on its resource, no completion since
+    uint8_t wait_op = 0;
+    bool owns_memory = false;  // in analyzer::owners_: a vector below may have grown past its inline room
     uint16_t running = 0;  // poll depth
-    uint16_t on_top = 0;   // threads on which its poll is the innermost now
-    int64_t top_at = 0;    // when on_top last changed
-    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
+    uint16_t on_top = 0;   // threads on which its poll is the innermost now (more than 1: task_extra)
+    union {
+        int64_t sched_start = 0;  // while scheduled: since when
+        int64_t done_at;          // once done (it is never scheduled again)
+    };
+    int64_t sched_total = 0;
+    uint64_t wait_res = 0;
+    uint64_t wakes = 0;
+    uint64_t polls = 0;
+    // (64 bytes)
     uint32_t sched_pos = 0;  // its place in analyzer::scheduled_, while scheduled
-    uint64_t wakes = 0, self_wakes = 0;
-    int64_t sched_start = 0, sched_total = 0;
-    open_wait wait;
-    const site* spawn = nullptr;
-    uint64_t parent = 0, frame = 0;
-    int64_t first = 0, done_at = 0;
-    uint64_t polls = 0, polls_over = 0;
+    uint32_t longest_ring = 0;
+    int64_t wait_begin = 0;
+    const site* wait_at = nullptr;
+    int64_t first = 0;
     int64_t sched_max = 0;
-    uint64_t sched_waker = 0, pending_waker = 0;
-    // What owns memory, together: destroying a task reads one or two cache lines.
+    // The task that woke it: of its scheduled interval while scheduled, of
+    // the wake that will schedule it at its poll's end while woken in a poll
+    // (never both at once: a task is scheduled only when not in a poll).
+    uint64_t waker = 0;
     sched_dist sched;
     small_vec<const site*, 2> longest_spans;
     small_vec<res_touch, 1> touched;  // every resource it sent on or received from
     int64_t last_poll_end = 0;
     const site* last_await = nullptr;
-    int64_t last_self_wake = 0;
-    const site* self_site = nullptr;
     int64_t longest = 0, longest_at = 0, longest_span = 0;
-    uint32_t longest_ring = 0;
     const site* longest_await = nullptr;
     int64_t wait_ended_at = 0;
     uint64_t wait_ended_res = 0;
+};
+static_assert(offsetof(task_state, sched_pos) == 64 && sizeof(task_state) == 256);
+
+// What few tasks need (polled on two threads at once, polls over the
+// threshold, self-wakes): aside, by task index (analyzer::extra_).
+struct task_extra {
+    int64_t top_at = 0;    // while on_top > 1: when on_top last changed
+    int64_t overlap = 0;   // time it was innermost on two threads at once (counted twice in busy, once too many)
+    uint64_t polls_over = 0;
+    uint64_t self_wakes = 0;
+    int64_t last_self_wake = 0;
+    const site* self_site = nullptr;  // the await site named by the end of the poll that made its last self-wake
 };
 
 using waits = std::vector<std::pair<uint32_t, int64_t>>;  // task index, overlap
@@ -403,7 +428,17 @@ int op_slot(uint8_t op) { return op == op_send ? 0 : op == op_recv ? 1 : -1; }
 
 class analyzer : public tl::sink {
 public:
-    analyzer(const capture& c, const analyze_options& o) : c_(c), opt_(o), rings_(c.threads().size()) {}
+    analyzer(const capture& c, const analyze_options& o) : c_(c), opt_(o), rings_(c.threads().size()) {
+        for (const site& s : c.sites()) untracked_any_ = untracked_any_ || s.name.compare(0, 10, "untracked_") == 0;
+    }
+    // Only the tasks that allocated are destroyed one by one: visiting
+    // every task's record to find them cost a cache miss or two a task.
+    ~analyzer() {
+        for (uint32_t ti : owners_) tasks_[ti].~task_state();
+        tasks_.forget();
+    }
+    analyzer(const analyzer&) = delete;
+    analyzer& operator=(const analyzer&) = delete;
     void begin(const tl::model& m) { model_ = &m; }
 
     // ---- the timeline's callbacks -----------------------------------------------------
@@ -411,37 +446,41 @@ public:
     void task_seen(tl::thread&, tl::task& k, const event& e) {
         task_state& T = tasks_.emplace_back();  // (index k.index: tasks are made in the same order)
         k.sink_data = &T;
-        T.id = k.id;
         T.first = e.ns;
-        if (k.from_table) {  // its spawn was overwritten; the task table named it (spawn_seen stays false)
-            T.spawn = k.named_by;
-            T.parent = k.parent;
-            T.frame = k.frame_bytes;
-        }
+        // Its spawn site, parent and frame size are the timeline's (k's):
+        // its spawn event's, or the task table's when that was overwritten
+        // (spawn_seen stays false then).
     }
     void spawn(tl::thread&, tl::task& k, const event& e) {
         task_state& T = of(k);
         T.spawn_seen = true;
-        if (e.where) T.spawn = e.where;
-        T.parent = e.spawn.parent;
-        T.frame = e.spawn.frame_bytes;
         T.first = std::min(T.first, e.ns);
+        // Each spawn event of the task says its parent and frame size (and
+        // its site, when it names one): the first is the timeline's; a
+        // later one that says otherwise (a damaged capture, or merged ones
+        // that share an id) overrides it.
+        const spawn_fields was = spawn_of(k), now{e.where ? e.where : was.where, e.spawn.parent, e.spawn.frame_bytes};
+        if (now.where != was.where || now.parent != was.parent || now.frame != was.frame) respawned_[k.index] = now;
     }
-    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) { wake(k.index, of(k), e.wake.waker, e.ns); }
+    void wake(tl::thread&, tl::task& k, const event& e, uint64_t) { wake(k.index, k.id, of(k), e.wake.waker, e.ns); }
     void complete(tl::thread&, tl::task& k, const event& e) {
         task_state& T = of(k);
         if (T.done) return;
         T.done = true;
-        T.done_at = e.ns;
         if (T.scheduled) {
             T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, e.ns));
             unschedule(T);
         }
-        T.wait.open = false;
+        T.done_at = e.ns;  // (after the last read of sched_start: they share their bytes)
+        T.wait_open = false;
     }
     void wait_begin(tl::thread&, tl::task& k, const tl::wait*, const event& e) {
         task_state& T = of(k);
-        T.wait = {e.res.id, e.ns, e.where, uint8_t(e.res.op), true};
+        T.wait_res = e.res.id;
+        T.wait_begin = e.ns;
+        T.wait_at = e.where;
+        T.wait_op = uint8_t(e.res.op);
+        T.wait_open = true;
         resource_event(k.index, &T, e.res.id, uint8_t(e.res.op), e.ns, false);
     }
     void wait_end(tl::thread&, tl::task& k, const tl::wait& w, int64_t ns, tl::end_how how) {
@@ -472,6 +511,9 @@ public:
     // The recorder's "a limit was hit" instants: untracked_<what>, with the
     // running count in an argument "untracked" (and the task in "task").
     void instant(tl::thread&, const event& e) {
+        // (An event's site is one of the capture's: most captures have no
+        // untracked_ site, and then an instant costs one test, not eleven.)
+        if (!untracked_any_) return;
         const site& s = *e.where;
         if (!untracked_site(s)) return;
         uint64_t reported = 0, task = 0;
@@ -513,7 +555,7 @@ public:
             end_ = std::max(end_, c_.ticks_to_ns(h.anchors[1].ticks));
         for (uint32_t r = 0; r < rings_.size(); ++r) {
             ring_state& R = rings_[r];
-            if (!R.polls.empty()) top_change(*R.polls.back().ts, -1, end_);
+            if (!R.polls.empty()) top_change(R.polls.back(), -1, end_);
             for (size_t i = R.polls.size(); i-- > 0;) {  // innermost first: each gives its time to the one around it
                 poll_open& p = R.polls[i];
                 int64_t d = elapsed(p.begin, end_);
@@ -523,10 +565,8 @@ public:
                 if (i > 0) give_samples(p, R.polls[i - 1]);
             }
         }
-        for (size_t i = 0; i < tasks_.size(); ++i) {  // polls on two threads at once: their overlap once
-            task_state& T = tasks_[i];
-            T.busy -= std::min(T.busy, T.overlap);
-        }
+        // (Polls on two threads at once count their overlap once: find_warnings'
+        // pass over every task takes it off, before anything reads busy.)
     }
 
     // The analysis; its tasks: the first `limit` reports in report order
@@ -539,7 +579,6 @@ public:
         a.task_events = model_->task_events;
         for (const ring_stats& s : stats.threads) a.events_overwritten += s.overwritten;
         a.loss = losses_of(c_, stats);
-        for (size_t i = 0; i < tasks_.size(); ++i) a.tasks_spawn_unseen += !tasks_[i].spawn_seen;
         a.ring_kb = c_.header().ring_size / 1024;
         for (const ring_stats& s : stats.threads) {
             const uint64_t held = s.events_written > s.overwritten ? s.events_written - s.overwritten : 0;
@@ -555,7 +594,7 @@ public:
         }
         a.start_ns = start_;
         a.end_ns = end_;
-        find_warnings(a);
+        find_warnings(a, limit);
         reports(a, limit);
         return a;
     }
@@ -570,6 +609,24 @@ public:
 private:
     // The analyzer's record of a timeline task (task_seen made it).
     static task_state& of(const tl::task& k) { return *static_cast<task_state*>(k.sink_data); }
+    const tl::task& timeline_task(uint32_t ti) const { return model_->tasks[ti]; }
+    uint64_t id_of(uint32_t ti) const { return timeline_task(ti).id; }
+
+    // A task's spawn site, parent and frame size: the timeline's, unless a
+    // later spawn event of it said otherwise (respawned_).
+    struct spawn_fields {
+        const site* where = nullptr;
+        uint64_t parent = 0, frame = 0;
+    };
+    spawn_fields spawn_of(const tl::task& k) const {
+        if (!respawned_.empty()) [[unlikely]] {
+            auto it = respawned_.find(k.index);
+            if (it != respawned_.end()) return it->second;
+        }
+        return {k.named_by, k.parent, k.frame_bytes};
+    }
+    spawn_fields spawn_of(uint32_t ti) const { return spawn_of(timeline_task(ti)); }
+    std::unordered_map<uint32_t, spawn_fields> respawned_;  // by task index: rare
 
     // Whether a site is one of the recorder's "untracked_<what>" instants,
     // remembered by site id (a name compare per instant was a tenth of
@@ -582,6 +639,21 @@ private:
         return u == 2;
     }
     std::vector<uint8_t> untracked_sites_;  // by site id: 0 not seen, 1 no, 2 yes
+    bool untracked_any_ = false;            // some site of the capture is an untracked_ one
+
+    std::unordered_map<uint32_t, task_extra> extra_;  // by task index: the few tasks that need one
+    const task_extra& extra_of(uint32_t ti) const {
+        static const task_extra none;
+        if (extra_.empty()) return none;
+        auto it = extra_.find(ti);
+        return it == extra_.end() ? none : it->second;
+    }
+
+    void owns(uint32_t ti, task_state& T) {
+        T.owns_memory = true;
+        owners_.push_back(ti);
+    }
+    std::vector<uint32_t> owners_;  // the tasks whose record allocated (task_state::owns_memory)
 
     void unschedule(task_state& T) {
         T.scheduled = false;
@@ -602,21 +674,22 @@ private:
     void schedule(uint32_t ti, task_state& T, int64_t t, uint64_t waker) {
         T.scheduled = true;
         T.sched_start = t;
-        T.sched_waker = waker;
+        T.waker = waker;
         T.sched_pos = uint32_t(scheduled_.size());
         scheduled_.push_back(ti);
     }
 
-    void wake(uint32_t ti, task_state& T, uint64_t waker, int64_t t) {
+    void wake(uint32_t ti, uint64_t id, task_state& T, uint64_t waker, int64_t t) {
         ++T.wakes;
-        if (waker == T.id) {
-            ++T.self_wakes;
-            T.last_self_wake = t;
+        if (waker == id) {
+            task_extra& x = extra_[ti];
+            ++x.self_wakes;
+            x.last_self_wake = t;
             if (T.running) T.self_in_poll = true;
         }
         if (T.done) return;
         if (T.running) {
-            if (!T.woken_in_poll) T.pending_waker = waker;
+            if (!T.woken_in_poll) T.waker = waker;
             T.woken_in_poll = true;
             return;
         }
@@ -646,6 +719,7 @@ private:
             T.sched_total = add_sat(T.sched_total, d);
             T.sched_max = std::max(T.sched_max, d);
             T.sched.add(d);
+            if (!T.owns_memory && T.sched.owns_memory()) owns(ti, T);
             // The polls running elsewhere meanwhile kept this task waiting.
             for (uint32_t o : active_) {
                 if (o == r) continue;
@@ -659,9 +733,9 @@ private:
         ++T.running;
         ring_state& R = rings_[r];
         if (R.polls.empty()) active_.push_back(r);
-        else top_change(*R.polls.back().ts, -1, t);
+        else top_change(R.polls.back(), -1, t);
         R.polls.push(ti, &T, t);
-        top_change(T, +1, t);
+        top_change(ti, T, +1, t);
         if (R.polls.size() == 1) ++R.npolls;
     }
 
@@ -669,18 +743,24 @@ private:
         if (d > R.longest || R.longest_task == 0) {
             R.longest = d;
             R.longest_at = p.begin;
-            R.longest_task = p.ts->id;
+            R.longest_task = id_of(p.task);
         }
     }
 
     // The task's poll became (+1) or stopped being (-1) the innermost on a
     // thread at t: while it is innermost on k > 1 threads at once, k - 1 of
     // them count twice in busy (taken off at the end).
-    void top_change(task_state& T, int delta, int64_t t) {
-        if (T.on_top > 1) T.overlap = add_sat(T.overlap, int64_t(T.on_top - 1) * elapsed(T.top_at, t));
-        T.on_top = uint16_t(T.on_top + delta);
-        T.top_at = t;
+    [[gnu::always_inline]] void top_change(uint32_t ti, task_state& T, int delta, int64_t t) {
+        const uint16_t was = T.on_top;
+        T.on_top = uint16_t(was + delta);
+        if (was > 1 || T.on_top > 1) [[unlikely]] overlap_change(ti, was, T.on_top, t);
     }
+    [[gnu::noinline]] void overlap_change(uint32_t ti, uint16_t was, uint16_t now, int64_t t) {
+        task_extra& x = extra_[ti];
+        if (was > 1) x.overlap = add_sat(x.overlap, int64_t(was - 1) * elapsed(x.top_at, t));
+        if (now > 1) x.top_at = t;
+    }
+    void top_change(const poll_open& p, int delta, int64_t t) { top_change(p.task, *p.ts, delta, t); }
 
     // The poll at depth i of ring R ran d (inclusive): its task is busy for
     // d less the polls nested in it, and the poll around it (if any) is not
@@ -700,10 +780,10 @@ private:
         ring_state& R = rings_[r];
         task_state& U = *R.polls.back().ts;
         if (U.running) --U.running;
-        top_change(U, -1, t);
+        top_change(R.polls.back(), -1, t);
         if (R.polls.size() >= 2) give_samples(R.polls.back(), R.polls[R.polls.size() - 2]);
         R.polls.pop_back();
-        if (!R.polls.empty()) top_change(*R.polls.back().ts, +1, t);
+        if (!R.polls.empty()) top_change(R.polls.back(), +1, t);
         if (R.polls.empty()) deactivate(r);
     }
 
@@ -767,22 +847,22 @@ private:
         ring_longest(R, p, d);
         poll_done(p, th, t, where, false);
         if (i >= 2) give_samples(p, R.polls[i - 2]);
-        top_change(T, -1, t);
+        top_change(ti, T, -1, t);
         R.polls.pop_back();
         if (R.polls.empty()) deactivate(r);
-        else top_change(*R.polls.back().ts, +1, t);
+        else top_change(R.polls.back(), +1, t);
         if (T.running) --T.running;
         if (T.running) return;
         T.polled = true;
         T.last_poll_end = t;
         T.last_await = where;
         if (T.self_in_poll) {
-            T.self_site = where;
+            extra_[ti].self_site = where;
             T.self_in_poll = false;
         }
         if (T.woken_in_poll) {
             T.woken_in_poll = false;
-            if (!T.done) schedule(ti, T, t, T.pending_waker);
+            if (!T.done) schedule(ti, T, t, T.waker);
         }
     }
 
@@ -791,7 +871,7 @@ private:
         const uint32_t r = th.index;
         task_state& T = *p.ts;
         int64_t d = elapsed(p.begin, end);
-        if (d > opt_.long_poll_ns) ++T.polls_over;
+        if (d > opt_.long_poll_ns) ++extra_[p.task].polls_over;
         if (T.has_longest && d <= T.longest) return;
         T.has_longest = true;
         T.longest = d;
@@ -809,13 +889,14 @@ private:
             });
             if (!open) T.longest_spans.push_back(s.s);
         }
+        if (!T.owns_memory && T.longest_spans.on_heap()) owns(p.task, T);
         T.longest_span = p.best_path.empty() ? 0 : p.best_span;
         if (d <= opt_.long_poll_ns) return;
         long_poll_info info{p.waiting, p.waiting_total, p.samples};
         // The tasks still scheduled, by id (when more than max_waiting qualify,
         // which are kept may depend on the order).
         std::vector<uint32_t> sched(scheduled_.begin(), scheduled_.end());
-        std::sort(sched.begin(), sched.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        std::sort(sched.begin(), sched.end(), [&](uint32_t x, uint32_t y) { return id_of(x) < id_of(y); });
         for (uint32_t v : sched) {
             if (v == p.task || tasks_[v].sched_start >= end) continue;
             add_waiting(info.waiting, info.total, v, elapsed(std::max(p.begin, tasks_[v].sched_start), end));
@@ -844,8 +925,8 @@ private:
 
     // A wait_end event of task ti.
     void wait_ended(uint32_t ti, task_state& T, uint64_t res, uint64_t op, int64_t t) {
-        if (T.wait.open && T.wait.res == res) {
-            T.wait.open = false;
+        if (T.wait_open && T.wait_res == res) {
+            T.wait_open = false;
             if (!T.done && !T.running && !T.scheduled) {
                 T.wait_ended_idle = true;
                 T.wait_ended_at = t;
@@ -875,7 +956,10 @@ private:
                     seen = true;
                     break;
                 }
-            if (!seen) T->touched.push_back({res, bit});
+            if (!seen) {
+                T->touched.push_back({res, bit});
+                if (!T->owns_memory && T->touched.on_heap()) owns(ti, *T);
+            }
         }
         S.has_any[k] = true;
         S.last_any[k] = t;
@@ -915,15 +999,15 @@ private:
         return s ? text_of(s).name : none;
     }
 
-    std::string name_of(uint32_t ti) const { return site_name(tasks_[ti].spawn); }
+    std::string name_of(uint32_t ti) const { return site_name(spawn_of(ti).where); }
 
     const code_location& loc(const site* s) const {
         static const code_location none;
         return s ? text_of(s).at : none;
     }
     // An await site if known, else the spawn line.
-    const code_location& best_loc(const site* await_site, const task_state& T) const {
-        return loc(await_site ? await_site : T.spawn);
+    const code_location& best_loc(const site* await_site, uint32_t ti) const {
+        return loc(await_site ? await_site : spawn_of(ti).where);
     }
 
     std::string res_name(uint64_t res) const {
@@ -940,60 +1024,69 @@ private:
     }
 
     std::string who(uint64_t id) const;
-    std::string who_i(uint32_t ti) const { return who(tasks_[ti].id); }
+    std::string who_i(uint32_t ti) const { return who(id_of(ti)); }
 
-    void find_warnings(analysis& a) {
+    // (limit: reports'; its report order is picked in the same pass.)
+    void find_warnings(analysis& a, size_t limit) {
         const int64_t thr = opt_.long_poll_ns;
         std::vector<bool> lost(tasks_.size(), false);
 
-        // One pass over every task: scheduled time up to the end, and which
-        // tasks each finding below needs to look at.
+        // One pass over every task, reading the first cache line of most:
+        // busy less the overlap of polls on two threads at once (counted
+        // twice), scheduled time up to the end, spawns not in the capture,
+        // and which tasks each finding below needs to look at.
         // Open waits per (resource, op), of tasks not done: "no other task waits to send on it".
         std::unordered_map<uint64_t, uint32_t> open_waiters[2];
         std::vector<uint32_t> idle, woken, selfish;
-        for (uint32_t ti = 0; ti < tasks_.size(); ++ti) {
+        for (const auto& [ti, x] : extra_) {
             task_state& T = tasks_[ti];
+            T.busy -= std::min(T.busy, x.overlap);
+        }
+        tasks_.for_each([&](task_state& T, size_t i) {
+            const uint32_t ti = uint32_t(i);
+            if (limit > 0 && limit < tasks_.size()) pick(top_, limit, T.busy, ti);
+            a.tasks_spawn_unseen += !T.spawn_seen;
             if (T.scheduled) T.sched_total = add_sat(T.sched_total, elapsed(T.sched_start, end_));
-            if (!T.done && T.wait.open && op_slot(T.wait.op) >= 0) ++open_waiters[op_slot(T.wait.op)][T.wait.res];
+            if (!T.done && T.wait_open && op_slot(T.wait_op) >= 0) ++open_waiters[op_slot(T.wait_op)][T.wait_res];
             if (idle_at_end(T)) idle.push_back(ti);
             if (!(T.done || T.running || !T.scheduled || elapsed(T.sched_start, end_) < thr)) woken.push_back(ti);
-            if (!(T.wakes < self_wake_min_wakes || T.self_wakes * 2 <= T.wakes)) selfish.push_back(ti);
-        }
+            if (T.wakes >= self_wake_min_wakes && extra_of(ti).self_wakes * 2 > T.wakes) selfish.push_back(ti);
+        });
 
         for (uint32_t ti : idle) {
             const task_state& T = tasks_[ti];
             const int64_t after = T.polled ? T.last_poll_end : T.first;
             analysis_warning w;
             w.kind = warning_kind::lost_wake;
-            w.task = T.id;
+            w.task = id_of(ti);
             w.task_name = name_of(ti);
             if (T.wait_ended_idle && T.wait_ended_at >= after && elapsed(T.wait_ended_at, end_) >= thr) {
                 w.time_ns = T.wait_ended_at;
                 w.duration_ns = elapsed(T.wait_ended_at, end_);
-                w.at = best_loc(T.last_await, T);
+                w.at = best_loc(T.last_await, ti);
                 w.resource = T.wait_ended_res;
                 w.resource_name = res_name(T.wait_ended_res);
                 w.message = who_i(ti) + ": its wait on \"" + w.resource_name + "\" was ended at " + secs(w.time_ns) +
                             " while it was suspended (at " + loc_text(w.at) + "), but no wake followed in the " +
                             dur(w.duration_ns) + " until the end of the capture";
-            } else if (T.wait.open && op_slot(T.wait.op) >= 0 && !is_timer(T.wait.res)) {
-                int same = op_slot(T.wait.op), comp = 1 - same;
-                auto it = res_.find(T.wait.res);
+            } else if (T.wait_open && op_slot(T.wait_op) >= 0 && !is_timer(T.wait_res)) {
+                int same = op_slot(T.wait_op), comp = 1 - same;
+                auto it = res_.find(T.wait_res);
                 if (it == res_.end()) continue;
                 const res_state& S = it->second;
-                if (!S.has_op[comp] || S.last_op[comp] <= std::max(T.wait.begin, after)) continue;
+                if (!S.has_op[comp] || S.last_op[comp] <= std::max(T.wait_begin, after)) continue;
                 if (S.has_any[same] && S.last_any[same] >= S.last_op[comp]) continue;
-                if (open_waiters[same][T.wait.res] > 1) continue;
+                if (open_waiters[same][T.wait_res] > 1) continue;
                 if (elapsed(S.last_op[comp], end_) < thr) continue;
                 w.time_ns = S.last_op[comp];
                 w.duration_ns = elapsed(S.last_op[comp], end_);
-                w.at = best_loc(T.wait.at, T);
-                w.resource = T.wait.res;
-                w.resource_name = res_name(T.wait.res);
+                w.at = best_loc(T.wait_at, ti);
+                w.resource = T.wait_res;
+                w.resource_name = res_name(T.wait_res);
                 uint32_t by = S.last_op_task[comp];
-                std::string cap = res_capacity(T.wait.res) ? " (capacity " + std::to_string(res_capacity(T.wait.res)) + ")" : "";
+                std::string cap = res_capacity(T.wait_res) ? " (capacity " + std::to_string(res_capacity(T.wait_res)) + ")" : "";
                 w.message = who_i(ti) + " waits to " + (same == 0 ? "send on \"" : "receive from \"") + w.resource_name +
-                            "\"" + cap + " at " + loc_text(w.at) + " since " + secs(T.wait.begin) + "; " +
+                            "\"" + cap + " at " + loc_text(w.at) + " since " + secs(T.wait_begin) + "; " +
                             (by == no_task ? std::string("code outside any task") : who_i(by)) +
                             (same == 0 ? " received from it" : " sent on it") + " at " + secs(w.time_ns) + " and no " +
                             (same == 0 ? "send" : "receive") + " followed, yet no wake came in the " +
@@ -1011,21 +1104,21 @@ private:
             const task_state& T = tasks_[ti];
             analysis_warning w;
             w.kind = warning_kind::long_poll;
-            w.task = T.id;
+            w.task = id_of(ti);
             w.task_name = name_of(ti);
             w.time_ns = T.longest_at;
             w.duration_ns = T.longest;
-            w.at = best_loc(T.longest_await, T);
+            w.at = best_loc(T.longest_await, ti);
             w.ring = T.longest_ring;
             for (const site* s : T.longest_spans) w.spans.push_back(s ? printable(s->name) : "?");
             w.span_ns = T.longest_span;
             if (!T.longest_spans.empty()) w.span_at = loc(T.longest_spans.back());
-            w.polls_over = T.polls_over;
+            w.polls_over = extra_of(ti).polls_over;
             waits ws = info.waiting;
             std::sort(ws.begin(), ws.end(), [&](const auto& x, const auto& y) {
-                return x.second != y.second ? x.second > y.second : tasks_[x.first].id < tasks_[y.first].id;
+                return x.second != y.second ? x.second > y.second : id_of(x.first) < id_of(y.first);
             });
-            for (auto& [v, ov] : ws) w.waiting.push_back({tasks_[v].id, name_of(v), ov});
+            for (auto& [v, ov] : ws) w.waiting.push_back({id_of(v), name_of(v), ov});
             w.waiting_total = info.total;
             stacks_of(info.samples, w);
             std::string m = who_i(ti) + ": a poll ran " + dur(w.duration_ns) + " on thread " + thread_text(w.ring) +
@@ -1053,12 +1146,12 @@ private:
             const task_state& T = tasks_[ti];
             analysis_warning w;
             w.kind = warning_kind::woken_never_polled;
-            w.task = T.id;
+            w.task = id_of(ti);
             w.task_name = name_of(ti);
             w.time_ns = T.sched_start;
             w.duration_ns = elapsed(T.sched_start, end_);
-            w.at = best_loc(T.last_await, T);
-            w.waker = T.sched_waker;
+            w.at = best_loc(T.last_await, ti);
+            w.waker = T.waker;
             w.message = who_i(ti) + " was woken at " + secs(w.time_ns) + " by " +
                         (w.waker ? who(w.waker) : std::string("code outside any task")) + " and not polled in the " +
                         dur(w.duration_ns) + " until the end of the capture; " +
@@ -1070,19 +1163,20 @@ private:
             const task_state& T = tasks_[ti];
             analysis_warning w;
             w.kind = warning_kind::self_wake;
-            w.task = T.id;
+            w.task = id_of(ti);
             w.task_name = name_of(ti);
-            w.time_ns = T.last_self_wake;
-            w.at = best_loc(T.self_site, T);
+            const task_extra& x = extra_of(ti);
+            w.time_ns = x.last_self_wake;
+            w.at = best_loc(x.self_site, ti);
             w.wakes = T.wakes;
-            w.self_wakes = T.self_wakes;
+            w.self_wakes = x.self_wakes;
             char pct[16];
-            std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * double(T.self_wakes) / double(T.wakes));
-            w.message = who_i(ti) + " woke itself for " + std::to_string(T.self_wakes) + " of its " +
+            std::snprintf(pct, sizeof pct, "%.0f%%", 100.0 * double(x.self_wakes) / double(T.wakes));
+            w.message = who_i(ti) + " woke itself for " + std::to_string(x.self_wakes) + " of its " +
                         std::to_string(T.wakes) + " wakes (" + pct + "), the last at " + secs(w.time_ns) +
-                        (T.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
+                        (x.self_site ? ", yielding at " + loc_text(w.at) : std::string()) +
                         ": it spins through the executor instead of waiting for an event" +
-                        (T.self_site ? std::string()
+                        (x.self_site ? std::string()
                                      : "; where it yields is unknown: the poll that woke it named no await site");
             a.warnings.push_back(std::move(w));
         }
@@ -1123,11 +1217,11 @@ private:
     std::vector<uint32_t> counterparts(uint32_t ti) const {
         const task_state& T = tasks_[ti];
         std::vector<uint32_t> out;
-        if (res_.find(T.wait.res) == res_.end()) return out;
-        const auto& set = doers_.at(T.wait.res)[T.wait.op == op_send ? 1 : 0];
+        if (res_.find(T.wait_res) == res_.end()) return out;
+        const auto& set = doers_.at(T.wait_res)[T.wait_op == op_send ? 1 : 0];
         for (uint32_t u : set)
             if (u != ti && !tasks_[u].done) out.push_back(u);
-        std::sort(out.begin(), out.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        std::sort(out.begin(), out.end(), [&](uint32_t x, uint32_t y) { return id_of(x) < id_of(y); });
         return out;
     }
 
@@ -1136,17 +1230,17 @@ private:
         std::vector<uint32_t> stuck;
         for (uint32_t ti : idle) {
             const task_state& T = tasks_[ti];
-            if (lost[ti] || !T.wait.open || op_slot(T.wait.op) < 0 || is_timer(T.wait.res)) continue;
-            auto it = res_.find(T.wait.res);
+            if (lost[ti] || !T.wait_open || op_slot(T.wait_op) < 0 || is_timer(T.wait_res)) continue;
+            auto it = res_.find(T.wait_res);
             if (it == res_.end()) continue;
-            if (T.wait.op == op_send ? it->second.outside_recv : it->second.outside_send) continue;
+            if (T.wait_op == op_send ? it->second.outside_recv : it->second.outside_send) continue;
             stuck.push_back(ti);
         }
         if (stuck.empty()) return;
         std::vector<char> in(tasks_.size(), 0);
         for (uint32_t ti : stuck) in[ti] = 1;
         // Who sent on and who received from the resources they wait on.
-        for (uint32_t ti : stuck) doers_[tasks_[ti].wait.res];
+        for (uint32_t ti : stuck) doers_[tasks_[ti].wait_res];
         if (!doers_.empty())
             for (uint32_t ui = 0; ui < tasks_.size(); ++ui)
                 for (const res_touch& x : tasks_[ui].touched) {
@@ -1168,7 +1262,7 @@ private:
                 }
             }
         }
-        std::sort(stuck.begin(), stuck.end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+        std::sort(stuck.begin(), stuck.end(), [&](uint32_t x, uint32_t y) { return id_of(x) < id_of(y); });
         // Walk from each kept task along its lowest-id counterpart; a walk that
         // comes back onto itself found a cycle, one that meets an earlier walk
         // did not. Every walk ends in a cycle (each kept task has a kept
@@ -1191,7 +1285,7 @@ private:
                 from = std::find(path.begin(), path.end(), v);
                 std::vector<uint32_t> cycle(from, path.end());
                 auto low = std::min_element(cycle.begin(), cycle.end(),
-                                            [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+                                            [&](uint32_t x, uint32_t y) { return id_of(x) < id_of(y); });
                 std::rotate(cycle.begin(), low, cycle.end());
                 c = int(cycles.size());
                 for (uint32_t u : cycle) cycle_of[u] = c;
@@ -1207,7 +1301,7 @@ private:
             ++n;
         }
         for (size_t c = 0; c < cycles.size(); ++c) {
-            std::sort(behind[c].begin(), behind[c].end(), [&](uint32_t x, uint32_t y) { return tasks_[x].id < tasks_[y].id; });
+            std::sort(behind[c].begin(), behind[c].end(), [&](uint32_t x, uint32_t y) { return id_of(x) < id_of(y); });
             a.warnings.push_back(deadlock_warning(cycles[c], behind[c], edges));
         }
     }
@@ -1215,15 +1309,15 @@ private:
     deadlock_step step(uint32_t ti, std::unordered_map<uint32_t, std::vector<uint32_t>>& edges) const {
         const task_state& T = tasks_[ti];
         deadlock_step st;
-        st.task = T.id;
+        st.task = id_of(ti);
         st.task_name = name_of(ti);
-        st.op = fmt::resource_op(T.wait.op);
-        st.resource = T.wait.res;
-        st.resource_name = res_name(T.wait.res);
-        st.capacity = res_capacity(T.wait.res);
-        st.at = best_loc(T.wait.at, T);
-        st.since_ns = T.wait.begin;
-        for (uint32_t u : edges[ti]) st.counterparts.push_back(tasks_[u].id);
+        st.op = fmt::resource_op(T.wait_op);
+        st.resource = T.wait_res;
+        st.resource_name = res_name(T.wait_res);
+        st.capacity = res_capacity(T.wait_res);
+        st.at = best_loc(T.wait_at, ti);
+        st.since_ns = T.wait_begin;
+        for (uint32_t u : edges[ti]) st.counterparts.push_back(id_of(u));
         return st;
     }
 
@@ -1238,11 +1332,11 @@ private:
         analysis_warning w;
         w.kind = warning_kind::deadlock;
         const task_state& first = tasks_[cycle[0]];
-        w.task = first.id;
+        w.task = id_of(cycle[0]);
         w.task_name = name_of(cycle[0]);
-        w.at = best_loc(first.wait.at, first);
-        w.resource = first.wait.res;
-        w.resource_name = res_name(first.wait.res);
+        w.at = best_loc(first.wait_at, cycle[0]);
+        w.resource = first.wait_res;
+        w.resource_name = res_name(first.wait_res);
         std::string m;
         for (size_t i = 0; i < cycle.size(); ++i) {
             deadlock_step st = step(cycle[i], edges);
@@ -1267,52 +1361,62 @@ public:
     // Report order: busiest first, then by id. Only the first `limit` are
     // sorted (and returned).
     std::vector<uint32_t> report_order(size_t limit) const {
-        struct key {
-            int64_t busy;
-            uint64_t id;
-            uint32_t ti;
-        };
-        auto first = [](const key& x, const key& y) { return x.busy != y.busy ? x.busy > y.busy : x.id < y.id; };
-        std::vector<key> k;
+        std::vector<order_key> k;
         if (limit >= tasks_.size()) {
             k.resize(tasks_.size());
-            for (uint32_t i = 0; i < k.size(); ++i) k[i] = {tasks_[i].busy, tasks_[i].id, i};
-            std::sort(k.begin(), k.end(), first);
+            model_->tasks.for_each([&](const tl::task& t, size_t i) { k[i] = {0, t.id, uint32_t(i)}; });
+            tasks_.for_each([&](const task_state& T, size_t i) { k[i].busy = T.busy; });
+            std::sort(k.begin(), k.end(), before);
         } else if (limit > 0) {
-            // The best `limit` in a heap whose top is the last of them.
-            k.reserve(limit);
-            for (uint32_t i = 0; i < tasks_.size(); ++i) {
-                const key x{tasks_[i].busy, tasks_[i].id, i};
-                if (k.size() < limit) {
-                    k.push_back(x);
-                    std::push_heap(k.begin(), k.end(), first);
-                } else if (first(x, k.front())) {
-                    std::pop_heap(k.begin(), k.end(), first);
-                    k.back() = x;
-                    std::push_heap(k.begin(), k.end(), first);
-                }
-            }
-            std::sort_heap(k.begin(), k.end(), first);
+            tasks_.for_each([&](const task_state& T, size_t i) { pick(k, limit, T.busy, uint32_t(i)); });
+            std::sort_heap(k.begin(), k.end(), before);
         }
+        return ti_of(k);
+    }
+
+private:
+    struct order_key {
+        int64_t busy;
+        uint64_t id;
+        uint32_t ti;
+    };
+    static bool before(const order_key& x, const order_key& y) { return x.busy != y.busy ? x.busy > y.busy : x.id < y.id; }
+    static std::vector<uint32_t> ti_of(const std::vector<order_key>& k) {
         std::vector<uint32_t> order(k.size());
         for (size_t i = 0; i < k.size(); ++i) order[i] = k[i].ti;
         return order;
     }
+    // Task ti, with its busy time, into k: the best `limit` so far in a heap
+    // whose top is the last of them. (The id, in the timeline's record, is
+    // read only when needed.)
+    void pick(std::vector<order_key>& k, size_t limit, int64_t busy, uint32_t ti) const {
+        if (k.size() < limit) {
+            k.push_back({busy, id_of(ti), ti});
+            std::push_heap(k.begin(), k.end(), before);
+        } else if (busy > k.front().busy || (busy == k.front().busy && id_of(ti) < k.front().id)) {
+            std::pop_heap(k.begin(), k.end(), before);
+            k.back() = {busy, id_of(ti), ti};
+            std::push_heap(k.begin(), k.end(), before);
+        }
+    }
+    std::vector<order_key> top_;  // finish(limit): the first `limit` tasks, picked by find_warnings' pass
 
+public:
     // Task ti's report, into r (every field set: r may hold another task's).
     void fill_report(uint32_t ti, task_report& r) const {
         const task_state& T = tasks_[ti];
-        r.id = T.id;
-        r.name = name_of(ti);
-        r.spawned_at = loc(T.spawn);
-        r.parent = T.parent;
-        r.frame_bytes = T.frame;
+        const spawn_fields sp = spawn_of(ti);
+        r.id = id_of(ti);
+        r.name = site_name(sp.where);
+        r.spawned_at = loc(sp.where);
+        r.parent = sp.parent;
+        r.frame_bytes = sp.frame;
         r.spawn_seen = T.spawn_seen;
         r.first_ns = T.first;
         r.last_ns = T.done ? T.done_at : end_;
         r.polls = T.polls;
         r.wakes = T.wakes;
-        r.self_wakes = T.self_wakes;
+        r.self_wakes = extra_of(ti).self_wakes;
         r.busy_ns = T.busy;
         r.scheduled_ns = T.sched_total;
         int64_t life = elapsed(r.first_ns, r.last_ns);
@@ -1354,7 +1458,13 @@ public:
 
 private:
     void reports(analysis& a, size_t limit) {
-        std::vector<uint32_t> order = report_order(limit);
+        std::vector<uint32_t> order;
+        if (limit < tasks_.size()) {  // (find_warnings picked them)
+            std::sort_heap(top_.begin(), top_.end(), before);
+            order = ti_of(top_);
+        } else {
+            order = report_order(limit);
+        }
         a.tasks.resize(order.size());
         for (size_t i = 0; i < order.size(); ++i) fill_report(order[i], a.tasks[i]);
         const int64_t span = elapsed(a.start_ns, a.end_ns);
