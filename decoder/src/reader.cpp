@@ -1172,6 +1172,11 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     uint32_t depth = 0;
     bool base_unknown = true;
     capture::ring_mark* mark = nullptr;  // an incremental pass: where the last one left hi and the polls
+    // A head that could not be read (or a time base that broke) may have
+    // been a time base or a poll event: the next good head starts over as a
+    // window's first would (prescan from it), so no event after the break
+    // takes a high half or a current task that the lost slot changed.
+    bool rescan_due = false;
 
     // Copies slot `at`: A (acquire), B, acquire fence, A again. It holds
     // position `at` iff both A agree, the kind is not 0 and the lap is
@@ -1213,6 +1218,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             if (s != slot_ok) [[unlikely]] {
                 count_failed(s == slot_newer);
                 if (own) may_lose_owner();
+                rescan_due = true;
                 ++pos;
                 continue;
             }
@@ -1221,6 +1227,10 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                 count(&ring_stats::orphan);
                 ++pos;
                 continue;
+            }
+            if (rescan_due) [[unlikely]] {
+                rescan();
+                continue;  // the head at pos again, read afresh
             }
             uint32_t n = 0;
             cut = false;
@@ -1312,6 +1322,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             // Committed, yet no writer makes it: a first continuation that is
             // not the first, or an event running past write_pos.
             count(&ring_stats::malformed);
+            if (k == uint8_t(fmt::kind::time_base)) rescan_due = true;
             pos = at + 1;
             return false;
         }
@@ -1332,6 +1343,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             if (s != slot_ok) [[unlikely]] {
                 count_failed(s == slot_newer);
                 if (own && k == uint8_t(fmt::kind::owner)) may_lose_owner();
+                if (k == uint8_t(fmt::kind::time_base)) rescan_due = true;
                 pos = at + 1 + n;
                 return false;
             }
@@ -1442,12 +1454,19 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     // malformed; its hi is taken anyway.
     [[gnu::noinline]] void take_time_base(uint64_t a, uint64_t b, uint32_t plen) {
         const uint32_t prev = uint32_t(b);
-        if (fmt::v2::site_of(a) != 0 || (timed && prev != fmt::v2::no_prev_hi && prev != uint32_t(hi >> 32)))
+        // (A time base is not in events_written: what is counted malformed
+        // here is kept apart too, so that it does not lower `overwritten`.)
+        if (fmt::v2::site_of(a) != 0 || (timed && prev != fmt::v2::no_prev_hi && prev != uint32_t(hi >> 32))) {
             ++st->malformed;
+            ++st->malformed_time_bases;
+        }
         hi = b >> 32 << 32;
         timed = true;
         if (plen < 8) {
-            count_short();
+            if (!cut) {
+                ++st->malformed;
+                ++st->malformed_time_bases;
+            }
             return;
         }
         uint64_t t;
@@ -1565,6 +1584,14 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     // a lap match may be a copy from 256 laps later. What was read since
     // the last check is dropped; the walk goes on from the oldest slot the
     // writer has not reached, with a new prescan.
+    [[gnu::noinline, gnu::cold]] void rescan() {
+        rescan_due = false;
+        capture::ring_mark* m = mark;
+        mark = nullptr;  // from here, not from where the last pass stopped
+        prescan();
+        mark = m;
+    }
+
     [[gnu::noinline, gnu::cold]] void relap(uint64_t p2) {
         ++st->overwritten_in_read;
         if (own) may_lose_owner();
@@ -1577,7 +1604,10 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     void start() {
         log2_slots = uint32_t(__builtin_popcountll(mask));
         lap_base = end;
-        lap_span = 255 * (mask + 1);
+        // A time base (2 slots) is published with the event after it (at
+        // most 256 slots): write_pos may lag a written slot by 257 positions
+        // (spec/ring-buffer.md, "Why an 8-bit lap cannot be fooled").
+        lap_span = 255 * (mask + 1) - 257;
         if (own) find_first_owner();
         prescan();
     }
@@ -1948,8 +1978,8 @@ result<read_stats> capture::walk_rings(ring_mark* marks, const event_fn& fn) con
         s.last_drop_ticks = load<uint64_t>(d + offsetof(fmt::ring_descriptor, last_drop_ticks));
         uint64_t seen = 0;
         auto add = [&](const ring_stats& o) {
-            seen += o.events + o.unknown_kind + o.bad_site + o.malformed + o.torn + o.overwritten_in_read + o.owner_events +
-                    o.unattributed + o.untimed + o.unresolved;
+            seen += o.events + o.unknown_kind + o.bad_site + o.malformed - o.malformed_time_bases + o.torn +
+                    o.overwritten_in_read + o.owner_events + o.unattributed + o.untimed + o.unresolved;
         };
         if (by_owner)
             for (const owner_ref& o : owners_[i]) add(stats.threads[o.thread]);

@@ -644,6 +644,22 @@ ring_file v2_wrapped() {
     return r;
 }
 
+// The time base that changed the high half (at tick 2^32) is torn: the
+// events after it take the next time base's prev_hi (the new high half), not
+// the one carried from before the tear; the first of them come before that
+// time base, which a ring writes at least every half ring (128 slots here).
+ring_file v2_lost_time_base() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    const int64_t start_us = ((int64_t(1) << 32) - int64_t(start_ticks)) / 1000 - 30;
+    for (int i = 0; i < 200; ++i) {
+        const int64_t p = r.event(0, fmt::kind::instant, 1, at_us(start_us + i), {i64(i)});
+        if (i == 31) r.set_a(0, uint64_t(p) - 2, 0);  // the time base before event 31 (the first past 2^32): never finished
+    }
+    return r;
+}
+
 // A ring that changed hands three times (256 slots, overwritten): the
 // first owner's owner event is gone; each new owner's first event follows
 // its owner event and a time base whose prev_hi is "none".
@@ -742,6 +758,8 @@ int main(int argc, char** argv) {
     ok("v2_wrapped", v2_wrapped());
     // a ring that changed hands: owner events, prev_hi none
     ok("v2_owners", v2_owners());
+    // a torn time base that changed the high half
+    ok("v2_lost_time_base", v2_lost_time_base());
 
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();

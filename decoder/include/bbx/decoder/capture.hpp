@@ -83,6 +83,8 @@ struct ring_stats {
     // 32 tick bits are unknown (never shown with a made-up time), and
     // implicit task events whose task the poll nesting could not name.
     uint64_t untimed = 0, unresolved = 0;
+    // Of `malformed`, the time bases (not events: events_written leaves them out).
+    uint64_t malformed_time_bases = 0;
     // The ring's descriptor as the pass ended (a live writer may have gone on
     // since open()); 0 on an owner that is not the ring's latest.
     uint64_t write_pos = 0, events_written = 0, events_dropped = 0;
