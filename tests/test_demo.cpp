@@ -103,7 +103,12 @@ TEST_CASE("demo: the blocking service shows a long poll inside decompress, with 
             return t;
         }());
         REQUIRE(fns.size() >= 3);
-        CHECK(fns[0].find("copy_match") != std::string::npos);
+        // The leaf is copy_match, or a library function it called that was
+        // not inlined (ASan's -O1 build keeps std::vector::operator[] a call):
+        // the first frame outside namespace std.
+        size_t leaf = 0;
+        while (leaf + 1 < fns.size() && fns[leaf].rfind("std::", 0) == 0) ++leaf;
+        CHECK(fns[leaf].find("copy_match") != std::string::npos);
         auto at = [&](const char* name) {
             return size_t(std::find_if(fns.begin(), fns.end(), [&](const std::string& f) { return f.find(name) != std::string::npos; }) - fns.begin());
         };
