@@ -22,6 +22,7 @@
 #include "bbx/bbx.h"
 #include "bbx/bbx.hpp"
 #include "bbx/context.hpp"
+#include "bbx/image.hpp"
 #include "bbx/task.hpp"
 #include "support/capture.hpp"
 #include "support/process.hpp"
@@ -598,6 +599,74 @@ TEST_CASE("2.0 tasks: after a poll_end is lost, the ring writes only explicit fo
             saw = true;
         }
     CHECK(saw);
+}
+
+// The image of a ring file's bytes (format/include/bbx/image.hpp), its
+// "writer" (moves) moving ring `ring`'s write_pos on by `step` each time the
+// image has copied that ring's slots, `times` times.
+std::vector<unsigned char> image_of(std::vector<unsigned char>& src, uint32_t ring, uint64_t step, int times) {
+    const auto& h = *reinterpret_cast<const fmt::file_header*>(src.data());
+    const uint64_t ring_off = h.rings_offset + uint64_t(ring) * h.ring_size;
+    auto* live_pos = reinterpret_cast<uint64_t*>(src.data() + h.ring_table_offset + uint64_t(ring) * fmt::ring_descriptor_size +
+                                                 offsetof(fmt::ring_descriptor, write_pos));
+    std::vector<unsigned char> img(src.size());
+    alignas(8) unsigned char buf[8192];
+    int moved = 0;
+    REQUIRE(fmt::image::take(src.data(), src.size(), buf, sizeof buf, [&](uint64_t off, const unsigned char* p, size_t n) {
+        std::memcpy(img.data() + off, p, n);
+        if (off == ring_off && moved < times) {
+            ++moved;
+            __atomic_store_n(live_pos, *live_pos + step, __ATOMIC_RELEASE);
+        }
+        return true;
+    }));
+    return img;
+}
+
+TEST_CASE("2.0 image: a ring whose writer went 255 rings on while its slots were copied is copied again, at most 3 times") {
+    session s("slots2-image-p2", 4);  // 256 slots
+    const auto& r = bbx::detail::t_ring;
+    for (int i = 0; i < 50; ++i) BBX_INSTANT(INFO, "s2", "img", bbx::arg("i", i));
+    const uint32_t ring = r.ring_index;
+    mapped_file m(s.tc.path);
+    std::vector<unsigned char> src(m.base, m.base + m.size);
+    const auto& h = *reinterpret_cast<const fmt::file_header*>(src.data());
+    const uint64_t desc_off = h.ring_table_offset + uint64_t(ring) * fmt::ring_descriptor_size;
+    const uint64_t ring_off = h.rings_offset + uint64_t(ring) * h.ring_size;
+    auto write_pos = [&](const std::vector<unsigned char>& f) {
+        uint64_t v;
+        std::memcpy(&v, f.data() + desc_off + offsetof(fmt::ring_descriptor, write_pos), 8);
+        return v;
+    };
+    auto nonzero_a = [&](const std::vector<unsigned char>& f) {
+        size_t n = 0;
+        for (uint64_t q = 0; q < h.ring_size; q += v2::slot_size) {
+            uint64_t a;
+            std::memcpy(&a, f.data() + ring_off + q, 8);
+            n += a != 0;
+        }
+        return n;
+    };
+    const uint64_t p = write_pos(src);
+    REQUIRE(p > 50);
+    const uint64_t written = nonzero_a(src);
+    REQUIRE(written == p);  // (not yet wrapped)
+    const uint64_t span = 255 * 256 - 257;
+    SUBCASE("less than 255 rings on: the first copy stands") {
+        const auto img = image_of(src, ring, span - 1, 1);
+        CHECK(write_pos(img) == p);
+        CHECK(nonzero_a(img) == written);
+    }
+    SUBCASE("255 rings on once: descriptor and slots copied again, the descriptor's new write_pos in the image") {
+        const auto img = image_of(src, ring, span, 1);
+        CHECK(write_pos(img) == p + span);
+        CHECK(nonzero_a(img) == written);
+    }
+    SUBCASE("255 rings on at every copy: after the fourth, every slot of the ring is torn (A = 0)") {
+        const auto img = image_of(src, ring, span, 100);
+        CHECK(write_pos(img) == p + 3 * span);  // the fourth copy's descriptor
+        CHECK(nonzero_a(img) == 0);
+    }
 }
 
 TEST_CASE("2.0 tasks: a resource id past 56 bits is never written cut: dropped and counted") {

@@ -96,8 +96,11 @@ inline bool layout_ok(const file_header& h, uint64_t size) {
 //   1. the header is copied (8-byte loads; the clock fields under calib_seq:
 //      if an anchor was being written the image's calib_seq is odd). Its
 //      rings_used R is the image's. Nothing is handed out yet.
-//   2. the descriptors of rings 0 .. R-1;
-//   3. the slots of rings 0 .. R-1, each under its sequence lock; then
+//   2, 3. ring by ring, 0 .. R-1: its descriptor, then its slots, each
+//      under its sequence lock; then (2.0) write_pos again (P2): a ring
+//      whose writer went 255 rings on meanwhile is copied again (descriptor
+//      and slots: out() gets those offsets again, and the later bytes win),
+//      at most three times, then handed out with every slot zero. Then
 //      (1.3) their owner table entries, each under its sequence word (an
 //      entry being written is copied with an odd one); (1.4) the task
 //      table and the rings' open span contexts, each entry the same way;
@@ -144,8 +147,39 @@ bool take(const unsigned char* src, uint64_t size, unsigned char* buf, size_t bu
         }
         return true;
     };
-    if (!copy_range(h.ring_table_offset, rings * ring_descriptor_size, false)) return false;
-    if (!copy_range(h.rings_offset, rings * h.ring_size, true)) return false;
+    // Steps 2 and 3, ring by ring: its descriptor, then its slots, then (2.0)
+    // the reader's P2 check. An 8-bit lap matches again 256 laps on, so a
+    // writer that went about 255 rings past the descriptor's write_pos while
+    // the slots were copied may have left copies that hold a later lap's
+    // write: the ring is copied again, at most three times, then its slots
+    // all get A = 0 (torn). (1.x slots carry a stamp that never repeats.)
+    const uint64_t nslots = h.ring_size / v2::slot_size;
+    const uint64_t lap_span = 255 * nslots - 257;
+    for (uint64_t i = 0; i < rings; ++i) {
+        const uint64_t desc_off = h.ring_table_offset + i * ring_descriptor_size;
+        const uint64_t ring_off = h.rings_offset + i * h.ring_size;
+        const auto* live_pos = reinterpret_cast<const uint64_t*>(src + desc_off + offsetof(ring_descriptor, write_pos));
+        for (int copies = 1;; ++copies) {
+            copy_words(buf, src + desc_off, ring_descriptor_size);  // write_pos (acquire) before the slots
+            uint64_t p;
+            __builtin_memcpy(&p, buf + offsetof(ring_descriptor, write_pos), 8);
+            if (!out(desc_off, static_cast<const unsigned char*>(buf), size_t{ring_descriptor_size})) return false;
+            if (!copy_range(ring_off, h.ring_size, true)) return false;
+            if (!v2_slots) break;
+            std::atomic_thread_fence(std::memory_order_acquire);
+            const uint64_t p2 = __atomic_load_n(live_pos, __ATOMIC_ACQUIRE);
+            if (p2 - p < lap_span) break;
+            if (copies == 4) {  // the first copy and three more: the ring reads as torn
+                __builtin_memset(buf, 0, buf_size);
+                for (uint64_t off = 0; off < h.ring_size; off += buf_size) {
+                    const uint64_t left = h.ring_size - off;
+                    if (!out(ring_off + off, static_cast<const unsigned char*>(buf), size_t(left < buf_size ? left : buf_size)))
+                        return false;
+                }
+                break;
+            }
+        }
+    }
     // Entries that start with a 4-byte sequence word, a whole number of them
     // per buffer, each copied under its word (a changed or odd one: copied odd).
     auto copy_entries = [&](uint64_t off, uint64_t count, size_t entry_size) {
