@@ -601,6 +601,97 @@ TEST_CASE("2.0 tasks: after a poll_end is lost, the ring writes only explicit fo
     CHECK(saw);
 }
 
+// The events of a ring from position p0 on.
+std::vector<ev2> events_from(const std::vector<ev2>& evs, uint64_t p0) {
+    std::vector<ev2> r;
+    for (const auto& e : evs)
+        if (e.pos >= p0) r.push_back(e);
+    return r;
+}
+
+TEST_CASE("2.0 tasks: a lost poll_end puts a time_base naming unknown_task right before the next event") {
+    session s("slots2-lost-end-tb", 64);
+    const auto& r = bbx::detail::t_ring;
+    const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id();
+    BBX_INSTANT(INFO, "s2", "warm");
+    {
+        bbx::poll_scope p(t1);
+        bbx::set_level(BBX_LEVEL_WARN);  // the poll_end is gated out: a reader keeps t1's poll open
+    }
+    bbx::set_level(BBX_LEVEL_TRACE);
+    const uint64_t from = r.pos;
+    bbx::task_wake(t2);  // the next event: a time base must come first (not only half a ring later)
+    mapped_file m(s.tc.path);
+    const auto evs = events_from(read_ring(m, r.ring_index), from);
+    REQUIRE(evs.size() == 2);
+    CHECK(evs[0].kind == uint8_t(kind::time_base));
+    CHECK(evs[0].payload == std::vector<uint64_t>{v2::unknown_task});
+    CHECK(evs[1].kind == uint8_t(kind::task_wake_by));
+    CHECK(evs[1].payload == std::vector<uint64_t>{0});
+}
+
+TEST_CASE("2.0 tasks: a poll_begin that is not written switches to explicit forms at once, before the poll ends") {
+    session s("slots2-lost-begin", 64);
+    const auto& r = bbx::detail::t_ring;
+    const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id();
+    BBX_INSTANT(INFO, "s2", "warm");
+    {
+        bbx::set_level(BBX_LEVEL_WARN);
+        bbx::poll_scope p(t1);  // its poll_begin gated out
+        bbx::set_level(BBX_LEVEL_TRACE);
+        const uint64_t from = r.pos;
+        // A wake by no task although t1 runs: a 1-slot task_wake would say "no
+        // waker" too, but t1's poll_end below would make a reader that starts
+        // its window here take it for t1's.
+        bbx::task_wake(t2, 0);
+        mapped_file m(s.tc.path);
+        const auto evs = events_from(read_ring(m, r.ring_index), from);
+        REQUIRE(evs.size() == 2);
+        CHECK(evs[0].kind == uint8_t(kind::time_base));
+        CHECK(evs[0].payload == std::vector<uint64_t>{v2::unknown_task});
+        CHECK(evs[1].kind == uint8_t(kind::task_wake_by));
+        CHECK(evs[1].payload == std::vector<uint64_t>{0});
+    }
+    bbx::task_wake(t2);  // after the poll: still explicit, and no second time base
+    mapped_file m(s.tc.path);
+    const auto evs = read_ring(m, r.ring_index);
+    REQUIRE(evs.size() >= 2);
+    CHECK(evs[evs.size() - 2].kind == uint8_t(kind::task_poll_end));
+    CHECK(evs.back().kind == uint8_t(kind::task_wake_by));
+    CHECK(of_kind(evs, kind::time_base).size() == 2);  // the owner's first, the loss's
+}
+
+TEST_CASE("2.0 tasks: a ring taken inside a poll writes explicit forms, its first time_base naming unknown_task") {
+    session s("slots2-ring-in-poll", 64);
+    const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id();
+    uint32_t ring = UINT32_MAX;
+    std::thread([&] {
+        bbx::set_level(BBX_LEVEL_WARN);
+        {
+            bbx::poll_scope p(t1);  // gated out: this thread takes no ring yet
+            bbx::set_level(BBX_LEVEL_TRACE);
+            bbx::task_wake(t2, 0);  // takes the ring, inside t1's poll
+            bbx::resource_used(7, bbx::resource_op::send);  // by t1, whose poll_begin is in no ring
+            ring = bbx::detail::t_ring.ring_index;
+        }
+        bbx::task_wake(t2);  // t1's poll_end was written: a reader's nesting may not be ours
+    }).join();
+    REQUIRE(ring != UINT32_MAX);
+    mapped_file m(s.tc.path);
+    const auto evs = read_ring(m, ring);
+    REQUIRE(evs.size() == 6);
+    CHECK(evs[0].kind == uint8_t(kind::owner));
+    CHECK(evs[1].kind == uint8_t(kind::time_base));
+    CHECK(evs[1].payload == std::vector<uint64_t>{v2::unknown_task});
+    CHECK(evs[2].kind == uint8_t(kind::task_wake_by));
+    CHECK(evs[2].payload == std::vector<uint64_t>{0});
+    CHECK(evs[3].kind == uint8_t(kind::resource_op_for));
+    CHECK(evs[3].payload == std::vector<uint64_t>{t1});
+    CHECK(evs[4].kind == uint8_t(kind::task_poll_end));
+    CHECK(evs[5].kind == uint8_t(kind::task_wake_by));
+    CHECK(evs[5].payload == std::vector<uint64_t>{0});
+}
+
 // The image of a ring file's bytes (format/include/bbx/image.hpp), its
 // "writer" (moves) moving ring `ring`'s write_pos on by `step` each time the
 // image has copied that ring's slots, `times` times.

@@ -450,7 +450,12 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     r.hard_limit = g.discard ? nslots : ~uint64_t{0};
     r.ring_index = index;
     r.drop_counter = &desc->events_dropped;
-    r.implicit_task = 0;  // no poll_begin of this owner in the ring yet
+    // No poll_begin of this owner is in the ring yet. Taken inside a poll (its
+    // begin is in no ring of this owner: a reader would take its end for
+    // another's), the ring writes only explicit forms, and the time base
+    // before its first event names unknown_task (spec/events.md, "The
+    // current task").
+    r.implicit_task = t_task.polls ? implicit_unknown : 0;
     {
         // The owner event (2.0: B = generation; continuation tid | L << 32,
         // then the L name bytes) is written with no time_base before it; then
@@ -521,6 +526,18 @@ bool make_room(thread_ring* r, uint32_t slots, uint64_t ticks) {
     r->tb_limit = pos + ((r->mask + 1) >> 1);
     r->limit = r->tb_limit < hard ? r->tb_limit : hard;
     return true;
+}
+
+void poll_event_lost() {
+    thread_ring& r = t_ring;
+    if (r.implicit_task == implicit_unknown) return;
+    r.implicit_task = implicit_unknown;
+    // The next event passes tb_limit: make_room writes a time base (naming
+    // unknown_task) before it, so that a reader that finds the polls open at
+    // the start of its window from the poll ends ahead stops before this
+    // loss. (A ring of an ended session, or none, is reset when one is taken.)
+    r.tb_limit = r.pos;
+    if (r.limit > r.pos) r.limit = r.pos;
 }
 
 bool acquire_ring_in_signal(uint64_t gate) {

@@ -68,10 +68,22 @@ namespace detail {
 struct task_thread_state {
     task_id current;        // the task being polled on this thread
     uint32_t pending_site;  // the await site noted by the task before it suspended
+    // Polls open on this thread (poll_begin_event .. poll_end_event), written
+    // or not: a ring taken while one is open lacks its poll_begin.
+    uint32_t polls;
 };
 extern BBX_API constinit thread_local task_thread_state t_task;
 
 BBX_API uint32_t await_site(const await_location& loc, uint32_t session);  // cache, then registration
+
+// A poll event of this thread's ring was lost (not written while its partner
+// is or may be): from here the ring writes only explicit forms, its time
+// bases name format::v2::unknown_task, and one goes before its next event
+// (spec/events.md, "The current task"). Cold.
+BBX_API void poll_event_lost();
+inline void note_poll_lost() {
+    if (t_ring.implicit_task != implicit_unknown) poll_event_lost();  // (once: it stays unknown)
+}
 
 // The task table (spec/identities.md): a spawn claims an entry, a
 // completion marks it. Cold: only spawn and complete call them.
@@ -124,17 +136,26 @@ struct poll_mark {
 };
 
 // poll_begin of `task`. While it is in the ring, task events naming `task`
-// are written in their 1-slot implicit forms.
-inline poll_mark poll_begin_event(task_id task) {
+// are written in their 1-slot implicit forms. One that is not written
+// (dropped, or gated out) is a loss at once, not only at the poll's end: its
+// end, if written, would close another poll for a reader, who would take the
+// events before it for this poll's.
+[[gnu::always_inline]] inline poll_mark poll_begin_event(task_id task) {
     poll_mark m;
-    if (uint64_t g = task_gate()) {
-        if (emit_words(format::kind::task_poll_begin, 0, g, task, 0)) {
-            thread_ring& r = t_ring;  // (acquired by now: a new ring starts with no poll open)
-            m.began = r.session;
-            m.prev_implicit = r.implicit_task;
-            if (r.implicit_task != implicit_unknown) r.implicit_task = task;
-        }
+#if BBX_DETAIL_TASKS_ON
+    // (A ring acquired here sees t_task.polls without this poll: its begin goes in.)
+    if (uint64_t g = task_gate(); g && emit_words(format::kind::task_poll_begin, 0, g, task, 0)) [[likely]] {
+        thread_ring& r = t_ring;
+        m.began = r.session;
+        m.prev_implicit = r.implicit_task;
+        if (r.implicit_task != implicit_unknown) r.implicit_task = task;
+    } else {
+        note_poll_lost();
     }
+    ++t_task.polls;
+#else
+    (void)task;
+#endif
     return m;
 }
 
@@ -142,16 +163,21 @@ inline poll_mark poll_begin_event(task_id task) {
 // (dropped, or gated out) while its partner is written makes the ring use
 // only explicit forms from then on: a reader's nesting of polls may no
 // longer be the recorder's.
-inline void poll_end_event(task_id task, uint32_t site, const poll_mark& m) {
+[[gnu::always_inline]] inline void poll_end_event(task_id task, uint32_t site, const poll_mark& m) {
+#if BBX_DETAIL_TASKS_ON
     bool ended = false;
+    // (A ring acquired here sees this poll open in t_task.polls: its begin is in no ring of the owner.)
     if (uint64_t g = task_gate()) ended = emit_words(format::kind::task_poll_end, site, g, task, 0);
+    --t_task.polls;
     thread_ring& r = t_ring;
-    if (m.began && r.session == m.began) {
-        if (!ended) r.implicit_task = implicit_unknown;  // a reader keeps this poll open
-        else if (r.implicit_task != implicit_unknown) r.implicit_task = m.prev_implicit;
-    } else if (ended) {
-        r.implicit_task = implicit_unknown;  // an end whose begin this ring lacks closes another poll for a reader
-    }
+    const bool began_here = m.began && r.session == m.began;
+    // Begun here and not ended: a reader keeps this poll open. Ended, but
+    // begun in no ring of this owner: a reader closes another poll with it.
+    if (began_here != ended) [[unlikely]] note_poll_lost();
+    else if (ended && r.implicit_task != implicit_unknown) r.implicit_task = m.prev_implicit;
+#else
+    (void)task, (void)site, (void)m;
+#endif
 }
 
 }  // namespace detail
@@ -192,13 +218,13 @@ inline void note_await(const await_location& loc = await_location::current()) {
 // restores the previous one after (polls may nest).
 class poll_scope {
 public:
-    explicit poll_scope(task_id task)
+    [[gnu::always_inline]] explicit poll_scope(task_id task)
         : task_(task), prev_(detail::t_task.current), prev_site_(detail::t_task.pending_site) {
         detail::t_task.current = task;
         detail::t_task.pending_site = 0;
         mark_ = detail::poll_begin_event(task);
     }
-    ~poll_scope() {
+    [[gnu::always_inline]] ~poll_scope() {
         detail::poll_end_event(task_, detail::t_task.pending_site, mark_);
         detail::t_task.current = prev_;
         detail::t_task.pending_site = prev_site_;
