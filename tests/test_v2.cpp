@@ -182,3 +182,71 @@ TEST_CASE("a 2.0 pass whose writer went 255 rings past the window's write positi
     CHECK(seen == std::vector<int64_t>{0});
     CHECK(res.value().threads[0].overwritten_in_read == 1);
 }
+
+TEST_CASE("a 2.0 window that starts inside a poll whose begin is gone, its first time base naming unknown_task, attributes nothing it cannot know") {
+    using namespace golden;
+    temp_capture tmp("v2-unknown-task");
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);  // 256 slots, overwritten
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    {
+        flatbuffers::FlatBufferBuilder b;
+        b.Finish(fb::CreateRecord(b, fb::Body::Resource, fb::CreateResourceDirect(b, 2, fb::ResourceKind::Mutex, "m", 0).Union()));
+        r.record(b);
+    }
+    const uint8_t lock = uint8_t(fmt::resource_op::lock);
+    const uint64_t lock_word = fmt::v2::resource_word(2, lock);
+    int64_t us = 10;
+    int n = 0;
+    auto tick = [&] { r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(n++)}); };
+    auto lock_by = [&](uint64_t task) { r.event(0, fmt::kind::resource_op, 0, at_us(us++), {u64(task), u64(2), u64(lock)}); };
+    r.take(0, 77, "main", at_us(1));
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});
+    // Task 5's poll: implicit locks (its poll_begin is in the ring), until
+    // the last time base is 20 .. 100 slots back.
+    auto since_tb = [&] { return r.rings[0].write_pos - (r.writer[0].tb_limit - 128); };
+    while (r.rings[0].write_pos < 300 || since_tb() < 20 || since_tb() > 100) {
+        tick();
+        if (n % 3 == 0) lock_by(5);
+    }
+    // A poll of task 6 whose poll_begin was not written: the writer writes a
+    // time base naming unknown_task before its next event, then explicit forms.
+    r.poll_unwritten(0, 6);
+    const uint64_t tb_at = r.rings[0].write_pos;
+    lock_by(6);
+    CHECK(r.a_of(0, tb_at) == fmt::v2::head_word(fmt::kind::time_base, tb_at >> 8, 0, at_us(us - 1)));
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(6)});
+    lock_by(5);  // explicit now
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
+    // No poll open, the base unknown: an implicit event here (no writer of
+    // this spec makes one after the loss) names no task a reader can know.
+    r.put_event2(0, uint8_t(fmt::kind::resource_op), 0, at_us(us++), lock_word, {});
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(7)});
+    r.put_event2(0, uint8_t(fmt::kind::resource_op), 0, at_us(us++), lock_word, {});  // the next poll's: task 7
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(7)});
+    while (r.rings[0].write_pos < tb_at + 256 - 12) tick();  // the window starts 12 slots before the time base
+    const uint64_t start = r.rings[0].write_pos - 256;
+    REQUIRE(start < tb_at);
+    // The implicit locks of task 5 in the window's prefix, before the time base.
+    uint64_t prefix_locks = 0;
+    for (uint64_t p = start; p < tb_at; ++p)
+        if (fmt::v2::kind_of(r.a_of(0, p)) == uint8_t(fmt::kind::resource_op)) ++prefix_locks;
+    REQUIRE(prefix_locks >= 2);
+    {
+        const std::vector<unsigned char> img = r.image();
+        std::FILE* f = std::fopen(tmp.path.c_str(), "wb");
+        REQUIRE(f);
+        REQUIRE(std::fwrite(img.data(), 1, img.size(), f) == img.size());
+        std::fclose(f);
+    }
+    auto c = bbx::dec::capture::open(tmp.path);
+    REQUIRE(!c.is_error());
+    std::vector<uint64_t> lockers;
+    auto res = c.value()->for_each_event([&](const bbx::dec::event& e) {
+        if (e.kind == fmt::kind::resource_op) lockers.push_back(e.task);
+    });
+    REQUIRE(!res.is_error());
+    // Named: 6 and 5 (explicit), 7 (the implicit one inside 7's poll); the
+    // prefix's and the one between the polls: unresolved, none guessed.
+    CHECK(lockers == std::vector<uint64_t>{6, 5, 7});
+    CHECK(res.value().threads[0].unresolved == prefix_locks + 1);
+}

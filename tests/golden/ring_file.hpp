@@ -191,6 +191,9 @@ public:
         uint64_t tb_limit = 0;
         std::vector<std::pair<uint64_t, bool>> polls;
         bool no_time_bases = false;  // a broken writer (damage vectors): never writes one
+        // A poll event was lost (events.md, "The current task"): only explicit
+        // forms, and time bases naming unknown_task, until a new owner.
+        bool unknown = false;
     };
     std::vector<ring_writer> writer;
     bool v2 = false;
@@ -237,7 +240,7 @@ public:
         if (tb) {
             w.tb_limit = d.write_pos + nslots() / 2;
             slots2(ring, uint8_t(fmt::kind::time_base), 0, ticks, fmt::v2::time_base_word(hi, w.last_hi),
-                   {w.polls.empty() ? 0 : w.polls.back().first});
+                   {w.unknown ? fmt::v2::unknown_task : w.polls.empty() ? 0 : w.polls.back().first});
         }
         const uint64_t pos = d.write_pos;
         slots2(ring, kind, site_id, ticks, b, words);
@@ -255,7 +258,7 @@ public:
         std::vector<unsigned char> payload;
         auto word = [&](size_t i) { return i < args.size() ? args[i].word : 0; };
         const uint64_t b = word(0);
-        const bool cur_written = !w.polls.empty() && w.polls.back().second;
+        const bool cur_written = !w.unknown && (w.polls.empty() || w.polls.back().second);
         const uint64_t cur = w.polls.empty() ? 0 : w.polls.back().first;
         auto words_of = [&](size_t from) {
             for (size_t i = from; i < args.size(); ++i) {
@@ -273,10 +276,11 @@ public:
                 payload.insert(payload.end(), x, x + 8);
                 if (args.size() > 2) payload.insert(payload.end(), args[2].bytes.begin(), args[2].bytes.end());
                 w.polls.clear();
+                w.unknown = false;
                 break;
             }
             case fmt::kind::task_wake:  // args: task, waker
-                if (!(word(1) == cur && (cur == 0 || cur_written))) {
+                if (!(word(1) == cur && cur_written)) {
                     kind = uint8_t(fmt::kind::task_wake_by);
                     payload.resize(8);
                     const uint64_t waker = word(1);
@@ -313,8 +317,28 @@ public:
     }
     // A poll whose poll_begin did not go into the ring (dropped, or gated
     // out): the writer knows it is open, but names its task explicitly.
-    void poll_unwritten(uint32_t ring, uint64_t task) { writer.at(ring).polls.push_back({task, false}); }
+    // A poll_begin not written is a lost poll event: the writer acts on it
+    // at once (poll_lost).
+    void poll_unwritten(uint32_t ring, uint64_t task) {
+        writer.at(ring).polls.push_back({task, false});
+        poll_lost(ring);
+    }
     void poll_unwritten_end(uint32_t ring) { writer.at(ring).polls.pop_back(); }
+    // A poll_end not written (the poll's task still open for a reader): the
+    // poll is over for the writer, and the loss is acted on.
+    void poll_end_unwritten(uint32_t ring) {
+        writer.at(ring).polls.pop_back();
+        poll_lost(ring);
+    }
+    // A lost poll event (spec/events.md, "The current task"): only explicit
+    // forms from here, time bases naming unknown_task, and one before the
+    // next event.
+    void poll_lost(uint32_t ring) {
+        ring_writer& w = writer.at(ring);
+        if (w.unknown) return;
+        w.unknown = true;
+        w.tb_limit = 0;
+    }
 
     // 1.3: the owner table entry of generation g of a ring (seq 2: complete).
     void owner_entry(uint32_t ring, uint32_t g, uint32_t tid, const std::string& name, uint64_t start_pos) {
