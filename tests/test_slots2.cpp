@@ -482,11 +482,11 @@ TEST_CASE("2.0 tasks: implicit forms inside the poll that names them, explicit f
     const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id(), t3 = bbx::new_task_id();
     const bbx::resource_id res = bbx::register_resource(bbx::resource_kind::channel, "ch", 4);
     BBX_TASK_SPAWN("t1", t1, 0, 64);
-    bbx::task_wake(t3);  // no poll open: waker "not a task", implicitly
+    bbx::task_wake(t3);  // no poll open: by no task
     {
         bbx::poll_scope p(t1);
         bbx::task_wake(t2);           // by t1: implicit
-        bbx::task_wake(t2, 0);        // by no task although t1 runs: explicit
+        bbx::task_wake(t2, 0);        // by no task although t1 runs
         bbx::resource_used(res, bbx::resource_op::send);  // t1: implicit
         bbx::wait_begin(t3, res, bbx::resource_op::recv);  // another task's wait: explicit
         {
@@ -501,7 +501,7 @@ TEST_CASE("2.0 tasks: implicit forms inside the poll that names them, explicit f
     auto evs = read_ring(m, r.ring_index);
     std::vector<const ev2*> t;
     for (const auto& e : evs)
-        if (e.kind >= 16 && e.kind <= 27) t.push_back(&e);
+        if (e.kind >= 16 && e.kind <= 28) t.push_back(&e);
     REQUIRE(t.size() == 14);
     auto is = [](const ev2* e, kind k, uint64_t b, std::vector<uint64_t> payload) {
         INFO("kind ", int(e->kind), " b ", e->b);
@@ -513,10 +513,10 @@ TEST_CASE("2.0 tasks: implicit forms inside the poll that names them, explicit f
     const uint64_t recv = v2::resource_word(res, uint8_t(bbx::resource_op::recv));
     is(t[0], kind::task_spawn, t1, {0, 64});
     CHECK(t[0]->site != 0);
-    is(t[1], kind::task_wake, t3, {});
+    is(t[1], kind::task_wake_external, t3, {});
     is(t[2], kind::task_poll_begin, t1, {});
     is(t[3], kind::task_wake, t2, {});
-    is(t[4], kind::task_wake_by, t2, {0});
+    is(t[4], kind::task_wake_external, t2, {});
     is(t[5], kind::resource_op, send, {});
     is(t[6], kind::wait_begin_for, recv, {t3});
     CHECK(t[6]->site != 0);  // the await site
@@ -528,6 +528,58 @@ TEST_CASE("2.0 tasks: implicit forms inside the poll that names them, explicit f
     is(t[12], kind::wait_end_for, send, {t1});
     is(t[13], kind::task_complete, t1, {});
     CHECK(m.desc(r.ring_index).events_dropped == 0);
+}
+
+TEST_CASE("2.0 tasks: a wake by no task is one slot of task_wake_external, inside the woken task's poll or not") {
+    session s("slots2-wake-external", 64);
+    const auto& r = bbx::detail::t_ring;
+    const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id();
+    BBX_INSTANT(INFO, "s2", "warm");  // the ring, its owner event and first time base
+    std::vector<std::pair<uint64_t, uint64_t>> at;  // write positions before and after each wake
+    auto wake = [&](bbx::task_id task, bbx::task_id waker) {
+        const uint64_t p = r.pos;
+        bbx::task_wake(task, waker);
+        at.push_back({p, r.pos});
+    };
+    wake(t1, 0);  // no poll open
+    {
+        bbx::poll_scope p(t1);
+        wake(t1, 0);   // an I/O that completed inside the call that started it, in t1's own poll
+        wake(t2, t2);  // by another task than the current one
+        wake(t2, t1);  // by the current task
+        wake(t2, 0);   // by no task while t1 runs
+    }
+    mapped_file m(s.tc.path);
+    std::vector<const ev2*> t;
+    const auto evs = read_ring(m, r.ring_index);
+    for (const auto& e : evs)
+        if (e.kind == uint8_t(kind::task_wake) || e.kind == uint8_t(kind::task_wake_by) ||
+            e.kind == uint8_t(kind::task_wake_external))
+            t.push_back(&e);
+    REQUIRE(t.size() == 5);
+    const uint8_t external = uint8_t(kind::task_wake_external);
+    CHECK(external == 28);
+    const std::vector<uint8_t> kinds{external, external, uint8_t(kind::task_wake_by), uint8_t(kind::task_wake), external};
+    const std::vector<uint64_t> woken{t1, t1, t2, t2, t2}, slots{1, 1, 2, 1, 1};
+    for (size_t i = 0; i < t.size(); ++i) {
+        INFO("wake ", i);
+        CHECK(t[i]->kind == kinds[i]);
+        CHECK(t[i]->slots() == slots[i]);
+        // The wake's slots, after a time base (2 slots) if the high half of the ticks changed just then.
+        CHECK(t[i]->pos + t[i]->slots() == at[i].second);
+        CHECK((t[i]->pos == at[i].first || t[i]->pos == at[i].first + 2));
+        CHECK(t[i]->b == woken[i]);
+        CHECK(t[i]->site == 0);
+        // Its A word is a plain head: kind, lap, site 0, ticks_lo.
+        CHECK(m.slot(r.ring_index, t[i]->pos).first == v2::head_word(fmt::kind(kinds[i]), v2::lap_at(t[i]->pos, m.shift()), 0, t[i]->lo));
+    }
+    CHECK(t[0]->payload.empty());
+    CHECK(t[1]->payload.empty());
+    CHECK(t[2]->payload == std::vector<uint64_t>{t2});
+    CHECK(t[3]->payload.empty());
+    CHECK(t[4]->payload.empty());
+    // The slot after a task_wake_external is the next event's head, never a continuation.
+    for (const ev2* e : {t[0], t[1], t[4]}) CHECK(v2::kind_of(m.slot(r.ring_index, e->pos + 1).first) != uint8_t(kind::continuation));
 }
 
 TEST_CASE("2.0 tasks: a time_base inside a poll names the polled task, after it none") {
@@ -568,20 +620,21 @@ TEST_CASE("2.0 tasks: after a poll_end is lost, the ring writes only explicit fo
         bbx::set_level(BBX_LEVEL_WARN);  // the poll_end is gated out: a reader keeps t1's poll open
     }
     bbx::set_level(BBX_LEVEL_TRACE);
-    bbx::task_wake(t2);  // by no task: explicit now, since a reader would take t1 as the waker
+    bbx::task_wake(t2);  // by no task: task_wake_external, which needs no current task
     {
         bbx::poll_scope p(t2);
-        bbx::task_wake(t1);  // by t2: explicit as well
+        bbx::task_wake(t1);  // by t2: explicit, since a reader would take t1 as the waker
     }
     mapped_file m(s.tc.path);
     auto evs = read_ring(m, r.ring_index);
     std::vector<const ev2*> t;
     for (const auto& e : evs)
-        if (e.kind >= 16 && e.kind <= 27) t.push_back(&e);
+        if (e.kind >= 16 && e.kind <= 28) t.push_back(&e);
     REQUIRE(t.size() == 5);
     CHECK(t[0]->kind == uint8_t(kind::task_poll_begin));
-    CHECK(t[1]->kind == uint8_t(kind::task_wake_by));
-    CHECK(t[1]->payload == std::vector<uint64_t>{0});
+    CHECK(t[1]->kind == uint8_t(kind::task_wake_external));
+    CHECK(t[1]->b == t2);
+    CHECK(t[1]->payload.empty());
     CHECK(t[2]->kind == uint8_t(kind::task_poll_begin));
     CHECK(t[3]->kind == uint8_t(kind::task_wake_by));
     CHECK(t[3]->payload == std::vector<uint64_t>{t2});

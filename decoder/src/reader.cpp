@@ -1300,14 +1300,14 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     enum : uint8_t {
         k_continues = 1,  // may be followed by continuations (unknown kinds too); the others are one slot
         k_known = 2,      // a kind this version hands on
-        k_special = 4,    // owner, time base, polls, and the task kinds whose task is implicit or in the payload
+        k_special = 4,    // owner, time base, polls, and the task kinds whose task is implicit, in the payload or none (28)
     };
     static constexpr std::array<uint8_t, 256> kind_table = [] {
         std::array<uint8_t, 256> t{};
         for (auto& x : t) x = k_continues;
         for (int k : {1, 3, 6, 7, 16, 32}) t[k] = k_continues | k_known;
         for (int k : {2, 4, 20}) t[k] = k_known;
-        for (int k : {17, 18, 19, 21, 22, 23}) t[k] = k_known | k_special;
+        for (int k : {17, 18, 19, 21, 22, 23, 28}) t[k] = k_known | k_special;
         for (int k : {24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
         for (int k : {8, 9}) t[k] = k_continues | k_special;
         return t;
@@ -1376,6 +1376,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                 std::memcpy(&w[0], payload, 8);
                 dk = fmt::kind::task_wake;
                 break;
+            case fmt::kind::task_wake_external: dk = fmt::kind::task_wake; break;  // waker 0: not a task
             case fmt::kind::wait_begin:
             case fmt::kind::wait_end:
             case fmt::kind::resource_op:

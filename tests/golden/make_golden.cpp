@@ -529,6 +529,65 @@ ring_file v2_tasks(uint16_t major) {
     return r;
 }
 
+// Wakes by no task (waker 0): task_wake_external (kind 28, 1 slot) outside
+// any poll, inside the woken task's own poll (an I/O that completed inside
+// the call that started it) and inside a poll whose poll_begin was not
+// written; between them wakes by the current task (task_wake) and by
+// another task (task_wake_by). The 2.0 file also holds a task_wake with no
+// poll open, which no writer of ours writes but which means the same (a
+// wake by no task): all read as the 1.4 twin's wakes.
+ring_file v2_wake_external(uint16_t major) {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, major);
+    r.site(1, fb::SiteKind::Task, "task", "conn");
+    r.site(2, fb::SiteKind::Await, "task", "conn_body");
+    r.take(0, golden_pid, "io", at_us(1));
+    r.event(0, fmt::kind::task_spawn, 1, at_us(10), {u64(7), u64(0), u64(256)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(11), {u64(7), u64(0), u64(0)});  // outside any poll: 28
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(20), {u64(7)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(21), {u64(7), u64(0), u64(0)});  // the I/O woke 7 inside 7's poll: 28
+    r.event(0, fmt::kind::task_spawn, 1, at_us(22), {u64(8), u64(7), u64(0)});
+    r.event(0, fmt::kind::task_wake, 0, at_us(23), {u64(8), u64(7), u64(0)});  // by the current task: 19
+    r.event(0, fmt::kind::task_wake, 0, at_us(24), {u64(8), u64(8), u64(0)});  // by another task: 24
+    r.event(0, fmt::kind::task_wake, 0, at_us(25), {u64(8), u64(0), u64(0)});  // by no task while 7 runs: 28
+    r.event(0, fmt::kind::task_poll_end, 2, at_us(26), {u64(7)});
+    if (major == 2)
+        r.put_event2(0, uint8_t(fmt::kind::task_wake), 0, at_us(30), 8, {});  // a 19 with no poll open: waker 0
+    else
+        r.event(0, fmt::kind::task_wake, 0, at_us(30), {u64(8), u64(0), u64(0)});
+    r.poll_unwritten(0, 8);  // task 8's poll_begin gated out
+    r.event(0, fmt::kind::task_wake, 0, at_us(40), {u64(7), u64(0), u64(0)});  // by no task: 28 all the same
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(41), {u64(8)});
+    r.poll_unwritten_end(0);
+    r.event(0, fmt::kind::task_complete, 0, at_us(42), {u64(8)});
+    return r;
+}
+
+// A window (256-slot ring, overwritten) whose base is unknown until its
+// first time base (a poll begun in the window is open there): before it, a
+// task_wake_external is decoded (it names no task) where a task_wake with
+// no poll open is `unresolved`.
+ring_file v2_wake_external_window() {
+    // write_pos ends at 536: the window is 280 .. 535; time bases at 3, 131, 259, 387, 515.
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    int64_t us = 10;
+    int n = 0;
+    auto ticks_until = [&](uint64_t pos) {
+        while (r.rings[0].write_pos < pos) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(n++)});
+    };
+    r.take(0, golden_pid, "io", at_us(1));
+    ticks_until(300);
+    r.event(0, fmt::kind::task_wake, 0, at_us(us++), {u64(5), u64(0), u64(0)});   // 28: decoded
+    r.put_event2(0, uint8_t(fmt::kind::task_wake), 0, at_us(us++), 6, {});       // 19, no poll open: unresolved
+    ticks_until(380);
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});  // open across the time base at 387
+    ticks_until(400);
+    r.event(0, fmt::kind::task_wake, 0, at_us(us++), {u64(5), u64(0), u64(0)});   // 28 inside 5's poll
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
+    ticks_until(536);
+    return r;
+}
+
 // Polls open where the window starts (256-slot rings, overwritten), their
 // poll_begin gone. Ring 0: task 5's poll spans the window's start; its
 // implicit events before the first time base are named by that time base's
@@ -750,6 +809,12 @@ int main(int argc, char** argv) {
     // implicit and _for task forms: the same events as its 1.4 twin v14_tasks
     ok("v2_tasks", v2_tasks(2));
     ok("v14_tasks", v2_tasks(1));
+    // wakes by no task (task_wake_external, kind 28) in and outside polls, a task_wake with no poll open: the same
+    // events as its 1.4 twin v14_wake_external
+    ok("v2_wake_external", v2_wake_external(2));
+    ok("v14_wake_external", v2_wake_external(1));
+    // task_wake_external before a window's first time base, where the base is unknown: decoded; a task_wake: unresolved
+    ok("v2_wake_external_window", v2_wake_external_window());
     // polls open at the window's start: named by a time base's continuation, by an unmatched poll_end, or unresolved
     ok("v2_tasks_window", v2_tasks_window());
     // torn and malformed slots, unknown kinds, a time base that disagrees, a ring without time bases (untimed)

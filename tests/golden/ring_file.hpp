@@ -252,7 +252,8 @@ public:
     // from args[1..]) as 2.0 writes it: the same head word and payload, but
     // an owner event's tid and name length in one word, and the task events
     // that name a task or waker in their implicit form when it is the
-    // current task, else their _for form.
+    // current task, else their _for form; a wake by no task (waker 0) as
+    // task_wake_external.
     int64_t event2(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args) {
         ring_writer& w = writer.at(ring);
         std::vector<unsigned char> payload;
@@ -280,7 +281,9 @@ public:
                 break;
             }
             case fmt::kind::task_wake:  // args: task, waker
-                if (!(word(1) == cur && cur_written)) {
+                if (word(1) == 0) {  // by no task: task_wake_external, wherever it is written
+                    kind = uint8_t(fmt::kind::task_wake_external);
+                } else if (!(word(1) == cur && cur_written)) {
                     kind = uint8_t(fmt::kind::task_wake_by);
                     payload.resize(8);
                     const uint64_t waker = word(1);

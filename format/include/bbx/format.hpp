@@ -328,13 +328,18 @@ enum class kind : uint8_t {
     wait_begin = 21,       // site = await site or 0; (+1) w1 = resource id, w2 = resource_op
     wait_end = 22,         // site 0; (+1) w1 = resource id, w2 = resource_op
     resource_op = 23,      // site 0; (+1) w1 = resource id, w2 = resource_op: an operation that completed without waiting
-    // 24..31 kept for more task events. 2.0 only (a 1.x file never holds
-    // them; namespace v2): the explicit forms of 19, 21, 22, 23, whose
+    // 24..31 kept for task events of 2.0 (a 1.x file never holds them;
+    // namespace v2). 24..27: the explicit forms of 19, 21, 22, 23, whose
     // implicit 2.0 forms name no task.
     task_wake_by = 24,
     wait_begin_for = 25,
     wait_end_for = 26,
     resource_op_for = 27,
+    // 2.0 only: a wake by no task (an I/O, a timer, a thread outside any
+    // task). site 0; B = the woken task; 1 slot. Written for every wake
+    // with waker 0, inside a poll or not: it needs no current task.
+    task_wake_external = 28,
+    // 29..31 kept for more task events.
     // A crash record (1.1), written by the crash handler into the crashing
     // thread's ring as its last event. site 0; word0 = signal number; the
     // payload words: si_code, fault address, the faulting instruction's

@@ -183,12 +183,18 @@ struct poll_mark {
 }  // namespace detail
 
 // Records that `task` was made runnable by `waker`: another task, or 0 when
-// no task made it runnable even though one is running now (an I/O operation
-// that completed inside the call that started it: the I/O woke the task, not
-// the task itself).
+// no task made it runnable (code outside any task, a timer, or an I/O
+// operation that completed inside the call that started it even though a
+// task is running now: the I/O woke the task, not the task itself).
+// 1 slot when the waker is 0 (task_wake_external, which needs no current
+// task) or the ring's current task (task_wake); else 2 (task_wake_by).
 inline void task_wake(task_id task, task_id waker) {
-    if (uint64_t g = detail::task_gate())
-        detail::emit_task(format::kind::task_wake, format::kind::task_wake_by, 0, g, task, waker);
+    if (uint64_t g = detail::task_gate()) {
+        if (waker == 0)
+            detail::emit_words(format::kind::task_wake_external, 0, g, task, 0);
+        else
+            detail::emit_task(format::kind::task_wake, format::kind::task_wake_by, 0, g, task, waker);
+    }
 }
 
 // Records that `task` was made runnable, by the task running now (if any).
