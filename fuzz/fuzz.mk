@@ -17,8 +17,10 @@
 #                                           -rss_limit_mb. Reproducers land in $(B)/fuzz-asan/artifacts/;
 #                                           replay one with $(B)/fuzz-asan/fuzz_NAME FILE
 #   make -f fuzz/fuzz.mk B=build seeds      record the real-* seeds of fuzz/corpus/meta/ and
-#                                           fuzz/corpus/convert/ again, and take the golden-* ones from
-#                                           tests/golden/ (fuzz/make_seeds.cpp); review with git status
+#                                           fuzz/corpus/convert/ (2.0, and their 1.4 rewrites) and the
+#                                           real2-* of fuzz/corpus/ring/ again, and take the golden-*
+#                                           ones of all three from tests/golden/ (fuzz/make_seeds.cpp);
+#                                           review with git status
 #   make -f fuzz/fuzz.mk B=build clean      remove $(B)/fuzz and $(B)/fuzz-asan
 #
 # The fuzz build needs clang and its libFuzzer runtime (Debian: clang,
@@ -85,8 +87,9 @@ $(SEEDER): $(B)/fuzz/obj/make_seeds.o $(LIBREC) $(LIBDEC)
 	$(CXX) -std=c++20 $(WARN) $(CXXFLAGS) $(MOREFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 seeds: $(SEEDER)
-	rm -f fuzz/corpus/meta/real-* fuzz/corpus/meta/golden-* fuzz/corpus/convert/real-* fuzz/corpus/convert/golden-*
-	mkdir -p fuzz/corpus/meta fuzz/corpus/convert
+	rm -f fuzz/corpus/meta/real-* fuzz/corpus/meta/golden-* fuzz/corpus/convert/real-* fuzz/corpus/convert/golden-* \
+	    fuzz/corpus/ring/real2-* fuzz/corpus/ring/golden-*
+	mkdir -p fuzz/corpus/meta fuzz/corpus/convert fuzz/corpus/ring
 	$(SEEDER) fuzz/corpus tests/golden/ok/*.bbx tests/golden/bad/*.bbx
 
 $(FZ)/obj/decoder/%.o: decoder/src/%.cpp | $(GEN)

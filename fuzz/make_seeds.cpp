@@ -1,15 +1,22 @@
-// Writes the seeds of the meta and convert fuzz targets: small real captures
-// recorded with the recorder's APIs (spans, every argument type, hostile
-// strings, counters, tasks with waits on channels, trace contexts, a crash
-// record, an overwritten ring, a full ring in discard mode), each under 32 KiB.
+// Writes the seeds of the ring, meta and convert fuzz targets: small real
+// captures recorded with the recorder's APIs (spans, every argument type,
+// hostile strings, counters, tasks with waits on channels, trace contexts, a
+// crash record, an overwritten ring, a full ring in discard mode), each under
+// 40 KiB, in the format the recorder writes (2.0); the same events written
+// again as 1.4 by the golden vectors' writer (tests/golden/transcode.hpp), as
+// the decoder still reads 1.x; and the spec's test vectors.
 //
 //   make_seeds CORPUS_DIR [RING_FILE...]
 //
-// convert/real-NAME-OUTPUT: byte 0 picks the output (fuzz_convert.cpp), then
-//                           the capture; every capture with every output
-// convert/golden-NAME:      each RING_FILE that decodes, one output each, in turn
-// meta/real-NAME-N:         the distinct metadata record bodies of the captures
-// meta/golden-NAME-N:       those of each RING_FILE (valid or not)
+// convert/real-NAME-OUTPUT:    byte 0 picks the output (fuzz_convert.cpp), then
+//                              the capture; every capture with every output
+// convert/real14-NAME-OUTPUT:  each capture's 1.4 rewrite, one output each, in turn
+// convert/golden-NAME-OUTPUT:  each RING_FILE that decodes: of format 2.0 with
+//                              every output, of 1.x with one output each, in turn
+// ring/real2-NAME.bbx:         each capture as recorded
+// ring/golden-ok|bad-NAME.bbx: each RING_FILE (from tests/golden/ok or bad)
+// meta/real-NAME-N:            the distinct metadata record bodies of the captures
+// meta/golden-NAME-N:          those of each RING_FILE (valid or not)
 //
 // Run by `make -f fuzz/fuzz.mk seeds`; the captures carry this run's pids,
 // clocks and paths, so regenerated seeds differ in those bytes.
@@ -35,6 +42,7 @@
 #include "bbx/crash.hpp"
 #include "bbx/decoder.hpp"
 #include "bbx/task.hpp"
+#include "../tests/golden/transcode.hpp"
 
 namespace {
 
@@ -62,6 +70,7 @@ bbx::config small(const std::string& path, uint32_t threads, bool discard = fals
     c.ring_kb = 4;
     c.max_threads = threads;
     c.meta_kb = 8;
+    c.tasks = 16;  // a small task table (1 KiB): the default's 256 KiB would make every seed that big
     c.discard = discard;
     return c;
 }
@@ -313,32 +322,49 @@ int main(int argc, char** argv) {
         bool (*fn)(const std::string&);
     } captures[] = {{"args", capture_args},       {"tasks", capture_tasks}, {"context", capture_context},
                     {"crash", capture_crash},     {"wrap", capture_wrap},   {"discard", capture_discard}};
+    unsigned turn = 0;
     for (const capture_fn& c : captures) {
         std::string path = g_tmp + "-" + c.name + ".bbx";
         unlink(path.c_str());
         bool ok = c.fn(path);
         std::vector<unsigned char> bytes = read_all(path);
+        std::string err;
+        const std::vector<unsigned char> v14 = ok ? golden::transcode(path, 1, err) : std::vector<unsigned char>{};
         unlink(path.c_str());
         auto opened = bbx::dec::capture::from_bytes(bytes.data(), bytes.size());
-        if (!ok || opened.is_error() || bytes.size() + 1 > 32 * 1024) {
-            std::fprintf(stderr, "make_seeds: capture %s failed (%zu bytes%s%s)\n", c.name, bytes.size(),
-                         opened.is_error() ? ": " : "", opened.is_error() ? opened.err().message().c_str() : "");
+        auto opened14 = bbx::dec::capture::from_bytes(v14.data(), v14.size());
+        const bool v2 = bytes.size() >= fmt::header_size && bytes[8] == fmt::v2::version_major;
+        if (!ok || opened.is_error() || !v2 || bytes.size() + 1 > 40 * 1024 || opened14.is_error() || v14.size() + 1 > 40 * 1024) {
+            std::fprintf(stderr, "make_seeds: capture %s failed (%zu bytes, %s; 1.4: %zu bytes%s%s%s)\n", c.name, bytes.size(),
+                         opened.is_error() ? opened.err().message().c_str() : v2 ? "2.0" : "not 2.0", v14.size(),
+                         err.empty() ? "" : ", ", err.c_str(), opened14.is_error() ? opened14.err().message().c_str() : "");
             ++s.failed;
             continue;
         }
+        s.put(std::string("ring/real2-") + c.name + ".bbx", bytes);
         s.records(std::string("real-") + c.name, bytes);
         for (unsigned o = 0; o < outputs; ++o)
             s.convert(std::string("real-") + c.name + "-" + output_names[o], bytes, o, o == 3 ? 8 | 16 : 0);
+        const unsigned o = turn++ % outputs;
+        s.convert(std::string("real14-") + c.name + "-" + output_names[o], v14, o, o == 3 ? 8 | 16 : 0);
     }
-    unsigned turn = 0;
+    turn = 0;
     for (int i = 2; i < argc; ++i) {
         std::string path = argv[i];
         std::string base = path.substr(path.rfind('/') + 1);
         base = base.substr(0, base.rfind('.'));
         std::string kind = path.find("/bad/") != std::string::npos ? "bad" : "ok";
         std::vector<unsigned char> bytes = read_all(path);
+        s.put("ring/golden-" + kind + "-" + base + ".bbx", bytes);
         s.records("golden-" + kind + "-" + base, bytes);
         if (bytes.empty() || bbx::dec::capture::from_bytes(bytes.data(), bytes.size()).is_error()) continue;
+        // 2.0, what the recorder writes, has the fewest vectors: each with every
+        // output (analyze with --all and a 1 us threshold, as the captures').
+        if (bytes.size() >= fmt::header_size && bytes[8] == fmt::v2::version_major) {
+            for (unsigned o = 0; o < outputs; ++o)
+                s.convert("golden-" + kind + "-" + base + "-" + output_names[o], bytes, o, o == 3 || o == 4 ? 8 | 16 : 0);
+            continue;
+        }
         unsigned o = turn++ % outputs;
         s.convert("golden-" + kind + "-" + base + "-" + output_names[o], bytes, o, 0);
     }

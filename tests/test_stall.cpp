@@ -4,8 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "bbx/decoder.hpp"
 #include "bbx/crash.hpp"
 #include "bbx/task.hpp"
+#include "golden/ring_file.hpp"
 #include "support/capture.hpp"
 #include "support/process.hpp"
 #include "support/python.hpp"
@@ -333,4 +338,186 @@ TEST_CASE("stall stacks: the anonymous mode's image and a snapshot keep the samp
     REQUIRE(again.value()->stall_samples().size() == samples.size());
     for (size_t i = 0; i < samples.size(); ++i) CHECK(again.value()->stall_samples()[i].frames == samples[i].frames);
     CHECK(again.value()->loaded_objects().size() == r.value()->loaded_objects().size());
+}
+
+namespace {
+
+// The lines of a dump whose kind is `stall`.
+std::vector<std::string> stall_lines(const std::string& dump) {
+    std::vector<std::string> out;
+    for (size_t p = 0; p < dump.size();) {
+        size_t nl = dump.find('\n', p);
+        if (nl == std::string::npos) nl = dump.size();
+        std::string l = dump.substr(p, nl - p);
+        if (l.find("  stall  -  -  sample=") != std::string::npos) out.push_back(l);
+        p = nl + 1;
+    }
+    return out;
+}
+
+double line_time(const std::string& l) { return std::strtod(l.c_str(), nullptr); }
+
+}  // namespace
+
+TEST_CASE("stall stacks: bbx dump lists each sample among the events at its time, its stack symbolised") {
+    temp_capture tc("stall-dump");
+    auto c = run_child("stall_child_fp", "fp", tc);
+    const auto& samples = c->stall_samples();
+    REQUIRE(!samples.empty());
+    auto r = run_bbx({"dump", tc.path});
+    REQUIRE(r.status == 0);
+    const std::vector<std::string> lines = stall_lines(r.out);
+    REQUIRE(lines.size() == samples.size());
+    // Every line of the dump in time order, the samples included.
+    double last = -1;
+    size_t out_of_order = 0;
+    for (size_t p = 0; p < r.out.size();) {
+        size_t nl = r.out.find('\n', p);
+        if (r.out[p] != '#') {
+            const double t = line_time(r.out.substr(p, nl - p));
+            out_of_order += t < last;
+            last = t;
+        }
+        p = nl + 1;
+    }
+    CHECK(out_of_order == 0);
+    // Named as bbx analyze names them: most stacks are inside stall_burn, called from main's chain.
+    size_t burning = 0;
+    for (const std::string& l : lines) {
+        CAPTURE(l);
+        CHECK(l.find("  T" + std::to_string(samples[0].thread) + "  stall  ") != std::string::npos);
+        // (anonymous namespace)::stall_burn(int) at .../stall_child.cpp:26 < (anonymous namespace)::stall_middle(int) at ...
+        const size_t stack = l.find(" stack="), burn = l.find("stall_burn("), middle = l.find(" < (anonymous namespace)::stall_middle(");
+        burning += stack != std::string::npos && burn != std::string::npos && middle != std::string::npos &&
+                   l.find(" < ", stack) > burn && burn < middle;
+    }
+    CHECK(burning + 2 >= lines.size() / 2);
+}
+
+TEST_CASE("stall stacks: in bbx dump only --thread and the time window drop samples") {
+    const std::string v = "tests/golden/ok/stall_stacks.bbx";
+    auto all = run_bbx({"dump", v});
+    REQUIRE(all.status == 0);
+    const auto lines = stall_lines(all.out);
+    REQUIRE(lines.size() == 2);
+    // The samples of 4 us and 5 us, between the poll's begin (2 us) and end (9 us).
+    CHECK(lines[0] == "   0.000004000  T0  stall  -  -  sample=1 stack=?? (/opt/golden/bin/golden+0x401238) < "
+                      "?? (/opt/golden/bin/golden+0x405677)");
+    CHECK(all.out.find("task=7\n" + lines[0] + "\n" + lines[1] + "\n   0.000009000  T0  poll_end") != std::string::npos);
+    auto since = run_bbx({"dump", "--since", "4500ns", v});
+    REQUIRE(since.status == 0);
+    CHECK(stall_lines(since.out) == std::vector<std::string>{lines[1]});
+    auto until = run_bbx({"dump", "--until", "4us", v});
+    REQUIRE(until.status == 0);
+    CHECK(stall_lines(until.out) == std::vector<std::string>{lines[0]});
+    auto task = run_bbx({"dump", "--task", "8", "--level", "error", v});  // no event passes; the samples do
+    REQUIRE(task.status == 0);
+    CHECK(stall_lines(task.out) == lines);
+}
+
+namespace {
+
+// This machine's vDSO, read by binutils from a copy of its mapping: its
+// build id (raw bytes) and the address in it of a function whose name holds
+// "clock_gettime", with that name. Empty when there is none (qemu-user).
+struct vdso_facts {
+    std::string build_id, function;
+    uint64_t offset = 0;
+};
+
+std::string run_text(const std::string& cmd) {
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+        char b[4096];
+        size_t n;
+        while ((n = std::fread(b, 1, sizeof b, p)) > 0) out.append(b, n);
+        pclose(p);
+    }
+    return out;
+}
+
+vdso_facts this_vdso(const std::string& copy) {
+    vdso_facts f;
+    uint64_t lo = 0, hi = 0;
+    {
+        FILE* m = std::fopen("/proc/self/maps", "r");
+        if (!m) return f;
+        char line[512];
+        while (std::fgets(line, sizeof line, m))
+            if (std::strstr(line, "[vdso]")) std::sscanf(line, "%lx-%lx", &lo, &hi);
+        std::fclose(m);
+    }
+    if (!lo) return f;
+    FILE* out = std::fopen(copy.c_str(), "wb");
+    if (!out) return f;
+    std::fwrite(reinterpret_cast<const void*>(lo), 1, hi - lo, out);
+    std::fclose(out);
+    const std::string notes = run_text("readelf -n " + copy);
+    const size_t at = notes.find("Build ID: ");
+    if (at == std::string::npos) return f;
+    for (size_t i = at + 10; i + 1 < notes.size() && std::isxdigit(static_cast<unsigned char>(notes[i])); i += 2)
+        f.build_id += char(std::stoi(notes.substr(i, 2), nullptr, 16));
+    const std::string syms = run_text("nm -D --defined-only " + copy);
+    for (size_t p = 0; p < syms.size();) {
+        size_t nl = syms.find('\n', p);
+        if (nl == std::string::npos) nl = syms.size();
+        const std::string l = syms.substr(p, nl - p);
+        if (l.find("clock_gettime") != std::string::npos && l.find(" T ") != std::string::npos) {
+            f.offset = std::strtoull(l.c_str(), nullptr, 16);
+            f.function = l.substr(l.find(" T ") + 3);
+            break;
+        }
+        p = nl + 1;
+    }
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("stall stacks: a frame in the vDSO is [vdso]+offset, named from this machine's vDSO only when it is the build recorded") {
+    temp_capture copy("vdso-copy");
+    const vdso_facts here = this_vdso(copy.path);
+    if (here.build_id.empty() || here.function.empty()) {
+        MESSAGE("skipped: no vDSO with a build id and a clock_gettime here");
+        return;
+    }
+    const uint64_t base = 0x7ffff7fc1000;
+    auto capture_with = [&](const std::string& build_id) {
+        golden::ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+        r.take(0, golden::golden_pid, "worker", golden::at_us(1));
+        r.event(0, fmt::kind::task_poll_begin, 0, golden::at_us(2), {golden::u64(7)});
+        r.event(0, fmt::kind::task_poll_end, 0, golden::at_us(9), {golden::u64(7)});
+        r.stall_area(1, 2);
+        r.stall_sample(0, 1, golden::at_us(4), 1, {base + here.offset + 4, 0x401000});
+        r.stall_mapping(0, 0, 0x400000, 0x410000, "");
+        r.stall_mapping(1, base, base, base + 0x2000, "linux-vdso.so.1", build_id);
+        return r.image();
+    };
+    temp_capture tc("stall-vdso");
+    auto dump = [&](const std::vector<unsigned char>& image) {
+        FILE* f = std::fopen(tc.path.c_str(), "wb");
+        REQUIRE(f);
+        REQUIRE(std::fwrite(image.data(), 1, image.size(), f) == image.size());
+        std::fclose(f);
+        auto r = run_bbx({"dump", tc.path});
+        REQUIRE(r.status == 0);
+        const auto lines = stall_lines(r.out);
+        REQUIRE(lines.size() == 1);
+        return lines[0];
+    };
+    char off[32];
+    std::snprintf(off, sizeof off, "+0x%" PRIx64 ")", here.offset + 4);
+    // Another build (the recording machine's kernel was another): the honest [vdso]+offset.
+    std::string other = here.build_id;
+    other[0] = char(other[0] ^ 0xff);
+    CHECK(dump(capture_with(other)) == "   0.000004000  T0  stall  -  -  sample=1 stack=?? ([vdso]" + std::string(off) +
+                                           " < ?? (/opt/golden/bin/golden+0x400fff)");
+    CHECK(dump(capture_with("")) == dump(capture_with(other)));  // no build id recorded: the same
+    // The same build: named from this machine's copy.
+    const std::string named = dump(capture_with(here.build_id));
+    CAPTURE(named);
+    // (its aliases share the address: clock_gettime, __vdso_clock_gettime, __kernel_clock_gettime ...)
+    CHECK(named.find("stack=") != std::string::npos);
+    CHECK(named.find("clock_gettime < ?? (/opt/golden/bin/golden+0x400fff)") != std::string::npos);
+    CHECK(named.find("[vdso]") == std::string::npos);
 }

@@ -1,10 +1,12 @@
 // `bbx dump` (one event per line, stable and greppable, then a trailer line
 // `# losses: ...`) and `bbx info`.
+#include <algorithm>
 #include <charconv>
 #include <cinttypes>
 #include <climits>
 #include <cmath>
 #include <ctime>
+#include <memory>
 #include <unordered_set>
 
 #include "bbx/decoder.hpp"
@@ -281,6 +283,35 @@ void put_symbolised(std::string& o, const symbolizer& sym, const crash_info& c) 
     o += text;
 }
 
+// 1.4: a stall sample (spec/stall-stacks.md) after "time  thread  stall":
+// `-  -  sample=N stack=F0 < F1 < ...`, innermost frame first, each as bbx
+// analyze names it ("function at file:line", each function inlined there
+// its own frame; "?? (object+0xoffset)" without a symbol), or the address
+// when no loaded object holds it. "(outer frames cut)" ends a stack that had
+// more frames than a sample keeps.
+void put_stall(std::string& line, const stall_symbolizer& sym, const stall_sample& s) {
+    line += "  -  -  sample=" + std::to_string(s.number) + " stack=";
+    char b[64];
+    for (size_t i = 0; i < s.frames.size(); ++i) {
+        if (i) line += " < ";
+        const frame_symbol* f = sym.find(s.frames[i], i > 0);
+        if (f && !f->where.empty()) {
+            for (size_t k = 0; k < f->where.size(); ++k) {
+                const source_location& l = f->where[k];
+                if (k) line += " < ";
+                line += l.function.empty() ? "??" : printable(l.function);
+                if (!l.file.empty()) line += " at " + printable(l.file) + (l.line ? ":" + std::to_string(l.line) : "");
+            }
+        } else if (f && !f->object.empty()) {
+            std::snprintf(b, sizeof b, "+0x%" PRIx64 ")", f->offset);
+            line += "?? (" + printable(f->object) + b;
+        } else {
+            put_hex(line, s.frames[i]);
+        }
+    }
+    if (s.flags & fmt::stall_sample_truncated) line += " < (outer frames cut)";
+}
+
 }  // namespace
 
 bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_options& opt) {
@@ -291,7 +322,30 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
     line.reserve(512);
     bool ok = true;
     std::unordered_set<uint64_t> named;  // 1.4: tasks the task table names, at their first event here
+    // 1.4: the stall samples, each before the first event later than it (as
+    // the timeline hands them to the other writers); like thread names and
+    // crash records, only --thread and the time window drop them.
+    std::vector<const stall_sample*> samples;
+    for (const stall_sample& s : c.stall_samples())
+        if (!in.filter || (in.filter->keeps_thread(s.thread) && s.ns >= in.filter->since_ns() && s.ns <= in.filter->until_ns()))
+            samples.push_back(&s);
+    std::stable_sort(samples.begin(), samples.end(), [](const stall_sample* a, const stall_sample* b) { return a->ns < b->ns; });
+    std::unique_ptr<stall_symbolizer> stall_sym;
+    if (!samples.empty()) stall_sym = std::make_unique<stall_symbolizer>(c);
+    size_t next_sample = 0;
+    auto samples_until = [&](int64_t ns) {
+        for (; next_sample < samples.size() && (samples[next_sample]->ns < ns || ns == INT64_MAX); ++next_sample) {
+            const stall_sample& s = *samples[next_sample];
+            line.clear();
+            put_time(line, s.ns);
+            line += "  T" + std::to_string(s.thread) + "  stall";
+            put_stall(line, *stall_sym, s);
+            line += '\n';
+            if (ok && std::fwrite(line.data(), 1, line.size(), out) != line.size()) ok = false;
+        }
+    };
     auto r = in.read([&](const event& e) {
+        samples_until(e.ns);
         line.clear();
         put_time(line, e.ns);
         line += "  T";
@@ -345,6 +399,7 @@ bool write_dump(const input& in, std::FILE* out, std::string& err, const crash_o
         err = r.err().message();
         return false;
     }
+    samples_until(INT64_MAX);
     // The trailer: what the capture lost, so a dump never hides it. '#'
     // starts no event line (those start with the time).
     line = "# losses: " + losses_of(c, r.value()).text() + "\n";

@@ -27,6 +27,14 @@ std::string hex(const unsigned char* p, size_t n) {
     return s;
 }
 
+// The names glibc and musl give the kernel's vDSO in dl_iterate_phdr (its
+// soname: linux-vdso.so.1, linux-gate.so.1 on i386, linux-vdso32.so.1 and
+// linux-vdso64.so.1 on some others). It has no file: it is named "[vdso]",
+// as /proc/PID/maps and perf name it.
+bool is_vdso_name(const std::string& path) {
+    return path.find('/') == std::string::npos && (path.rfind("linux-vdso", 0) == 0 || path.rfind("linux-gate", 0) == 0);
+}
+
 }  // namespace
 
 #define BBX_FIELD(f) offsetof(fmt::file_header, f)
@@ -145,6 +153,7 @@ result<bool> capture::parse_stall(const fmt::file_header& h) {
         o.high = m.high;
         o.path = m.path;
         if (o.path.empty()) o.path = hdr_.exe_path;
+        else if (is_vdso_name(o.path)) o.path = "[vdso]";
         o.build_id = hex(m.build_id, m.build_id_size);
         objects_.push_back(std::move(o));
     }

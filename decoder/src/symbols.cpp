@@ -5,14 +5,17 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <spawn.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "bbx/decoder.hpp"
 
@@ -98,6 +101,89 @@ result<std::string> run_addr2line(const std::string& exe, const std::vector<uint
 }
 
 result<std::vector<std::vector<source_location>>> lookup(const std::string& exe_, const std::vector<uint64_t>& lookups);
+
+// This process's vDSO (the ELF image the kernel maps into every process,
+// AT_SYSINFO_EHDR): its bytes and its build id in hex ("" none). Empty
+// when there is none or it is not a 64-bit little-endian ELF image.
+struct vdso_image {
+    const unsigned char* bytes = nullptr;
+    size_t size = 0;
+    std::string build_id;
+};
+
+vdso_image running_vdso() {
+    vdso_image v;
+    const auto* p = reinterpret_cast<const unsigned char*>(getauxval(AT_SYSINFO_EHDR));
+    if (!p) return v;
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, p, sizeof eh);
+    if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_phentsize != sizeof(Elf64_Phdr))
+        return v;
+    // The image is the whole file: its end is that of the section headers or of a segment's bytes.
+    uint64_t size = std::max<uint64_t>(eh.e_shoff + uint64_t(eh.e_shnum) * eh.e_shentsize,
+                                       eh.e_phoff + uint64_t(eh.e_phnum) * eh.e_phentsize);
+    std::string id;
+    for (unsigned i = 0; i < eh.e_phnum; ++i) {
+        Elf64_Phdr ph;
+        std::memcpy(&ph, p + eh.e_phoff + uint64_t(i) * sizeof ph, sizeof ph);
+        size = std::max<uint64_t>(size, ph.p_offset + ph.p_filesz);
+        if (ph.p_type != PT_NOTE || !id.empty()) continue;
+        for (uint64_t at = ph.p_offset; at + sizeof(Elf64_Nhdr) <= ph.p_offset + ph.p_filesz;) {
+            Elf64_Nhdr nh;
+            std::memcpy(&nh, p + at, sizeof nh);
+            const uint64_t name = at + sizeof nh, desc = name + ((uint64_t(nh.n_namesz) + 3) & ~3ull);
+            const uint64_t next = desc + ((uint64_t(nh.n_descsz) + 3) & ~3ull);
+            if (next > ph.p_offset + ph.p_filesz) break;
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(p + name, "GNU", 4) == 0) {
+                static const char digits[] = "0123456789abcdef";
+                // As the recorder keeps it: the first 32 bytes.
+                for (uint64_t k = 0; k < nh.n_descsz && k < format::stall_build_id_size; ++k)
+                    id += digits[p[desc + k] >> 4], id += digits[p[desc + k] & 15];
+                break;
+            }
+            at = next;
+        }
+    }
+    if (size > (1u << 20)) return v;  // not a vDSO
+    v.bytes = p;
+    v.size = size_t(size);
+    v.build_id = std::move(id);
+    return v;
+}
+
+// A copy of this process's vDSO in a temporary file, for addr2line; removed
+// when it goes. path() is "" when it could not be written.
+class vdso_file {
+public:
+    explicit vdso_file(const vdso_image& v) {
+        const char* dir = std::getenv("TMPDIR");
+        std::string t = std::string(dir && *dir ? dir : "/tmp") + "/bbx-vdso-XXXXXX";
+        int fd = mkstemp(t.data());
+        if (fd < 0) return;
+        bool ok = true;
+        for (size_t at = 0; ok && at < v.size;) {
+            ssize_t n = ::write(fd, v.bytes + at, v.size - at);
+            if (n < 0 && errno == EINTR) continue;
+            ok = n > 0;
+            at += ok ? size_t(n) : 0;
+        }
+        if (close(fd) != 0 || !ok) {
+            unlink(t.c_str());
+            return;
+        }
+        path_ = t;
+    }
+    ~vdso_file() {
+        if (!path_.empty()) unlink(path_.c_str());
+    }
+    vdso_file(const vdso_file&) = delete;
+    vdso_file& operator=(const vdso_file&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
 
 }  // namespace
 
@@ -214,9 +300,22 @@ stall_symbolizer::stall_symbolizer(const capture& c) {
             f.offset = key - o->base;
             by_object[o].push_back(key);
         }
+    std::unique_ptr<vdso_file> vdso;
     for (auto& [o, keys] : by_object) {
-        if (o->path.empty() || o->path[0] != '/') continue;  // the vDSO: no file to read
-        auto elf = symbolizer::open(o->path);
+        std::string file = o->path;
+        if (o->path == "[vdso]") {
+            // The vDSO has no file. This machine's is read in its place only
+            // when it is the very build the recording process had (the same
+            // build id): the recording machine's kernel may be another.
+            const vdso_image v = running_vdso();
+            if (o->build_id.empty() || v.build_id != o->build_id) continue;
+            if (!vdso) vdso = std::make_unique<vdso_file>(v);
+            if (vdso->path().empty()) continue;
+            file = vdso->path();
+        } else if (o->path.empty() || o->path[0] != '/') {
+            continue;  // a relative path: relative to what the recording process had as its directory
+        }
+        auto elf = symbolizer::open(file);
         if (elf.is_error()) {
             if (errors_.size() < 8) errors_.push_back(elf.err().what);
             continue;
@@ -225,7 +324,7 @@ stall_symbolizer::stall_symbolizer(const capture& c) {
         for (size_t from = 0; from < keys.size(); from += batch) {
             std::vector<uint64_t> offsets;
             for (size_t k = from; k < keys.size() && k < from + batch; ++k) offsets.push_back(keys[k] - o->base);
-            auto groups = lookup(o->path, offsets);
+            auto groups = lookup(file, offsets);
             if (groups.is_error()) {
                 if (errors_.size() < 8) errors_.push_back(groups.err().what);
                 break;

@@ -27,24 +27,24 @@ constexpr uint64_t start_realtime_ns = 1700000000000000000;    // 2023-11-14T22:
 constexpr uint64_t start_boottime_ns = 5000250000000;
 
 // The tick of an event `us` microseconds after anchor 0 (1 GHz counter).
-uint64_t at_us(int64_t us) { return uint64_t(int64_t(start_ticks) + us * 1000); }
+inline uint64_t at_us(int64_t us) { return uint64_t(int64_t(start_ticks) + us * 1000); }
 
 // One argument value: its word and, for strings, the bytes.
 struct val {
     uint64_t word = 0;
     std::string bytes;
 };
-val i64(int64_t v) { return {uint64_t(v), {}}; }
-val u64(uint64_t v) { return {v, {}}; }
-val f64(double d) {
+inline val i64(int64_t v) { return {uint64_t(v), {}}; }
+inline val u64(uint64_t v) { return {v, {}}; }
+inline val f64(double d) {
     val v;
     std::memcpy(&v.word, &d, 8);
     return v;
 }
-val boolean(bool b) { return {b ? 1u : 0u, {}}; }
-val str(std::string s) { return {s.size(), std::move(s)}; }
+inline val boolean(bool b) { return {b ? 1u : 0u, {}}; }
+inline val str(std::string s) { return {s.size(), std::move(s)}; }
 // A string whose length word says `word` whatever its bytes (malformed events).
-val raw_str(uint64_t word, std::string s) { return {word, std::move(s)}; }
+inline val raw_str(uint64_t word, std::string s) { return {word, std::move(s)}; }
 
 struct decl {
     const char* name;
@@ -423,15 +423,16 @@ public:
         const uint64_t k = h.stall_samples_per_ring;
         std::memcpy(&stall.at((ring * k + (number - 1) % k) * fmt::stall_sample_entry_size), &e, sizeof e);
     }
-    // Mapping entry i, complete (seq 2).
-    void stall_mapping(uint32_t i, uint64_t base, uint64_t low, uint64_t high, const std::string& path) {
+    // Mapping entry i, complete (seq 2); build_id: its bytes (at most 32).
+    void stall_mapping(uint32_t i, uint64_t base, uint64_t low, uint64_t high, const std::string& path,
+                       const std::string& build_id = "\xde\xad\xbe\xef") {
         fmt::stall_mapping_entry m{};
         m.seq = 2;
         m.base = base;
         m.low = low;
         m.high = high;
-        m.build_id_size = 4;
-        std::memcpy(m.build_id, "\xde\xad\xbe\xef", 4);
+        m.build_id_size = uint32_t(std::min<size_t>(build_id.size(), sizeof m.build_id));
+        std::memcpy(m.build_id, build_id.data(), m.build_id_size);
         std::snprintf(m.path, sizeof m.path, "%s", path.c_str());
         const uint64_t at = uint64_t(h.ring_count) * h.stall_samples_per_ring * fmt::stall_sample_entry_size +
                             i * fmt::stall_mapping_entry_size;

@@ -208,7 +208,8 @@ struct stall_sample {
 // A loaded object of the recording process (the stall-sample area's mapping table).
 struct loaded_object {
     uint64_t base = 0, low = 0, high = 0;  // load bias; [low, high) its addresses
-    std::string path;                      // "" in the file: the header's exe_path is put here
+    std::string path;                      // "" in the file: the header's exe_path is put here;
+                                           // the vDSO's name (linux-vdso.so.1 ...): "[vdso]"
     std::string build_id;                  // hex; "" unknown
 };
 

@@ -55,7 +55,9 @@ private:
 // loaded object that holds it (capture::loaded_objects: the executable and
 // the shared libraries, as the recording process had them mapped), by one
 // addr2line run per object. An object that cannot be read (gone, another
-// machine) leaves its frames unsymbolised, noted in errors().
+// machine) leaves its frames unsymbolised, noted in errors(). The vDSO
+// ("[vdso]") has no file: this process's own is read in its place only when
+// its build id is the one recorded, else its frames stay unnamed.
 class stall_symbolizer {
 public:
     explicit stall_symbolizer(const capture& c);
