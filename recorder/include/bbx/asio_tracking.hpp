@@ -117,7 +117,8 @@
 //   e.g. "op:socket.close" (task, handle);
 // - DEBUG "register" and "deregister" of descriptors (handle, registration);
 // - TRACE "io:<call>" for every non-blocking call, e.g. "io:non_blocking_recv"
-//   (task, result = bytes moved, or minus the error value: -11 would block);
+//   (task, result = bytes moved, 0 for an accept or connect done, or minus
+//   the error value: -11 would block);
 // - TRACE "ready" for reactor readiness events (registration, events).
 //
 // COSTS: a few thread-local loads and stores per hook, one atomic add per
