@@ -874,15 +874,15 @@ TEST_CASE("Asio's diagnostics when the table of names is full: the events keep t
         CAPTURE(session);
         temp_capture tc("asio-full");
         start_recording(tc, 256);
-        h::record_start(small.table, socket1, receive1, 7, 70);
-        h::record_start(small.table, socket2, receive2, 8, 80);  // the same name: shares the first site
-        h::record_start(small.table, timer, wait, 9, 90);        // the second and last site
-        h::record_start(small.table, pipe, wait, 10, 100);       // no site left: strings
-        h::record_start(small.table, pipe, wait, 11, 110);       // again, found without the lock
-        h::record_start(small.table, socket1, wait, 12, 120);    // no key left either
+        h::record_operation(small.table, true, socket1, receive1, 7, 70);
+        h::record_operation(small.table, true, socket2, receive2, 8, 80);  // the same name: shares the first site
+        h::record_operation(small.table, true, timer, wait, 9, 90);        // the second and last site
+        h::record_operation(small.table, true, pipe, wait, 10, 100);       // no site left: strings
+        h::record_operation(small.table, true, pipe, wait, 11, 110);       // again, found without the lock
+        h::record_operation(small.table, true, socket1, wait, 12, 120);    // no key left either
         bbx::set_level(BBX_LEVEL_INFO);  // the run-time level still gates both forms
-        h::record_start(small.table, socket1, receive1, 13, 130);
-        h::record_start(small.table, pipe, wait, 14, 140);
+        h::record_operation(small.table, true, socket1, receive1, 13, 130);
+        h::record_operation(small.table, true, pipe, wait, 14, 140);
         bbx::stop();
         asio_instants in;
         REQUIRE(read_instants(tc.path, in) == "");

@@ -271,46 +271,11 @@ void check_callback_server(const summary& s, int requests) {
 
 }  // namespace
 
-TEST_CASE("Asio's cpp11 HTTP server, unchanged: a task per connection, child of the acceptor") {
-    const std::string prog = program("http_server");
-    if (prog.empty()) return;
-    constexpr int requests = 150;
-    temp_capture tc("asio-http");
-    doc_root root;
-    child server({prog, "127.0.0.1", "0", root.path}, tc.path);
-    const uint16_t port = listening_port(server.pid);
-    REQUIRE(port != 0);
-    CHECK(http_load(port, requests, 1) == requests);  // sequential connections
-    REQUIRE(server.stop(SIGTERM) == 0);
-
-    summary s;
-    REQUIRE(asio_capture::read(tc.path, s) == "");
-    check_callback_server(s, requests);
-    // One thread: every poll on the thread that ran io_context::run.
-    std::set<uint32_t> threads;
-    for (const auto& [id, t] : s.tasks) threads.insert(t.poll_rings.begin(), t.poll_rings.end());
-    CHECK(threads.size() == 1);
-    // async_write is the only operation that gives a location (Asio's own).
-    for (const auto& [id, t] : s.tasks)
-        for (const auto& [at, n] : t.await_sites) CHECK(asio_capture::ends_with(at.file, "asio/impl/write.hpp"));
-    CHECK(self_wake_warnings(tc.path) == 0);
-}
-
-TEST_CASE("Asio's cpp11 HTTP server, unchanged: its diagnostics are integers under a call site per operation") {
-    const std::string prog = program("http_server");
-    if (prog.empty()) return;
-    constexpr int requests = 20;
-    temp_capture tc("asio-http-names");
-    doc_root root;
-    child server({prog, "127.0.0.1", "0", root.path}, tc.path);
-    const uint16_t port = listening_port(server.pid);
-    REQUIRE(port != 0);
-    CHECK(http_load(port, requests, 1) == requests);
-    REQUIRE(server.stop(SIGTERM) == 0);
-
-    summary s;
-    REQUIRE(asio_capture::read(tc.path, s) == "");
-    auto r = bbx::dec::capture::open(tc.path);
+// The cpp11 HTTP server's "asio" instants: integers under a call site per
+// name ("start:socket.async_receive", "io:non_blocking_recv" ...), with the
+// arguments and levels bbx/asio_tracking.hpp gives them; `s` its tasks.
+static void check_http_diagnostics(const std::string& path, const summary& s, int requests) {
+    auto r = bbx::dec::capture::open(path);
     REQUIRE_FALSE(r.is_error());
     bbx::dec::capture& c = *r.value();
     std::map<std::string, int> sites;  // "asio" call sites by name
@@ -373,6 +338,32 @@ TEST_CASE("Asio's cpp11 HTTP server, unchanged: its diagnostics are integers und
     CHECK(events.count("io") == 0);
     CHECK(received >= int64_t(requests) * 16);  // "GET /index.html HTTP/1.0" and more each
     CHECK(sent > received);                     // the replies carry the file
+}
+
+TEST_CASE("Asio's cpp11 HTTP server, unchanged: a task per connection, child of the acceptor") {
+    const std::string prog = program("http_server");
+    if (prog.empty()) return;
+    constexpr int requests = 150;
+    temp_capture tc("asio-http");
+    doc_root root;
+    child server({prog, "127.0.0.1", "0", root.path}, tc.path);
+    const uint16_t port = listening_port(server.pid);
+    REQUIRE(port != 0);
+    CHECK(http_load(port, requests, 1) == requests);  // sequential connections
+    REQUIRE(server.stop(SIGTERM) == 0);
+
+    summary s;
+    REQUIRE(asio_capture::read(tc.path, s) == "");
+    check_callback_server(s, requests);
+    // One thread: every poll on the thread that ran io_context::run.
+    std::set<uint32_t> threads;
+    for (const auto& [id, t] : s.tasks) threads.insert(t.poll_rings.begin(), t.poll_rings.end());
+    CHECK(threads.size() == 1);
+    // async_write is the only operation that gives a location (Asio's own).
+    for (const auto& [id, t] : s.tasks)
+        for (const auto& [at, n] : t.await_sites) CHECK(asio_capture::ends_with(at.file, "asio/impl/write.hpp"));
+    CHECK(self_wake_warnings(tc.path) == 0);
+    check_http_diagnostics(tc.path, s, requests);
 }
 
 TEST_CASE("Asio's cpp03 HTTP server3, unchanged: 8 threads and strands, a task per connection") {

@@ -625,43 +625,27 @@ inline constinit runtime_sites<64, 32> g_io_sites{};
 #endif
 
 // DEBUG "start:<object>.<op>" (task, handle): a handler was created for an
-// operation. `t` is g_start_sites' table (a test gives a small one).
-inline void record_start(runtime_site_table& t, const char* object_type, const char* op_name, task_id task,
-                         uint64_t handle) {
+// operation (`started`); "op:<object>.<op>": an operation without a handler.
+// `t` is g_start_sites' or g_op_sites' table (a test gives a small one).
+inline void record_operation(runtime_site_table& t, bool started, const char* object_type, const char* op_name,
+                             task_id task, uint64_t handle) {
 #if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
     const uint64_t g = gate_open(BBX_LEVEL_DEBUG);
     if (!g) return;
     static constexpr site_info info = make_site<uint64_t, uint64_t>(format::site_kind::instant, BBX_LEVEL_DEBUG,
                                                                    "asio", "", __FILE__, __LINE__, __func__);
-    const char* parts[] = {"start:", object_type, ".", op_name};
+    const char* parts[] = {started ? "start:" : "op:", object_type, ".", op_name};
     if (runtime_site* s = runtime_site_of(t, object_type, op_name, info, parts, 4))
         emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
              arg_value<uint64_t>{"handle", handle});
-    else  // the table is full: the strings
+    else if (started)  // the table is full: the strings
         BBX_INSTANT(DEBUG, "asio", "start", bbx::arg("task", task), bbx::arg("object", object_type),
                     bbx::arg("op", op_name), bbx::arg("handle", handle));
-#else
-    (void)t, (void)object_type, (void)op_name, (void)task, (void)handle;
-#endif
-}
-
-// DEBUG "op:<object>.<op>" (task, handle): an operation without a handler.
-inline void record_operation(runtime_site_table& t, const char* object_type, const char* op_name, task_id task,
-                             uint64_t handle) {
-#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
-    const uint64_t g = gate_open(BBX_LEVEL_DEBUG);
-    if (!g) return;
-    static constexpr site_info info = make_site<uint64_t, uint64_t>(format::site_kind::instant, BBX_LEVEL_DEBUG,
-                                                                   "asio", "", __FILE__, __LINE__, __func__);
-    const char* parts[] = {"op:", object_type, ".", op_name};
-    if (runtime_site* s = runtime_site_of(t, object_type, op_name, info, parts, 4))
-        emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
-             arg_value<uint64_t>{"handle", handle});
     else
         BBX_INSTANT(DEBUG, "asio", "op", bbx::arg("task", task), bbx::arg("object", object_type),
                     bbx::arg("op", op_name), bbx::arg("handle", handle));
 #else
-    (void)t, (void)object_type, (void)op_name, (void)task, (void)handle;
+    (void)t, (void)started, (void)object_type, (void)op_name, (void)task, (void)handle;
 #endif
 }
 
@@ -925,7 +909,7 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
     h.bbx_site_ = site;
     h.bbx_session_ = uint16_t(session_of(g));
 #if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
-    record_start(g_start_sites.table, object_type, op_name, task, uint64_t(native_handle));
+    record_operation(g_start_sites.table, true, object_type, op_name, task, uint64_t(native_handle));
 #else
     (void)native_handle;
 #endif
@@ -947,7 +931,7 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
 inline void on_operation(const char* object_type, const void* object, std::uintmax_t native_handle,
                          const char* op_name) {
 #if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
-    record_operation(g_op_sites.table, object_type, op_name, t_task.current, uint64_t(native_handle));
+    record_operation(g_op_sites.table, false, object_type, op_name, t_task.current, uint64_t(native_handle));
 #else
     (void)object_type, (void)native_handle;
 #endif
