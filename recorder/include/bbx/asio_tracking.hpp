@@ -613,7 +613,7 @@ struct poll_state {
 // "op:socket.close" (an operation without a handler) or "io:non_blocking_recv"
 // (a non-blocking call), so that an event carries only its integers (2 slots
 // where the strings took about 7). A table that is full (128, 64 and 32 names,
-// far more than Asio has) records a new name's events as before 2027-01:
+// far more than Asio has) records a new name's events in the form all had before:
 // "start"/"op" with the strings as arguments (task, object, op, handle), "io"
 // with (task, call, error, bytes). Compiled out with their level (no table, no code).
 #if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
