@@ -34,7 +34,7 @@ struct task_summary {
     std::set<uint32_t> poll_rings;         // by ring: one per thread
     std::map<code_line, int> await_sites;  // poll_end sites (site 0 is not counted)
     int poll_ends_without_site = 0;
-    std::multiset<std::string> ops;        // "asio"/"start" instants: the operations started for it
+    std::multiset<std::string> ops;        // "asio"/"start:<object>.<op>" instants: the operations started for it
     std::multiset<std::string> objects;    // and the object types they were started on
 };
 
@@ -46,6 +46,7 @@ struct summary {
     int nested_same_task_polls = 0;  // a poll_begin of a task already being polled on that ring
     int task_zero_events = 0;        // task events naming task 0
     int untracked_task_instants = 0;
+    int unnamed_starts = 0;          // "start" instants with the strings: a full table of names
     uint64_t untracked_tasks = 0;    // the largest "untracked" count reported
     bbx::dec::ring_stats lost;       // summed over the rings
 
@@ -72,7 +73,15 @@ inline std::string read(const std::string& path, summary& s) {
     std::map<uint64_t, int> pending_wakes;
     auto done = c.for_each_event([&](const bbx::dec::event& e) {
         if (e.kind == fmt::kind::instant && e.where && e.where->category == "asio") {
-            if (e.where->name == "start" && e.nargs == 4) {
+            const std::string& name = e.where->name;
+            if (name.rfind("start:", 0) == 0 && e.nargs == 2) {  // "start:<object>.<op>" (task, handle)
+                const size_t dot = name.find('.', 6);
+                task_summary& t = s.tasks[e.args[0].word];
+                ++t.started;
+                t.objects.insert(name.substr(6, dot == std::string::npos ? std::string::npos : dot - 6));
+                t.ops.insert(dot == std::string::npos ? "" : name.substr(dot + 1));
+            } else if (name == "start" && e.nargs == 4) {  // a name its table had no room for
+                ++s.unnamed_starts;
                 task_summary& t = s.tasks[e.args[0].word];
                 ++t.started;
                 t.objects.insert(std::string(e.args[1].str));

@@ -2,6 +2,7 @@
 # Compile-time gating, for the C++ macros (bbx/bbx.hpp) and the C ones
 # (bbx/bbx.h): an event above BBX_LEVEL_MAX leaves no code and no strings in
 # the object file; BBX_DISABLE leaves the code of an uninstrumented build.
+# The same for bbx/asio_tracking.hpp's diagnostics (tests/gating/asio.cpp).
 # Prints "gating: N passed, M failed".
 CXX=${CXX:-g++}
 CC=${CC:-cc}
@@ -43,6 +44,22 @@ check() {
 
 check cxx cpp
 check c c
+
+# Asio's diagnostics: call sites named at run time (bbx::detail::runtime_sites)
+# from the hooks, behind #if on the level rather than a macro's gate.
+for opt in -O0 -O2; do
+    if build_cxx $opt -c tests/gating/asio.cpp -o "$T/asio.o" &&
+        build_cxx $opt -DBBX_LEVEL_MAX=BBX_LEVEL_INFO -c tests/gating/asio.cpp -o "$T/asio-info.o"; then
+        if nm -C "$T/asio.o" | grep -q runtime_site && strings -a -n 3 "$T/asio.o" | grep -q '^start:$' && strings -a -n 3 "$T/asio.o" | grep -q '^io:$'; then
+            ok "asio $opt: the diagnostics' tables and names are compiled in at the default level"
+        else bad "asio $opt: no runtime_site symbol or \"start:\" at the default level, so the check below proves nothing"; fi
+        if nm -C "$T/asio-info.o" | grep -q 'runtime_site\|g_start_sites\|g_op_sites\|g_io_sites'; then
+            bad "asio $opt: a table of names survived BBX_LEVEL_MAX=INFO: $(nm -C "$T/asio-info.o" | grep runtime_site | head -3 | tr '\n' ' ')"
+        elif strings -a "$T/asio-info.o" | grep -q '^start:$\|^op:$\|^io:$'; then
+            bad "asio $opt: a name's prefix survived BBX_LEVEL_MAX=INFO"
+        else ok "asio $opt: no table, code or name of the DEBUG/TRACE diagnostics with BBX_LEVEL_MAX=INFO"; fi
+    else bad "asio $opt: tests/gating/asio.cpp does not compile"; fi
+done
 
 echo "gating: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

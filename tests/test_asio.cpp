@@ -38,6 +38,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -755,5 +756,147 @@ TEST_CASE("bbx analyze finds a handler or coroutine that re-posts itself: the co
         CHECK(w->at.line == line);
 #endif
         CHECK(w->self_wakes == uint64_t(times));
+    }
+}
+
+namespace {
+
+// The "asio" instants of a capture: name -> (events, their argument words).
+struct asio_instants {
+    std::map<std::string, int> count;
+    std::map<std::string, std::vector<std::vector<uint64_t>>> words;  // integers; strings as 0
+    std::map<std::string, std::vector<std::vector<std::string>>> strings;
+    std::map<std::string, int> sites;  // call sites of each name
+    std::map<std::string, bbx::dec::site> site;  // a copy: the capture is closed after
+    uint64_t bad_site = 0;
+    int unnamed = 0;  // events without a call site
+};
+
+std::string read_instants(const std::string& path, asio_instants& out) {
+    auto r = bbx::dec::capture::open(path);
+    if (r.is_error()) return r.err().message();
+    bbx::dec::capture& c = *r.value();
+    for (const auto& s : c.sites())
+        if (s.category == "asio") ++out.sites[s.name];
+    auto done = c.for_each_event([&](const bbx::dec::event& e) {
+        if (e.kind != bbx::format::kind::instant) return;
+        if (!e.where) {
+            ++out.unnamed;
+            return;
+        }
+        if (e.where->category != "asio") return;
+        const std::string& n = e.where->name;
+        ++out.count[n];
+        out.site[n] = *e.where;
+        std::vector<uint64_t> w;
+        std::vector<std::string> str;
+        for (uint32_t i = 0; i < e.nargs; ++i) {
+            const bool is_string = e.where->args[i].type == bbx::format::arg_type::string;
+            w.push_back(is_string ? 0 : e.args[i].word);
+            str.push_back(is_string ? std::string(e.args[i].str) : "");
+        }
+        out.words[n].push_back(w);
+        out.strings[n].push_back(str);
+    });
+    if (done.is_error()) return done.err().message();
+    for (const auto& st : done.value().threads) out.bad_site += st.bad_site;
+    return "";
+}
+
+std::vector<std::string> arg_names(const bbx::dec::site& s) {
+    std::vector<std::string> v;
+    for (const auto& a : s.args) v.push_back(a.name);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("Asio's diagnostics are integers under a call site per name, registered again in each session") {
+    using V = std::vector<std::string>;
+    for (int session = 0; session < 2; ++session) {  // bbx::stop() and start() between: no stale site ids
+        CAPTURE(session);
+        temp_capture tc("asio-names");
+        start_recording(tc, 1024);
+        echo_run run;
+        run_echo(run);
+        bbx::stop();
+        REQUIRE_FALSE(run.timed_out);
+        asio_instants in;
+        REQUIRE(read_instants(tc.path, in) == "");
+        CHECK(in.bad_site == 0);
+        CHECK(in.unnamed == 0);
+        // The old forms with strings appear only when a table is full: never here.
+        CHECK(in.count.count("start") == 0);
+        CHECK(in.count.count("op") == 0);
+        CHECK(in.count.count("io") == 0);
+        for (const char* name : {"start:socket.async_accept", "start:socket.async_connect", "start:socket.async_receive",
+                                 "start:socket.async_send", "start:deadline_timer.async_wait", "io:non_blocking_recv",
+                                 "io:non_blocking_send", "io:non_blocking_accept"}) {
+            CAPTURE(name);
+            REQUIRE(in.count[name] > 0);
+            CHECK(in.sites[name] == 1);  // one site per name, whatever the addresses of Asio's literals
+        }
+        for (const auto& [name, site] : in.site) {
+            CAPTURE(name);
+            if (name.rfind("start:", 0) == 0 || name.rfind("op:", 0) == 0) {
+                CHECK(site.level == BBX_LEVEL_DEBUG);
+                CHECK(arg_names(site) == V{"task", "handle"});
+            } else if (name.rfind("io:", 0) == 0) {
+                CHECK(site.level == BBX_LEVEL_TRACE);
+                CHECK(arg_names(site) == V{"task", "result"});
+                CHECK(site.args[1].type == bbx::format::arg_type::i64);
+            }
+        }
+        // Every operation the sessions started names their task; every
+        // receive moved bytes (each message once), or would have blocked (-EAGAIN),
+        // or found the stream's end (Asio's eof, -2).
+        std::set<uint64_t> sessions(run.sessions.begin(), run.sessions.end());
+        int receives_by_sessions = 0;
+        for (const auto& w : in.words["start:socket.async_receive"]) receives_by_sessions += sessions.count(w[0]) != 0;
+        CHECK(receives_by_sessions >= clients * (round_trips + 1));
+        int64_t received = 0;
+        for (const auto& w : in.words["io:non_blocking_recv"]) {
+            const int64_t result = int64_t(w[1]);
+            CHECK((result >= 0 || result == -EAGAIN || result == -2));
+            if (result > 0) received += result;
+        }
+        CHECK(received > 0);
+    }
+}
+
+TEST_CASE("Asio's diagnostics when the table of names is full: the events keep their strings, none is lost") {
+    namespace h = bbx::detail::asio_hooks;
+    static bbx::detail::runtime_sites<4, 2> small;  // 2 names, 4 pairs of addresses
+    // Distinct addresses, as literals of different libraries would have.
+    static const char socket1[] = "socket", socket2[] = "socket", timer[] = "timer", pipe[] = "pipe";
+    static const char receive1[] = "async_receive", receive2[] = "async_receive", wait[] = "async_wait";
+    for (int session = 0; session < 2; ++session) {
+        CAPTURE(session);
+        temp_capture tc("asio-full");
+        start_recording(tc, 256);
+        h::record_operation(small.table, true, socket1, receive1, 7, 70);
+        h::record_operation(small.table, true, socket2, receive2, 8, 80);  // the same name: shares the first site
+        h::record_operation(small.table, true, timer, wait, 9, 90);        // the second and last site
+        h::record_operation(small.table, true, pipe, wait, 10, 100);       // no site left: strings
+        h::record_operation(small.table, true, pipe, wait, 11, 110);       // again, found without the lock
+        h::record_operation(small.table, true, socket1, wait, 12, 120);    // no key left either
+        bbx::set_level(BBX_LEVEL_INFO);  // the run-time level still gates both forms
+        h::record_operation(small.table, true, socket1, receive1, 13, 130);
+        h::record_operation(small.table, true, pipe, wait, 14, 140);
+        bbx::stop();
+        asio_instants in;
+        REQUIRE(read_instants(tc.path, in) == "");
+        CHECK(in.bad_site == 0);
+        CHECK(in.sites["start:socket.async_receive"] == 1);
+        CHECK(in.sites["start:timer.async_wait"] == 1);
+        using W = std::vector<std::vector<uint64_t>>;
+        using S = std::vector<std::vector<std::string>>;
+        CHECK(in.words["start:socket.async_receive"] == W{{7, 70}, {8, 80}});
+        CHECK(in.words["start:timer.async_wait"] == W{{9, 90}});
+        CHECK(in.words["start"] == W{{10, 0, 0, 100}, {11, 0, 0, 110}, {12, 0, 0, 120}});
+        CHECK(in.strings["start"] == S{{"", "pipe", "async_wait", ""}, {"", "pipe", "async_wait", ""},
+                                       {"", "socket", "async_wait", ""}});
+        CHECK(small.table.keys_full.load());
+        CHECK(small.table.used == 2);
     }
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "asio_capture.hpp"
+#include "bbx/common.h"
 #include "loopback.hpp"
 #include "test_util.hpp"
 #include "support/trace_processor.hpp"
@@ -270,6 +271,75 @@ void check_callback_server(const summary& s, int requests) {
 
 }  // namespace
 
+// The cpp11 HTTP server's "asio" instants: integers under a call site per
+// name ("start:socket.async_receive", "io:non_blocking_recv" ...), with the
+// arguments and levels bbx/asio_tracking.hpp gives them; `s` its tasks.
+static void check_http_diagnostics(const std::string& path, const summary& s, int requests) {
+    auto r = bbx::dec::capture::open(path);
+    REQUIRE_FALSE(r.is_error());
+    bbx::dec::capture& c = *r.value();
+    std::map<std::string, int> sites;  // "asio" call sites by name
+    for (const auto& site : c.sites())
+        if (site.category == "asio") ++sites[site.name];
+    std::map<std::string, int> events;
+    int bad_args = 0, unknown_task = 0;
+    int64_t received = 0, sent = 0;
+    auto done = c.for_each_event([&](const bbx::dec::event& e) {
+        if (e.kind != bbx::format::kind::instant || !e.where || e.where->category != "asio") return;
+        const std::string& name = e.where->name;
+        ++events[name];
+        auto args_are = [&](std::initializer_list<const char*> names) {
+            if (e.where->args.size() != names.size()) return false;
+            size_t i = 0;
+            for (const char* n : names) {
+                if (e.where->args[i].name != n || e.where->args[i].type == bbx::format::arg_type::string) return false;
+                ++i;
+            }
+            return true;
+        };
+        if (name.rfind("start:", 0) == 0 || name.rfind("op:", 0) == 0) {
+            bad_args += !args_are({"task", "handle"}) || e.where->level != BBX_LEVEL_DEBUG;
+            if (name.rfind("start:", 0) == 0) unknown_task += s.tasks.at(e.args[0].word).name.empty();
+        } else if (name.rfind("io:", 0) == 0) {
+            bad_args += !args_are({"task", "result"}) || e.where->level != BBX_LEVEL_TRACE;
+            unknown_task += s.tasks.count(e.args[0].word) == 0;
+            const int64_t result = int64_t(e.args[1].word);
+            if (name == "io:non_blocking_recv" && result > 0) received += result;
+            if (name == "io:non_blocking_send" && result > 0) sent += result;
+        } else if (name == "register" || name == "deregister") {
+            bad_args += !args_are({"handle", "registration"});
+        } else if (name == "ready") {
+            bad_args += !args_are({"registration", "events"});
+        }
+    });
+    REQUIRE_FALSE(done.is_error());
+    CHECK(bad_args == 0);
+    CHECK(unknown_task == 0);
+    // What the server does, by name: accepts, reads each request, writes each
+    // reply, closes each connection (a handler-less operation), and
+    // waits for its signal.
+    for (const char* name : {"start:socket.async_accept", "start:socket.async_receive", "start:socket.async_send",
+                             "op:socket.close", "start:signal_set.async_wait",
+                             "io:non_blocking_accept", "io:non_blocking_recv", "io:non_blocking_send", "register",
+                             "ready"}) {
+        CAPTURE(name);
+        CHECK(events[name] > 0);
+    }
+    CHECK(events["start:socket.async_accept"] == requests + 1);  // the last one is cancelled at the stop
+    CHECK(events["io:non_blocking_accept"] >= requests);
+    // One site per name: Asio's literals are the same few addresses.
+    for (const auto& [name, n] : sites) {
+        CAPTURE(name);
+        CHECK(n == 1);
+    }
+    // No string forms (a full table of names): Asio has far fewer names than the tables hold.
+    CHECK(events.count("start") == 0);
+    CHECK(events.count("op") == 0);
+    CHECK(events.count("io") == 0);
+    CHECK(received >= int64_t(requests) * 16);  // "GET /index.html HTTP/1.0" and more each
+    CHECK(sent > received);                     // the replies carry the file
+}
+
 TEST_CASE("Asio's cpp11 HTTP server, unchanged: a task per connection, child of the acceptor") {
     const std::string prog = program("http_server");
     if (prog.empty()) return;
@@ -293,6 +363,7 @@ TEST_CASE("Asio's cpp11 HTTP server, unchanged: a task per connection, child of 
     for (const auto& [id, t] : s.tasks)
         for (const auto& [at, n] : t.await_sites) CHECK(asio_capture::ends_with(at.file, "asio/impl/write.hpp"));
     CHECK(self_wake_warnings(tc.path) == 0);
+    check_http_diagnostics(tc.path, s, requests);
 }
 
 TEST_CASE("Asio's cpp03 HTTP server3, unchanged: 8 threads and strands, a task per connection") {

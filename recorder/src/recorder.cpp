@@ -737,6 +737,59 @@ uint32_t register_site(site_ref& ref, const site_info& info, const char* const* 
 }
 
 
+namespace {
+bool same_shape(const site_info& x, const site_info& y) {
+    if (x.kind != y.kind || x.level != y.level || x.nargs != y.nargs || x.line != y.line) return false;
+    for (unsigned i = 0; i < x.nargs && i < fmt::max_args; ++i)
+        if (x.types[i] != y.types[i]) return false;
+    auto eq = [](const char* p, const char* q) { return p == q || (p && q && std::strcmp(p, q) == 0); };
+    return eq(x.category, y.category) && eq(x.file, y.file) && eq(x.function, y.function);
+}
+}  // namespace
+
+runtime_site* runtime_site_add(runtime_site_table& t, const void* a, const void* b, const site_info& info,
+                               const char* const* parts, uint32_t nparts) {
+    std::lock_guard lock(g.mu);
+    const uint32_t mask = t.nkeys - 1;
+    const uint32_t h = runtime_site_hash(a, b);
+    runtime_site_key* free = nullptr;
+    for (uint32_t i = 0; i <= mask; ++i) {  // another thread may have added it meanwhile
+        runtime_site_key& k = t.keys[(h + i) & mask];
+        runtime_site* s = k.site.load(std::memory_order_relaxed);
+        if (!s) {
+            free = &k;
+            break;
+        }
+        if (k.a.load(std::memory_order_relaxed) == a && k.b.load(std::memory_order_relaxed) == b)
+            return s == t.none() ? nullptr : s;
+    }
+    if (!free) {
+        t.keys_full.store(true, std::memory_order_relaxed);
+        return nullptr;
+    }
+    char name[sizeof(runtime_site::name)];
+    size_t n = 0;
+    for (uint32_t i = 0; i < nparts; ++i)
+        for (const char* p = parts[i] ? parts[i] : ""; *p && n + 1 < sizeof(name); ++p) name[n++] = *p;
+    name[n] = 0;
+    // The same name through other addresses (a literal not merged across
+    // translation units or libraries) shares its site.
+    runtime_site* site = nullptr;
+    for (uint32_t i = 0; i < t.used && !site; ++i)
+        if (std::strcmp(t.sites[i].name, name) == 0 && same_shape(t.sites[i].info, info)) site = &t.sites[i];
+    if (!site && t.used < t.nsites) {
+        site = &t.sites[t.used++];
+        std::memcpy(site->name, name, n + 1);
+        site->info = info;
+        site->info.name = site->name;
+    }
+    free->a.store(a, std::memory_order_relaxed);
+    free->b.store(b, std::memory_order_relaxed);
+    free->site.store(site ? site : t.none(), std::memory_order_release);
+    return site;
+}
+
+
 // ---- tasks ---------------------------------------------------------------------
 
 constinit thread_local task_thread_state t_task{};

@@ -109,11 +109,17 @@
 // reader can say how many. Objects are tracked in a table that grows alike
 // (an object that finds no entry: WARN instant "asio"/"untracked_object").
 //
-// OTHER EVENTS, category "asio": "start" at each handler creation (DEBUG:
-// task, object type, operation name, native handle), "op" for operations
-// without a handler (close, cancel ...; DEBUG), "register" and "deregister"
-// of descriptors (DEBUG), and at TRACE "io" for every non-blocking call
-// (task, call, errno value, bytes) and "ready" for reactor readiness events.
+// OTHER EVENTS, category "asio", integers only (a call site per name, made
+// at run time the first time Asio names it: see "diagnostic instants" below):
+// - DEBUG "start:<object>.<operation>" at each handler creation, e.g.
+//   "start:socket.async_receive" (args: task, handle = the native handle);
+// - DEBUG "op:<object>.<operation>" for an operation without a handler,
+//   e.g. "op:socket.close" (task, handle);
+// - DEBUG "register" and "deregister" of descriptors (handle, registration);
+// - TRACE "io:<call>" for every non-blocking call, e.g. "io:non_blocking_recv"
+//   (task, result = bytes moved, 0 for an accept or connect done, or minus
+//   the error value: -11 would block);
+// - TRACE "ready" for reactor readiness events (registration, events).
 //
 // COSTS: a few thread-local loads and stores per hook, one atomic add per
 // handler created and one atomic subtract per handler done; for callback
@@ -599,6 +605,72 @@ struct poll_state {
     }
 };
 
+// ---- diagnostic instants: a call site per name, no strings per event ------------------
+// Asio names an operation by two literals (object type, operation) and a
+// non-blocking call by one: each pair of addresses gets a call site of its
+// own the first time it is seen (bbx::detail::runtime_sites), named
+// "start:socket.async_receive" (a handler was created for it),
+// "op:socket.close" (an operation without a handler) or "io:non_blocking_recv"
+// (a non-blocking call), so that an event carries only its integers (2 slots
+// where the strings took about 7). A table that is full (128, 64 and 32 names,
+// far more than Asio has) records a new name's events in the form all had before:
+// "start"/"op" with the strings as arguments (task, object, op, handle), "io"
+// with (task, call, error, bytes). Compiled out with their level (no table, no code).
+#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
+inline constinit runtime_sites<256, 128> g_start_sites{};
+inline constinit runtime_sites<128, 64> g_op_sites{};
+#endif
+#if BBX_LEVEL_MAX >= BBX_LEVEL_TRACE
+inline constinit runtime_sites<64, 32> g_io_sites{};
+#endif
+
+// DEBUG "start:<object>.<op>" (task, handle): a handler was created for an
+// operation (`started`); "op:<object>.<op>": an operation without a handler.
+// `t` is g_start_sites' or g_op_sites' table (a test gives a small one).
+inline void record_operation(runtime_site_table& t, bool started, const char* object_type, const char* op_name,
+                             task_id task, uint64_t handle) {
+#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
+    const uint64_t g = gate_open(BBX_LEVEL_DEBUG);
+    if (!g) return;
+    static constexpr site_info info = make_site<uint64_t, uint64_t>(format::site_kind::instant, BBX_LEVEL_DEBUG,
+                                                                   "asio", "", __FILE__, __LINE__, __func__);
+    const char* parts[] = {started ? "start:" : "op:", object_type, ".", op_name};
+    if (runtime_site* s = runtime_site_of(t, object_type, op_name, info, parts, 4))
+        emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
+             arg_value<uint64_t>{"handle", handle});
+    else if (started)  // the table is full: the strings
+        BBX_INSTANT(DEBUG, "asio", "start", bbx::arg("task", task), bbx::arg("object", object_type),
+                    bbx::arg("op", op_name), bbx::arg("handle", handle));
+    else
+        BBX_INSTANT(DEBUG, "asio", "op", bbx::arg("task", task), bbx::arg("object", object_type),
+                    bbx::arg("op", op_name), bbx::arg("handle", handle));
+#else
+    (void)t, (void)started, (void)object_type, (void)op_name, (void)task, (void)handle;
+#endif
+}
+
+// TRACE "io:<call>" (task, result): a non-blocking call for a handler of
+// `task`; result is the bytes it moved, or minus its error code's value when
+// it failed (-11: EAGAIN, would block; -2 for a stream's end: Asio's misc
+// error eof, as the old "io" event's error 2 was).
+inline void record_io(runtime_site_table& t, const char* call, task_id task, int err, std::size_t bytes) {
+#if BBX_LEVEL_MAX >= BBX_LEVEL_TRACE
+    const uint64_t g = gate_open(BBX_LEVEL_TRACE);
+    if (!g) return;
+    static constexpr site_info info = make_site<uint64_t, int64_t>(format::site_kind::instant, BBX_LEVEL_TRACE,
+                                                                  "asio", "", __FILE__, __LINE__, __func__);
+    const char* parts[] = {"io:", call};
+    if (runtime_site* s = runtime_site_of(t, call, nullptr, info, parts, 2))
+        emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
+             arg_value<int64_t>{"result", err ? -int64_t(err) : int64_t(bytes)});
+    else
+        BBX_INSTANT(TRACE, "asio", "io", bbx::arg("task", task), bbx::arg("call", call), bbx::arg("error", err),
+                    bbx::arg("bytes", uint64_t(bytes)));
+#else
+    (void)t, (void)call, (void)task, (void)err, (void)bytes;
+#endif
+}
+
 // ---- the hooks ----------------------------------------------------------------------
 
 // ASIO_HANDLER_LOCATION: a source location Asio pushes while it starts an
@@ -836,8 +908,11 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
     h.bbx_entry_ = entry;
     h.bbx_site_ = site;
     h.bbx_session_ = uint16_t(session_of(g));
-    BBX_INSTANT(DEBUG, "asio", "start", bbx::arg("task", task), bbx::arg("object", object_type),
-                bbx::arg("op", op_name), bbx::arg("handle", uint64_t(native_handle)));
+#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
+    record_operation(g_start_sites.table, true, object_type, op_name, task, uint64_t(native_handle));
+#else
+    (void)native_handle;
+#endif
     if (oc != op_class::io) flags |= hf_executor;
     if (oc == op_class::maybe_inline && task == current) t_hooks.pending_strand = &h;
     if (oc == op_class::executor) {  // runnable now; a strand dispatch may run at once instead
@@ -855,8 +930,11 @@ inline void on_creation(tracked_handler& h, const char* object_type, const void*
 
 inline void on_operation(const char* object_type, const void* object, std::uintmax_t native_handle,
                          const char* op_name) {
-    BBX_INSTANT(DEBUG, "asio", "op", bbx::arg("task", t_task.current), bbx::arg("object", object_type),
-                bbx::arg("op", op_name), bbx::arg("handle", uint64_t(native_handle)));
+#if BBX_LEVEL_MAX >= BBX_LEVEL_DEBUG
+    record_operation(g_op_sites.table, false, object_type, op_name, t_task.current, uint64_t(native_handle));
+#else
+    (void)object_type, (void)native_handle;
+#endif
     if (same(op_name, "close") || same(op_name, "release")) forget_object(object);
 }
 
@@ -878,8 +956,11 @@ inline void on_reactor_events(std::uintmax_t registration, unsigned events) {
 // the operation, so the handler is ready; the I/O woke it (waker 0).
 inline void on_reactor_operation(const tracked_handler& h, const char* call, int err, std::size_t bytes) {
     if (!h.bbx_task_) return;
-    BBX_INSTANT(TRACE, "asio", "io", bbx::arg("task", h.bbx_task_), bbx::arg("call", call), bbx::arg("error", err),
-                bbx::arg("bytes", uint64_t(bytes)));
+#if BBX_LEVEL_MAX >= BBX_LEVEL_TRACE
+    record_io(g_io_sites.table, call, h.bbx_task_, err, bytes);
+#else
+    (void)call, (void)bytes;
+#endif
     if (!(h.bbx_flags_ & hf_woken) && err != EWOULDBLOCK && err != EAGAIN) {
         task_wake(h.bbx_task_, 0);
         h.bbx_flags_ |= hf_woken;

@@ -505,6 +505,81 @@ inline uint64_t gate_open(int level) {
     return int(g & 0xff) >= level ? g : 0;
 }
 
+// ---- call sites named at run time ------------------------------------------------
+// For an integration that learns its event names at run time from strings
+// that repeat (Asio's handler tracking passes literals: "socket",
+// "async_receive"): the first use of a pair of keys (two addresses, say of
+// those literals) makes a call site whose name is built from the strings,
+// so that every event after carries only its integers, not the strings.
+//
+// A table holds up to `Sites` sites and `Keys` pairs of keys (pairs of
+// different addresses whose names are the same share a site). Finding a pair
+// is lock-free and allocates nothing (a hash, a probe or two); adding one
+// takes the recorder's lock (runtime_site_add). A site's id is per session,
+// as a static site's is (site_ref): after bbx::stop() and start() each site
+// is registered again, in the new session, at its first event. When the table
+// is full, a new pair gets no site (null, found without a lock from then on):
+// the caller records its event another way, e.g. with the strings as arguments.
+struct runtime_site {
+    site_ref ref;
+    site_info info{};  // info.name is `name`; everything else the caller's (literals)
+    char name[96]{};
+};
+struct runtime_site_key {
+    std::atomic<const void*> a{nullptr}, b{nullptr};
+    std::atomic<runtime_site*> site{nullptr};  // stored last (release); `none` of the table: no site (full)
+};
+struct runtime_site_table {
+    runtime_site_key* keys;
+    uint32_t nkeys;  // a power of two
+    runtime_site* sites;
+    uint32_t nsites;
+    uint32_t used = 0;                  // sites taken (under the recorder's lock)
+    std::atomic<bool> keys_full{false};  // no key left: every pair not found has no site
+    runtime_site* none() const { return sites + nsites; }  // never a site of the table
+};
+template <uint32_t Keys, uint32_t Sites>
+struct runtime_sites {
+    static_assert(Keys >= 2 && (Keys & (Keys - 1)) == 0, "runtime_sites: Keys must be a power of two");
+    runtime_site_key keys[Keys];
+    runtime_site sites[Sites];
+    runtime_site_table table{keys, Keys, sites, Sites};
+    constexpr runtime_sites() = default;
+    runtime_sites(const runtime_sites&) = delete;
+    runtime_sites& operator=(const runtime_sites&) = delete;
+};
+
+inline uint32_t runtime_site_hash(const void* a, const void* b) {
+    uint64_t h = reinterpret_cast<uintptr_t>(a) * 0x9e3779b97f4a7c15ull;
+    h ^= (reinterpret_cast<uintptr_t>(b) + 0x632be59bd9b4e019ull) * 0xff51afd7ed558ccdull;
+    return uint32_t(h >> 32);
+}
+
+// Cold path (recorder.cpp), under the recorder's lock: the site of keys (a, b),
+// added if it is not there yet, with `info` (kind, level, argument types,
+// category, file, line, function: kept by pointer, so literals) and the name
+// `parts[0] + ... + parts[nparts - 1]` (cut at 95 bytes). Null: the table is
+// full (the pair is noted as having no site). Thread-safe; not signal-safe.
+BBX_API runtime_site* runtime_site_add(runtime_site_table& t, const void* a, const void* b, const site_info& info,
+                                       const char* const* parts, uint32_t nparts);
+
+// The site of keys (a, b), or null when the table is full. Lock-free once the
+// pair has been seen; never allocates. Thread-safe.
+inline runtime_site* runtime_site_of(runtime_site_table& t, const void* a, const void* b, const site_info& info,
+                                     const char* const* parts, uint32_t nparts) {
+    const uint32_t mask = t.nkeys - 1;
+    const uint32_t h = runtime_site_hash(a, b);
+    for (uint32_t i = 0; i <= mask; ++i) {
+        runtime_site_key& k = t.keys[(h + i) & mask];
+        runtime_site* s = k.site.load(std::memory_order_acquire);
+        if (!s) break;  // not there (yet)
+        if (k.a.load(std::memory_order_relaxed) == a && k.b.load(std::memory_order_relaxed) == b)
+            return s == t.none() ? nullptr : s;
+    }
+    if (t.keys_full.load(std::memory_order_relaxed)) return nullptr;
+    return runtime_site_add(t, a, b, info, parts, nparts);
+}
+
 // The macros' entry points are always inline too (as emit): a call per event
 // is what the 1-int instant's budget cannot afford.
 template <class... V>
