@@ -673,14 +673,14 @@ TEST_CASE("2.0 tasks: a lost poll_end puts a time_base naming unknown_task right
     }
     bbx::set_level(BBX_LEVEL_TRACE);
     const uint64_t from = r.pos;
-    bbx::task_wake(t2);  // the next event: a time base must come first (not only half a ring later)
+    bbx::task_wake(t2, t1);  // the next event: a time base must come first (not only half a ring later)
     mapped_file m(s.tc.path);
     const auto evs = events_from(read_ring(m, r.ring_index), from);
     REQUIRE(evs.size() == 2);
     CHECK(evs[0].kind == uint8_t(kind::time_base));
     CHECK(evs[0].payload == std::vector<uint64_t>{v2::unknown_task});
     CHECK(evs[1].kind == uint8_t(kind::task_wake_by));
-    CHECK(evs[1].payload == std::vector<uint64_t>{0});
+    CHECK(evs[1].payload == std::vector<uint64_t>{t1});
 }
 
 TEST_CASE("2.0 tasks: a poll_begin that is not written switches to explicit forms at once, before the poll ends") {
@@ -693,19 +693,20 @@ TEST_CASE("2.0 tasks: a poll_begin that is not written switches to explicit form
         bbx::poll_scope p(t1);  // its poll_begin gated out
         bbx::set_level(BBX_LEVEL_TRACE);
         const uint64_t from = r.pos;
-        // A wake by no task although t1 runs: a 1-slot task_wake would say "no
-        // waker" too, but t1's poll_end below would make a reader that starts
-        // its window here take it for t1's.
-        bbx::task_wake(t2, 0);
+        // A wake by t1, which runs: a 1-slot task_wake would name the ring's
+        // current task, and a reader has no poll of t1 open here (t1's
+        // poll_end below would even make one that starts its window here
+        // close another poll for it).
+        bbx::task_wake(t2);
         mapped_file m(s.tc.path);
         const auto evs = events_from(read_ring(m, r.ring_index), from);
         REQUIRE(evs.size() == 2);
         CHECK(evs[0].kind == uint8_t(kind::time_base));
         CHECK(evs[0].payload == std::vector<uint64_t>{v2::unknown_task});
         CHECK(evs[1].kind == uint8_t(kind::task_wake_by));
-        CHECK(evs[1].payload == std::vector<uint64_t>{0});
+        CHECK(evs[1].payload == std::vector<uint64_t>{t1});
     }
-    bbx::task_wake(t2);  // after the poll: still explicit, and no second time base
+    bbx::task_wake(t2, t1);  // after the poll: still explicit, and no second time base
     mapped_file m(s.tc.path);
     const auto evs = read_ring(m, r.ring_index);
     REQUIRE(evs.size() >= 2);
@@ -723,11 +724,11 @@ TEST_CASE("2.0 tasks: a ring taken inside a poll writes explicit forms, its firs
         {
             bbx::poll_scope p(t1);  // gated out: this thread takes no ring yet
             bbx::set_level(BBX_LEVEL_TRACE);
-            bbx::task_wake(t2, 0);  // takes the ring, inside t1's poll
+            bbx::task_wake(t2);  // by t1: takes the ring, inside t1's poll
             bbx::resource_used(7, bbx::resource_op::send);  // by t1, whose poll_begin is in no ring
             ring = bbx::detail::t_ring.ring_index;
         }
-        bbx::task_wake(t2);  // t1's poll_end was written: a reader's nesting may not be ours
+        bbx::task_wake(t2, t1);  // t1's poll_end was written: a reader's nesting may not be ours
     }).join();
     REQUIRE(ring != UINT32_MAX);
     mapped_file m(s.tc.path);
@@ -737,12 +738,12 @@ TEST_CASE("2.0 tasks: a ring taken inside a poll writes explicit forms, its firs
     CHECK(evs[1].kind == uint8_t(kind::time_base));
     CHECK(evs[1].payload == std::vector<uint64_t>{v2::unknown_task});
     CHECK(evs[2].kind == uint8_t(kind::task_wake_by));
-    CHECK(evs[2].payload == std::vector<uint64_t>{0});
+    CHECK(evs[2].payload == std::vector<uint64_t>{t1});
     CHECK(evs[3].kind == uint8_t(kind::resource_op_for));
     CHECK(evs[3].payload == std::vector<uint64_t>{t1});
     CHECK(evs[4].kind == uint8_t(kind::task_poll_end));
     CHECK(evs[5].kind == uint8_t(kind::task_wake_by));
-    CHECK(evs[5].payload == std::vector<uint64_t>{0});
+    CHECK(evs[5].payload == std::vector<uint64_t>{t1});
 }
 
 // The image of a ring file's bytes (format/include/bbx/image.hpp), its
