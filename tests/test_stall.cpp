@@ -415,6 +415,27 @@ TEST_CASE("stall stacks: in bbx dump only --thread and the time window drop samp
     CHECK(stall_lines(task.out) == lines);
 }
 
+TEST_CASE("stall stacks: a converter keeps the samples bbx dump keeps (the time window drops the others)") {
+    const std::string v = "tests/golden/ok/stall_stacks.bbx";
+    // The samples of 4 us and 5 us: Chrome JSON gives each a "samples"
+    // entry naming its stack frame ("sf").
+    auto count_sf = [&](std::vector<std::string> args) {
+        std::vector<std::string> cmd = {"convert", v, "--to", "chrome", "-o", "-"};
+        cmd.insert(cmd.end(), args.begin(), args.end());
+        auto r = run_bbx(cmd);
+        REQUIRE(r.status == 0);
+        size_t k = 0;
+        for (size_t at = r.out.find("\"sf\":"); at != std::string::npos; at = r.out.find("\"sf\":", at + 1)) ++k;
+        return k;
+    };
+    CHECK(count_sf({}) == 2);
+    // Before, the timeline handed every thread's samples left at the end to
+    // its writer whatever the filter: 2 each.
+    CHECK(count_sf({"--until", "4us"}) == 1);
+    CHECK(count_sf({"--since", "4500ns"}) == 1);
+    CHECK(count_sf({"--since", "6us"}) == 0);
+}
+
 namespace {
 
 // This machine's vDSO, read by binutils from a copy of its mapping: its

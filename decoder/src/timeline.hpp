@@ -202,6 +202,19 @@ struct model {
     }
     model(const model&) = delete;
     model& operator=(const model&) = delete;
+    // Only the stall samples the filter keeps, as dump lists them: those of
+    // its threads, inside its window (run() calls this before the events).
+    void keep_samples(const event_filter& f) {
+        const auto& s = cap->stall_samples();
+        for (thread& t : threads) {
+            if (!f.keeps_thread(t.index)) {
+                t.next_sample = t.end_sample;
+                continue;
+            }
+            while (t.next_sample != t.end_sample && s[t.next_sample].ns < f.since_ns()) ++t.next_sample;
+            while (t.end_sample != t.next_sample && s[t.end_sample - 1].ns > f.until_ns()) --t.end_sample;
+        }
+    }
     // Only the tasks whose waits allocated are destroyed one by one:
     // visiting every task to find them cost a cache miss a task.
     ~model() {
@@ -498,6 +511,7 @@ private:
 // stays for the caller to read (tasks, time range) until it goes.
 template <class Sink>
 result<read_stats> run(const input& in, timeline<Sink>& tl) {
+    if (in.filter) tl.keep_samples(*in.filter);
     auto r = in.read([&](const event& e) { tl.on(e); });
     if (!r.is_error()) tl.finish();
     return r;
