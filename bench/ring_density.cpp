@@ -26,7 +26,7 @@ namespace {
 const char* kind_name(unsigned k) {
     static const char* const names[] = {
         "invalid", "span_begin", "span_end", "instant", "counter", "continuation", "thread_name", "span_context",
-        "owner", "time_base", "10", "11", "12", "13", "14", "15", "task_spawn", "task_poll_begin", "task_poll_end",
+        "owner", "time_base", "instant_task", "11", "12", "13", "14", "15", "task_spawn", "task_poll_begin", "task_poll_end",
         "task_wake", "task_complete", "wait_begin", "wait_end", "resource_op", "task_wake_by", "wait_begin_for",
         "wait_end_for", "resource_op_for", "task_wake_external"};
     if (k < sizeof names / sizeof names[0]) return names[k];

@@ -582,6 +582,92 @@ TEST_CASE("2.0 tasks: a wake by no task is one slot of task_wake_external, insid
     for (const ev2* e : {t[0], t[1], t[4]}) CHECK(v2::kind_of(m.slot(r.ring_index, e->pos + 1).first) != uint8_t(kind::continuation));
 }
 
+// The Asio integration's diagnostics (asio_tracking.hpp) go through this.
+void io_instant(bbx::task_id task, int64_t result) {
+    static constexpr bbx::detail::site_info info = bbx::detail::make_site<uint64_t, int64_t>(
+        fmt::site_kind::instant, BBX_LEVEL_INFO, "s2", "io", __FILE__, __LINE__, __func__);
+    static bbx::detail::site_ref ref;
+    if (const uint64_t g = bbx::detail::gate_open(BBX_LEVEL_INFO))
+        bbx::detail::emit_instant_task(ref, info, g, bbx::detail::arg_value<uint64_t>{"task", task},
+                                       bbx::detail::arg_value<int64_t>{"result", result});
+}
+
+TEST_CASE("2.0 instants: argument 0 the polled task is left out (instant_task, 1 slot), and read back") {
+    session s("slots2-instant-task", 64);
+    const auto& r = bbx::detail::t_ring;
+    const bbx::task_id t1 = bbx::new_task_id(), t2 = bbx::new_task_id();
+    BBX_INSTANT(INFO, "s2", "warm");  // the ring, its owner event and first time base
+    struct call {
+        bbx::task_id task;
+        int64_t result;
+    };
+    std::vector<call> calls;
+    auto io = [&](bbx::task_id t, int64_t v) {
+        io_instant(t, v);
+        calls.push_back({t, v});
+    };
+    io(t1, -11);  // no poll open: instant (2 slots)
+    {
+        bbx::poll_scope p(t1);
+        io(t1, 64);  // the polled task: instant_task (1 slot)
+        io(t2, -2);  // another task: instant
+        io(0, 5);    // task 0: instant
+        {
+            bbx::poll_scope q(t2);
+            io(t2, 7);  // the inner poll's task: instant_task
+            io(t1, 8);  // the outer poll's: instant
+        }
+        io(t1, 9);  // t1 is current again: instant_task
+    }
+    mapped_file m(s.tc.path);
+    std::vector<const ev2*> t;
+    const auto evs = read_ring(m, r.ring_index);
+    for (const auto& e : evs)
+        if (e.kind == uint8_t(kind::instant) || e.kind == uint8_t(kind::instant_task)) t.push_back(&e);
+    REQUIRE(t.size() == calls.size() + 1);
+    t.erase(t.begin());  // "warm"
+    CHECK(uint8_t(kind::instant_task) == 10);
+    const std::vector<bool> implicit{false, true, false, false, true, false, true};
+    REQUIRE(implicit.size() == calls.size());
+    for (size_t i = 0; i < t.size(); ++i) {
+        INFO("instant ", i);
+        if (implicit[i]) {
+            CHECK(t[i]->kind == uint8_t(kind::instant_task));
+            CHECK(t[i]->slots() == 1);
+            CHECK(t[i]->b == uint64_t(calls[i].result));
+            CHECK(t[i]->payload.empty());
+        } else {
+            CHECK(t[i]->kind == uint8_t(kind::instant));
+            CHECK(t[i]->slots() == 2);
+            CHECK(t[i]->b == calls[i].task);
+            CHECK(t[i]->payload == std::vector<uint64_t>{uint64_t(calls[i].result)});
+        }
+        CHECK(t[i]->site == t[0]->site);  // one site, both kinds
+    }
+    // The decoder gives every one of them both arguments, the task from the ring's polls.
+    bbx::stop();
+    auto c = bbx::dec::capture::open(s.tc.path);
+    REQUIRE(!c.is_error());
+    std::vector<call> got;
+    auto res = c.value()->for_each_event([&](const bbx::dec::event& e) {
+        if (e.kind == kind::instant && e.where && e.where->name == "io") {
+            REQUIRE(e.nargs == 2);
+            got.push_back({e.args[0].word, int64_t(e.args[1].word)});
+        }
+    });
+    REQUIRE(!res.is_error());
+    for (const auto& st : res.value().threads) {
+        CHECK(st.unresolved == 0);
+        CHECK(st.malformed == 0);
+    }
+    REQUIRE(got.size() == calls.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        INFO("instant ", i);
+        CHECK(got[i].task == calls[i].task);
+        CHECK(got[i].result == calls[i].result);
+    }
+}
+
 TEST_CASE("2.0 tasks: a time_base inside a poll names the polled task, after it none") {
     session s("slots2-tb-task", 4);
     const auto& r = bbx::detail::t_ring;

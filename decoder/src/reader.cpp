@@ -1285,8 +1285,14 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             uint64_t word0 = b;
             uint32_t dlen = plen;
             if (task_word) {
-                if (!to_v1_task(k, b, plen, dk, word0)) continue;
-                dlen = 16;
+                if (k == uint8_t(fmt::kind::instant_task)) {
+                    if (!to_instant(fmt::v2::site_of(a), b, plen, word0)) continue;
+                    dk = fmt::kind::instant;
+                    dlen = plen + 8;
+                } else {
+                    if (!to_v1_task(k, b, plen, dk, word0)) continue;
+                    dlen = 16;
+                }
             }
             if (decode(dk, fmt::v2::site_of(a), hi | fmt::v2::ticks_lo_of(a), word0, dlen)) [[likely]] {
                 st->events++;
@@ -1300,7 +1306,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     enum : uint8_t {
         k_continues = 1,  // may be followed by continuations (unknown kinds too); the others are one slot
         k_known = 2,      // a kind this version hands on
-        k_special = 4,    // owner, time base, polls, and the task kinds whose task is implicit, in the payload or none (28)
+        k_special = 4,    // owner, time base, polls, the task kinds whose task is implicit, in the payload or none (28), and instant_task
     };
     static constexpr std::array<uint8_t, 256> kind_table = [] {
         std::array<uint8_t, 256> t{};
@@ -1308,7 +1314,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         for (int k : {1, 3, 6, 7, 16, 32}) t[k] = k_continues | k_known;
         for (int k : {2, 4, 20}) t[k] = k_known;
         for (int k : {17, 18, 19, 21, 22, 23, 28}) t[k] = k_known | k_special;
-        for (int k : {24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
+        for (int k : {10, 24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
         for (int k : {8, 9}) t[k] = k_continues | k_special;
         return t;
     }();
@@ -1396,6 +1402,26 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             default: return true;  // spawn, polls: their 1.x shape
         }
         std::memcpy(payload, w, 16);
+        return true;
+    }
+    // An instant_task (kind 10) as the instant it stands for: argument 0 is
+    // the current task, B and the payload arguments 1 .. n-1. Its site is
+    // checked first (bad_site, malformed: an instant site whose argument 0
+    // is u64), as for any instant, then its task (unresolved). false:
+    // skipped and counted.
+    bool to_instant(uint32_t site_id, uint64_t b, uint32_t plen, uint64_t& word0) {
+        const site* s = ctx->find_site(site_id);
+        if (!s) [[unlikely]] {
+            count(&ring_stats::bad_site);
+            return false;
+        }
+        if (s->kind != fmt::site_kind::instant || s->args.empty() || s->args[0].type != fmt::arg_type::u64) [[unlikely]] {
+            count(&ring_stats::malformed);
+            return false;
+        }
+        if (!current(word0)) return unresolved();
+        std::memmove(payload + 8, payload, plen);  // (plen <= 255 * 8: the buffer holds 256 * 16 bytes)
+        std::memcpy(payload, &b, 8);
         return true;
     }
     [[gnu::noinline, gnu::cold]] bool unresolved() {

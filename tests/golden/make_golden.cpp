@@ -562,14 +562,76 @@ ring_file v2_wake_external(uint16_t major) {
     return r;
 }
 
+// Instants whose argument 0 is a task id (the Asio integration's
+// diagnostics): inside that task's own poll an instant_task (kind 10, 1 slot
+// with one more argument, 2 with a string), outside any poll, for another
+// task, for task 0 and inside a poll whose poll_begin was not written an
+// instant with every word. The 1.4 twin holds them all as instants and
+// dumps the same. The 2.0 file also holds what no writer of ours writes: an
+// instant_task with no poll open (argument 0 is 0).
+ring_file v2_instant_task(uint16_t major) {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, major);
+    r.site(1, fb::SiteKind::Task, "task", "conn");
+    r.site(2, fb::SiteKind::Await, "task", "conn_body");
+    r.site(3, fb::SiteKind::Instant, "asio", "io:non_blocking_recv", {{"task", fb::ArgType::U64}, {"result", fb::ArgType::I64}});
+    r.site(4, fb::SiteKind::Instant, "asio", "note", {{"task", fb::ArgType::U64}, {"n", fb::ArgType::U64}, {"why", fb::ArgType::Str}});
+    r.site(5, fb::SiteKind::Instant, "asio", "one", {{"task", fb::ArgType::U64}});
+    r.take(0, golden_pid, "io", at_us(1));
+    r.event(0, fmt::kind::task_spawn, 1, at_us(10), {u64(7), u64(0), u64(256)});
+    r.instant_task(0, 3, at_us(11), {u64(7), i64(-11)});  // no poll open: 3
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(20), {u64(7)});
+    r.instant_task(0, 3, at_us(21), {u64(7), i64(64)});                         // 10, 1 slot
+    r.instant_task(0, 3, at_us(22), {u64(9), i64(-2)});                         // another task: 3
+    r.instant_task(0, 4, at_us(23), {u64(7), u64(5), str("a short read")});     // 10 with a payload
+    r.instant_task(0, 5, at_us(24), {u64(7)});                                  // 10, no argument 1: B 0
+    r.instant_task(0, 3, at_us(25), {u64(0), i64(1)});                          // task 0: 3
+    r.event(0, fmt::kind::task_poll_end, 2, at_us(26), {u64(7)});
+    if (major == 2) {
+        r.put_event2(0, uint8_t(fmt::kind::instant_task), 3, at_us(30), uint64_t(-5), {});  // no poll open: task 0
+    } else {
+        r.event(0, fmt::kind::instant, 3, at_us(30), {u64(0), i64(-5)});
+    }
+    r.poll_unwritten(0, 8);  // task 8's poll_begin gated out: its instants name it
+    r.instant_task(0, 3, at_us(40), {u64(8), i64(3)});  // 3
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(41), {u64(8)});
+    r.poll_unwritten_end(0);
+    r.event(0, fmt::kind::task_complete, 0, at_us(42), {u64(7)});
+    return r;
+}
+
+// instant_task events that are not decoded: a site that is no instant, an
+// instant site whose argument 0 is a string or an i64, one with no
+// arguments, a site with no record; between them good ones.
+ring_file v2_instant_task_bad() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Task, "task", "conn");
+    r.site(2, fb::SiteKind::Instant, "asio", "io:non_blocking_send", {{"task", fb::ArgType::U64}, {"result", fb::ArgType::I64}});
+    r.site(3, fb::SiteKind::Instant, "app", "str_first", {{"s", fb::ArgType::Str}, {"n", fb::ArgType::U64}});
+    r.site(4, fb::SiteKind::Instant, "app", "i64_first", {{"t", fb::ArgType::I64}, {"n", fb::ArgType::U64}});
+    r.site(5, fb::SiteKind::Instant, "app", "none");
+    r.take(0, golden_pid, "io", at_us(1));
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(10), {u64(7)});
+    const uint8_t k = uint8_t(fmt::kind::instant_task);
+    r.put_event2(0, k, 2, at_us(11), 64, {});           // decoded: task 7
+    r.put_event2(0, k, 1, at_us(12), 1, {});            // a Task site: malformed
+    r.put_event2(0, k, 3, at_us(13), 1, {});            // argument 0 a string: malformed
+    r.put_event2(0, k, 4, at_us(14), 1, {});            // argument 0 an i64: malformed
+    r.put_event2(0, k, 5, at_us(15), 0, {});            // no arguments: malformed
+    r.put_event2(0, k, 99, at_us(16), 1, {});           // no such site: bad_site
+    r.put_event2(0, k, 2, at_us(17), uint64_t(-11), {});  // decoded: task 7
+    r.event(0, fmt::kind::task_poll_end, 0, at_us(18), {u64(7)});
+    return r;
+}
+
 // A window (256-slot ring, overwritten) whose base is unknown until its
 // first time base (a poll begun in the window is open there): before it, a
 // task_wake_external is decoded (it names no task) where a task_wake with
-// no poll open is `unresolved`.
+// no poll open is `unresolved`, and so is an instant_task.
 ring_file v2_wake_external_window() {
     // write_pos ends at 536: the window is 280 .. 535; time bases at 3, 131, 259, 387, 515.
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
+    r.site(2, fb::SiteKind::Instant, "asio", "io:non_blocking_recv", {{"task", fb::ArgType::U64}, {"result", fb::ArgType::I64}});
     int64_t us = 10;
     int n = 0;
     auto ticks_until = [&](uint64_t pos) {
@@ -579,6 +641,7 @@ ring_file v2_wake_external_window() {
     ticks_until(300);
     r.event(0, fmt::kind::task_wake, 0, at_us(us++), {u64(5), u64(0), u64(0)});   // 28: decoded
     r.put_event2(0, uint8_t(fmt::kind::task_wake), 0, at_us(us++), 6, {});       // 19, no poll open: unresolved
+    r.put_event2(0, uint8_t(fmt::kind::instant_task), 2, at_us(us++), 64, {});   // 10, no poll open: unresolved
     ticks_until(380);
     r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});  // open across the time base at 387
     ticks_until(400);
@@ -815,6 +878,12 @@ int main(int argc, char** argv) {
     ok("v14_wake_external", v2_wake_external(1));
     // task_wake_external before a window's first time base, where the base is unknown: decoded; a task_wake: unresolved
     ok("v2_wake_external_window", v2_wake_external_window());
+    // instants whose argument 0 is the current task (instant_task, kind 10) beside instants with every word: the
+    // same events as its 1.4 twin v14_instant_task; and an instant_task with no poll open, and three bad ones
+    ok("v2_instant_task", v2_instant_task(2));
+    ok("v14_instant_task", v2_instant_task(1));
+    // instant_task events whose site is wrong (malformed, bad_site) between two decoded ones
+    ok("v2_instant_task_bad", v2_instant_task_bad());
     // polls open at the window's start: named by a time base's continuation, by an unmatched poll_end, or unresolved
     ok("v2_tasks_window", v2_tasks_window());
     // torn and malformed slots, unknown kinds, a time base that disagrees, a ring without time bases (untimed)

@@ -343,6 +343,31 @@ public:
         w.tb_limit = 0;
     }
 
+    // An instant whose argument 0 is a task id (args[0]), as the recorder
+    // writes its Asio diagnostics: in 2.0 an instant_task (kind 10; the task
+    // left out, B = argument 1's word, then words 2.. and the string bytes)
+    // when the task is the ring's current task (events.md, "The current
+    // task": its poll_begin written, no poll event lost, not 0), else an
+    // instant with every word; in 1.x always an instant.
+    int64_t instant_task(uint32_t ring, uint32_t site_id, uint64_t ticks, const std::vector<val>& args) {
+        if (v2 && !args.empty()) {
+            const ring_writer& w = writer.at(ring);
+            const bool cur_written = !w.unknown && !w.polls.empty() && w.polls.back().second;
+            if (cur_written && args[0].word != 0 && args[0].word == w.polls.back().first) {
+                std::vector<unsigned char> payload;
+                for (size_t i = 2; i < args.size(); ++i) {
+                    unsigned char x[8];
+                    std::memcpy(x, &args[i].word, 8);
+                    payload.insert(payload.end(), x, x + 8);
+                }
+                for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+                return put_event2(ring, uint8_t(fmt::kind::instant_task), site_id, ticks,
+                                  args.size() > 1 ? args[1].word : 0, pad_words(payload));
+            }
+        }
+        return event(ring, fmt::kind::instant, site_id, ticks, args);
+    }
+
     // 1.3: the owner table entry of generation g of a ring (seq 2: complete).
     void owner_entry(uint32_t ring, uint32_t g, uint32_t tid, const std::string& name, uint64_t start_pos) {
         fmt::owner_entry e{};

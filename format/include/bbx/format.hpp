@@ -317,7 +317,14 @@ enum class kind : uint8_t {
     span_context = 7,
     // 2.0 only: the high half of the ticks from here on (namespace v2).
     time_base = 9,
-    // 10..15 unassigned.
+    // 2.0 only: an instant whose argument 0 is a task id equal to the ring's
+    // current task (namespace v2, as for the implicit task forms), which is
+    // not written: site = an instant site whose argument 0 is u64; B =
+    // argument 1's word (0 if none); payload words: arguments 2 .. n-1, then
+    // the string bytes. A reader hands it on as an `instant`. 1 slot for an
+    // instant of (task, integer): Asio's diagnostics.
+    instant_task = 10,
+    // 11..15 unassigned.
     // Async task events (1.1). Each has word0 = the task id; those marked (+1)
     // carry exactly one continuation slot holding two words, w1 and w2.
     task_spawn = 16,       // site = a task site or 0; (+1) w1 = parent task id (0: none), w2 = frame bytes (0: unknown)

@@ -611,8 +611,10 @@ struct poll_state {
 // own the first time it is seen (bbx::detail::runtime_sites), named
 // "start:socket.async_receive" (a handler was created for it),
 // "op:socket.close" (an operation without a handler) or "io:non_blocking_recv"
-// (a non-blocking call), so that an event carries only its integers (2 slots
-// where the strings took about 7). A table that is full (128, 64 and 32 names,
+// (a non-blocking call), so that an event carries only its integers: 2 slots
+// where the strings took about 7, and 1 (kind instant_task, bbx.hpp's
+// emit_instant_task) when the task is the one being polled on this thread,
+// which the reader then names from the ring's poll events. A table that is full (128, 64 and 32 names,
 // far more than Asio has) records a new name's events in the form all had before:
 // "start"/"op" with the strings as arguments (task, object, op, handle), "io"
 // with (task, call, error, bytes). Compiled out with their level (no table, no code).
@@ -636,8 +638,7 @@ inline void record_operation(runtime_site_table& t, bool started, const char* ob
                                                                    "asio", "", __FILE__, __LINE__, __func__);
     const char* parts[] = {started ? "start:" : "op:", object_type, ".", op_name};
     if (runtime_site* s = runtime_site_of(t, object_type, op_name, info, parts, 4))
-        emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
-             arg_value<uint64_t>{"handle", handle});
+        emit_instant_task(s->ref, s->info, g, arg_value<uint64_t>{"task", task}, arg_value<uint64_t>{"handle", handle});
     else if (started)  // the table is full: the strings
         BBX_INSTANT(DEBUG, "asio", "start", bbx::arg("task", task), bbx::arg("object", object_type),
                     bbx::arg("op", op_name), bbx::arg("handle", handle));
@@ -661,8 +662,8 @@ inline void record_io(runtime_site_table& t, const char* call, task_id task, int
                                                                   "asio", "", __FILE__, __LINE__, __func__);
     const char* parts[] = {"io:", call};
     if (runtime_site* s = runtime_site_of(t, call, nullptr, info, parts, 2))
-        emit(format::kind::instant, s->ref, s->info, g, arg_value<uint64_t>{"task", task},
-             arg_value<int64_t>{"result", err ? -int64_t(err) : int64_t(bytes)});
+        emit_instant_task(s->ref, s->info, g, arg_value<uint64_t>{"task", task},
+                          arg_value<int64_t>{"result", err ? -int64_t(err) : int64_t(bytes)});
     else
         BBX_INSTANT(TRACE, "asio", "io", bbx::arg("task", task), bbx::arg("call", call), bbx::arg("error", err),
                     bbx::arg("bytes", uint64_t(bytes)));

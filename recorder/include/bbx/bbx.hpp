@@ -500,6 +500,37 @@ template <class... V>
     (void)info;
 }
 
+// An instant of two integer arguments whose argument 0 is a task id (the
+// diagnostics of asio_tracking.hpp: the task an operation is for). When that
+// task is the one a reader takes as current at the ring's write position
+// (implicit_task, the same rule as the implicit task forms: task.hpp,
+// emit_task), the event is an `instant_task` (kind 10, 1 slot) that leaves
+// the task out; otherwise an `instant` with both words (2 slots). A reader
+// gives both the same arguments (spec/events.md, "Kinds"). The caller has
+// checked the level.
+template <class V>
+[[gnu::always_inline]] inline void emit_instant_task(site_ref& ref, const site_info& info, uint64_t gate,
+                                                     const arg_value<uint64_t>& task, const arg_value<V>& arg1) {
+    static_assert(!std::is_same_v<V, std::string_view>, "argument 1 is an integer word");
+    thread_ring* r = &t_ring;
+    const uint32_t session = uint32_t(gate >> 8);
+    if (__builtin_expect(r->session != session, 0)) {
+        if (!acquire_ring(gate)) return;
+    }
+    uint64_t st = ref.state.load(std::memory_order_acquire);
+    if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
+        const char* names[] = {task.name, arg1.name, nullptr};
+        st = register_site(ref, info, names, session);
+        if (st == 0) return;
+    }
+    const uint64_t ticks = now_ticks();
+    const uint64_t w1 = word_of(arg1.value);
+    if (task.value == r->implicit_task && task.value != 0 && task.value != implicit_unknown)
+        write_event(r, format::kind::instant_task, uint32_t(st), ticks, w1, nullptr, 0);
+    else
+        write_event(r, format::kind::instant, uint32_t(st), ticks, task.value, &w1, 1);
+}
+
 inline uint64_t gate_open(int level) {
     uint64_t g = gate_load();
     return int(g & 0xff) >= level ? g : 0;

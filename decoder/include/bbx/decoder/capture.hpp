@@ -81,7 +81,7 @@ struct ring_stats {
     // 2.0 (counted on the owner the pass gave the event, else the ring's
     // latest): events of a window stretch without a time base, whose high
     // 32 tick bits are unknown (never shown with a made-up time), and
-    // implicit task events whose task the poll nesting could not name.
+    // implicit task events (and instant_task events) whose task the poll nesting could not name.
     uint64_t untimed = 0, unresolved = 0;
     // Of `malformed`, the time bases (not events: events_written leaves them out).
     uint64_t malformed_time_bases = 0;
