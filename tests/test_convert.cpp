@@ -774,7 +774,7 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
     // Damage the capture: inner's end slot gets a kind this version does not
     // know, so the reader skips it, as it would a torn slot. (1.x: 32-byte
     // slots under a stamp, kind 9 unassigned; 2.0: 16-byte slots, kind and
-    // site in word A, kind 10 unassigned.)
+    // site in word A, kind 11 unassigned.)
     uint32_t inner_id = 0;
     for (auto cap = open_capture(tc.path); const auto& s : cap->sites())  // cap outlives the loop
         if (s.name == "inner") inner_id = s.id;
@@ -790,7 +790,7 @@ TEST_CASE("an end arriving while spans opened inside it are still open closes th
             uint64_t a;
             std::memcpy(&a, bytes.data() + at, 8);
             if (bbx::format::v2::kind_of(a) == uint8_t(bbx::format::kind::span_end) && bbx::format::v2::site_of(a) == inner_id) {
-                bytes[at] = char(10) /* an unassigned kind */;
+                bytes[at] = char(11) /* an unassigned kind */;
                 ++patched;
             }
         }

@@ -737,7 +737,7 @@ ring_file v2_torn() {
     p = r.event(0, fmt::kind::instant, 2, at_us(6000), {str("a continuation says n = 5")});
     r.set_a(0, uint64_t(p) + 3, fmt::v2::continuation_word(uint64_t(p + 3) / r.nslots(), 3, 5));
     r.event(0, fmt::kind::instant, 1, at_us(7000), {i64(4)});
-    r.put_event2(0, 10, 0, at_us(8000), 99, {98, 97});  // kind 10: unassigned, 2 continuations
+    r.put_event2(0, 11, 0, at_us(8000), 99, {98, 97});  // kind 11: unassigned, 2 continuations
     r.put_event2(0, 40, 1, at_us(9000), 1, {});          // kind 40: unassigned, none
     r.event(0, fmt::kind::instant, 1, at_us(10000), {i64(5)});
     // a time base whose prev_hi (7) is not the hi carried (0)
