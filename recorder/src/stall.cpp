@@ -19,6 +19,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -263,6 +264,11 @@ int collect_object(dl_phdr_info* info, size_t, void* out) {
     m.low = low;
     m.high = high;
     if (info->dlpi_name) std::snprintf(m.path, sizeof m.path, "%s", info->dlpi_name);
+    // The vDSO, which a C library may leave unnamed (dlpi_name ""):
+    // "" would say "the main executable" (spec/stall-stacks.md), so it is
+    // named "[vdso]" (the kernel's ELF image at AT_SYSINFO_EHDR lies in it).
+    const uint64_t vdso = getauxval(AT_SYSINFO_EHDR);
+    if (m.path[0] == 0 && vdso >= low && vdso < high) std::snprintf(m.path, sizeof m.path, "[vdso]");
     scan->found.push_back(m);
     return 0;
 }
