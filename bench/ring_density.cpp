@@ -28,7 +28,7 @@ const char* kind_name(unsigned k) {
         "invalid", "span_begin", "span_end", "instant", "counter", "continuation", "thread_name", "span_context",
         "owner", "time_base", "instant_task", "11", "12", "13", "14", "15", "task_spawn", "task_poll_begin", "task_poll_end",
         "task_wake", "task_complete", "wait_begin", "wait_end", "resource_op", "task_wake_by", "wait_begin_for",
-        "wait_end_for", "resource_op_for", "task_wake_external"};
+        "wait_end_for", "resource_op_for", "task_wake_external", "task_spawn_here"};
     if (k < sizeof names / sizeof names[0]) return names[k];
     return k == 32 ? "crash" : "other";
 }

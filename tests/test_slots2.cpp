@@ -1149,6 +1149,79 @@ TEST_CASE("2.0: the task table's spawn and completion ticks are their events' fu
     CHECK(e->complete_ticks > e->spawn_ticks);
 }
 
+TEST_CASE("2.0 tasks: a spawn by the polled task leaves its parent out (task_spawn_here: 1 slot, 2 with a frame size)") {
+    session s("slots2-spawn-here", 64);
+    const auto& r = bbx::detail::t_ring;
+    BBX_INSTANT(INFO, "s2", "warm");
+    const bbx::task_id p1 = bbx::new_task_id(), p2 = bbx::new_task_id();
+    struct spawned {
+        bbx::task_id task, parent;
+        uint64_t frame;
+    };
+    std::vector<spawned> made;
+    auto spawn = [&](bbx::task_id parent, uint64_t frame) {
+        const bbx::task_id t = bbx::new_task_id();
+        BBX_TASK_SPAWN("child", t, parent, frame);
+        made.push_back({t, parent, frame});
+    };
+    spawn(0, 64);  // outside any poll: task_spawn (parent 0 is written)
+    {
+        bbx::poll_scope p(p1);
+        spawn(p1, 0);    // by the polled task, frame unknown: 1 slot
+        spawn(p1, 96);   // with a frame size: 2 slots
+        spawn(p2, 0);    // by another task: task_spawn
+        spawn(0, 0);     // parent 0 inside a poll: task_spawn
+    }
+    mapped_file m(s.tc.path);
+    auto evs = read_ring(m, r.ring_index);
+    std::vector<const ev2*> t;
+    for (const auto& e : evs)
+        if (e.kind == uint8_t(kind::task_spawn) || e.kind == uint8_t(kind::task_spawn_here)) t.push_back(&e);
+    REQUIRE(t.size() == made.size());
+    CHECK(uint8_t(kind::task_spawn_here) == 29);
+    const std::vector<bool> here{false, true, true, false, false};
+    const std::vector<uint64_t> slots{3, 1, 2, 3, 3};
+    for (size_t i = 0; i < t.size(); ++i) {
+        INFO("spawn ", i);
+        CHECK(t[i]->kind == uint8_t(here[i] ? kind::task_spawn_here : kind::task_spawn));
+        CHECK(t[i]->slots() == slots[i]);
+        CHECK(t[i]->b == made[i].task);
+        CHECK(t[i]->site != 0);
+        if (here[i])
+            CHECK(t[i]->payload == (made[i].frame ? std::vector<uint64_t>{made[i].frame} : std::vector<uint64_t>{}));
+        else
+            CHECK(t[i]->payload == std::vector<uint64_t>{made[i].parent, made[i].frame});
+    }
+    // The task table's spawn ticks are those of the event, whichever its form.
+    const auto& h = m.header();
+    const auto* entries = reinterpret_cast<const fmt::task_entry*>(m.base + h.identity_offset);
+    for (size_t i = 0; i < made.size(); ++i) {
+        INFO("spawn ", i);
+        const fmt::task_entry* e = nullptr;
+        for (uint32_t j = 0; j < h.task_entries; ++j)
+            if (entries[j].id == made[i].task) e = &entries[j];
+        REQUIRE(e != nullptr);
+        CHECK(e->spawn_ticks == t[i]->ticks);
+        CHECK(e->parent == made[i].parent);
+    }
+    // The decoder gives every spawn its parent and frame size.
+    bbx::stop();
+    auto c = bbx::dec::capture::open(s.tc.path);
+    REQUIRE(!c.is_error());
+    std::vector<spawned> got;
+    auto res = c.value()->for_each_event([&](const bbx::dec::event& e) {
+        if (e.kind == kind::task_spawn) got.push_back({e.task, e.spawn.parent, e.spawn.frame_bytes});
+    });
+    REQUIRE(!res.is_error());
+    REQUIRE(got.size() == made.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        INFO("spawn ", i);
+        CHECK(got[i].task == made[i].task);
+        CHECK(got[i].parent == made[i].parent);
+        CHECK(got[i].frame == made[i].frame);
+    }
+}
+
 TEST_CASE("2.0: a crash record is B = signal, then si_code, fault address, pc, executable base, N and N return addresses") {
     temp_capture tc("slots2-crash");
     const std::string side = tc.path + ".side";

@@ -1314,7 +1314,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         for (int k : {1, 3, 6, 7, 16, 32}) t[k] = k_continues | k_known;
         for (int k : {2, 4, 20}) t[k] = k_known;
         for (int k : {17, 18, 19, 21, 22, 23, 28}) t[k] = k_known | k_special;
-        for (int k : {10, 24, 25, 26, 27}) t[k] = k_continues | k_known | k_special;
+        for (int k : {10, 24, 25, 26, 27, 29}) t[k] = k_continues | k_known | k_special;
         for (int k : {8, 9}) t[k] = k_continues | k_special;
         return t;
     }();
@@ -1383,6 +1383,11 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                 dk = fmt::kind::task_wake;
                 break;
             case fmt::kind::task_wake_external: dk = fmt::kind::task_wake; break;  // waker 0: not a task
+            case fmt::kind::task_spawn_here:  // the parent is the current task; the frame bytes, if any, word 1
+                if (!current(w[0])) return unresolved();
+                if (plen >= 8) std::memcpy(&w[1], payload, 8);
+                dk = fmt::kind::task_spawn;
+                break;
             case fmt::kind::wait_begin:
             case fmt::kind::wait_end:
             case fmt::kind::resource_op:

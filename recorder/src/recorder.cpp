@@ -587,7 +587,8 @@ void store(T& field, T v) {
 // the entry's sequence word from the even value read with its state to the
 // next (odd) one; the fields follow, then the next even value (release).
 // Nothing to take (every entry live, or being written): counted.
-void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes) {
+void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes,
+                uint32_t slots_written) {
     identity_view& v = t_ident;
     if (v.session != session || !v.tasks || task == 0) return;
     const uint32_t n = v.task_entries, start = task_slot(task, n), window = n < fmt::task_probe ? n : fmt::task_probe;
@@ -613,7 +614,10 @@ void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, u
         store(best->id, task);
         store(best->parent, parent);
         store(best->frame_bytes, frame_bytes);
-        store(best->spawn_ticks, just_written_ticks(fmt::kind::task_spawn, 3));  // the spawn event's: head + 2 continuations
+        // The spawn event's: task_spawn (3 slots) or task_spawn_here (1 or 2); none written: now.
+        store(best->spawn_ticks, slots_written == 0 ? now_ticks()
+                                 : just_written_ticks(slots_written == 3 ? fmt::kind::task_spawn : fmt::kind::task_spawn_here,
+                                                      slots_written));
         store(best->complete_ticks, uint64_t{0});
         store(best->site, site);
         store(best->spawn_ring, v.ring);

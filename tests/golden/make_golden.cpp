@@ -566,9 +566,10 @@ ring_file v2_wake_external(uint16_t major) {
 // diagnostics): inside that task's own poll an instant_task (kind 10, 1 slot
 // with one more argument, 2 with a string), outside any poll, for another
 // task, for task 0 and inside a poll whose poll_begin was not written an
-// instant with every word. The 1.4 twin holds them all as instants and
-// dumps the same. The 2.0 file also holds what no writer of ours writes: an
-// instant_task with no poll open (argument 0 is 0).
+// instant with every word; and a spawn by the polled task with a frame size
+// (task_spawn_here with its word). The 1.4 twin holds them all as instants
+// and task_spawn and dumps the same. The 2.0 file also holds what no writer
+// of ours writes: an instant_task with no poll open (argument 0 is 0).
 ring_file v2_instant_task(uint16_t major) {
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, major);
     r.site(1, fb::SiteKind::Task, "task", "conn");
@@ -585,6 +586,7 @@ ring_file v2_instant_task(uint16_t major) {
     r.instant_task(0, 4, at_us(23), {u64(7), u64(5), str("a short read")});     // 10 with a payload
     r.instant_task(0, 5, at_us(24), {u64(7)});                                  // 10, no argument 1: B 0
     r.instant_task(0, 3, at_us(25), {u64(0), i64(1)});                          // task 0: 3
+    r.event(0, fmt::kind::task_spawn, 1, at_us(25), {u64(10), u64(7), u64(512)});  // by 7 with a frame: 29, 2 slots
     r.event(0, fmt::kind::task_poll_end, 2, at_us(26), {u64(7)});
     if (major == 2) {
         r.put_event2(0, uint8_t(fmt::kind::instant_task), 3, at_us(30), uint64_t(-5), {});  // no poll open: task 0
@@ -601,7 +603,9 @@ ring_file v2_instant_task(uint16_t major) {
 
 // instant_task events that are not decoded: a site that is no instant, an
 // instant site whose argument 0 is a string or an i64, one with no
-// arguments, a site with no record; between them good ones.
+// arguments, a site with no record; between them good ones. Then a
+// task_spawn_here at an Instant site (malformed) and one with a word more
+// than it reads (decoded).
 ring_file v2_instant_task_bad() {
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Task, "task", "conn");
@@ -619,6 +623,8 @@ ring_file v2_instant_task_bad() {
     r.put_event2(0, k, 5, at_us(15), 0, {});            // no arguments: malformed
     r.put_event2(0, k, 99, at_us(16), 1, {});           // no such site: bad_site
     r.put_event2(0, k, 2, at_us(17), uint64_t(-11), {});  // decoded: task 7
+    r.put_event2(0, uint8_t(fmt::kind::task_spawn_here), 2, at_us(17), 12, {});  // a spawn at an Instant site: malformed
+    r.put_event2(0, uint8_t(fmt::kind::task_spawn_here), 1, at_us(17), 13, {64, 99});  // decoded: a word past the frame ignored
     r.event(0, fmt::kind::task_poll_end, 0, at_us(18), {u64(7)});
     return r;
 }
@@ -626,7 +632,8 @@ ring_file v2_instant_task_bad() {
 // A window (256-slot ring, overwritten) whose base is unknown until its
 // first time base (a poll begun in the window is open there): before it, a
 // task_wake_external is decoded (it names no task) where a task_wake with
-// no poll open is `unresolved`, and so is an instant_task.
+// no poll open is `unresolved`, and so are an instant_task and a
+// task_spawn_here.
 ring_file v2_wake_external_window() {
     // write_pos ends at 536: the window is 280 .. 535; time bases at 3, 131, 259, 387, 515.
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
@@ -642,6 +649,7 @@ ring_file v2_wake_external_window() {
     r.event(0, fmt::kind::task_wake, 0, at_us(us++), {u64(5), u64(0), u64(0)});   // 28: decoded
     r.put_event2(0, uint8_t(fmt::kind::task_wake), 0, at_us(us++), 6, {});       // 19, no poll open: unresolved
     r.put_event2(0, uint8_t(fmt::kind::instant_task), 2, at_us(us++), 64, {});   // 10, no poll open: unresolved
+    r.put_event2(0, uint8_t(fmt::kind::task_spawn_here), 0, at_us(us++), 9, {});  // 29, no poll open: unresolved
     ticks_until(380);
     r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});  // open across the time base at 387
     ticks_until(400);

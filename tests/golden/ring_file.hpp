@@ -253,7 +253,7 @@ public:
     // an owner event's tid and name length in one word, and the task events
     // that name a task or waker in their implicit form when it is the
     // current task, else their _for form; a wake by no task (waker 0) as
-    // task_wake_external.
+    // task_wake_external; a spawn by the current task as task_spawn_here.
     int64_t event2(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args) {
         ring_writer& w = writer.at(ring);
         std::vector<unsigned char> payload;
@@ -300,6 +300,14 @@ public:
                 }
                 return put_event2(ring, kind, site_id, ticks, rw, {});
             }
+            case fmt::kind::task_spawn:  // args: task, parent, frame bytes
+                if (word(1) == cur && cur != 0 && cur_written) {  // by the current task: task_spawn_here
+                    kind = uint8_t(fmt::kind::task_spawn_here);
+                    if (word(2) == 0) return put_event2(ring, kind, site_id, ticks, b, {});
+                    return put_event2(ring, kind, site_id, ticks, b, {word(2)});
+                }
+                words_of(1);
+                break;
             case fmt::kind::task_poll_begin: w.polls.push_back({b, true}); break;
             case fmt::kind::task_poll_end:
                 for (size_t i = w.polls.size(); i-- > 0;)

@@ -346,7 +346,12 @@ enum class kind : uint8_t {
     // task). site 0; B = the woken task; 1 slot. Written for every wake
     // with waker 0, inside a poll or not: it needs no current task.
     task_wake_external = 28,
-    // 29..31 kept for more task events.
+    // 2.0 only: a spawn by the ring's current task (namespace v2, as for the
+    // implicit task forms). site = a task site or 0; B = the new task; no
+    // payload word (frame bytes 0: unknown) or one (the frame bytes). A
+    // reader hands it on as a task_spawn whose parent is the current task.
+    task_spawn_here = 29,
+    // 30..31 kept for more task events.
     // A crash record (1.1), written by the crash handler into the crashing
     // thread's ring as its last event. site 0; word0 = signal number; the
     // payload words: si_code, fault address, the faulting instruction's

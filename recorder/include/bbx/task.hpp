@@ -87,7 +87,8 @@ inline void note_poll_lost() {
 
 // The task table (spec/identities.md): a spawn claims an entry, a
 // completion marks it. Cold: only spawn and complete call them.
-BBX_API void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes);
+BBX_API void note_spawn(uint32_t session, uint32_t site, task_id task, task_id parent, uint64_t frame_bytes,
+                        uint32_t slots_written);
 BBX_API void note_complete(uint32_t session, task_id task);
 
 inline uint64_t task_gate() {
@@ -309,6 +310,28 @@ inline void resource_used(resource_id res, resource_op op) {
 }  // namespace bbx
 
 namespace bbx::detail {
+// A spawn: task_spawn_here (1 slot, 2 with a frame size; the parent left
+// out) when the parent is the ring's current task (implicit_task, as
+// emit_task decides; not 0: a spawn outside any poll names its parent 0 in
+// the explicit form, so that a reader at a window's start, where it may not
+// know that no poll is open, still decodes it), else task_spawn (3 slots).
+// Returns the slots written (0: none).
+[[gnu::always_inline]] inline uint32_t emit_spawn(uint32_t site, uint64_t gate, task_id task, task_id parent,
+                                                  uint64_t frame_bytes) {
+    thread_ring* r = &t_ring;
+    if (__builtin_expect(r->session != uint32_t(gate >> 8), 0)) {
+        if (!acquire_ring(gate)) return 0;
+    }
+    const uint64_t ticks = now_ticks();
+    if (parent == r->implicit_task && parent != 0 && parent != implicit_unknown) {
+        const uint32_t cont = frame_bytes != 0;
+        return write_event_units(r, format::kind::task_spawn_here, site, ticks, task, cont,
+                                 [frame_bytes](uint32_t) { return frame_bytes; }) ? 1 + cont : 0;
+    }
+    const uint64_t payload[2] = {parent, frame_bytes};
+    return write_event(r, format::kind::task_spawn, site, ticks, task, payload, 2) ? 3 : 0;
+}
+
 template <class = void>
 inline void task_spawn(site_ref& ref, const site_info& info, task_id task, task_id parent, uint64_t frame_bytes) {
     if (uint64_t g = task_gate()) {
@@ -320,8 +343,8 @@ inline void task_spawn(site_ref& ref, const site_info& info, task_id task, task_
             st = register_site(ref, info, names, session);
             if (st == 0) return;
         }
-        emit_words(format::kind::task_spawn, uint32_t(st), g, task, 2, parent, frame_bytes);
-        note_spawn(session, uint32_t(st), task, parent, frame_bytes);
+        const uint32_t slots = emit_spawn(uint32_t(st), g, task, parent, frame_bytes);
+        note_spawn(session, uint32_t(st), task, parent, frame_bytes, slots);
     }
 }
 }  // namespace bbx::detail
