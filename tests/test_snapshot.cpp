@@ -470,13 +470,13 @@ TEST_CASE("discard mode: each thread's drops are counted with the time of the fi
     REQUIRE(bbx::start(cfg).ok());
     uint64_t before_first_drop = 0, after_last_drop = 0;
     std::thread([&] {
-        // Its owner event (1.3) first: 2 + ceil(4 / 8) = 3 slots; then a time
-        // base at 3 (tb_limit 131), 126 instants, a time base at 131 and 123
-        // instants fill the 256 slots (2.0). (A change of the counter's high
-        // half in these microseconds, once every 2^32 ticks, would add a time
-        // base and drop the last "fits".)
+        // Its owner event (1.3) first: 2 + ceil(4 / 8) = 3 slots, carrying
+        // the high half of the ticks (tb_limit 0 + 128); then 125 instants, a
+        // time base at 128 and 126 instants fill the 256 slots (2.0). (A
+        // change of the counter's high half in these microseconds, once every
+        // 2^32 ticks, would add a time base and drop the last "fits".)
         bbx::set_thread_name("full");
-        for (int i = 0; i < 249; ++i) BBX_INSTANT(INFO, "snap", "fits", bbx::arg("i", i));  // 1 slot each: fills the ring
+        for (int i = 0; i < 251; ++i) BBX_INSTANT(INFO, "snap", "fits", bbx::arg("i", i));  // 1 slot each: fills the ring
         before_first_drop = bbx::detail::now_ticks();
         for (int i = 0; i < 372; ++i) BBX_INSTANT(INFO, "snap", "dropped", bbx::arg("i", i));
         after_last_drop = bbx::detail::now_ticks();
@@ -488,7 +488,7 @@ TEST_CASE("discard mode: each thread's drops are counted with the time of the fi
     capture& c = *r.value();
     REQUIRE(c.threads().size() == 2);
     const auto& full = c.threads()[0];
-    CHECK(full.events_written == 249 + 1);  // + the owner event (time bases are not events)
+    CHECK(full.events_written == 251 + 1);  // + the owner event (time bases are not events)
     CHECK(full.events_dropped == 372);
     CHECK(full.first_drop_ticks > before_first_drop);
     CHECK(full.last_drop_ticks > full.first_drop_ticks);

@@ -1157,8 +1157,8 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     // event had no continuation, so each slot is read once.
     uint64_t la_at = UINT64_MAX, la_a = 0, la_b = 0;
     uint8_t la_s = 0;
-    // The high half of the ticks (hi << 32), known once a time base (or the
-    // prev_hi of the window's first one) gave it.
+    // The high half of the ticks (hi << 32), known once a time base or an
+    // owner event (or the prev_hi of the window's first time base) gave it.
     uint64_t hi = 0;
     bool timed = false;
     // The write position the lap checks rest on (P, then each P2 re-read),
@@ -1261,9 +1261,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
             bool task_word = false;  // a kind whose task or waker is implicit, or in the payload
             if (kinfo & k_special) {
                 switch (fmt::kind(k)) {
-                    case fmt::kind::owner:
-                        if (own) take_owner2(b, plen);
-                        continue;
+                    case fmt::kind::owner: take_owner2(b, plen); continue;
                     case fmt::kind::time_base: take_time_base(a, b, plen); continue;
                     case fmt::kind::task_poll_begin: push_poll(b); break;
                     case fmt::kind::task_poll_end: end_poll(b); break;
@@ -1506,20 +1504,29 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         current_is(t);
     }
 
-    // An owner event (2.0): B the generation; payload: tid | L << 32, then the L name bytes.
-    [[gnu::noinline]] void take_owner2(uint64_t generation, uint32_t plen) {
+    // An owner event (2.0): B = generation | hi << 32; payload: tid | L << 32,
+    // then the L name bytes. A good one times the events after it (its hi,
+    // as a time base's); a damaged one may have, so the next good head
+    // starts over as a window's first would (prescan from it).
+    [[gnu::noinline]] void take_owner2(uint64_t b, uint32_t plen) {
+        const uint64_t generation = fmt::v2::owner_generation_of(b);
         uint64_t w0 = 0;
         if (plen >= 8) std::memcpy(&w0, payload, 8);
         const uint64_t len = w0 >> 32;
-        if (plen < 8 || !owner_generation_ok(generation) || len >= fmt::max_thread_name || 8 + len > plen) {
+        if (plen < 8 || (own && !owner_generation_ok(generation)) || generation == 0 || len >= fmt::max_thread_name ||
+            8 + len > plen) {
             if (plen < 8 || 8 + len > plen) count_short();
             else ++st->malformed;
-            may_lose_owner();
+            if (own) may_lose_owner();
+            timed = false;
+            rescan_due = true;
             return;
         }
-        accept_owner(generation, uint32_t(w0), payload + 8, size_t(len));
+        hi = uint64_t(fmt::v2::owner_hi_of(b)) << 32;
+        timed = true;
         depth = 0;  // a new owner's thread: no poll of it is open in this ring
         base_unknown = false;
+        if (own) accept_owner(generation, uint32_t(w0), payload + 8, size_t(len));
     }
 
     // As the 1.x cursor's: the first owner event ahead names the generation before it.
@@ -1532,8 +1539,9 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                     own->uncertain_until = std::max(own->uncertain_until, p + 1);
                     continue;
                 }
-                if (fmt::v2::kind_of(a) == uint8_t(fmt::kind::owner) && b >= 1 && b <= uint64_t(own->final_gen) + 1) {
-                    g = uint32_t(b - 1);
+                const uint32_t og = fmt::v2::owner_generation_of(b);
+                if (fmt::v2::kind_of(a) == uint8_t(fmt::kind::owner) && og >= 1 && og <= uint64_t(own->final_gen) + 1) {
+                    g = og - 1;
                     break;
                 }
             }
@@ -1542,7 +1550,8 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
     }
 
     // What the window's first events need from further on: the high half
-    // of their ticks (the first time base's prev_hi) and the polls open
+    // of their ticks (the prev_hi of the first time base, if no owner event
+    // comes before it) and the polls open
     // where the window starts (f2-design.md section 3): each poll_end that
     // closes no poll begun in the window names one, innermost first, and
     // the first time base (before any owner event) names the one below them.
@@ -1562,7 +1571,7 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         }
         uint64_t local[max_depth], ends[max_depth];
         uint32_t nlocal = 0, nends = 0;
-        bool tasks_done = false, below_known = false;
+        bool below_known = false;
         uint64_t below = 0;
         for (uint64_t p = pos; p < end;) {
             uint64_t a, b;
@@ -1584,17 +1593,19 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
                     hi = uint64_t(uint32_t(b)) << 32;
                     timed = true;
                 }
-                if (!tasks_done && nlocal == 0 && c1 && cb != fmt::v2::unknown_task) {
+                if (nlocal == 0 && c1 && cb != fmt::v2::unknown_task) {
                     below = cb;
                     below_known = true;
                 }
                 break;
             }
-            if (k == uint8_t(fmt::kind::owner)) {
-                tasks_done = true;
-            } else if (!tasks_done && k == uint8_t(fmt::kind::task_poll_begin)) {
+            // An owner event: the events before it are the previous owner's,
+            // and a time base after it gives (prev_hi) the owner event's hi,
+            // not theirs: they stay untimed (counted), as no time base times them.
+            if (k == uint8_t(fmt::kind::owner)) break;
+            if (k == uint8_t(fmt::kind::task_poll_begin)) {
                 if (nlocal < max_depth) local[nlocal++] = b;
-            } else if (!tasks_done && k == uint8_t(fmt::kind::task_poll_end)) {
+            } else if (k == uint8_t(fmt::kind::task_poll_end)) {
                 bool matched = false;
                 for (uint32_t i = nlocal; i-- > 0;)
                     if (local[i] == b) {

@@ -457,19 +457,32 @@ bool acquire_ring_locked(uint64_t gate, bool in_signal) {
     // current task").
     r.implicit_task = t_task.polls ? implicit_unknown : 0;
     {
-        // The owner event (2.0: B = generation; continuation tid | L << 32,
-        // then the L name bytes) is written with no time_base before it; then
-        // hi = none, so that the owner's first event is preceded by one:
-        // owner event, time_base, first event (f2-design.md, section 2).
+        // The owner event (2.0: B = generation | hi << 32, hi the high half
+        // of its own ticks; continuation tid | L << 32, then the L name
+        // bytes) is written with no time_base before it, and times the
+        // owner's first events as a time base would: hi = its hi, and the
+        // next time base is due half a ring on (make_room), so that every
+        // window holds a time base or an owner event. Taken inside a poll,
+        // the first event is still preceded by a time base (naming
+        // unknown_task), as after poll_event_lost.
         const uint64_t ticks = now_ticks();
+        const uint64_t at = r.pos;
         r.hi = ticks >> 32;
         r.tb_limit = ~uint64_t{0};
         r.limit = r.hard_limit;
-        const uint64_t words[3] = {generation, uint64_t(tid) | (uint64_t(name_view.size()) << 32), 0};
+        const uint64_t words[3] = {fmt::v2::owner_word(generation, uint32_t(r.hi)),
+                                   uint64_t(tid) | (uint64_t(name_view.size()) << 32), 0};
         uint64_t units[2 + fmt::max_thread_name / 8 + 2];
         const uint32_t cont = pack_payload(units, words, 2, &name_view, 1);
-        write_event(&r, fmt::kind::owner, 0, ticks, words[0], units, cont);
-        r.hi = no_hi;
+        if (write_event(&r, fmt::kind::owner, 0, ticks, words[0], units, cont)) {
+            r.tb_limit = r.implicit_task == implicit_unknown ? r.pos : at + ((r.mask + 1) >> 1);
+        } else {
+            // Dropped (discard mode, the ring full): an event that still
+            // fits gets a time base first, as no owner event times it.
+            r.hi = no_hi;
+            r.tb_limit = r.pos;
+        }
+        r.limit = r.tb_limit < r.hard_limit ? r.tb_limit : r.hard_limit;
     }
     atom(desc->generation).store(generation, std::memory_order_release);
     t_ident.ring = index;

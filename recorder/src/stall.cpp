@@ -318,7 +318,8 @@ struct ring_watch {
 // head (index i: i slots back), so the walk steps from head to head. A torn
 // or overwritten slot ends the walk. Heads hold the low half of their ticks:
 // the high half is the prev_hi of the nearest time_base after the head, or
-// else the hi of the nearest one before it (the walk goes on to find it);
+// else the hi of the nearest time_base or owner event before it (the walk
+// goes on to find it);
 // with neither in reach, the high half of `now` (one 2^32-tick period back
 // if the low half is ahead of now's). Returns the begin's ticks, 0 if none
 // is found.
@@ -351,7 +352,12 @@ uint64_t find_open(const unsigned char* slots, uint64_t slots_n, uint64_t pos, u
         }
         i = at;
         const uint32_t lo = fmt::v2::ticks_lo_of(a);
-        if (k == fmt::kind::owner) break;  // the events before are the ring's previous owner's
+        if (k == fmt::kind::owner) {  // its hi times the heads after it; those before are the previous owner's
+            const uint32_t owner_hi = fmt::v2::owner_hi_of(b);
+            if (poll_pending) return full(owner_hi, poll_lo);
+            if (span_pending) span = full(owner_hi, span_lo), span_pending = false;
+            break;
+        }
         if (k == fmt::kind::time_base) {
             const uint32_t tb_hi = uint32_t(b >> 32), tb_prev = uint32_t(b);
             if (poll_pending) return full(tb_hi, poll_lo);

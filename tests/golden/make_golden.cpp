@@ -635,7 +635,7 @@ ring_file v2_instant_task_bad() {
 // no poll open is `unresolved`, and so are an instant_task and a
 // task_spawn_here.
 ring_file v2_wake_external_window() {
-    // write_pos ends at 536: the window is 280 .. 535; time bases at 3, 131, 259, 387, 515.
+    // write_pos ends at 536: the window is 280 .. 535; time bases at 128, 256, 384, 512 (the owner event at 0).
     ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
     r.site(2, fb::SiteKind::Instant, "asio", "io:non_blocking_recv", {{"task", fb::ArgType::U64}, {"result", fb::ArgType::I64}});
@@ -651,7 +651,7 @@ ring_file v2_wake_external_window() {
     r.put_event2(0, uint8_t(fmt::kind::instant_task), 2, at_us(us++), 64, {});   // 10, no poll open: unresolved
     r.put_event2(0, uint8_t(fmt::kind::task_spawn_here), 0, at_us(us++), 9, {});  // 29, no poll open: unresolved
     ticks_until(380);
-    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});  // open across the time base at 387
+    r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});  // open across the time base at 384
     ticks_until(400);
     r.event(0, fmt::kind::task_wake, 0, at_us(us++), {u64(5), u64(0), u64(0)});   // 28 inside 5's poll
     r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
@@ -669,7 +669,7 @@ ring_file v2_wake_external_window() {
 // first time base, which names 11: task 4's implicit events are unresolved.
 ring_file v2_tasks_window() {
     // Every ring ends at write_pos 536: the window is positions 280 .. 535;
-    // time bases stand at 3, 131, 259, 387 and 515 (every 128 positions).
+    // time bases stand at 128, 256, 384 and 512 (every 128 positions from the owner event at 0).
     ring_file r(3, 3, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
     {
@@ -687,14 +687,14 @@ ring_file v2_tasks_window() {
         }
     };
     // ring 0: task 5's poll from position 5 to 450; its lock events before
-    // 387 are named by the time base there
+    // 384 are named by the time base there
     r.take(0, golden_pid, "zero", at_us(1));
     r.event(0, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(5)});
     ticks_until(0, 450, 40, 5);
     r.event(0, fmt::kind::task_poll_end, 0, at_us(us++), {u64(5)});
     ticks_until(0, 536);
     // ring 1: task 6's poll from 5 to 305, a poll of task 9 inside it; its
-    // poll_end, before the first time base of the window (387), names it
+    // poll_end, before the first time base of the window (384), names it
     us = 10, n = 1000;
     r.take(1, golden_pid + 1, "one", at_us(2));
     r.event(1, fmt::kind::task_poll_begin, 0, at_us(us++), {u64(6)});
@@ -707,7 +707,7 @@ ring_file v2_tasks_window() {
     r.event(1, fmt::kind::task_poll_end, 0, at_us(us++), {u64(6)});
     ticks_until(1, 536);
     // ring 2: task 4's poll from 5 to 406; task 11 polled inside it from
-    // 301 to 404, across the time base at 387, which names 11: task 4's
+    // 301 to 404, across the time base at 384, which names 11: task 4's
     // wake (300) and lock (405) cannot be named
     us = 10, n = 2000;
     r.take(2, golden_pid + 2, "two", at_us(3));
@@ -728,7 +728,8 @@ ring_file v2_tasks_window() {
 // continuation saying the wrong index and one saying another n
 // (malformed), unknown kinds with continuations (skipped with them), a time
 // base whose prev_hi disagrees (malformed; its hi is taken), and a second
-// ring whose writer wrote no time base (its events are untimed).
+// ring whose owner event is torn and whose writer wrote no time base (its
+// events are untimed).
 ring_file v2_torn() {
     ring_file r(2, 2, 0, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
@@ -751,7 +752,9 @@ ring_file v2_torn() {
     // a time base whose prev_hi (7) is not the hi carried (0)
     r.slots2(0, uint8_t(fmt::kind::time_base), 0, at_us(11000), fmt::v2::time_base_word(0, 7), {0});
     r.event(0, fmt::kind::instant, 1, at_us(11000), {i64(6)});
+    const uint64_t owner_at = r.rings[1].write_pos;
     r.take(1, golden_pid + 1, "no-time-base", at_us(2));
+    r.set_a(1, owner_at, 0);  // its owner event, which would time them, never finished
     r.writer[1].no_time_bases = true;
     r.event(1, fmt::kind::instant, 1, at_us(1500), {i64(100)});
     r.event(1, fmt::kind::instant, 1, at_us(2500), {i64(101)});
@@ -791,8 +794,8 @@ ring_file v2_lost_time_base() {
 }
 
 // A ring that changed hands three times (256 slots, overwritten): the
-// first owner's owner event is gone; each new owner's first event follows
-// its owner event and a time base whose prev_hi is "none".
+// first owner's owner event is gone; each new owner's owner event times its
+// first events (no time base after it: the ticks keep their high half).
 ring_file v2_owners() {
     ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
     r.site(1, fb::SiteKind::Instant, "app", "tick", {{"n", fb::ArgType::I64}});
@@ -814,6 +817,30 @@ ring_file v2_owners() {
     r.event(0, fmt::kind::thread_name, 0, at_us(us++), {str("fourth-renamed")});
     r.owner_entry(0, 4, golden_pid + 13, "fourth-renamed", 0);
     r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(9999)});
+    return r;
+}
+// Owner events carry the high half of their ticks. Ring 0: the owner event
+// (high half 1) alone times the next two events; the high half then turns
+// 2 (tick 2^33), and the time base before that event gives prev_hi 1, the
+// owner event's. Ring 1 is taken inside a poll (of task 7, begun on no ring
+// of this owner): a time base naming no known task precedes its first
+// event, so that a task_wake in the implicit form (no waker named) is
+// unresolved, while the explicit forms decode.
+ring_file v2_owner_hi() {
+    ring_file r(2, 2, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    const int64_t base = ((int64_t(1) << 33) - int64_t(start_ticks)) / 1000;  // at_us(base) <= 2^33 < at_us(base + 1)
+    r.take(0, golden_pid, "main", at_us(base - 3));
+    r.event(0, fmt::kind::instant, 1, at_us(base - 2), {i64(1)});
+    r.event(0, fmt::kind::instant, 1, at_us(base - 1), {i64(2)});
+    r.event(0, fmt::kind::instant, 1, at_us(base + 1), {i64(3)});
+    r.event(0, fmt::kind::instant, 1, at_us(base + 2), {i64(4)});
+    r.take(1, golden_pid + 1, "in-poll", at_us(base - 4), true);
+    r.event(1, fmt::kind::instant, 1, at_us(base - 3), {i64(10)});
+    r.event(1, fmt::kind::task_wake, 0, at_us(base - 2), {u64(8), u64(7), u64(0)});  // by task 7: task_wake_by
+    r.put_event2(1, uint8_t(fmt::kind::task_wake), 0, at_us(base - 1), 8, {});       // implicit: unresolved
+    r.event(1, fmt::kind::task_poll_end, 0, at_us(base), {u64(7)});
+    r.event(1, fmt::kind::instant, 1, at_us(base + 1), {i64(11)});
     return r;
 }
 }  // namespace
@@ -898,10 +925,12 @@ int main(int argc, char** argv) {
     ok("v2_torn", v2_torn());
     // overwritten, ticks crossing 2^32: two high halves in one window
     ok("v2_wrapped", v2_wrapped());
-    // a ring that changed hands: owner events, prev_hi none
+    // a ring that changed hands: owner events, each timing its owner's first events
     ok("v2_owners", v2_owners());
     // a torn time base that changed the high half
     ok("v2_lost_time_base", v2_lost_time_base());
+    // owner events carry their high half: the first events after one need no time base; a ring taken inside a poll
+    ok("v2_owner_hi", v2_owner_hi());
 
     // ---- bad/: `bbx info` must exit 1 and print NAME.err ----
     const std::vector<unsigned char> good = minimal().image();

@@ -183,7 +183,7 @@ public:
     // ---- 2.0 (f2-design.md): the writer as the design gives it ----------------
 
     // What a 2.0 writer keeps per thread: the high half of the last event's
-    // ticks (none: a time base comes first), the position that forces the
+    // (or owner event's) ticks (none: a time base comes first), the position that forces the
     // next time base, and its polls (task, and whether the poll_begin went
     // into this ring: only then are implicit forms written for it).
     struct ring_writer {
@@ -194,6 +194,9 @@ public:
         // A poll event was lost (events.md, "The current task"): only explicit
         // forms, and time bases naming unknown_task, until a new owner.
         bool unknown = false;
+        // The next owner takes the ring inside a poll (its poll_begin is in
+        // no ring of its own): as after a lost poll event, from its owner event on.
+        bool taken_in_poll = false;
     };
     std::vector<ring_writer> writer;
     bool v2 = false;
@@ -235,6 +238,7 @@ public:
         const bool tb = !owner && !w.no_time_bases && (hi != w.last_hi || d.write_pos + 1 + n > w.tb_limit);
         if ((h.flags & fmt::flag_discard) && d.write_pos + (tb ? 2 : 0) + 1 + n > nslots()) {
             d.events_dropped++;
+            if (owner) w.last_hi = fmt::v2::no_prev_hi;  // nothing times the next event: a time base first
             return -1;
         }
         if (tb) {
@@ -243,9 +247,14 @@ public:
                    {w.unknown ? fmt::v2::unknown_task : w.polls.empty() ? 0 : w.polls.back().first});
         }
         const uint64_t pos = d.write_pos;
+        // An owner event's B carries its hi (bits 32..63): it times the next
+        // events as a time base would, and the next time base is due half a
+        // ring on; taken inside a poll (unknown), one comes before the first event.
+        if (owner) b = fmt::v2::owner_word(uint32_t(b), hi);
         slots2(ring, kind, site_id, ticks, b, words);
         d.events_written++;
-        w.last_hi = owner ? fmt::v2::no_prev_hi : hi;  // a new owner's first event gets a time base
+        w.last_hi = hi;
+        if (owner) w.tb_limit = w.unknown ? 0 : pos + nslots() / 2;
         return int64_t(pos);
     }
     // The 1.x event (kind, word0 = args[0], payload words and string bytes
@@ -277,7 +286,8 @@ public:
                 payload.insert(payload.end(), x, x + 8);
                 if (args.size() > 2) payload.insert(payload.end(), args[2].bytes.begin(), args[2].bytes.end());
                 w.polls.clear();
-                w.unknown = false;
+                w.unknown = w.taken_in_poll;
+                w.taken_in_poll = false;
                 break;
             }
             case fmt::kind::task_wake:  // args: task, waker
@@ -390,7 +400,8 @@ public:
     }
     // 1.3: a new owner takes the ring as the recorder does: its table entry,
     // its owner event (generation; tid, name length, name), the generation.
-    void take(uint32_t ring, uint32_t tid, const std::string& name, uint64_t ticks) {
+    void take(uint32_t ring, uint32_t tid, const std::string& name, uint64_t ticks, bool in_poll = false) {
+        if (v2) writer.at(ring).taken_in_poll = in_poll;
         fmt::ring_descriptor& d = rings.at(ring);
         const uint32_t g = d.generation + 1;
         owner_entry(ring, g, tid, name, d.write_pos);

@@ -536,6 +536,12 @@ inline constexpr uint32_t continuation_slots(uint32_t extra_words, uint32_t stri
 }
 // A time_base's B word.
 inline constexpr uint64_t time_base_word(uint32_t hi, uint32_t prev_hi) { return (uint64_t(hi) << 32) | prev_hi; }
+// An owner event's B word: the generation (1..2^32-1) in bits 0..31, the
+// high half of the owner event's own ticks in bits 32..63 (the ring's hi
+// from there on, as a time base's).
+inline constexpr uint64_t owner_word(uint32_t generation, uint32_t hi) { return (uint64_t(hi) << 32) | generation; }
+inline constexpr uint32_t owner_generation_of(uint64_t b) { return uint32_t(b); }
+inline constexpr uint32_t owner_hi_of(uint64_t b) { return uint32_t(b >> 32); }
 // resource id | op << 56: the B word of waits and resource_op.
 inline constexpr uint64_t resource_word(uint64_t res, uint8_t op) { return (res & max_resource) | (uint64_t(op) << 56); }
 }  // namespace v2

@@ -151,9 +151,10 @@ inline void gate_store(uint64_t value, std::memory_order order) {
 // ---- per-thread ring state (constant-initialised TLS: no guard, no wrapper) --
 // Format 2.0 slots (bbx/format.hpp, namespace v2): 16 bytes, words A and B.
 // Every event's head carries the low 32 bits of its ticks; a time_base event
-// carries the high half, written before an event whose high half differs from
-// the previous event's (`hi`) or whose slots would pass `tb_limit`.
-inline constexpr uint64_t no_hi = ~uint64_t{0};            // hi before a ring's first event: forces a time_base
+// (or the owner event that starts the ring's owner) carries the high half; a
+// time_base is written before an event whose high half differs from the
+// previous event's (`hi`) or whose slots would pass `tb_limit`.
+inline constexpr uint64_t no_hi = ~uint64_t{0};            // hi when nothing in the ring times the next event: forces a time_base
 inline constexpr uint64_t implicit_unknown = ~uint64_t{0};  // implicit_task when a reader's nesting may differ from ours
 struct thread_ring {
     unsigned char* slots;          // this ring's first slot
