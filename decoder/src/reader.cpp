@@ -1573,21 +1573,38 @@ struct ring_cursor2 : cursor_base<fmt::v2::slot_size> {
         uint32_t nlocal = 0, nends = 0;
         bool below_known = false;
         uint64_t below = 0;
+        bool head_seen = false;
         for (uint64_t p = pos; p < end;) {
             uint64_t a, b;
-            if (read2(p, a, b) != slot_ok || fmt::v2::kind_of(a) == uint8_t(fmt::kind::continuation)) {
+            if (read2(p, a, b) != slot_ok) {
+                // A break (spec/ring-buffer.md: it may have been a time base
+                // that changed the high half, or a poll event): nothing past
+                // it times or names the events before it, which stay untimed
+                // (counted) if nothing before it does. Unreadable slots before
+                // the first head are the window's front, being overwritten.
+                if (head_seen) break;
                 ++p;
                 continue;
             }
+            if (fmt::v2::kind_of(a) == uint8_t(fmt::kind::continuation)) {  // an orphan: not a break
+                ++p;
+                continue;
+            }
+            head_seen = true;
             const uint8_t k = fmt::v2::kind_of(a);
             uint32_t n = 0;
             uint64_t ca = 0, cb = 0;
             bool c1 = false;
-            if (p + 1 < end && read2(p + 1, ca, cb) == slot_ok && fmt::v2::kind_of(ca) == uint8_t(fmt::kind::continuation) &&
+            const uint8_t cs = p + 1 < end ? read2(p + 1, ca, cb) : uint8_t(slot_ok);
+            if (p + 1 < end && cs == slot_ok && fmt::v2::kind_of(ca) == uint8_t(fmt::kind::continuation) &&
                 fmt::v2::cont_index_of(ca) == 1) {
                 n = fmt::v2::cont_count_of(ca);
                 c1 = true;
             }
+            // The slot after a head that may have continuations cannot be
+            // read: its length is unknown, so is what follows (a time base's
+            // head still gives its prev_hi below; it names no task).
+            if (cs != slot_ok && k != uint8_t(fmt::kind::time_base) && (kind_table[k] & k_continues)) break;
             if (k == uint8_t(fmt::kind::time_base)) {
                 if (uint32_t(b) != fmt::v2::no_prev_hi) {
                     hi = uint64_t(uint32_t(b)) << 32;

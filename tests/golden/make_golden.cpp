@@ -793,6 +793,28 @@ ring_file v2_lost_time_base() {
     return r;
 }
 
+// A window (256-slot ring, overwritten: positions 280 .. 535) whose first
+// time base, at 300, changed the high half of the ticks and is torn (A = 0,
+// never finished). The events before it (280 .. 299) are untimed: a break
+// lies between them and the next time base, whose prev_hi is the new high
+// half (spec/ring-buffer.md, "How a reader rebuilds ticks"). A reader that
+// read ahead past the tear would show them 2^32 ticks late. After the tear,
+// that time base's prev_hi times the events (302 .. 427).
+ring_file v2_torn_prescan() {
+    ring_file r(1, 1, fmt::flag_ended_clean, 4096, 4, 4, 0, 2);
+    r.site(1, fb::SiteKind::Instant, "app", "step", {{"n", fb::ArgType::I64}});
+    r.take(0, golden_pid, "main", at_us(1));
+    const int64_t cross_us = ((int64_t(1) << 32) - int64_t(start_ticks)) / 1000 + 1;  // past 2^32 ticks
+    int64_t us = cross_us - 400;
+    int n = 0;
+    while (r.rings[0].write_pos < 300) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(n++)});
+    us = cross_us;
+    const int64_t p = r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(n++)});  // after the time base at 300
+    r.set_a(0, uint64_t(p) - 2, 0);
+    while (r.rings[0].write_pos < 536) r.event(0, fmt::kind::instant, 1, at_us(us++), {i64(n++)});
+    return r;
+}
+
 // A ring that changed hands three times (256 slots, overwritten): the
 // first owner's owner event is gone; each new owner's owner event times its
 // first events (no time base after it: the ticks keep their high half).
@@ -929,6 +951,8 @@ int main(int argc, char** argv) {
     ok("v2_owners", v2_owners());
     // a torn time base that changed the high half
     ok("v2_lost_time_base", v2_lost_time_base());
+    // the window's first time base changed the high half and is torn: the events before it are untimed
+    ok("v2_torn_prescan", v2_torn_prescan());
     // owner events carry their high half: the first events after one need no time base; a ring taken inside a poll
     ok("v2_owner_hi", v2_owner_hi());
 
