@@ -526,7 +526,7 @@ bool write_info(const input& in, std::FILE* out, std::string& err, const crash_o
         // 2.0: events without a time base or without their implicit task (only when there are).
         std::string v = b;
         if (untimed) v += ", " + std::to_string(untimed) + " untimed (no time base)";
-        if (unresolved) v += ", " + std::to_string(unresolved) + " unresolved (task unknown)";
+        if (unresolved) v += ", " + std::to_string(unresolved) + " unresolved (current task unknown)";
         line("events", v);
     }
     {

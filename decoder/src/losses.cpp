@@ -52,7 +52,7 @@ std::string losses::text() const {
     add(contexts_untracked, " span context untracked (too deep)", " span contexts untracked (too deep)");
     add(identity_entries_bad, " identity entry damaged", " identity entries damaged");
     add(untimed, " event untimed (no time base)", " events untimed (no time base)");
-    add(unresolved, " task event unresolved (task unknown)", " task events unresolved (task unknown)");
+    add(unresolved, " event unresolved (current task unknown)", " events unresolved (current task unknown)");
     if (malformed) o += " (" + std::to_string(malformed) + " malformed)";
     return o.empty() ? "none" : o;
 }
