@@ -433,6 +433,27 @@ inline void collect_string(std::string_view*& out, const T& v) {
     if constexpr (std::is_same_v<T, std::string_view>) *out++ = v;
 }
 
+// The thread's ring (taken on its first event of the session) and the site's
+// state word, its id in the low half (registered on the site's first use in
+// the session). false: either could not be had, and the event is not
+// written (counted where it was lost). On the fast path: two loads, two
+// compares.
+template <class... V>
+[[gnu::always_inline]] inline bool ring_and_site(thread_ring* r, site_ref& ref, const site_info& info, uint64_t gate,
+                                                 uint64_t& st, const arg_value<V>&... args) {
+    const uint32_t session = uint32_t(gate >> 8);
+    if (__builtin_expect(r->session != session, 0)) {
+        if (!acquire_ring(gate)) return false;
+    }
+    st = ref.state.load(std::memory_order_acquire);
+    if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
+        const char* names[] = {args.name..., nullptr};
+        st = register_site(ref, info, names, session);
+        if (st == 0) return false;
+    }
+    return true;
+}
+
 // Writes one event: the head slot, then its continuation slots. The caller has
 // checked the level. Never locks, allocates or makes a system call once the
 // thread has its ring and the site its id. Always inline: g++ 12 stopped
@@ -441,16 +462,8 @@ inline void collect_string(std::string_view*& out, const T& v) {
 template <class... V>
 [[gnu::always_inline]] inline void emit(format::kind k, site_ref& ref, const site_info& info, uint64_t gate, const arg_value<V>&... args) {
     thread_ring* r = &t_ring;
-    const uint32_t session = uint32_t(gate >> 8);
-    if (__builtin_expect(r->session != session, 0)) {
-        if (!acquire_ring(gate)) return;
-    }
-    uint64_t st = ref.state.load(std::memory_order_acquire);
-    if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
-        const char* names[] = {args.name..., nullptr};
-        st = register_site(ref, info, names, session);
-        if (st == 0) return;
-    }
+    uint64_t st;
+    if (!ring_and_site(r, ref, info, gate, st, args...)) return;
     const uint64_t ticks = now_ticks();
     constexpr uint32_t n = sizeof...(V);
     uint64_t words[n + 1] = {word_of(args.value)..., 0};
@@ -514,16 +527,8 @@ template <class V>
                                                      const arg_value<uint64_t>& task, const arg_value<V>& arg1) {
     static_assert(!std::is_same_v<V, std::string_view>, "argument 1 is an integer word");
     thread_ring* r = &t_ring;
-    const uint32_t session = uint32_t(gate >> 8);
-    if (__builtin_expect(r->session != session, 0)) {
-        if (!acquire_ring(gate)) return;
-    }
-    uint64_t st = ref.state.load(std::memory_order_acquire);
-    if (__builtin_expect(uint32_t(st >> 32) != session || uint32_t(st) == 0, 0)) {
-        const char* names[] = {task.name, arg1.name, nullptr};
-        st = register_site(ref, info, names, session);
-        if (st == 0) return;
-    }
+    uint64_t st;
+    if (!ring_and_site(r, ref, info, gate, st, task, arg1)) return;
     const uint64_t ticks = now_ticks();
     const uint64_t w1 = word_of(arg1.value);
     if (task.value == r->implicit_task && task.value != 0 && task.value != implicit_unknown)
