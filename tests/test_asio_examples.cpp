@@ -32,6 +32,7 @@
 #include "bbx/common.h"
 #include "loopback.hpp"
 #include "test_util.hpp"
+#include "support/command.hpp"
 #include "support/trace_processor.hpp"
 
 namespace {
@@ -176,14 +177,9 @@ struct doc_root {
 
 // What `bbx analyze --json` says about self-wakes (what users see).
 int self_wake_warnings(const std::string& capture) {
-    const std::string cmd = build_dir() + "/bbx analyze --json " + capture;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return -1;
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    if (pclose(p) != 0) return -1;
+    int status = 0;
+    const std::string out = command_output(build_dir() + "/bbx analyze --json " + capture, &status);
+    if (status != 0) return -1;
     int count = 0;
     for (size_t at = 0; (at = out.find("\"kind\":\"self_wake\"", at)) != std::string::npos; ++at) ++count;
     return count;

@@ -23,6 +23,7 @@
 #include "bbx/task.hpp"
 #include "golden/ring_file.hpp"
 #include "support/capture.hpp"
+#include "support/command.hpp"
 #include "support/process.hpp"
 #include "support/python.hpp"
 #include "support/trace_processor.hpp"
@@ -446,17 +447,6 @@ struct vdso_facts {
     uint64_t offset = 0;
 };
 
-std::string run_text(const std::string& cmd) {
-    std::string out;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-        char b[4096];
-        size_t n;
-        while ((n = std::fread(b, 1, sizeof b, p)) > 0) out.append(b, n);
-        pclose(p);
-    }
-    return out;
-}
-
 vdso_facts this_vdso(const std::string& copy) {
     vdso_facts f;
     uint64_t lo = 0, hi = 0;
@@ -473,12 +463,12 @@ vdso_facts this_vdso(const std::string& copy) {
     if (!out) return f;
     std::fwrite(reinterpret_cast<const void*>(lo), 1, hi - lo, out);
     std::fclose(out);
-    const std::string notes = run_text("readelf -n " + copy);
+    const std::string notes = command_output("readelf -n " + copy);
     const size_t at = notes.find("Build ID: ");
     if (at == std::string::npos) return f;
     for (size_t i = at + 10; i + 1 < notes.size() && std::isxdigit(static_cast<unsigned char>(notes[i])); i += 2)
         f.build_id += char(std::stoi(notes.substr(i, 2), nullptr, 16));
-    const std::string syms = run_text("nm -D --defined-only " + copy);
+    const std::string syms = command_output("nm -D --defined-only " + copy);
     for (size_t p = 0; p < syms.size();) {
         size_t nl = syms.find('\n', p);
         if (nl == std::string::npos) nl = syms.size();

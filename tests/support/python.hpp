@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "command.hpp"
+
 // The folder of the checkers (the tests run from the top of the tree).
 inline std::string support_dir() {
     const std::string here = __FILE__;  // tests/support/python.hpp
@@ -23,13 +25,7 @@ inline std::string run_python(const std::string& script, const std::vector<std::
         for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
         cmd += " '" + q + "'";
     }
-    cmd += " 2>&1";
-    std::FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string out;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    status = pclose(p);
+    std::string out = command_output(cmd + " 2>&1", &status);
+    REQUIRE(status != -1);
     return out;
 }

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "command.hpp"
+
 namespace tp {
 
 // The reader's path given the build directory, or "" with the reason in why.
@@ -24,15 +26,7 @@ inline std::string find(const std::string& build_dir, std::string& why) {
 
 // One SQL query over a trace: the reader's CSV output ("" if it could not run).
 inline std::string query(const std::string& reader, const std::string& trace, const std::string& sql) {
-    const std::string cmd = reader + " query " + trace + " \"" + sql + "\" 2>/dev/null";
-    std::string out;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-        pclose(p);
-    }
-    return out;
+    return command_output(reader + " query " + trace + " \"" + sql + "\" 2>/dev/null");
 }
 
 // The query every trace must pass: no statistic of severity error or data_loss.
