@@ -43,6 +43,17 @@ inline val f64(double d) {
 }
 inline val boolean(bool b) { return {b ? 1u : 0u, {}}; }
 inline val str(std::string s) { return {s.size(), std::move(s)}; }
+
+// An event's payload as spec/events.md lays it out: the argument words from
+// args[from] on, then every string argument's bytes.
+inline void append_args_payload(std::vector<unsigned char>& payload, const std::vector<val>& args, size_t from) {
+    for (size_t i = from; i < args.size(); ++i) {
+        unsigned char x[8];
+        std::memcpy(x, &args[i].word, 8);
+        payload.insert(payload.end(), x, x + 8);
+    }
+    for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+}
 // A string whose length word says `word` whatever its bytes (malformed events).
 inline val raw_str(uint64_t word, std::string s) { return {word, std::move(s)}; }
 
@@ -149,12 +160,7 @@ public:
     int64_t event(uint32_t ring, uint8_t kind, uint32_t site_id, uint64_t ticks, const std::vector<val>& args = {}) {
         if (v2) return event2(ring, kind, site_id, ticks, args);
         std::vector<unsigned char> payload;
-        for (size_t i = 1; i < args.size(); ++i) {
-            unsigned char w[8];
-            std::memcpy(w, &args[i].word, 8);
-            payload.insert(payload.end(), w, w + 8);
-        }
-        for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+        append_args_payload(payload, args, 1);
         uint32_t cont = uint32_t((payload.size() + fmt::continuation_payload - 1) / fmt::continuation_payload);
         payload.resize(size_t(cont) * fmt::continuation_payload, 0);
         fmt::ring_descriptor& d = rings.at(ring);
@@ -270,14 +276,7 @@ public:
         const uint64_t b = word(0);
         const bool cur_written = !w.unknown && (w.polls.empty() || w.polls.back().second);
         const uint64_t cur = w.polls.empty() ? 0 : w.polls.back().first;
-        auto words_of = [&](size_t from) {
-            for (size_t i = from; i < args.size(); ++i) {
-                unsigned char x[8];
-                std::memcpy(x, &args[i].word, 8);
-                payload.insert(payload.end(), x, x + 8);
-            }
-            for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
-        };
+        auto words_of = [&](size_t from) { append_args_payload(payload, args, from); };
         switch (fmt::kind(kind)) {
             case fmt::kind::owner: {  // args: generation, tid, str(name)
                 const uint64_t w0 = word(1) | uint64_t(args.size() > 2 ? args[2].word : 0) << 32;
@@ -373,12 +372,7 @@ public:
             const bool cur_written = !w.unknown && !w.polls.empty() && w.polls.back().second;
             if (cur_written && args[0].word != 0 && args[0].word == w.polls.back().first) {
                 std::vector<unsigned char> payload;
-                for (size_t i = 2; i < args.size(); ++i) {
-                    unsigned char x[8];
-                    std::memcpy(x, &args[i].word, 8);
-                    payload.insert(payload.end(), x, x + 8);
-                }
-                for (const val& a : args) payload.insert(payload.end(), a.bytes.begin(), a.bytes.end());
+                append_args_payload(payload, args, 2);
                 return put_event2(ring, uint8_t(fmt::kind::instant_task), site_id, ticks,
                                   args.size() > 1 ? args[1].word : 0, pad_words(payload));
             }
